@@ -1,0 +1,1 @@
+"""GAN Live engine: everything but the UI. Never imports streamlit."""

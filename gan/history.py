@@ -1,0 +1,221 @@
+"""What a run has done: per-step scalars, events, the latest D probabilities and sample grids.
+
+Bounded for a run of any length: the last ``recent`` steps stay at full resolution; older steps are
+folded into at most ``max_buckets`` buckets (mean, min and max per bucket); when the buckets fill
+up, neighbours merge pairwise, so each bucket covers twice as many steps. A bucket never spans a
+loss switch, so the dashboard can draw the right equilibrium line under every point.
+
+The training thread writes behind one lock; readers take a snapshot (copies of at most
+recent + max_buckets rows), so a read costs the same at 1k steps and at 1M steps.
+"""
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+SCALARS = ("loss_d", "loss_g", "d_real", "d_fake")  # aggregated with mean/min/max in old buckets
+COLUMNS = ("step", "time", *SCALARS, "lr_g", "lr_d", "loss")
+SNAPSHOT_COLUMNS = (*COLUMNS, "loss_d_min", "loss_d_max", "loss_g_min", "loss_g_max", "steps_in_row")
+
+
+@dataclass
+class _Bucket:
+    """Several consecutive steps with the same loss, summarised."""
+
+    first_step: int
+    last_step: int
+    time: float  # wall time of the last step
+    n: int
+    sums: list  # per SCALARS
+    mins: list
+    maxs: list
+    lr_g: float
+    lr_d: float
+    loss: str
+
+    @classmethod
+    def of(cls, row: tuple) -> "_Bucket":
+        step, t, *vals, lr_g, lr_d, loss = row
+        return cls(step, step, t, 1, list(vals), list(vals), list(vals), lr_g, lr_d, loss)
+
+    def absorb(self, other: "_Bucket") -> None:
+        self.last_step, self.time, self.lr_g, self.lr_d = other.last_step, other.time, other.lr_g, other.lr_d
+        self.n += other.n
+        self.sums = [a + b for a, b in zip(self.sums, other.sums)]
+        self.mins = [min(a, b) for a, b in zip(self.mins, other.mins)]
+        self.maxs = [max(a, b) for a, b in zip(self.maxs, other.maxs)]
+
+    def row(self) -> tuple:
+        means = [s / self.n for s in self.sums]
+        step = (self.first_step + self.last_step) / 2  # plotted at the bucket's middle
+        return (step, self.time, *means, self.lr_g, self.lr_d, self.loss,
+                self.mins[0], self.maxs[0], self.mins[1], self.maxs[1], self.n)
+
+
+@dataclass
+class SampleGrid:
+    step: int
+    loss: str
+    images: np.ndarray  # (N, 28, 28) uint8 from the fixed noise
+
+
+@dataclass
+class Snapshot:
+    """A consistent copy of a history, safe to use while training goes on."""
+
+    scalars: pd.DataFrame  # SNAPSHOT_COLUMNS; rows at full resolution have steps_in_row == 1
+    events: pd.DataFrame  # step, time, kind, detail
+    d_real_probs: np.ndarray  # (B,) latest D(x) probabilities
+    d_fake_probs: np.ndarray  # (B,) latest D(G(z)) probabilities
+    probs_step: int
+    grids: list[SampleGrid] = field(default_factory=list)
+    total_steps: int = 0
+
+
+class History:
+    def __init__(self, recent: int = 2000, max_buckets: int = 2000, max_grids: int = 120, max_events: int = 1000):
+        self.recent_limit = recent
+        self.max_buckets = max_buckets
+        self.max_grids = max_grids
+        self._lock = threading.Lock()
+        self._recent: deque[tuple] = deque()
+        self._buckets: list[_Bucket] = []
+        self._bucket_size = 1  # steps per bucket; doubles each time the buckets are merged
+        self._open: _Bucket | None = None  # bucket being filled from the oldest recent rows
+        self._events: deque[tuple] = deque(maxlen=max_events)
+        self._grids: list[SampleGrid] = []
+        self._probs = (np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
+        self.total_steps = 0
+
+    # --- writer side (the training thread) ----------------------------------------------------
+    def append(self, step: int, loss_d: float, loss_g: float, d_real: float, d_fake: float,
+               lr_g: float, lr_d: float, loss: str, when: float | None = None) -> None:
+        row = (step, time.time() if when is None else when, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss)
+        with self._lock:
+            self._recent.append(row)
+            self.total_steps += 1
+            if len(self._recent) > self.recent_limit:
+                self._fold(self._recent.popleft())
+
+    def _fold(self, row: tuple) -> None:
+        b = _Bucket.of(row)
+        if self._open is not None and self._open.loss == b.loss:
+            self._open.absorb(b)
+        else:
+            self._close_open()
+            self._open = b
+        if self._open.n >= self._bucket_size:
+            self._close_open()
+
+    def _close_open(self) -> None:
+        if self._open is None:
+            return
+        self._buckets.append(self._open)
+        self._open = None
+        if len(self._buckets) > self.max_buckets:
+            self._merge_pairs()
+
+    def _merge_pairs(self) -> None:
+        merged: list[_Bucket] = []
+        for b in self._buckets:
+            last = merged[-1] if merged else None
+            if last is not None and last.loss == b.loss and last.n < 2 * self._bucket_size:
+                last.absorb(b)
+            else:
+                merged.append(b)
+        if len(merged) > self.max_buckets:  # pathological: a loss switch every bucket; merge anyway
+            merged = [_merge_two(merged[i], merged[i + 1]) if i + 1 < len(merged) else merged[i]
+                      for i in range(0, len(merged), 2)]
+        self._buckets = merged
+        self._bucket_size *= 2
+
+    def add_event(self, step: int, kind: str, detail: str = "") -> None:
+        with self._lock:
+            self._events.append((step, time.time(), kind, detail))
+
+    def set_probs(self, d_real: np.ndarray, d_fake: np.ndarray, step: int) -> None:
+        with self._lock:
+            self._probs = (d_real, d_fake, step)
+
+    def add_grid(self, grid: SampleGrid) -> None:
+        with self._lock:
+            self._grids.append(grid)
+            if len(self._grids) > self.max_grids:  # thin out: keep every other one, always the newest
+                self._grids = self._grids[:-1:2] + [self._grids[-1]]
+
+    # --- reader side ---------------------------------------------------------------------------
+    def snapshot(self, with_grids: bool = True) -> Snapshot:
+        with self._lock:
+            buckets = [b.row() for b in self._buckets]
+            if self._open is not None:
+                buckets.append(self._open.row())
+            recent = list(self._recent)
+            events = list(self._events)
+            d_real, d_fake, probs_step = self._probs
+            grids = list(self._grids) if with_grids else []
+            total = self.total_steps
+        full = [(*r, r[2], r[2], r[3], r[3], 1) for r in recent]
+        scalars = pd.DataFrame(buckets + full, columns=list(SNAPSHOT_COLUMNS))
+        ev = pd.DataFrame(events, columns=["step", "time", "kind", "detail"])
+        return Snapshot(scalars, ev, d_real, d_fake, probs_step, grids, total)
+
+    def latest_grid(self) -> SampleGrid | None:
+        with self._lock:
+            return self._grids[-1] if self._grids else None
+
+    def row_count(self) -> int:
+        with self._lock:
+            return len(self._recent) + len(self._buckets) + (self._open is not None)
+
+    # --- persistence (checkpoints hold plain lists and tensors only: torch.load(weights_only=True)) -
+    def state_dict(self) -> dict:
+        import torch
+
+        snap = self.snapshot()
+        s = snap.scalars
+        return {
+            "scalars": {c: s[c].tolist() for c in s.columns},
+            "events": {c: snap.events[c].tolist() for c in snap.events.columns},
+            "grid_steps": [g.step for g in snap.grids],
+            "grid_losses": [g.loss for g in snap.grids],
+            "grid_images": torch.from_numpy(np.stack([g.images for g in snap.grids])) if snap.grids
+            else torch.zeros(0, 0, 28, 28, dtype=torch.uint8),
+            "total_steps": snap.total_steps,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a saved history. Old rows come back as buckets (with their min/max)."""
+        s = pd.DataFrame(state["scalars"])
+        with self._lock:
+            self._recent.clear()
+            self._buckets = []
+            self._open = None
+            for r in s.itertuples(index=False):
+                r = r._asdict()
+                n = int(r["steps_in_row"])
+                b = _Bucket(int(r["step"]), int(r["step"]), float(r["time"]), n,
+                            [float(r[c]) * n for c in SCALARS],
+                            [float(r["loss_d_min"]), float(r["loss_g_min"]), float(r["d_real"]), float(r["d_fake"])],
+                            [float(r["loss_d_max"]), float(r["loss_g_max"]), float(r["d_real"]), float(r["d_fake"])],
+                            float(r["lr_g"]), float(r["lr_d"]), str(r["loss"]))
+                self._buckets.append(b)
+            while len(self._buckets) > self.max_buckets:
+                self._merge_pairs()
+            ev = state["events"]
+            self._events.clear()
+            for row in zip(ev["step"], ev["time"], ev["kind"], ev["detail"]):
+                self._events.append(tuple(row))
+            images = state["grid_images"].numpy()
+            self._grids = [SampleGrid(int(st), str(lo), images[i])
+                           for i, (st, lo) in enumerate(zip(state["grid_steps"], state["grid_losses"]))]
+            self.total_steps = int(state["total_steps"])
+
+
+def _merge_two(a: _Bucket, b: _Bucket) -> _Bucket:
+    a.absorb(b)
+    a.loss = b.loss
+    return a

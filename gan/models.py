@@ -1,0 +1,73 @@
+"""Generator/discriminator pairs. D always returns logits, shape (B,); G returns images in [-1, 1]."""
+
+import torch
+import torch.nn as nn
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, latent_dim: int, width: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, width), nn.LeakyReLU(0.2),
+            nn.Linear(width, 2 * width), nn.LeakyReLU(0.2),
+            nn.Linear(2 * width, 28 * 28), nn.Tanh(),  # tanh matches the data's [-1, 1]
+        )
+
+    def forward(self, z):  # z: (B, latent_dim)
+        return self.net(z).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, width: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),  # (B, 784)
+            nn.Linear(28 * 28, 2 * width), nn.LeakyReLU(0.2),
+            nn.Linear(2 * width, width), nn.LeakyReLU(0.2),
+            nn.Linear(width, 1),  # a logit: no Sigmoid, the losses apply it where they need it
+        )
+
+    def forward(self, x):  # x: (B, 1, 28, 28)
+        return self.net(x).squeeze(1)  # (B,)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, latent_dim: int, width: int = 256):
+        super().__init__()
+        c = max(8, width // 4)  # 64 channels at the default width
+        self.project = nn.Sequential(nn.Linear(latent_dim, 2 * c * 7 * 7), nn.BatchNorm1d(2 * c * 7 * 7), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.BatchNorm2d(c), nn.ReLU(),  # (B, c, 14, 14)
+            nn.ConvTranspose2d(c, 1, 4, 2, 1), nn.Tanh(),  # (B, 1, 28, 28)
+        )
+        self.c = c
+
+    def forward(self, z):
+        return self.net(self.project(z).view(-1, 2 * self.c, 7, 7))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, width: int = 256):
+        super().__init__()
+        c = max(8, width // 4)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, c, 14, 14)
+            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2),  # (B, 2c, 7, 7)
+            nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)  # (B,)
+
+
+def build_models(model: str, latent_dim: int, width: int) -> tuple[nn.Module, nn.Module]:
+    if model == "mlp":
+        return MLPGenerator(latent_dim, width), MLPDiscriminator(width)
+    if model == "dcgan":
+        g, d = DCGANGenerator(latent_dim, width), DCGANDiscriminator(width)
+        for m in (*g.modules(), *d.modules()):  # DCGAN paper init: N(0, 0.02) weights
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+                nn.init.zeros_(m.bias)
+        return g, d
+    raise ValueError(f"unknown model {model!r}; choose mlp or dcgan")

@@ -1,0 +1,444 @@
+"""The trainer: a background thread around the DCGAN-style loop, steerable while it runs.
+
+Threading contract: commands (pause, loss switch, lr change, ...) only set fields behind
+``self._cond``; the training thread applies them at the next step boundary, so a step never sees a
+half-applied change. The thread never touches any UI; readers use ``status()`` and
+``history.snapshot()``. Models and optimisers survive pause/resume and loss switches untouched.
+"""
+
+import copy
+import math
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gan.config import Config
+from gan.data import DataUnavailable, Dataset, load_dataset
+from gan.history import History, SampleGrid
+from gan.losses import LossSpec, get_loss
+from gan.models import build_models
+
+IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = "idle", "loading", "running", "paused", "stopped", "failed"
+LIVE_STATES = (LOADING, RUNNING, PAUSED)  # the thread is alive in these
+SAMPLE_COUNT = 64  # fixed-noise images per grid (8 x 8)
+
+_init_lock = threading.Lock()  # model init uses the global RNG: seed and build under one lock
+_dataset_cache: dict[tuple, Dataset] = {}
+_dataset_lock = threading.Lock()
+
+
+def cached_dataset(name: str, data_dir: str, device: str) -> Dataset:
+    """Datasets are read once per process: a restart or a second run starts in milliseconds."""
+    key = (name, data_dir, device)
+    with _dataset_lock:
+        if key not in _dataset_cache:
+            _dataset_cache[key] = load_dataset(name, data_dir, device)
+        return _dataset_cache[key]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    loss_d: float
+    loss_g: float
+    d_real: float  # mean D(x) on the real batch, before D's update (as in pytorch/examples dcgan)
+    d_fake: float  # mean D(G(z)) on the fake batch, before D's update
+
+
+def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: int, latent_dim: int,
+             d_steps: int = 1, update_d: bool = True, update_g: bool = True, generator=None):
+    """One GAN step: d_steps D updates then one G update. Returns tensors (no host sync here).
+
+    The trainer thread and the bare benchmark loop both call this, so "trainer vs bare" compares
+    the overhead of threading and history, not two different loops.
+    """
+    device = data.images.device
+    for _ in range(d_steps if update_d else 1):
+        # (1) update D: maximise its ability to tell real (target 1) from fake (target 0)
+        real = data.sample(batch_size, generator)  # (B, 1, 28, 28)
+        z = torch.randn(batch_size, latent_dim, device=device, generator=generator)  # (B, latent)
+        fake = G(z)  # (B, 1, 28, 28)
+        real_logits = D(real)  # (B,)
+        fake_logits = D(fake.detach())  # (B,) detach: D's loss must not push gradients into G
+        loss_d = spec.d_loss(real_logits=real_logits, fake_logits=fake_logits)
+        if update_d:
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+    # (2) update G: make D call the same fakes real. D's weights are frozen for this backward,
+    # which skips their weight gradients (a third of D's backward) without changing G's gradient.
+    D.requires_grad_(False)
+    try:
+        if update_g:
+            loss_g = spec.g_loss(fake_logits=D(fake))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+        else:
+            with torch.no_grad():
+                loss_g = spec.g_loss(fake_logits=D(fake))
+    finally:
+        D.requires_grad_(True)
+    probs_real = torch.sigmoid(real_logits.detach())  # (B,)
+    probs_fake = torch.sigmoid(fake_logits.detach())  # (B,)
+    return loss_d.detach(), loss_g.detach(), probs_real, probs_fake
+
+
+class Trainer:
+    def __init__(self, config: Config, *, dataset_fallback: bool = False, history: History | None = None,
+                 name: str = "run"):
+        self.config = config
+        self.name = name
+        self.dataset_fallback = dataset_fallback  # the dashboard falls back to mnist5k; the CLI errors
+        self.history = history or History()
+        self.device = config.resolved_device()
+        self.model_kind = config.resolved_model()
+        self.warnings: list[str] = []  # e.g. "full MNIST unavailable, using mnist5k"
+        self.dataset_source = ""
+        self.dataset_name = config.dataset
+        self._cond = threading.Condition()  # guards commands and state
+        self._step_lock = threading.Lock()  # held for the duration of each training step
+        self._last_stats: dict | None = None  # the latest step's diagnostics, for manual-step deltas
+        self._state = IDLE
+        self._reason = ""
+        self._stop = False
+        self._pending_steps: deque[str] = deque()  # manual steps while paused: "both" | "d" | "g"
+        self._changes: dict = {}  # live changes, applied at the next step boundary
+        self._loss = config.loss
+        self._lr_g, self._lr_d, self._d_steps = config.lr_g, config.lr_d, config.d_steps
+        self._max_rate: float | None = None  # steps/s throttle (slow motion); None = full speed
+        self._stop_at: int | None = None
+        self._thread: threading.Thread | None = None
+        self.step_count = 0
+        self.started_at: float | None = None
+        self._active_seconds = 0.0  # time spent running, pauses excluded
+        self._rate_window: deque[tuple[float, int]] = deque(maxlen=64)
+        self.last_manual_step: dict | None = None  # what the latest manual step changed
+        self.G = self.D = self.opt_g = self.opt_d = None
+        self.data: Dataset | None = None
+        self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
+
+    # --- commands (any thread) ---------------------------------------------------------------
+    def start(self, paused: bool = False, stop_at_step: int | None = None) -> None:
+        with self._cond:
+            if self._thread is not None:
+                raise RuntimeError("this run was already started; use resume, or reset for a new run")
+            self._stop_at = stop_at_step
+            self._state = LOADING
+            self._start_paused = paused
+            self._thread = threading.Thread(target=self._main, name=f"gan-trainer-{self.name}", daemon=True)
+            self._thread.start()
+
+    def pause(self, reason: str = "") -> None:
+        """Hold training. Returns after the step in flight has finished, so step_count is final."""
+        with self._cond:
+            if self._state != RUNNING:
+                return
+            self._state, self._reason = PAUSED, reason or "paused"
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            with self._step_lock:  # wait for the step boundary
+                pass
+        self.history.add_event(self.step_count, "pause", reason or "paused")
+
+    def resume(self) -> None:
+        with self._cond:
+            if self._state != PAUSED:
+                return
+            self._state, self._reason = RUNNING, ""
+            self._cond.notify_all()
+        self.history.add_event(self.step_count + 1, "resume", "")
+
+    def step(self, n: int = 1, which: str = "both") -> None:
+        """Queue n manual steps; only while paused. which: both | d (D only) | g (G only)."""
+        if which not in ("both", "d", "g"):
+            raise ValueError("which must be both, d or g")
+        if not 1 <= int(n) <= 10_000:
+            raise ValueError("n must be in [1, 10000]")
+        with self._cond:
+            if self._state != PAUSED:
+                raise RuntimeError(f"step needs a paused run; this one is {self._state}")
+            self._pending_steps.extend([which] * int(n))
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop and join the thread; True when it ended within the timeout."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def set_loss(self, name: str) -> None:
+        get_loss(name)  # raises ValueError for an unknown loss, before anything is queued
+        with self._cond:
+            self._changes["loss"] = name
+            self._cond.notify_all()
+
+    def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
+        Config(lr_g=lr_g or self._lr_g, lr_d=lr_d or self._lr_d)  # same validation as the config
+        with self._cond:
+            if lr_g is not None:
+                self._changes["lr_g"] = float(lr_g)
+            if lr_d is not None:
+                self._changes["lr_d"] = float(lr_d)
+
+    def set_d_steps(self, n: int) -> None:
+        Config(d_steps=n)
+        with self._cond:
+            self._changes["d_steps"] = int(n)
+
+    def set_max_rate(self, steps_per_sec: float | None) -> None:
+        if steps_per_sec is not None and not (0 < steps_per_sec <= 100_000):
+            raise ValueError("steps/s throttle must be in (0, 100000] or None")
+        with self._cond:
+            self._max_rate = steps_per_sec
+            self._cond.notify_all()
+
+    # --- reading (any thread) -------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def loss(self) -> str:
+        return self._loss
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> dict:
+        with self._cond:
+            now = time.time()
+            window = list(self._rate_window)
+            rate = 0.0
+            if self._state == RUNNING and len(window) >= 2 and now - window[-1][0] < 2.0:
+                (t0, s0), (t1, s1) = window[0], window[-1]
+                rate = (s1 - s0) / max(t1 - t0, 1e-9)
+            return {
+                "name": self.name, "state": self._state, "reason": self._reason, "step": self.step_count,
+                "steps_per_sec": rate, "elapsed": self._active_seconds, "device": self.device,
+                "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": self.dataset_source,
+                "loss": self._loss, "lr_g": self._lr_g, "lr_d": self._lr_d, "d_steps": self._d_steps,
+                "max_rate": self._max_rate, "warnings": list(self.warnings),
+                "pending": dict(self._changes),
+            }
+
+    def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
+        """Poll predicate(self) until true or timeout; for tests and the CLI, not the training loop."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self):
+                return True
+            time.sleep(poll)
+        return predicate(self)
+
+    # --- the training thread ----------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._setup()
+            with self._cond:
+                if self._state == LOADING:
+                    self._state = PAUSED if self._start_paused else RUNNING
+                    self._reason = "ready: press Step or Resume" if self._start_paused else ""
+            self.started_at = time.time()
+            self._loop()
+        except Exception as exc:  # never a silently dead thread: the reason is shown
+            with self._cond:
+                self._state = FAILED
+                self._reason = f"{type(exc).__name__}: {exc}"
+            self.history.add_event(self.step_count, "failed", self._reason)
+            traceback.print_exc()
+        finally:
+            with self._cond:
+                if self._state != FAILED:
+                    self._state, self._reason = STOPPED, "stopped"
+                self._cond.notify_all()
+
+    def _setup(self) -> None:
+        cfg = self.config
+        try:
+            self.data = cached_dataset(cfg.dataset, cfg.data_dir, self.device)
+        except DataUnavailable as exc:
+            if not self.dataset_fallback or cfg.dataset == "mnist5k":
+                raise
+            self.warnings.append(f"{exc} — training on mnist5k instead.")
+            self.data = cached_dataset("mnist5k", cfg.data_dir, self.device)
+        self.dataset_name, self.dataset_source = self.data.name, self.data.source
+        with _init_lock:
+            torch.manual_seed(cfg.seed)
+            G, D = build_models(self.model_kind, cfg.latent_dim, cfg.width)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self._lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self._lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        noise_gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 2)
+        # Fixed noise: the same 64 z vectors for every grid, so grids are comparable over time.
+        self.fixed_noise = torch.randn(SAMPLE_COUNT, cfg.latent_dim, generator=noise_gen).to(self.device)
+        if self._resume_state is not None:
+            self._apply_resume_state(self._resume_state)
+            self._resume_state = None
+        self._last_good = self._models_state()
+        if self.step_count == 0:
+            self._record_grid()
+
+    def _loop(self) -> None:
+        last = time.monotonic()
+        while True:
+            with self._cond:
+                if not self._stop and self._state == PAUSED and not self._pending_steps:
+                    while not self._stop and self._state == PAUSED and not self._pending_steps:
+                        self._cond.wait()
+                    last = time.monotonic()  # paused time does not count as elapsed
+                if self._stop:
+                    return
+                which = self._pending_steps.popleft() if self._state == PAUSED else "both"
+                manual = self._state == PAUSED
+                changes, self._changes = self._changes, {}
+            now = time.monotonic()
+            self._active_seconds += now - last
+            last = now
+            with self._step_lock:  # readers of the weights (checkpoints, sampling) wait for the boundary
+                self._apply_changes(changes)
+                self._one_step(which, manual)
+            if self._stop_at is not None and self.step_count >= self._stop_at:
+                self.pause(f"reached step {self._stop_at}")
+            self._throttle()
+
+    def _apply_changes(self, changes: dict) -> None:
+        k = self.step_count + 1  # changes take effect at the next step, and are recorded there
+        for key, value in changes.items():
+            if key == "loss" and value != self._loss:
+                self.history.add_event(k, "loss", f"{self._loss} → {value}")
+                self._loss = value
+            elif key in ("lr_g", "lr_d"):
+                opt = self.opt_g if key == "lr_g" else self.opt_d
+                for group in opt.param_groups:
+                    group["lr"] = value
+                self.history.add_event(k, key, f"{getattr(self, '_' + key):g} → {value:g}")
+                setattr(self, "_" + key, value)
+            elif key == "d_steps":
+                self.history.add_event(k, "d_steps", f"{self._d_steps} → {value}")
+                self._d_steps = value
+
+    def _one_step(self, which: str, manual: bool) -> None:
+        spec = get_loss(self._loss)
+        before = self._last_stats
+        loss_d, loss_g, probs_real, probs_fake = gan_step(
+            self.G, self.D, self.opt_g, self.opt_d, self.data, spec,
+            batch_size=self.config.batch_size, latent_dim=self.config.latent_dim, d_steps=self._d_steps,
+            update_d=which in ("both", "d"), update_g=which in ("both", "g"), generator=self.gen)
+        # One host sync per step: the four diagnostics come over together.
+        ld, lg, dr, df = torch.stack([loss_d, loss_g, probs_real.mean(), probs_fake.mean()]).tolist()
+        step = self.step_count + 1
+        if not (math.isfinite(ld) and math.isfinite(lg)):
+            self._on_non_finite(step, ld, lg)
+            return
+        with self._cond:
+            self.step_count = step
+            self._rate_window.append((time.time(), step))
+        self.history.append(step, ld, lg, dr, df, self._lr_g, self._lr_d, self._loss)
+        self.history.set_probs(probs_real.cpu().numpy(), probs_fake.cpu().numpy(), step)
+        if step % self.config.sample_every == 0:
+            self._record_grid()
+            self._last_good = self._models_state()
+        self._last_stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
+        if manual:
+            self.last_manual_step = {"step": step, "which": which, **self._last_stats, "before": before}
+
+    def _on_non_finite(self, step: int, ld: float, lg: float) -> None:
+        bad = "loss_d" if not math.isfinite(ld) else "loss_g"
+        value = ld if bad == "loss_d" else lg
+        restored = ""
+        if not all(torch.isfinite(p).all() for p in (*self.G.parameters(), *self.D.parameters())):
+            self._load_models_state(self._last_good)
+            restored = " Weights were restored from the last good sample point."
+        reason = (f"{bad} became {value} at step {step} (lr_g={self._lr_g:g}, lr_d={self._lr_d:g}); "
+                  f"lower the learning rate and press Resume.{restored}")
+        self.history.add_event(step, "non-finite", reason)
+        with self._cond:
+            self._state, self._reason = PAUSED, reason
+            self._pending_steps.clear()
+
+    def _throttle(self) -> None:
+        with self._cond:
+            rate = self._max_rate
+            if rate is None or self._state != RUNNING:
+                return
+            deadline = time.monotonic() + 1.0 / rate
+            # Wait on the condition, not sleep: pause/stop/rate changes wake the thread at once.
+            while not self._stop and self._state == RUNNING and self._max_rate == rate:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+
+    @torch.no_grad()
+    def _record_grid(self) -> None:
+        self.G.eval()  # eval: BatchNorm uses running stats, so a grid does not depend on its batch
+        try:
+            images = self.G(self.fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
+        finally:
+            self.G.train()
+        pixels = ((images.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+        self.history.add_grid(SampleGrid(self.step_count, self._loss, pixels))
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int | None = None) -> np.ndarray:
+        """n fresh samples as float32 (n, 1, 28, 28) in [-1, 1]. Safe while training: a copy of G is used."""
+        G = self.generator_copy()
+        g = torch.Generator(device="cpu")
+        g.manual_seed(seed if seed is not None else int(time.time()))
+        z = torch.randn(n, self.config.latent_dim, generator=g)
+        return G(z).clamp(-1, 1).numpy().astype(np.float32)
+
+    def generator_copy(self):
+        """An eval-mode CPU copy of G taken at a step boundary, for sampling outside the thread."""
+        with self._step_lock:
+            G = copy.deepcopy(self.G).cpu().eval()
+        return G
+
+    # --- model state ----------------------------------------------------------------------------
+    def _models_state(self) -> dict:
+        return {k: {n: t.detach().clone() for n, t in m.state_dict().items()}
+                for k, m in (("G", self.G), ("D", self.D))}
+
+    def _load_models_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+
+    def state_dict(self) -> dict:
+        """Everything to continue this run later. Only tensors and plain types (weights_only loads)."""
+        with self._step_lock:  # hold the step boundary: no step runs while we copy
+            return {
+                "format": "gan-live-checkpoint/1",
+                "config": self.config.to_dict(),
+                "step": self.step_count,
+                "active_seconds": self._active_seconds,
+                "loss": self._loss, "lr_g": self._lr_g, "lr_d": self._lr_d, "d_steps": self._d_steps,
+                "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "history": self.history.state_dict(),
+                "fixed_noise": self.fixed_noise.cpu(),
+                "rng": self.gen.get_state(),
+            }
+
+    def _apply_resume_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.fixed_noise = state["fixed_noise"].to(self.device)
+        if self.device == "cpu":
+            self.gen.set_state(state["rng"])
+        self.step_count = int(state["step"])
+        self._active_seconds = float(state.get("active_seconds", 0.0))
+        self._loss, self._lr_g, self._lr_d = state["loss"], float(state["lr_g"]), float(state["lr_d"])
+        self._d_steps = int(state["d_steps"])
+        self.history.load_state_dict(state["history"])
