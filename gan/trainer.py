@@ -429,6 +429,14 @@ class Trainer:
                 "rng": self.gen.get_state(),
             }
 
+    def check_resume_state(self, state: dict) -> None:
+        """Raise if a saved state cannot be loaded into this config's models (shape or key mismatch)."""
+        G, D = build_models(self.model_kind, self.config.latent_dim, self.config.width)
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        torch.optim.Adam(G.parameters()).load_state_dict(state["opt_g"])
+        torch.optim.Adam(D.parameters()).load_state_dict(state["opt_d"])
+
     def _apply_resume_state(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])

@@ -1,0 +1,107 @@
+"""Save and load whole runs. Loading never runs code: torch.load(weights_only=True), then validation.
+
+A checkpoint holds G, D, both Adam states, the config, the step, the live settings and the history
+(plain lists and tensors only). Anything else — a hostile pickle, a truncated file, a foreign
+.pt — raises CheckpointError with one line that says what is wrong.
+"""
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from gan.config import Config, ConfigError
+from gan.losses import LOSSES
+
+FORMAT = "gan-live-checkpoint/1"
+REQUIRED = ("format", "config", "step", "loss", "lr_g", "lr_d", "d_steps", "G", "D", "opt_g", "opt_d",
+            "history", "fixed_noise", "rng")
+MAX_BYTES = 200 * 1024 * 1024  # a run of the biggest model here is ~20 MB; anything far larger is not ours
+
+
+class CheckpointError(ValueError):
+    """The file is not a usable GAN Live checkpoint."""
+
+
+def save_checkpoint(trainer, path: str | os.PathLike) -> Path:
+    """Write atomically (temp file + rename): a crash mid-save never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = trainer.state_dict()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt-", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(source) -> dict:
+    """Read and validate a checkpoint from a path or a binary file object; returns its state dict."""
+    name = str(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "upload")
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            if not Path(source).is_file():
+                raise CheckpointError(f"{name}: no such file")
+            if Path(source).stat().st_size > MAX_BYTES:
+                raise CheckpointError(f"{name}: larger than {MAX_BYTES // 2**20} MB, not a GAN Live checkpoint")
+        state = torch.load(source, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(f"{name}: refused, the file holds objects other than tensors ({first[:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{name}: not a readable checkpoint (truncated or not a torch file: {first[:160]})") from None
+    validate_state(state, name)
+    return state
+
+
+def validate_state(state, name: str = "checkpoint") -> Config:
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{name}: not a GAN Live checkpoint (expected format {FORMAT})")
+    missing = [k for k in REQUIRED if k not in state]
+    if missing:
+        raise CheckpointError(f"{name}: incomplete checkpoint, missing {', '.join(missing)}")
+    try:
+        config = Config.from_dict(dict(state["config"], device="auto"))
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{name}: its config is invalid ({exc})") from None
+    if state["loss"] not in LOSSES:
+        raise CheckpointError(f"{name}: unknown loss {state['loss']!r}")
+    if not isinstance(state["step"], int) or state["step"] < 0:
+        raise CheckpointError(f"{name}: invalid step {state['step']!r}")
+    for key in ("G", "D"):
+        sd = state[key]
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise CheckpointError(f"{name}: {key} is not a state dict of tensors")
+    noise = state["fixed_noise"]
+    if not isinstance(noise, torch.Tensor) or noise.ndim != 2 or noise.shape[1] != config.latent_dim:
+        raise CheckpointError(f"{name}: fixed_noise does not match latent_dim {config.latent_dim}")
+    return config
+
+
+def trainer_from_checkpoint(state: dict, *, device: str = "auto", name: str = "run", **trainer_kwargs):
+    """A Trainer that continues the saved run (same step count, optimisers and history) when started.
+
+    The models are built and loaded before this returns, so a checkpoint whose tensors do not fit
+    its own config is refused here with a clear error instead of failing later in the thread.
+    """
+    from gan.trainer import Trainer
+
+    config = Config.from_dict(dict(state["config"], device=device))
+    trainer = Trainer(config, name=name, **trainer_kwargs)
+    try:
+        trainer.check_resume_state(state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint does not fit its own config: {first[:200]}") from None
+    trainer._resume_state = state
+    return trainer
