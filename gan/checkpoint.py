@@ -55,8 +55,11 @@ def load_checkpoint(source) -> dict:
     except CheckpointError:
         raise
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise CheckpointError(f"{name}: refused, the file holds objects other than tensors ({first[:160]})") from None
+        text = str(exc)
+        if "GLOBAL" in text:  # a pickle that names a function or class to call: never run it
+            what = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), "")
+            raise CheckpointError(f"{name}: refused, the file asks to run code ({what[:160]})") from None
+        raise CheckpointError(f"{name}: not a readable checkpoint (not a torch file, or corrupt)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{name}: not a readable checkpoint (truncated or not a torch file: {first[:160]})") from None

@@ -67,8 +67,8 @@ class Config:
         _int_range("d_steps", self.d_steps, 1, 20)
         _int_range("seed", self.seed, 0, 2**31 - 1)
         _int_range("sample_every", self.sample_every, 1, 1_000_000)
-        _float_range("lr_g", self.lr_g, 0.0, 1.0, open_low=True)
-        _float_range("lr_d", self.lr_d, 0.0, 1.0, open_low=True)
+        _float_range("lr_g", self.lr_g, 0.0, 1e6, open_low=True)
+        _float_range("lr_d", self.lr_d, 0.0, 1e6, open_low=True)
         _float_range("beta1", self.beta1, 0.0, 1.0, open_high=True)
         _float_range("beta2", self.beta2, 0.0, 1.0, open_high=True)
         if self.device == "cuda":

@@ -7,10 +7,10 @@ half-applied change. The thread never touches any UI; readers use ``status()`` a
 """
 
 import copy
+import logging
 import math
 import threading
 import time
-import traceback
 from collections import deque
 from dataclasses import dataclass
 
@@ -26,7 +26,12 @@ from gan.models import build_models
 IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = "idle", "loading", "running", "paused", "stopped", "failed"
 LIVE_STATES = (LOADING, RUNNING, PAUSED)  # the thread is alive in these
 SAMPLE_COUNT = 64  # fixed-noise images per grid (8 x 8)
+# |loss| above this counts as diverged, like nan/inf. Adam bounds each update by ~lr, so an absurd
+# lr tends to blow losses up to 1e20+ long before float32 overflows; no loss here legitimately
+# gets near 1e6 (BCE of a logit of -1e6 would be 1e6).
+DIVERGED = 1e6
 
+log = logging.getLogger(__name__)
 _init_lock = threading.Lock()  # model init uses the global RNG: seed and build under one lock
 _dataset_cache: dict[tuple, Dataset] = {}
 _dataset_lock = threading.Lock()
@@ -86,6 +91,10 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     probs_real = torch.sigmoid(real_logits.detach())  # (B,)
     probs_fake = torch.sigmoid(fake_logits.detach())  # (B,)
     return loss_d.detach(), loss_g.detach(), probs_real, probs_fake
+
+
+def _healthy(loss: float) -> bool:
+    return math.isfinite(loss) and abs(loss) < DIVERGED
 
 
 class Trainer:
@@ -254,7 +263,10 @@ class Trainer:
                 self._state = FAILED
                 self._reason = f"{type(exc).__name__}: {exc}"
             self.history.add_event(self.step_count, "failed", self._reason)
-            traceback.print_exc()
+            if isinstance(exc, DataUnavailable):  # an expected, explained condition: no traceback
+                log.warning("run %s: %s", self.name, exc)
+            else:
+                log.error("run %s failed", self.name, exc_info=True)
         finally:
             with self._cond:
                 if self._state != FAILED:
@@ -337,7 +349,7 @@ class Trainer:
         # One host sync per step: the four diagnostics come over together.
         ld, lg, dr, df = torch.stack([loss_d, loss_g, probs_real.mean(), probs_fake.mean()]).tolist()
         step = self.step_count + 1
-        if not (math.isfinite(ld) and math.isfinite(lg)):
+        if not (_healthy(ld) and _healthy(lg)):
             self._on_non_finite(step, ld, lg)
             return
         with self._cond:
@@ -353,14 +365,14 @@ class Trainer:
             self.last_manual_step = {"step": step, "which": which, **self._last_stats, "before": before}
 
     def _on_non_finite(self, step: int, ld: float, lg: float) -> None:
-        bad = "loss_d" if not math.isfinite(ld) else "loss_g"
+        bad = "loss_d" if not _healthy(ld) else "loss_g"
         value = ld if bad == "loss_d" else lg
-        restored = ""
-        if not all(torch.isfinite(p).all() for p in (*self.G.parameters(), *self.D.parameters())):
-            self._load_models_state(self._last_good)
-            restored = " Weights were restored from the last good sample point."
-        reason = (f"{bad} became {value} at step {step} (lr_g={self._lr_g:g}, lr_d={self._lr_d:g}); "
-                  f"lower the learning rate and press Resume.{restored}")
+        # The weights that produced this loss are already far off (or non-finite): go back to the
+        # last sample point, so Resume with a lower lr continues from a healthy model.
+        self._load_models_state(self._last_good)
+        what = f"{value}" if not math.isfinite(value) else f"{value:.3g} (diverged)"
+        reason = (f"{bad} became {what} at step {step} (lr_g={self._lr_g:g}, lr_d={self._lr_d:g}); "
+                  "weights were restored from the last sample point. Lower the learning rate and press Resume.")
         self.history.add_event(step, "non-finite", reason)
         with self._cond:
             self._state, self._reason = PAUSED, reason

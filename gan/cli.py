@@ -1,0 +1,251 @@
+"""`python -m gan ...`: train, sample, losses, bench. Bad input: exit status 2 and one line, no traceback."""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line; printed as one line, exit status 2."""
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    from gan.config import Config
+
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default)
+        parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(),
+                            help=f"default: {f.default}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan", description="GAN Live engine, headless.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a GAN and write history.csv, samples.png and checkpoint.pt")
+    _config_flags(t)
+    t.add_argument("--preset", default=None, help="start from a named preset (see `python -m gan presets`)")
+    length = t.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help="number of steps (default 1000)")
+    length.add_argument("--seconds", type=float, default=None, help="train for this many seconds instead")
+    t.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
+    t.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a saved run")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    t.add_argument("--quiet", action="store_true", help="no progress lines, only the final JSON")
+
+    s = sub.add_parser("sample", help="draw samples from a checkpoint's generator")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="F.png (a grid) or F.npy (float32 (N, 1, 28, 28) in [-1, 1])")
+
+    sub.add_parser("losses", help="the loss registry with its equilibrium values")
+    sub.add_parser("presets", help="the named presets")
+    b = sub.add_parser("bench", help="benchmarks (see `python -m gan bench --help`)", add_help=False)
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from gan.bench import main as bench_main
+
+        return bench_main(argv[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return EXIT_BAD_INPUT if exc.code else 0
+    try:
+        return {"train": cmd_train, "sample": cmd_sample, "losses": cmd_losses, "presets": cmd_presets}[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _bad_input_errors():
+    from gan.checkpoint import CheckpointError
+    from gan.config import ConfigError
+    from gan.data import DataUnavailable
+
+    return (ConfigError, CheckpointError, DataUnavailable)
+
+
+def cmd_losses(args) -> int:
+    from gan.losses import LOSSES
+
+    def fmt(v):
+        return "—" if v is None else f"{v:.4f}"
+
+    print(f"{'name':<8} {'label':<8} {'D at 0.5':>9} {'G at 0.5':>9}  summary")
+    for spec in LOSSES.values():
+        print(f"{spec.name:<8} {spec.label:<8} {fmt(spec.equilibrium_d):>9} {fmt(spec.equilibrium_g):>9}  {spec.summary}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    try:
+        from gan.presets import PRESETS
+    except ImportError:
+        print("no presets defined")
+        return 0
+    for name, preset in PRESETS.items():
+        print(f"{name:<16} {getattr(preset, 'description', '')}")
+    return 0
+
+
+def _config_from_args(args):
+    from gan.config import Config
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+    base = {}
+    if args.preset:
+        try:
+            from gan.presets import PRESETS
+        except ImportError:
+            PRESETS = {}
+        if args.preset not in PRESETS:
+            raise UsageError(f"--preset: unknown preset {args.preset!r}; choose one of {', '.join(PRESETS) or 'none'}")
+        base = dict(getattr(PRESETS[args.preset], "config", {}) or {})
+    return Config.from_dict({**base, **overrides})
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
+    from gan.trainer import FAILED, PAUSED, STOPPED, Trainer
+
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
+    if args.seconds is not None and not args.seconds > 0:
+        raise UsageError(f"--seconds: must be positive, got {args.seconds}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads: must be a positive integer, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a directory")
+    try:
+        if args.resume:
+            trainer = trainer_from_checkpoint(load_checkpoint(args.resume), device=args.device or "auto")
+            start_step = int(trainer._resume_state["step"])
+        else:
+            trainer = Trainer(_config_from_args(args))
+            start_step = 0
+    except _bad_input_errors() as exc:
+        raise UsageError(str(exc)) from None
+    steps = args.steps if args.steps is not None or args.seconds is not None else 1000
+    target = start_step + steps if steps is not None else None
+    trainer.start(stop_at_step=target)
+    t0 = time.monotonic()
+    last_print = 0.0
+    try:
+        while True:
+            st = trainer.status()
+            # The CLI never pauses by itself: a pause means the step target was reached or a loss went
+            # non-finite (the reason says which).
+            done = (st["state"] in (PAUSED, STOPPED, FAILED)
+                    or (args.seconds is not None and st["state"] != "loading" and time.monotonic() - t0 >= args.seconds))
+            if not args.quiet and (time.monotonic() - last_print >= 1.0 or done) and st["state"] != "loading":
+                last_print = time.monotonic()
+                total = f"/{target}" if target else ""
+                print(f"step {st['step']}{total}  loss_d {_last(trainer, 'loss_d')}  loss_g {_last(trainer, 'loss_g')}  "
+                      f"{st['steps_per_sec']:.0f} steps/s  [{st['state']}]", file=sys.stderr, flush=True)
+            if done:
+                break
+            trainer.wait_until(lambda tr: tr.state in (STOPPED, FAILED), timeout=0.2)
+    finally:
+        trainer.pause()
+        st = trainer.status()
+    if st["state"] == FAILED:
+        if "DataUnavailable" in st["reason"]:
+            trainer.stop()
+            raise UsageError(st["reason"].split(": ", 1)[1])
+        trainer.stop()
+        print(f"error: training failed: {st['reason']}", file=sys.stderr)
+        return 1
+    out.mkdir(parents=True, exist_ok=True)
+    snap = trainer.history.snapshot()
+    snap.scalars.to_csv(out / "history.csv", index=False)
+    from gan.images import grid_png_bytes
+
+    if snap.grids:
+        (out / "samples.png").write_bytes(grid_png_bytes(_final_grid(trainer)))
+    save_checkpoint(trainer, out / "checkpoint.pt")
+    trainer.stop()
+    seconds = st["elapsed"]
+    steps_done = st["step"] - start_step
+    tail = snap.scalars.tail(50)
+    summary = {
+        "steps": st["step"], "seconds": round(seconds, 3), "steps_per_sec": round(steps_done / max(seconds, 1e-9), 2),
+        "loss_d": round(float(tail.loss_d.mean()), 4) if len(tail) else None,
+        "loss_g": round(float(tail.loss_g.mean()), 4) if len(tail) else None,
+        "d_real": round(float(tail.d_real.mean()), 4) if len(tail) else None,
+        "d_fake": round(float(tail.d_fake.mean()), 4) if len(tail) else None,
+        "loss": st["loss"], "dataset": st["dataset"], "device": st["device"], "model": st["model"],
+        "state": st["state"], "reason": st["reason"], "out": str(out),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _last(trainer, column: str) -> str:
+    stats = trainer._last_stats
+    return f"{stats[column]:.3f}" if stats else "—"
+
+
+def _final_grid(trainer):
+    """The fixed-noise grid at the final step (recorded now if the last sample point was earlier)."""
+    grid = trainer.history.latest_grid()
+    if grid is None or grid.step != trainer.step_count:
+        with trainer._step_lock:
+            trainer._record_grid()
+        grid = trainer.history.latest_grid()
+    return grid.images
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+    import torch
+
+    from gan.checkpoint import load_checkpoint
+    from gan.config import Config
+    from gan.images import grid_png_bytes
+    from gan.models import build_models
+
+    if not 1 <= args.n <= 100_000:
+        raise UsageError(f"--n: must be in [1, 100000], got {args.n}")
+    out = Path(args.out)
+    if out.suffix not in (".png", ".npy"):
+        raise UsageError(f"--out: must end in .png or .npy, got {out.name}")
+    try:
+        state = load_checkpoint(args.checkpoint)
+    except _bad_input_errors() as exc:
+        raise UsageError(str(exc)) from None
+    config = Config.from_dict(dict(state["config"], device="cpu"))
+    G, _ = build_models(config.resolved_model(), config.latent_dim, config.width)
+    G.load_state_dict(state["G"])
+    G.eval()
+    gen = torch.Generator().manual_seed(args.seed)
+    with torch.no_grad():
+        images = G(torch.randn(args.n, config.latent_dim, generator=gen)).clamp(-1, 1)  # (N, 1, 28, 28)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, images.numpy().astype(np.float32))
+    else:
+        pixels = ((images.squeeze(1) + 1) * 127.5).round().to(torch.uint8).numpy()
+        out.write_bytes(grid_png_bytes(pixels))
+    print(json.dumps({"n": args.n, "out": str(out), "step": state["step"]}))
+    return 0

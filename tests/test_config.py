@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from gan.config import Config, ConfigError
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("batch_size", 0, "batch_size: must be an integer in [1, 4096], got 0"),
+    ("batch_size", 2.5, "batch_size"),
+    ("lr_g", 0.0, "lr_g: must be a number in (0"),
+    ("lr_d", -1e-3, "lr_d: must be a number in (0"),
+    ("lr_g", float("nan"), "lr_g"),
+    ("beta1", 1.0, "beta1: must be a number in [0, 1)"),
+    ("loss", "wgan", "loss: must be one of bce, mse, hinge, minimax"),
+    ("model", "resnet", "model: must be one of auto, mlp, dcgan"),
+    ("dataset", "cifar", "dataset: must be one of mnist5k, mnist, fashion"),
+    ("d_steps", 0, "d_steps"),
+    ("latent_dim", 0, "latent_dim"),
+    ("seed", -1, "seed"),
+    ("sample_every", 0, "sample_every"),
+    ("device", "tpu", "device: must be one of auto, cpu, cuda"),
+])
+def test_invalid_values_name_the_field_and_range(field, value, fragment):
+    with pytest.raises(ConfigError) as err:
+        Config(**{field: value})
+    assert err.value.field == field
+    assert fragment in str(err.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_gpu_is_refused():
+    with pytest.raises(ConfigError, match="no GPU"):
+        Config(device="cuda")
+
+
+def test_defaults_are_valid_and_resolve_to_cpu_mlp_without_gpu():
+    c = Config()
+    if not torch.cuda.is_available():
+        assert (c.resolved_device(), c.resolved_model()) == ("cpu", "mlp")
+
+
+def test_config_is_frozen_and_round_trips_through_a_dict():
+    c = Config(loss="mse", batch_size=32)
+    with pytest.raises(Exception):
+        c.batch_size = 1
+    assert Config.from_dict(c.to_dict()) == c
+    with pytest.raises(ConfigError, match="unknown setting"):
+        Config.from_dict({**c.to_dict(), "lr": 1.0})

@@ -1,0 +1,85 @@
+import time
+
+import pytest
+
+from gan.history import History, SampleGrid
+
+
+def fill(history, steps, switch_at=None):
+    for i in range(1, steps + 1):
+        loss = "mse" if switch_at and i >= switch_at else "bce"
+        history.append(i, 0.7 + i * 1e-6, 0.6, 0.5, 0.4, 2e-4, 2e-4, loss, when=float(i))
+
+
+def test_recent_steps_stay_at_full_resolution():
+    h = History(recent=100, max_buckets=50)
+    fill(h, 80)
+    s = h.snapshot().scalars
+    assert list(s.step) == list(range(1, 81))
+    assert (s.steps_in_row == 1).all()
+
+
+def test_history_stays_under_its_bound_and_still_covers_every_step():
+    h = History(recent=200, max_buckets=100)
+    fill(h, 50_000, switch_at=30_000)
+    s = h.snapshot().scalars
+    assert len(s) <= 200 + 100 + 1
+    assert s.steps_in_row.sum() == 50_000  # nothing dropped, only folded
+    assert s.step.iloc[-1] == 50_000 and s.step.iloc[0] < 1000
+    assert (s.steps_in_row.tail(200) == 1).all()
+    # No bucket spans the loss switch: every row before step 30000 is bce, every row after is mse.
+    assert (s[s.step < 29_999].loss == "bce").all() and (s[s.step >= 30_000].loss == "mse").all()
+
+
+def test_buckets_keep_min_and_max():
+    h = History(recent=10, max_buckets=4)
+    for i in range(1, 101):
+        h.append(i, float(i), -float(i), 0.5, 0.5, 1e-3, 1e-3, "bce")
+    s = h.snapshot().scalars
+    old = s[s.steps_in_row > 1]
+    assert len(old) > 0
+    assert (old.loss_d_min < old.loss_d).all() and (old.loss_d < old.loss_d_max).all()
+    assert s.loss_d_max.max() == 100.0 and s.loss_d_min.min() == 1.0
+
+
+def test_snapshot_cost_does_not_grow_with_run_length():
+    small, large = History(), History()
+    fill(small, 5_000)
+    fill(large, 100_000)
+    assert small.row_count() <= 4001 and large.row_count() <= 4001
+
+    def cost(h):
+        t = time.perf_counter()
+        for _ in range(5):
+            h.snapshot()
+        return time.perf_counter() - t
+
+    # Row counts are bounded (asserted above); the timing check only guards against an O(steps) read.
+    assert cost(large) < 5 * cost(small) + 0.05
+
+
+def test_grid_timeline_is_bounded_and_keeps_first_and_newest():
+    import numpy as np
+
+    h = History(max_grids=10)
+    for step in range(0, 1000, 10):
+        h.add_grid(SampleGrid(step, "bce", np.zeros((4, 28, 28), np.uint8)))
+    steps = [g.step for g in h.snapshot().grids]
+    assert len(steps) <= 10 and steps[0] == 0 and steps[-1] == 990 and steps == sorted(steps)
+
+
+def test_state_dict_round_trip_keeps_rows_events_and_grids():
+    import numpy as np
+
+    h = History(recent=50, max_buckets=20)
+    fill(h, 500, switch_at=300)
+    h.add_event(300, "loss", "bce → mse")
+    h.add_grid(SampleGrid(500, "mse", np.full((4, 28, 28), 7, np.uint8)))
+    h2 = History(recent=50, max_buckets=20)
+    h2.load_state_dict(h.state_dict())
+    a, b = h.snapshot(), h2.snapshot()
+    assert b.total_steps == 500
+    assert b.scalars.steps_in_row.sum() == 500
+    assert b.scalars.loss_d.mean() == pytest.approx(a.scalars.loss_d.mean(), rel=1e-3)
+    assert list(b.events.detail) == ["bce → mse"]
+    assert b.grids[0].step == 500 and b.grids[0].images[0, 0, 0] == 7

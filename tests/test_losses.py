@@ -1,0 +1,74 @@
+import math
+
+import pytest
+import torch
+
+from gan.losses import LOSSES, format_equilibrium, get_loss
+
+ZERO = torch.zeros(256)  # logit 0 <=> D outputs 0.5 for every image
+
+
+def test_registry_has_the_four_losses_with_labels_starting_with_their_name():
+    assert set(LOSSES) == {"bce", "mse", "hinge", "minimax"}
+    for name, spec in LOSSES.items():
+        assert spec.name == name
+        assert spec.label.lower().startswith(name)
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_loss_at_logit_zero_equals_its_declared_equilibrium(name):
+    spec = LOSSES[name]
+    d = spec.d_loss(real_logits=ZERO, fake_logits=ZERO).item()
+    g = spec.g_loss(fake_logits=ZERO).item()
+    assert d == pytest.approx(spec.equilibrium_d, abs=1e-6)
+    assert g == pytest.approx(spec.equilibrium_g, abs=1e-6)
+
+
+def test_equilibrium_values_follow_the_formulas():
+    # BCE: -ln 0.5 for each term; D's loss is the mean of its real and fake terms.
+    assert LOSSES["bce"].equilibrium_d == pytest.approx(-math.log(0.5))
+    assert LOSSES["bce"].equilibrium_g == pytest.approx(0.693147, abs=1e-6)
+    # MSE without the 1/2 factor: (0.5 - 1)^2 = (0.5 - 0)^2 = 0.25.
+    assert LOSSES["mse"].equilibrium_d == pytest.approx((0.5 - 1) ** 2) == (0.5 - 0) ** 2
+    assert LOSSES["mse"].equilibrium_g == pytest.approx(0.25)
+    # Hinge: D = mean(relu(1 - 0), relu(1 + 0)) = 1; G = -0 = 0.
+    assert (LOSSES["hinge"].equilibrium_d, LOSSES["hinge"].equilibrium_g) == (1.0, 0.0)
+    # Minimax G minimises ln(1 - 0.5) = -ln 2.
+    assert LOSSES["minimax"].equilibrium_g == pytest.approx(math.log(0.5))
+
+
+def test_bce_matches_torch_reference_and_is_the_mean_of_the_two_terms():
+    real, fake = torch.randn(32), torch.randn(32)
+    bce = torch.nn.BCEWithLogitsLoss()
+    expected = 0.5 * (bce(real, torch.ones(32)) + bce(fake, torch.zeros(32)))
+    assert LOSSES["bce"].d_loss(real_logits=real, fake_logits=fake).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert LOSSES["bce"].g_loss(fake_logits=fake).item() == pytest.approx(bce(fake, torch.ones(32)).item(), rel=1e-6)
+
+
+def test_mse_works_on_probabilities_without_half_factor():
+    real, fake = torch.randn(32), torch.randn(32)
+    pr, pf = torch.sigmoid(real), torch.sigmoid(fake)
+    expected = 0.5 * (((pr - 1) ** 2).mean() + (pf ** 2).mean())
+    assert LOSSES["mse"].d_loss(real_logits=real, fake_logits=fake).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_minimax_g_gradient_vanishes_when_d_rejects_fakes_but_bce_does_not():
+    confident_fake = torch.full((8,), -8.0, requires_grad=True)  # D(G(z)) ≈ 0.0003
+    LOSSES["minimax"].g_loss(fake_logits=confident_fake).backward()
+    saturating = confident_fake.grad.abs().mean().item()
+    confident_fake.grad = None
+    LOSSES["bce"].g_loss(fake_logits=confident_fake).backward()
+    non_saturating = confident_fake.grad.abs().mean().item()
+    assert saturating < 1e-3 < non_saturating
+
+
+def test_losses_take_keywords_only():
+    with pytest.raises(TypeError):
+        LOSSES["bce"].d_loss(ZERO, ZERO)
+
+
+def test_unknown_loss_and_equilibrium_text():
+    with pytest.raises(ValueError, match="unknown loss 'wgan'"):
+        get_loss("wgan")
+    assert format_equilibrium(LOSSES["mse"]) == "equilibrium: D 0.25 · G 0.25"
+    assert format_equilibrium(LOSSES["bce"]) == "equilibrium: D 0.693 · G 0.693"

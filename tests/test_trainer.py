@@ -1,0 +1,242 @@
+"""The trainer thread: control, live changes, failure handling. Small models keep each test quick."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from gan.config import Config
+from gan.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
+
+SMALL = dict(width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
+
+
+@pytest.fixture
+def make_trainer():
+    made = []
+
+    def make(**overrides):
+        t = Trainer(Config(**{**SMALL, **overrides}))
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.stop(timeout=5)
+
+
+def wait_step(t, n, timeout=30):
+    assert t.wait_until(lambda tr: tr.step_count >= n or tr.state == FAILED, timeout), t.status()
+    assert t.state != FAILED, t.status()["reason"]
+
+
+def test_start_runs_in_a_background_thread_and_records_history(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 25)
+    assert t.state == RUNNING and t.is_alive()
+    assert t._thread is not threading.current_thread()
+    snap = t.history.snapshot()
+    assert list(snap.scalars.step[:5]) == [1, 2, 3, 4, 5]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "loss", "lr_g", "lr_d"} <= set(snap.scalars.columns)
+    assert snap.d_real_probs.shape == (16,) and snap.d_fake_probs.shape == (16,)
+    assert ((snap.d_real_probs >= 0) & (snap.d_real_probs <= 1)).all()
+    assert [g.step for g in snap.grids][:3] == [0, 10, 20]  # a grid at start and every sample_every steps
+    assert snap.grids[0].images.shape == (64, 28, 28)
+
+
+def test_pause_stops_the_step_counter_and_resume_continues_it(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 5)
+    t.pause()
+    held = t.step_count
+    assert t.state == PAUSED
+    # While paused the counter must not move; give the thread many chances to (it would take ~ms per step).
+    assert not t.wait_until(lambda tr: tr.step_count != held, timeout=0.5)
+    t.resume()
+    wait_step(t, held + 5)
+    steps = list(t.history.snapshot().scalars.step)
+    assert steps == list(range(1, len(steps) + 1))  # continues exactly where it was: no gap, no repeat
+
+
+def test_step_n_while_paused_runs_exactly_n_steps(make_trainer):
+    t = make_trainer()
+    t.start(paused=True)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    assert t.step_count == 0
+    t.step(7)
+    wait_step(t, 7)
+    assert not t.wait_until(lambda tr: tr.step_count > 7, timeout=0.3)
+    assert t.state == PAUSED
+    with pytest.raises(ValueError):
+        t.step(1, which="both-ish")
+
+
+def test_step_refused_while_running(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 1)
+    with pytest.raises(RuntimeError, match="paused"):
+        t.step(1)
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module):
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+@pytest.mark.parametrize("which, d_moves, g_moves", [("d", True, False), ("g", False, True), ("both", True, True)])
+def test_manual_steps_update_only_the_chosen_network(make_trainer, which, d_moves, g_moves):
+    t = make_trainer()
+    t.start(paused=True)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    g0, d0 = _params(t.G), _params(t.D)
+    t.step(2, which=which)
+    wait_step(t, 2)
+    assert t.wait_until(lambda tr: tr.last_manual_step and tr.last_manual_step["step"] == 2, 5)
+    assert _changed(d0, t.D) is d_moves
+    assert _changed(g0, t.G) is g_moves
+    assert t.last_manual_step["which"] == which and t.last_manual_step["before"] is not None
+
+
+def test_loss_switch_at_step_k_is_recorded_at_k_and_changes_the_loss_from_k_on(make_trainer):
+    t = make_trainer(loss="bce")
+    t.start(paused=True)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    t.step(10)
+    wait_step(t, 10)
+    t.set_loss("mse")  # applied at the next step boundary: step 11
+    t.step(10)
+    wait_step(t, 20)
+    snap = t.history.snapshot()
+    switch = snap.events[snap.events.kind == "loss"]
+    assert list(switch.step) == [11] and list(switch.detail) == ["bce → mse"]
+    s = snap.scalars.set_index("step")
+    assert (s.loc[1:10, "loss"] == "bce").all() and (s.loc[11:20, "loss"] == "mse").all()
+    # MSE on probabilities is bounded by 1 and the two regimes differ in value, not just in label.
+    assert (s.loc[11:20, ["loss_d", "loss_g"]] <= 1.0).all().all()
+    assert t.status()["loss"] == "mse"
+
+
+def test_loss_switch_keeps_the_same_models_and_optimisers(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 5)
+    G, D, og, od = t.G, t.D, t.opt_g, t.opt_d
+    t.set_loss("hinge")
+    assert t.wait_until(lambda tr: tr.loss == "hinge", 10)
+    wait_step(t, t.step_count + 3)
+    assert (t.G, t.D, t.opt_g, t.opt_d) == (G, D, og, od)
+
+
+def test_live_lr_and_d_steps_changes_reach_the_optimisers(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 3)
+    t.set_lr(lr_g=1e-3, lr_d=5e-4)
+    t.set_d_steps(2)
+    assert t.wait_until(lambda tr: tr.status()["d_steps"] == 2, 10)
+    assert [g["lr"] for g in t.opt_g.param_groups] == [1e-3]
+    assert [g["lr"] for g in t.opt_d.param_groups] == [5e-4]
+    kinds = set(t.history.snapshot().events.kind)
+    assert {"lr_g", "lr_d", "d_steps"} <= kinds
+    with pytest.raises(ValueError):
+        t.set_lr(lr_g=-1.0)
+    with pytest.raises(ValueError):
+        t.set_loss("nope")
+
+
+def test_stop_joins_the_thread_within_one_second(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 3)
+    began = time.monotonic()
+    assert t.stop(timeout=1.0) is True
+    assert time.monotonic() - began < 1.0
+    assert not t.is_alive() and t.state == STOPPED
+
+
+def test_stop_wakes_a_paused_or_throttled_thread(make_trainer):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 1)
+    t.set_max_rate(0.01)  # one step per 100 s: the thread sits in its throttle wait
+    began = time.monotonic()
+    assert t.stop(timeout=1.0) and time.monotonic() - began < 1.0
+
+
+def test_throttle_slows_the_run(make_trainer):
+    t = make_trainer()
+    t.set_max_rate(20)
+    t.start()
+    wait_step(t, 2)
+    first = t.step_count
+    began = time.monotonic()
+    assert t.wait_until(lambda tr: time.monotonic() - began >= 0.5, 5)
+    # At 20 steps/s, half a second allows about 10 steps, far below the unthrottled rate.
+    assert t.step_count - first <= 15
+
+
+def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_trainer):
+    t = make_trainer(lr_g=1e6, lr_d=1e6, loss="hinge")
+    t.start()
+    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), 30)
+    st = t.status()
+    assert st["state"] == PAUSED
+    assert "became" in st["reason"] and "at step" in st["reason"] and "Lower the learning rate" in st["reason"]
+    assert "non-finite" in set(t.history.snapshot().events.kind)
+    assert all(torch.isfinite(p).all() for p in t.G.parameters())  # restored to healthy weights
+    # Lowering the lr and resuming continues training.
+    t.set_lr(lr_g=2e-4, lr_d=2e-4)
+    held = t.step_count
+    t.resume()
+    wait_step(t, held + 5)
+
+
+def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_trainer, monkeypatch):
+    t = make_trainer()
+    t.start()
+    wait_step(t, 2)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in the step")
+
+    monkeypatch.setattr("gan.trainer.gan_step", broken)
+    assert t.wait_until(lambda tr: tr.state == FAILED, 10)
+    assert "boom in the step" in t.status()["reason"]
+    assert t.wait_until(lambda tr: not tr.is_alive(), 5)  # the thread ended; it does not linger
+    assert "failed" in set(t.history.snapshot().events.kind)
+
+
+def test_missing_dataset_fails_with_the_reason_or_falls_back(make_trainer, tmp_path, monkeypatch):
+    monkeypatch.setattr("gan.data.DOWNLOAD_TIMEOUT_S", 2.0)
+    t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
+    t.start()
+    assert t.wait_until(lambda tr: tr.state == FAILED, 30)
+    assert "mnist5k" in t.status()["reason"]
+    fb = Trainer(Config(**SMALL, dataset="mnist", data_dir=str(tmp_path)), dataset_fallback=True)
+    try:
+        fb.start()
+        wait_step(fb, 2)
+        st = fb.status()
+        assert st["dataset"] == "mnist5k" and "mnist5k" in st["warnings"][0]
+    finally:
+        fb.stop()
+
+
+def test_same_seed_same_run_on_cpu(make_trainer):
+    runs = []
+    for _ in range(2):
+        t = make_trainer(seed=11)
+        t.start(paused=True)
+        assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+        t.step(5)
+        wait_step(t, 5)
+        runs.append(list(t.history.snapshot().scalars.loss_d))
+        t.stop()
+    assert runs[0] == runs[1]
