@@ -1,0 +1,159 @@
+"""A reference digit classifier: the yardstick for every quality metric in gan/metrics.py.
+
+A small CNN trained on REAL images of the dataset in use (never on generated ones), with a seeded
+stratified held-out split so its accuracy is measured honestly. Training takes seconds on a CPU;
+the weights are cached under the user's cache directory and retrained when missing or stale.
+
+Cache key = dataset name + a hash of (the images, the labels, CLASSIFIER_VERSION). Bump
+CLASSIFIER_VERSION whenever the architecture or the training recipe changes: a key mismatch is
+"stale", and a stale or unreadable cache file is simply retrained and overwritten.
+"""
+
+import hashlib
+import os
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CLASSIFIER_VERSION = "cnn-v3"  # bump when ReferenceCNN or train_classifier changes
+HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
+SPLIT_SEED = 1234
+FEATURE_DIM = 128
+
+
+class ReferenceCNN(nn.Module):
+    """Two conv blocks and a 128-d feature layer: ~98% on mnist5k held-out, fast on a CPU."""
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 14, 14)
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
+        )
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURE_DIM), nn.ReLU())  # (B, 128)
+        self.head = nn.Linear(FEATURE_DIM, n_classes)
+
+    def forward(self, x):  # x: (B, 1, 28, 28) in [-1, 1]
+        return self.head(self.features(self.conv(x)))  # (B, 10) logits
+
+    @torch.no_grad()
+    def embed(self, x, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features (B, 128) and class probabilities (B, 10), in chunks to bound memory."""
+        self.eval()
+        feats, probs = [], []
+        for i in range(0, x.shape[0], batch):
+            f = self.features(self.conv(x[i:i + batch]))
+            feats.append(f)
+            probs.append(F.softmax(self.head(f), dim=1))
+        return torch.cat(feats), torch.cat(probs)
+
+
+@dataclass
+class Reference:
+    """A trained classifier plus what the metrics compare against."""
+
+    model: ReferenceCNN
+    dataset: str
+    key: str
+    heldout_accuracy: float
+    train_seconds: float  # 0.0 when loaded from the cache
+    train_idx: np.ndarray  # indices into the dataset used for training
+    heldout_idx: np.ndarray  # indices never seen in training: the "ceiling" for every metric
+    from_cache: bool
+    note: str = "loaded from the cache"  # or why it was (re)trained
+
+
+def stratified_split(labels: np.ndarray, fraction: float = HELDOUT_FRACTION, seed: int = SPLIT_SEED):
+    """Seeded per-class split: mnist5k is sorted by label, so a plain tail split would hold out one class."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = round(len(idx) * fraction)
+        held.append(idx[:k])
+        train.append(idx[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gan-live"
+
+
+def data_key(dataset_name: str, images: torch.Tensor, labels: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    h.update(CLASSIFIER_VERSION.encode())
+    h.update(f"{HELDOUT_FRACTION}:{SPLIT_SEED}".encode())
+    h.update(images.detach().cpu().contiguous().numpy().tobytes())
+    h.update(labels.detach().cpu().contiguous().numpy().tobytes())
+    return f"{dataset_name}-{h.hexdigest()[:16]}"
+
+
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, heldout_idx, *,
+                     epochs: int = 8, batch_size: int = 64, seed: int = 0) -> tuple[ReferenceCNN, float]:
+    """Train on images[train_idx] only; returns the model and its accuracy on images[heldout_idx]."""
+    g = torch.Generator().manual_seed(seed)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    model = ReferenceCNN(int(labels.max()) + 1)
+    torch.random.set_rng_state(state)  # leave the caller's global RNG untouched
+    x, y = images[train_idx].cpu(), labels[train_idx].cpu()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), batch_size):
+            b = order[i:i + batch_size]
+            xb = x[b]
+            # Small random shifts (±2 px) so the classifier judges shapes, not exact pixel positions.
+            dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
+            xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
+            loss = F.cross_entropy(model(xb), y[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    _, probs = model.embed(images[heldout_idx].cpu())
+    acc = (probs.argmax(1) == labels[heldout_idx].cpu()).float().mean().item()
+    return model.eval(), acc
+
+
+def load_reference(dataset, *, retrain: bool = False, directory: Path | None = None) -> Reference:
+    """The cached classifier for this dataset; trains (and caches) one when missing or stale.
+
+    ``dataset`` is a gan.data.Dataset (images in [-1, 1], labels). Loading uses
+    torch.load(weights_only=True): the cache file can hold tensors and plain values only.
+    """
+    images, labels = dataset.images.cpu(), dataset.labels.cpu()
+    key = data_key(dataset.name, images, labels)
+    train_idx, heldout_idx = stratified_split(labels.numpy())
+    path = (directory or cache_dir()) / f"classifier-{dataset.name}.pt"
+    note = "retrain requested" if retrain else "no cached classifier; trained"
+    if not retrain and path.is_file():
+        note = "cached classifier is stale (data or code changed); retrained"
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and state.get("key") == key:
+                model = ReferenceCNN(int(state["n_classes"]))
+                model.load_state_dict(state["weights"])
+                return Reference(model.eval(), dataset.name, key, float(state["heldout_accuracy"]), 0.0,
+                                 train_idx, heldout_idx, True)
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            note = f"cache file unreadable ({type(exc).__name__}); retrained"  # overwritten below
+    t0 = time.perf_counter()
+    model, acc = train_classifier(images, labels, train_idx, heldout_idx)
+    seconds = time.perf_counter() - t0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"key": key, "n_classes": int(labels.max()) + 1, "heldout_accuracy": acc,
+                "weights": model.state_dict()}, tmp)
+    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    return Reference(model, dataset.name, key, acc, seconds, train_idx, heldout_idx, False, note)

@@ -1,0 +1,223 @@
+"""Quality metrics for generated digits, all measured with the reference classifier (gan/classifier.py).
+
+On a fixed number of samples (SAMPLE_COUNT) we compute:
+- classifier score: the Inception-score form exp(E_x KL(p(y|x) ‖ p(y))). 1 = every image gets the
+  same (or no confident) label; 10 = every image is a confident digit and all ten are equally common.
+- Fréchet distance between Gaussian fits of the classifier's 128-d features of the samples and of
+  the real training images: ‖μ₁-μ₂‖² + Tr(Σ₁ + Σ₂ - 2(Σ₁Σ₂)^½). 0 = same feature statistics.
+- class coverage: the share of samples whose most likely class is each digit, and its entropy in
+  nats (ln 10 ≈ 2.30 = perfectly even; 0 = one class only).
+The same numbers for real held-out images (never seen by the classifier) are the ceiling.
+
+A GAN has collapsed when its samples cover few classes: `collapse_alarm` says so in one sentence.
+Chart specs at the bottom are pure functions of plain data (Altair), testable without a browser.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+SAMPLE_COUNT = 1000  # generated images per evaluation; FD is biased by n, so real references use the same n
+COVERED_SHARE = 0.02  # a class "is covered" when at least 2% of the samples fall in it
+MIN_COVERED = 7  # the alarm fires below 7 covered classes ...
+MIN_ENTROPY = 1.6  # ... or below 1.6 nats of coverage entropy (e^1.6 ≈ 5 equally used classes)
+
+
+# --- pure metrics on arrays ------------------------------------------------------------------------
+def classifier_score(probs) -> float:
+    """exp(mean_x KL(p(y|x) ‖ p(y))) for probs (N, C) whose rows sum to 1."""
+    p = np.asarray(probs, dtype=np.float64)
+    p_y = p.mean(axis=0, keepdims=True)  # (1, C) the marginal label distribution
+    eps = 1e-12
+    kl = (p * (np.log(p + eps) - np.log(p_y + eps))).sum(axis=1)  # (N,)
+    return float(np.exp(kl.mean()))
+
+
+def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(features, dtype=np.float64)  # (N, D)
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """‖μ₁-μ₂‖² + Tr(Σ₁) + Tr(Σ₂) - 2 Tr((Σ₁Σ₂)^½), with the trace term from symmetric eigenvalues.
+
+    Tr((Σ₁Σ₂)^½) = Σ √λ(√Σ₁ Σ₂ √Σ₁), and √Σ₁ Σ₂ √Σ₁ is symmetric PSD, so eigh is exact and stable
+    (no scipy.linalg.sqrtm and its complex round-off).
+    """
+    w, v = np.linalg.eigh(sigma1)
+    sqrt1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = sqrt1 @ sigma2 @ sqrt1
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    diff = np.asarray(mu1) - np.asarray(mu2)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def class_coverage(probs, n_classes: int | None = None) -> np.ndarray:
+    """Share of samples whose most likely class is c, for each c: (C,) summing to 1."""
+    p = np.asarray(probs)
+    n_classes = n_classes or p.shape[1]
+    counts = np.bincount(p.argmax(axis=1), minlength=n_classes)
+    return counts / max(1, counts.sum())
+
+
+def coverage_entropy(coverage) -> float:
+    c = np.asarray(coverage, dtype=np.float64)
+    c = c[c > 0]
+    return float(-(c * np.log(c)).sum()) + 0.0  # + 0.0: no '-0.00' for a single class
+
+
+@dataclass(frozen=True)
+class Alarm:
+    firing: bool
+    covered: int  # classes with at least COVERED_SHARE of the samples
+    entropy: float
+    message: str  # one sentence for the dashboard
+
+
+def collapse_alarm(coverage, *, min_covered: int = MIN_COVERED, min_entropy: float = MIN_ENTROPY,
+                   covered_share: float = COVERED_SHARE) -> Alarm:
+    cov = np.asarray(coverage, dtype=np.float64)
+    covered = int((cov >= covered_share).sum())
+    entropy = coverage_entropy(cov)
+    firing = covered < min_covered or entropy < min_entropy
+    top = int(cov.argmax())
+    if firing:
+        message = (f"Mode collapse: only {covered} of {len(cov)} digits appear in at least {covered_share:.0%} "
+                   f"of the samples (coverage entropy {entropy:.2f} nats, real data {math.log(len(cov)):.2f}); "
+                   f"G keeps drawing the same few digits, most often {top} ({cov[top]:.0%}).")
+    else:
+        message = (f"No collapse: {covered} of {len(cov)} digits each make up at least {covered_share:.0%} "
+                   f"of the samples (coverage entropy {entropy:.2f} of {math.log(len(cov)):.2f} nats).")
+    return Alarm(firing, covered, entropy, message)
+
+
+@dataclass(frozen=True)
+class Quality:
+    score: float  # classifier score, 1..n_classes
+    fd: float  # Fréchet distance to the real training features
+    coverage: tuple  # (C,) shares
+    entropy: float  # nats
+    alarm: Alarm
+    n: int  # samples measured
+
+    def as_row(self) -> dict:
+        return {"score": self.score, "fd": self.fd, "entropy": self.entropy, "covered": self.alarm.covered,
+                "collapse": self.alarm.firing}
+
+
+def quality_from_embedding(features, probs, real_mu, real_sigma) -> Quality:
+    cov = class_coverage(probs)
+    mu, sigma = gaussian_stats(features)
+    alarm = collapse_alarm(cov)
+    return Quality(classifier_score(probs), frechet_distance(mu, sigma, real_mu, real_sigma),
+                   tuple(float(c) for c in cov), alarm.entropy, alarm, len(probs))
+
+
+# --- an evaluator bound to one dataset's reference classifier -------------------------------------
+@dataclass
+class Evaluator:
+    """Holds the classifier, the real feature statistics and the real held-out ceiling."""
+
+    reference: object  # gan.classifier.Reference
+    real_mu: np.ndarray
+    real_sigma: np.ndarray
+    ceiling: Quality  # real held-out images, SAMPLE_COUNT of them (or all if fewer)
+    n_samples: int = SAMPLE_COUNT
+    info: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, **load_kwargs) -> "Evaluator":
+        from gan.classifier import load_reference
+
+        ref = load_reference(dataset, **load_kwargs)
+        images = dataset.images.cpu()
+        feats, _ = ref.model.embed(images[ref.train_idx])
+        mu, sigma = gaussian_stats(feats.numpy())
+        rng = np.random.default_rng(0)
+        held = ref.heldout_idx
+        if len(held) > n_samples:
+            held = np.sort(rng.choice(held, n_samples, replace=False))
+        hf, hp = ref.model.embed(images[held])
+        ceiling = quality_from_embedding(hf.numpy(), hp.numpy(), mu, sigma)
+        info = {"dataset": dataset.name, "heldout_accuracy": ref.heldout_accuracy,
+                "train_seconds": ref.train_seconds, "from_cache": ref.from_cache, "key": ref.key}
+        return cls(ref, mu, sigma, ceiling, n_samples, info)
+
+    @torch.no_grad()
+    def evaluate_images(self, images: torch.Tensor) -> Quality:
+        """images: (N, 1, 28, 28) in [-1, 1] on the CPU."""
+        feats, probs = self.reference.model.embed(images.float().clamp(-1, 1))
+        return quality_from_embedding(feats.numpy(), probs.numpy(), self.real_mu, self.real_sigma)
+
+    @torch.no_grad()
+    def evaluate_generator(self, G, latent_dim: int, seed: int = 0, batch: int = 500) -> Quality:
+        """Score n_samples images from G on fixed noise (same seed -> same z, so curves are smooth)."""
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(self.n_samples, latent_dim, generator=g)  # (N, latent)
+        was_training = G.training
+        G.eval()
+        try:
+            images = torch.cat([G(z[i:i + batch]) for i in range(0, len(z), batch)])  # (N, 1, 28, 28)
+        finally:
+            G.train(was_training)
+        return self.evaluate_images(images.cpu())
+
+
+# --- chart specs (Altair), pure functions of plain data --------------------------------------------
+METRIC_LABELS = {"score": "classifier score (↑, max 10)", "fd": "Fréchet distance (↓)",
+                 "entropy": "coverage entropy, nats (↑, max 2.30)"}
+
+
+def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", height: int = 220):
+    """A line chart of one metric over training steps, with the real held-out value as a dashed rule.
+
+    rows: a DataFrame or list of dicts with columns step and the metric (MetricsMonitor.snapshot()).
+    ceiling: {"score": ..., "fd": ..., "entropy": ...} for real held-out images, or None.
+    """
+    import altair as alt
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame({"step": pd.Series(dtype=float), metric: pd.Series(dtype=float)})
+    df = df[["step", metric]]
+    title = METRIC_LABELS.get(metric, metric)
+    line = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("step:Q", title="step"),
+        y=alt.Y(f"{metric}:Q", title=title),
+        tooltip=["step:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
+    )
+    layers = [line]
+    if ceiling is not None and metric in ceiling:
+        ref = pd.DataFrame({"value": [float(ceiling[metric])], "label": ["real held-out"]})
+        layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color="gray").encode(
+            y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
+    return alt.layer(*layers).properties(height=height, title=title)
+
+
+def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height: int = 220):
+    """Bars: share of generated samples per class; ticks: the real held-out share; red when collapsing."""
+    import altair as alt
+    import pandas as pd
+
+    cov = [float(c) for c in coverage]
+    df = pd.DataFrame({"digit": [str(i) for i in range(len(cov))], "share": cov,
+                       "covered": ["yes" if c >= COVERED_SHARE else "no" for c in cov]})
+    color = "#d62728" if alarm is not None and alarm.firing else "#4c78a8"
+    bars = alt.Chart(df).mark_bar(color=color).encode(
+        x=alt.X("digit:N", title="class (classifier's label)", sort=None),
+        y=alt.Y("share:Q", title="share of samples", axis=alt.Axis(format="%")),
+        opacity=alt.Opacity("covered:N", scale=alt.Scale(domain=["yes", "no"], range=[1.0, 0.4]), legend=None),
+        tooltip=["digit:N", alt.Tooltip("share:Q", format=".1%")],
+    )
+    layers = [bars]
+    if reference is not None:
+        rdf = pd.DataFrame({"digit": [str(i) for i in range(len(reference))],
+                            "real": [float(r) for r in reference]})
+        layers.append(alt.Chart(rdf).mark_tick(color="black", thickness=2).encode(
+            x=alt.X("digit:N", sort=None), y="real:Q", tooltip=["digit:N", alt.Tooltip("real:Q", format=".1%")]))
+    rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color="gray").encode(y="y:Q")
+    layers.append(rule)
+    return alt.layer(*layers).properties(height=height, title="class coverage (ticks: real data)")

@@ -1,0 +1,157 @@
+"""Live quality metrics for a running Trainer, computed in the monitor's own thread.
+
+Every ``every`` steps the monitor takes ``trainer.generator_copy()`` (an eval-mode CPU copy of G,
+taken at a step boundary, so training only waits for the copy — milliseconds), scores
+SAMPLE_COUNT samples from fixed noise with the reference classifier and appends one row. The
+training thread never waits for a metric. The history is bounded (``max_points`` rows; older rows
+are thinned to every other one), so a run of any length costs the same to draw.
+
+Readers call ``snapshot()`` from any thread; it returns plain copies.
+"""
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gan.metrics import SAMPLE_COUNT, Evaluator, Quality
+
+ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms")
+PREPARING, READY, FAILED, STOPPED = "preparing", "ready", "failed", "stopped"
+
+
+@dataclass
+class MonitorSnapshot:
+    state: str  # preparing (classifier loading/training) | ready | failed | stopped
+    message: str  # what the state means, for a caption
+    rows: pd.DataFrame  # ROW_COLUMNS, one row per evaluation, oldest first
+    latest: Quality | None  # the newest evaluation (coverage, alarm)
+    ceiling: Quality | None  # the same metrics on real held-out images
+    info: dict  # classifier facts: held-out accuracy, cache, dataset
+
+    @property
+    def ceiling_row(self) -> dict | None:
+        return None if self.ceiling is None else self.ceiling.as_row()
+
+
+class MetricsMonitor:
+    def __init__(self, trainer, every: int = 500, *, evaluator: Evaluator | None = None, max_points: int = 400,
+                 n_samples: int = SAMPLE_COUNT, poll_s: float = 0.25, seed: int = 0):
+        if every < 1:
+            raise ValueError("every must be at least 1 step")
+        self.trainer = trainer
+        self.every = int(every)
+        self.max_points = max(4, int(max_points))
+        self.n_samples = n_samples
+        self.poll_s = poll_s
+        self.seed = seed  # fixed noise for every evaluation: the curve moves because G moves, not z
+        self._evaluator = evaluator
+        self._lock = threading.Lock()
+        self._rows: list[tuple] = []
+        self._latest: Quality | None = None
+        self._state, self._message = PREPARING, "preparing the reference classifier"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.evaluations = 0
+
+    # --- control -------------------------------------------------------------------------------
+    def start(self) -> "MetricsMonitor":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name="gan-metrics", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def set_every(self, every: int) -> None:
+        if every < 1:
+            raise ValueError("every must be at least 1 step")
+        self.every = int(every)
+
+    # --- reading -------------------------------------------------------------------------------
+    def snapshot(self) -> MonitorSnapshot:
+        with self._lock:
+            rows = list(self._rows)
+            latest, state, message = self._latest, self._state, self._message
+        ev = self._evaluator
+        return MonitorSnapshot(state, message, pd.DataFrame(rows, columns=list(ROW_COLUMNS)), latest,
+                               None if ev is None else ev.ceiling, {} if ev is None else dict(ev.info))
+
+    def wait_for_evaluations(self, n: int, timeout: float = 30.0) -> bool:
+        """Poll until at least n evaluations are recorded; for tests and the bench."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluations >= n or self._state == FAILED:
+                break
+            time.sleep(0.01)
+        return self.evaluations >= n
+
+    # --- the monitor thread --------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._prepare()
+            self._loop()
+            self._set_state(STOPPED, "stopped")
+        except Exception as exc:  # noqa: BLE001 — never a silent dead thread: the dashboard shows why
+            traceback.print_exc()
+            self._set_state(FAILED, f"metrics unavailable: {type(exc).__name__}: {exc}")
+
+    def _set_state(self, state: str, message: str) -> None:
+        with self._lock:
+            self._state, self._message = state, message
+
+    def _prepare(self) -> None:
+        if self._evaluator is None:
+            # The trainer loads its dataset in its own thread; wait for it instead of loading twice.
+            while self.trainer.data is None and not self._stop.is_set():
+                if self.trainer.state in ("failed", "stopped"):
+                    raise RuntimeError("the run ended before its dataset was loaded")
+                self._stop.wait(self.poll_s)
+            if self._stop.is_set():
+                return
+            self._evaluator = Evaluator.for_dataset(self.trainer.data, n_samples=self.n_samples)
+        info = self._evaluator.info
+        how = "cached" if info.get("from_cache") else f"trained in {info.get('train_seconds', 0):.0f} s"
+        self._set_state(READY, f"reference classifier ({how}): {info.get('heldout_accuracy', 0):.1%} "
+                               f"held-out accuracy on {info.get('dataset')}")
+
+    def _loop(self) -> None:
+        last_step = None
+        while not self._stop.is_set():
+            step = self.trainer.step_count
+            due = last_step is None or step >= (last_step // self.every + 1) * self.every
+            if due and self.trainer.G is not None:
+                self._evaluate_once()
+                last_step = step
+                continue
+            if not self.trainer.is_alive() and last_step == step:
+                return  # the run is over and its last state is measured
+            self._stop.wait(self.poll_s)
+
+    def _evaluate_once(self) -> None:
+        t0 = time.perf_counter()
+        G = self.trainer.generator_copy()  # held at a step boundary; training resumes right after
+        step = self.trainer.step_count
+        q = self._evaluator.evaluate_generator(G, self.trainer.config.latent_dim, seed=self.seed)
+        ms = (time.perf_counter() - t0) * 1000
+        row = (step, q.score, q.fd, q.entropy, q.alarm.covered, q.alarm.firing, ms)
+        with self._lock:
+            if self._rows and self._rows[-1][0] == step:
+                self._rows[-1] = row  # paused run: re-measured the same step
+            else:
+                self._rows.append(row)
+            if len(self._rows) > self.max_points:  # thin the older half, keep the newest half intact
+                half = len(self._rows) // 2
+                self._rows = self._rows[:half:2] + self._rows[half:]
+            self._latest = q
+        self.evaluations += 1
