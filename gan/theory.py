@@ -31,7 +31,7 @@ def coin_entropy(p: float) -> float:
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be a probability in [0, 1], got {p}")
-    return -sum(q * math.log(q) for q in (p, 1.0 - p) if q > 0.0)
+    return 0.0 - sum(q * math.log(q) for q in (p, 1.0 - p) if q > 0.0)  # 0.0 - …: never "-0.000"
 
 
 def entropy_curve(n: int = 201) -> pd.DataFrame:
