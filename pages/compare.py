@@ -1,0 +1,93 @@
+"""Compare: overlay the curves of saved snapshots. Presenter-only: add a checkpoint upload, delete."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from gan import auth, snapshots
+from gan.checkpoint import CheckpointError
+
+st.title("Compare runs")
+
+access = auth.access(auth.env_token(), st.query_params.get(auth.QUERY_PARAM),
+                     st.session_state.get(auth.SESSION_KEY, False))
+st.session_state[auth.SESSION_KEY] = access.remember
+if access.notice:
+    st.info(access.notice)
+
+
+@st.cache_resource(show_spinner=False)
+def snapshot_store(root: str) -> snapshots.SnapshotStore:
+    return snapshots.SnapshotStore(root)  # one per server process and directory: shared by every browser
+
+
+store = snapshot_store(str(snapshots.runs_dir() / "snapshots"))
+
+if access.presenter:
+    with st.expander("Add a snapshot from a checkpoint file", expanded=not store.names()):
+        st.caption(f"A GAN Live checkpoint (.pt, at most {snapshots.MAX_UPLOAD_MB} MB). It is read with "
+                   "torch.load(weights_only=True) and validated: files that hold code or are not ours are refused.")
+        upload = st.file_uploader("Checkpoint file", type=["pt", "pth", "ckpt"], key="compare_upload",
+                                  max_upload_size=snapshots.MAX_UPLOAD_MB)
+        default_name = (upload.name.rsplit(".", 1)[0] if upload is not None else "")
+        name = st.text_input("Snapshot name", value=default_name, key="compare_upload_name",
+                             help="letters, digits, '-', '_' or '.'")
+        if st.button("Add snapshot", key="compare_add", disabled=upload is None):
+            try:
+                state = snapshots.load_upload(upload)
+                store.add_state(snapshots.check_name(name), state)
+            except (CheckpointError, ValueError, FileExistsError, OSError) as exc:
+                st.error(f"Not added: {exc}")
+            else:
+                st.success(f"Added snapshot {name!r} (step {state['step']}, loss {state['loss']}).")
+
+names = store.names()
+if not names:
+    st.info("No snapshots yet. On the Train page, save the run as a named snapshot; it appears here.")
+    st.stop()
+
+chosen = st.multiselect("Runs to compare", names, default=names[-3:], key="compare_runs")
+if not chosen:
+    st.stop()
+
+states, broken = {}, []
+for n in chosen:
+    try:
+        states[n] = store.load(n)
+    except (CheckpointError, KeyError, OSError) as exc:
+        broken.append(f"{n}: {exc}")
+for line in broken:
+    st.warning(f"Skipped {line}")
+if not states:
+    st.stop()
+
+curves = pd.concat([snapshots.history_frame(s, n) for n, s in states.items()], ignore_index=True)
+events = pd.concat([snapshots.events_frame(s, n) for n, s in states.items()], ignore_index=True)
+labels = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(real)", "d_fake": "D(fake)"}
+curve = st.selectbox("Curve", list(labels), format_func=labels.get, key="compare_curve")
+
+lines = alt.Chart(curves).mark_line().encode(
+    x=alt.X("step:Q", title="step"), y=alt.Y(f"{curve}:Q", title=labels[curve]),
+    color=alt.Color("run:N", title="run"), tooltip=["run", "step", alt.Tooltip(f"{curve}:Q", format=".3f"), "loss"])
+marks = events[events["kind"].isin(["loss", "branch"])]
+chart = lines
+if not marks.empty:  # loss switches and branch points, as on the Train page
+    chart = lines + alt.Chart(marks).mark_rule(strokeDash=[4, 3]).encode(
+        x="step:Q", color="run:N", tooltip=["run", "step", "kind", "detail"])
+st.altair_chart(chart, width="stretch")
+
+metrics = pd.concat([snapshots.metrics_frame(s, n) for n, s in states.items()], ignore_index=True)
+if not metrics.empty:
+    metric = st.selectbox("Quality metric", sorted(metrics["metric"].unique()), key="compare_metric")
+    st.altair_chart(alt.Chart(metrics[metrics["metric"] == metric]).mark_line(point=True).encode(
+        x="step:Q", y=alt.Y("value:Q", title=metric), color="run:N"), width="stretch")
+
+st.dataframe(pd.DataFrame([snapshots.summary(s, n) for n, s in states.items()]), hide_index=True, width="stretch")
+
+if access.presenter:
+    with st.expander("Delete a snapshot"):
+        victim = st.selectbox("Snapshot", names, key="compare_delete_name")
+        if st.button("Delete", key="compare_delete"):
+            store.delete(victim)
+            st.success(f"Deleted {victim!r}.")
+            st.rerun()

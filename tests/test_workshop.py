@@ -1,0 +1,330 @@
+"""Workshop mode: presenter lock, manual steps, GIF/interpolation, snapshots + branch, uploads, presets."""
+
+import hmac
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from gan import animation, auth, snapshots, theory
+from gan.checkpoint import CheckpointError
+from gan.config import Config
+from gan.history import SampleGrid
+from gan.trainer import FAILED, PAUSED, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {"width": 32, "batch_size": 16, "latent_dim": 16, "sample_every": 5, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def paused_trainer():
+    torch.set_num_threads(1)
+    t = Trainer(Config(**SMALL), name="workshop")
+    t.start(stop_at_step=12)
+    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), 60) and t.state == PAUSED, t.status()
+    yield t
+    t.stop()
+
+
+# --- presenter lock ----------------------------------------------------------------------------------
+def test_lock_off_when_no_token_is_configured():
+    for env in (None, "", "   "):
+        a = auth.access(env, None, False)
+        assert a.presenter and not a.locked and a.notice is None
+    assert auth.env_token({}) is None and auth.env_token({"GAN_LIVE_TOKEN": " s3cret "}) == "s3cret"
+
+
+def test_wrong_or_missing_token_unlocks_nothing_and_right_token_is_remembered():
+    assert not auth.is_presenter("s3cret", None, False)
+    wrong = auth.access("s3cret", "guess", False)
+    assert not wrong.presenter and not wrong.remember and "not right" in wrong.notice
+    assert not auth.access("s3cret", "", False).presenter
+    assert not auth.access("s3cret", "s3cret-and-more", False).presenter
+    assert not auth.access("s3cret", ["guess"], False).presenter
+    assert not auth.access("s3cret", None, "yes").presenter  # only a real True flag counts
+    right = auth.access("s3cret", "s3cret", False)
+    assert right.presenter and right.remember and right.notice is None
+    later = auth.access("s3cret", None, right.remember)  # a later page without ?token=
+    assert later.presenter
+    assert auth.access("s3cret", "typo", True).presenter  # a typo elsewhere does not lock the presenter out
+    assert auth.access("s3cret", ["old", "s3cret"], False).presenter  # repeated param: the last one counts
+
+
+def test_tokens_are_compared_in_constant_time(monkeypatch):
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    assert auth.token_matches("ünïcode", "ünïcode") and not auth.token_matches("abc", "abd")
+    assert calls and all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in calls)
+    assert not auth.token_matches("abc", None) and not auth.token_matches("", "")
+
+
+# --- manual steps ------------------------------------------------------------------------------------
+def _params(module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before, module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+@pytest.mark.parametrize("which, moves_d, moves_g", [("d", True, False), ("g", False, True), ("both", True, True)])
+def test_manual_step_changes_only_the_chosen_network(paused_trainer, which, moves_d, moves_g):
+    t = paused_trainer
+    g0, d0, step0 = _params(t.G), _params(t.D), t.step_count
+    t.step(1, which=which)
+    assert t.wait_until(lambda tr: tr.last_manual_step is not None and tr.last_manual_step["step"] == step0 + 1, 30)
+    assert t.state == PAUSED
+    assert _changed(d0, t.D) == moves_d
+    assert _changed(g0, t.G) == moves_g
+    caption = theory.step_caption(t.last_manual_step)
+    assert caption.startswith(f"Step {step0 + 1} ({ {'d': 'D only', 'g': 'G only', 'both': 'D and G'}[which]})")
+    assert "D(real)" in caption and "→" in caption  # deltas against the step before
+
+
+def test_step_caption_formats_deltas_and_handles_the_first_step():
+    s = {"step": 7, "which": "g", "loss_d": 0.70, "loss_g": 0.60, "d_real": 0.52, "d_fake": 0.47,
+         "before": {"loss_d": 0.69, "loss_g": 0.75, "d_real": 0.52, "d_fake": 0.41}}
+    text = theory.step_caption(s)
+    assert "D(fake) 0.410 → 0.470 (+0.060)" in text and "loss G 0.750 → 0.600 (−0.150)" in text
+    assert "only G's weights moved" in text
+    first = theory.step_caption({**s, "before": None})
+    assert "→" not in first and "D(real) 0.520" in first
+    assert "No manual step yet" in theory.step_caption(None)
+
+
+# --- time-lapse GIF and interpolation ------------------------------------------------------------------
+def test_gif_exports_one_frame_per_grid(paused_trainer):
+    grids = paused_trainer.history.snapshot().grids
+    assert len(grids) >= 2  # step 0 and every sample_every steps
+    data = animation.grids_to_gif(grids, scale=2)
+    assert data[:6] in (b"GIF87a", b"GIF89a")
+    assert animation.gif_frame_count(data) == len(grids)
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (2 * (8 * 30 + 2), 2 * (8 * 30 + 2 + 14))  # tiled 8x8 with padding, caption strip
+    with pytest.raises(ValueError):
+        animation.grids_to_gif([])
+
+
+def test_gif_caps_the_number_of_frames():
+    grids = [SampleGrid(i, "bce", np.full((4, 28, 28), i % 255, np.uint8)) for i in range(animation.MAX_GIF_FRAMES + 50)]
+    assert animation.gif_frame_count(animation.grids_to_gif(grids, scale=1, caption=False)) == animation.MAX_GIF_FRAMES
+
+
+def test_slerp_keeps_the_norm_lerp_does_not_and_both_hit_the_endpoints(paused_trainer):
+    z0, z1 = animation.latent_pair(64, 1, 2)
+    s, li = animation.interpolation_path(z0, z1, 9, "slerp"), animation.interpolation_path(z0, z1, 9, "lerp")
+    for path in (s, li):
+        assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+    lo, hi = sorted((z0.norm().item(), z1.norm().item()))
+    assert ((s.norm(dim=1) >= lo - 1e-4) & (s.norm(dim=1) <= hi + 1e-4)).all()
+    assert li[4].norm() < 0.85 * lo  # the straight line cuts through the low-density middle
+    G = paused_trainer.generator_copy()
+    za, zb = animation.latent_pair(SMALL["latent_dim"], 1, 2)
+    strip = animation.interpolate(G, za, zb, steps=5)
+    assert strip.shape == (5, 28, 28) and strip.dtype == np.uint8
+    assert np.array_equal(animation.interpolate_at(G, za, zb, 0.0), strip[0])
+    assert np.array_equal(animation.interpolate_at(G, za, zb, 1.0), strip[-1])
+
+
+def test_cells_get_the_classifiers_guess():
+    images = np.zeros((3, 28, 28), np.uint8)
+
+    def fake_probs(x):  # a stand-in classifier: class = index, confidence 0.9 / 0.4
+        assert x.shape == (3, 1, 28, 28) and float(x.min()) == -1.0
+        p = torch.full((3, 10), 0.0)
+        p[0, 7], p[1, 1], p[2, 3] = 0.9, 0.9, 0.4
+        return p
+
+    labels = animation.classify_cells(images, fake_probs)
+    assert [d for d, _ in labels] == [7, 1, 3]
+    assert animation.cell_captions(labels) == ["7 (90%)", "1 (90%)", "? (40%)"]
+
+
+# --- snapshots, branch, compare data --------------------------------------------------------------------
+def test_snapshot_save_load_and_branch_with_another_loss(paused_trainer, tmp_path):
+    store = snapshots.SnapshotStore(tmp_path)
+    store.save("base", paused_trainer)
+    assert store.names() == ["base"]
+    with pytest.raises(FileExistsError):
+        store.save("base", paused_trainer)
+    for bad in ("../evil", "", "a/b", "x" * 65, ".hidden"):
+        with pytest.raises(ValueError):
+            store.save(bad, paused_trainer)
+    fresh = snapshots.SnapshotStore(tmp_path)  # a new process sees the file
+    assert fresh.load("base")["step"] == paused_trainer.step_count
+    branch = fresh.branch("base", loss="mse", lr_d=1e-3)
+    branch.start(paused=True)
+    try:
+        assert branch.wait_until(lambda tr: tr.state == PAUSED, 30)
+        assert branch.loss == "mse" and branch.status()["lr_d"] == 1e-3
+        assert branch.step_count == paused_trainer.step_count
+        ev = branch.history.snapshot().events
+        assert {"branch", "loss"} <= set(ev["kind"])
+        branch.step(2)
+        assert branch.wait_until(lambda tr: tr.step_count == paused_trainer.step_count + 2, 30)
+        assert set(branch.history.snapshot().scalars["loss"].iloc[-2:]) == {"mse"}
+    finally:
+        branch.stop()
+    assert fresh.load("base")["loss"] == "bce"  # the snapshot itself is unchanged
+    with pytest.raises(ValueError, match="loss"):
+        fresh.branch("base", loss="nope")
+    with pytest.raises(ValueError):
+        fresh.branch("base", latent_dim=8)  # would change the models' shapes
+    hist = fresh.histories(["base"])
+    assert set(hist["run"]) == {"base"} and len(hist) == paused_trainer.step_count
+
+
+# --- checkpoint upload ---------------------------------------------------------------------------------
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/gan-live-pwned-upload",))
+
+
+class Upload(io.BytesIO):
+    """Like st.file_uploader's UploadedFile: a BytesIO with name and size."""
+
+    def __init__(self, data: bytes, name: str = "upload.pt", size: int | None = None):
+        super().__init__(data)
+        self.name, self.size = name, len(data) if size is None else size
+
+
+def test_hostile_pickle_upload_is_refused_without_running_it(tmp_path):
+    marker = Path("/tmp/gan-live-pwned-upload")
+    marker.unlink(missing_ok=True)
+    buf = io.BytesIO()
+    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil()}, buf)
+    with pytest.raises(CheckpointError, match="refused"):
+        snapshots.load_upload(Upload(buf.getvalue(), "evil.pt"))
+    raw = pickle.dumps(Evil())
+    with pytest.raises(CheckpointError):
+        snapshots.load_upload(Upload(raw, "evil-raw.pt"))
+    assert not marker.exists()
+
+
+def test_oversized_empty_and_foreign_uploads_are_refused_with_a_message():
+    with pytest.raises(CheckpointError, match="over the upload limit"):
+        snapshots.load_upload(Upload(b"x" * 2048, "big.pt"), max_bytes=1024)
+    with pytest.raises(CheckpointError, match="over the upload limit"):  # a lying size is caught on read
+        snapshots.load_upload(Upload(b"x" * 2048, "liar.pt", size=10), max_bytes=1024)
+    with pytest.raises(CheckpointError, match="empty"):
+        snapshots.load_upload(Upload(b"", "empty.pt"))
+    with pytest.raises(CheckpointError):
+        snapshots.load_upload(Upload(b"not a checkpoint at all", "text.pt"))
+    buf = io.BytesIO()
+    torch.save({"weights": torch.zeros(3)}, buf)  # a torch file, but not ours
+    with pytest.raises(CheckpointError, match="not a GAN Live checkpoint"):
+        snapshots.load_upload(Upload(buf.getvalue(), "foreign.pt"))
+
+
+def test_a_valid_upload_becomes_a_snapshot(paused_trainer, tmp_path):
+    buf = io.BytesIO()
+    torch.save(paused_trainer.state_dict(), buf)
+    state = snapshots.load_upload(Upload(buf.getvalue(), "mine.pt"))
+    store = snapshots.SnapshotStore(tmp_path)
+    store.add_state("mine", state)
+    assert store.names() == ["mine"] and snapshots.SnapshotStore(tmp_path).load("mine")["step"] == state["step"]
+
+
+# --- presets ---------------------------------------------------------------------------------------------
+def test_apply_due_actions_applies_each_action_once_at_its_step():
+    from gan.presets import LiveAction, Preset
+    from gan.presets_check import apply_due_actions
+
+    calls = []
+
+    class FakeTrainer:  # records the live setter calls; the real setters are tested in test_trainer
+        step_count = 0
+
+        def set_loss(self, name):
+            calls.append(("loss", name))
+
+        def set_lr(self, lr_g=None, lr_d=None):
+            calls.append(("lr", lr_g, lr_d))
+
+        def set_d_steps(self, n):
+            calls.append(("d_steps", n))
+
+    p = Preset("x", "x", "x", {}, (LiveAction(10, "loss", "mse"), LiveAction(20, "lr_d", 1e-4)))
+    t, done = FakeTrainer(), set()
+    assert apply_due_actions(t, p, done) == [] and calls == []
+    t.step_count = 15
+    assert len(apply_due_actions(t, p, done)) == 1 and calls == [("loss", "mse")]
+    assert apply_due_actions(t, p, done) == []
+    t.step_count = 25
+    apply_due_actions(t, p, done)
+    assert calls == [("loss", "mse"), ("lr", None, 1e-4)]
+
+
+# --- the Compare page with the presenter lock ------------------------------------------------------------
+@pytest.fixture
+def compare_page(tmp_path, monkeypatch, paused_trainer):
+    monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path))
+    snapshots.SnapshotStore(tmp_path / "snapshots").save("base", paused_trainer)
+
+    def make(token_env=None, query_token=None):
+        if token_env is None:
+            monkeypatch.delenv("GAN_LIVE_TOKEN", raising=False)
+        else:
+            monkeypatch.setenv("GAN_LIVE_TOKEN", token_env)
+        at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60)
+        if query_token is not None:
+            at.query_params["token"] = query_token
+        return at.run()
+
+    return make
+
+
+def _controls(at) -> bool:
+    return bool(at.file_uploader) or any(b.label in ("Add snapshot", "Delete") for b in at.button)
+
+
+def test_compare_page_overlays_saved_runs_without_a_lock(compare_page):
+    at = compare_page()
+    assert not at.exception
+    assert _controls(at)
+    assert at.multiselect(key="compare_runs").value == ["base"]
+    assert len(at.get("vega_lite_chart")) >= 1
+
+
+def test_lock_hides_controls_without_or_with_a_wrong_token(compare_page):
+    at = compare_page("s3cret")
+    assert not at.exception and not _controls(at)
+    assert len(at.get("vega_lite_chart")) >= 1  # the read-only view still shows the curves
+    at = compare_page("s3cret", "wrong")
+    assert not at.exception and not _controls(at)
+    assert any("not right" in i.value for i in at.info)
+
+
+def test_lock_shows_controls_with_the_right_token_and_remembers_it(compare_page):
+    at = compare_page("s3cret", "s3cret")
+    assert not at.exception and _controls(at)
+    del at.query_params["token"]  # e.g. after switching pages: the session remembers
+    at.run()
+    assert _controls(at)
+
+
+def test_compare_page_refuses_a_hostile_upload_with_a_message(compare_page):
+    at = compare_page()
+    buf = io.BytesIO()
+    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil()}, buf)
+    at.file_uploader(key="compare_upload").set_value(("evil.pt", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    at.text_input(key="compare_upload_name").set_value("evil")
+    at.button(key="compare_add").click()
+    at.run()
+    assert not at.exception
+    assert any("Not added" in e.value and "refused" in e.value for e in at.error)
+    assert at.multiselect(key="compare_runs").options == ["base"]
