@@ -14,6 +14,14 @@ class UsageError(Exception):
     """Bad input from the command line; printed as one line, exit status 2."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (no usage dump), exit status 2."""
+
+    def error(self, message):
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     from gan.config import Config
 
@@ -25,7 +33,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gan", description="GAN Live engine, headless.")
+    p = OneLineParser(prog="python -m gan", description="GAN Live engine, headless.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a GAN and write history.csv, samples.png and checkpoint.pt")

@@ -320,7 +320,8 @@ class Trainer:
                 self._apply_changes(changes)
                 self._one_step(which, manual)
             if self._stop_at is not None and self.step_count >= self._stop_at:
-                self.pause(f"reached step {self._stop_at}")
+                target, self._stop_at = self._stop_at, None  # once: Resume goes on past it
+                self.pause(f"reached step {target}")
             self._throttle()
 
     def _apply_changes(self, changes: dict) -> None:

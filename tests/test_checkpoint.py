@@ -1,0 +1,104 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from gan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, trainer_from_checkpoint
+from gan.config import Config
+from gan.trainer import FAILED, PAUSED, Trainer
+
+SMALL = dict(width=32, batch_size=16, latent_dim=16, sample_every=10, seed=5)
+
+
+@pytest.fixture
+def trained(tmp_path):
+    t = Trainer(Config(**SMALL))
+    t.start(stop_at_step=30)
+    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), 60) and t.state == PAUSED
+    t.set_loss("mse")
+    t.resume()
+    assert t.wait_until(lambda tr: tr.step_count >= 40, 60)
+    t.pause()
+    path = save_checkpoint(t, tmp_path / "run" / "checkpoint.pt")
+    yield t, path
+    t.stop()
+
+
+def test_round_trip_restores_models_optimisers_step_and_history(trained):
+    t, path = trained
+    state = load_checkpoint(path)
+    assert state["step"] == t.step_count and state["loss"] == "mse"
+    resumed = trainer_from_checkpoint(state, device="cpu")
+    resumed.start(paused=True)
+    try:
+        assert resumed.wait_until(lambda tr: tr.state == PAUSED, 30), resumed.status()
+        assert resumed.step_count == t.step_count
+        for a, b in zip(t.G.state_dict().values(), resumed.G.state_dict().values()):
+            assert torch.equal(a, b)
+        assert resumed.opt_d.state_dict()["state"][0]["step"] == t.opt_d.state_dict()["state"][0]["step"]
+        assert resumed.loss == "mse"
+        before = resumed.history.snapshot()
+        assert before.scalars.steps_in_row.sum() == t.step_count
+        assert "loss" in set(before.events.kind)
+        resumed.step(3)
+        assert resumed.wait_until(lambda tr: tr.step_count == t.step_count + 3, 30)
+        assert resumed.history.snapshot().scalars.step.iloc[-1] == t.step_count + 3  # the count continues
+    finally:
+        resumed.stop()
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(trained):
+    _, path = trained
+    assert sorted(os.listdir(path.parent)) == ["checkpoint.pt"]
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/gan-live-pwned",))
+
+
+def test_hostile_pickle_is_refused_without_running_it(tmp_path):
+    marker = "/tmp/gan-live-pwned"
+    if os.path.exists(marker):
+        os.unlink(marker)
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "gan-live-checkpoint/1", "G": Evil()}, bad)
+    with pytest.raises(CheckpointError, match="refused, the file asks to run code"):
+        load_checkpoint(bad)
+    assert not os.path.exists(marker)
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(raw)
+    assert not os.path.exists(marker)
+
+
+def test_truncated_foreign_and_missing_files_get_one_line_errors(trained, tmp_path):
+    _, path = trained
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    cases = {truncated: "not a readable checkpoint", foreign: "not a GAN Live checkpoint",
+             text: "not a readable checkpoint", tmp_path / "absent.pt": "no such file"}
+    for bad, fragment in cases.items():
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(bad)
+        assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_checkpoint_whose_tensors_do_not_fit_its_config_is_refused(trained):
+    _, path = trained
+    state = load_checkpoint(path)
+    state["config"] = dict(state["config"], width=64)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        trainer_from_checkpoint(state, device="cpu")
+
+
+def test_loads_from_a_file_object(trained):
+    t, path = trained
+    with open(path, "rb") as f:
+        assert load_checkpoint(f)["step"] == t.step_count >= 40

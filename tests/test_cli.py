@@ -1,0 +1,115 @@
+"""`python -m gan` end to end, in a subprocess like a user runs it."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--width", "32", "--batch-size", "16", "--latent-dim", "16", "--sample-every", "20", "--threads", "1"]
+
+
+def gan(*args, timeout=180):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gan", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env=env)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    r = gan("train", *SMALL, "--steps", "60", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_train_writes_history_samples_checkpoint_and_a_json_last_line(run_dir):
+    out, r = run_dir
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 60
+    assert {"steps", "seconds", "steps_per_sec", "loss_d", "loss_g"} <= set(summary)
+    assert summary["steps_per_sec"] > 0 and summary["seconds"] > 0
+    assert "step " in r.stderr  # progress lines go to stderr, the JSON alone to stdout
+    import pandas as pd
+
+    hist = pd.read_csv(out / "history.csv")
+    assert {"step", "loss_d", "loss_g", "d_real", "d_fake", "loss"} <= set(hist.columns)
+    assert list(hist.step) == list(range(1, 61))
+    img = Image.open(out / "samples.png")
+    assert img.size == (8 * 30 + 2, 8 * 30 + 2)  # 8x8 grid of 28 px with 2 px padding
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 60
+
+
+def test_train_resume_continues_the_step_count(run_dir, tmp_path):
+    out, _ = run_dir
+    r = gan("train", "--resume", str(out / "checkpoint.pt"), "--steps", "10", "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["steps"] == 70
+
+
+def test_train_for_seconds(tmp_path):
+    r = gan("train", *SMALL, "--seconds", "1", "--out", str(tmp_path), "--quiet")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["steps"] > 0 and summary["seconds"] < 10
+
+
+def test_sample_npy_and_png(run_dir, tmp_path):
+    out, _ = run_dir
+    r = gan("sample", "--checkpoint", str(out / "checkpoint.pt"), "--n", "10", "--out", str(tmp_path / "s.npy"))
+    assert r.returncode == 0, r.stderr
+    a = np.load(tmp_path / "s.npy")
+    assert a.shape == (10, 1, 28, 28) and a.dtype == np.float32 and a.min() >= -1 and a.max() <= 1
+    r = gan("sample", "--checkpoint", str(out / "checkpoint.pt"), "--n", "16", "--out", str(tmp_path / "s.png"))
+    assert r.returncode == 0 and Image.open(tmp_path / "s.png").size == (8 * 30 + 2, 2 * 30 + 2)
+
+
+def test_losses_table_lists_the_equilibrium_values():
+    r = gan("losses")
+    assert r.returncode == 0
+    lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
+    assert "0.6931" in lines["bce"] and "0.2500" in lines["mse"] and "-0.6931" in lines["minimax"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train", "--batch-size", "0"], "batch_size: must be an integer in [1, 4096]"),
+    (["train", "--lr-d", "0"], "lr_d: must be a number in (0"),
+    (["train", "--loss", "wgan"], "loss: must be one of"),
+    (["train", "--model", "vit"], "model: must be one of"),
+    (["train", "--steps", "-3"], "--steps"),
+    (["train", "--batch-size", "many"], "invalid int value"),
+    (["train", "--resume", "/nonexistent.pt"], "no such file"),
+    (["sample", "--checkpoint", "/nonexistent.pt", "--out", "x.png"], "no such file"),
+    (["sample", "--checkpoint", "/nonexistent.pt", "--out", "x.jpg"], "must end in .png or .npy"),
+    (["train", "--frobnicate"], "unrecognized arguments"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment):
+    r = gan(*args)
+    assert r.returncode == 2
+    assert fragment in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ")
+
+
+def test_unavailable_dataset_is_a_clean_error_naming_mnist5k(tmp_path):
+    env_timeout = {"GAN_LIVE_DOWNLOAD_TIMEOUT": "2"}
+    r = subprocess.run([sys.executable, "-m", "gan", "train", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                        "--steps", "3", "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120,
+                       cwd=ROOT, env={**os.environ, **env_timeout, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2 and "mnist5k" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_hostile_checkpoint_is_refused_by_sample(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "evil.pt")
+    r = gan("sample", "--checkpoint", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "refused" in r.stderr and "pwned" not in r.stdout + r.stderr

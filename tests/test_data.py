@@ -1,0 +1,77 @@
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan.data import FASHION_DIR, DataUnavailable, load_dataset, read_idx
+
+
+def check_images(ds, n):
+    assert ds.images.shape == (n, 1, 28, 28) and ds.images.dtype == torch.float32
+    assert ds.images.min().item() == -1.0 and ds.images.max().item() == 1.0
+    assert ds.labels.shape == (n,) and set(ds.labels.unique().tolist()) == set(range(10))
+    batch = ds.sample(32)
+    assert batch.shape == (32, 1, 28, 28)
+
+
+def test_mnist5k_loads_offline_with_500_real_digits_per_class():
+    ds = load_dataset("mnist5k")
+    check_images(ds, 5000)
+    assert ds.labels.bincount().tolist() == [500] * 10
+    # Real digits: mostly background with a stroke, not noise. About 19% of MNIST pixels are ink.
+    ink = (ds.images > 0).float().mean().item()
+    assert 0.1 < ink < 0.3
+
+
+fashion_installed = pytest.mark.skipif(
+    not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists() and not (FASHION_DIR / "train-images-idx3-ubyte").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+
+
+@fashion_installed
+def test_fashion_loads_the_60k_debian_idx_files():
+    ds = load_dataset("fashion")
+    check_images(ds, 60_000)
+    assert str(FASHION_DIR) in ds.source
+
+
+@fashion_installed
+def test_mnist_reads_a_torchvision_cache_without_network(tmp_path):
+    # torchvision's MNIST reads IDX files from <root>/MNIST/raw. We place real IDX files there (the
+    # Fashion-MNIST ones, same format) to exercise the cached path offline; labels and shapes must come back.
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        src = FASHION_DIR / f"{name}.gz"
+        shutil.copy(src, raw / f"{name}.gz")
+        (raw / name).write_bytes(__import__("gzip").decompress(src.read_bytes()))
+    ds = load_dataset("mnist", data_dir=str(tmp_path))
+    check_images(ds, 60_000)
+    assert "cached" in ds.source
+
+
+def test_mnist_without_cache_or_network_fails_fast_naming_mnist5k(tmp_path, monkeypatch):
+    monkeypatch.setattr("gan.data.DOWNLOAD_TIMEOUT_S", 2.0)
+    began = time.monotonic()
+    with pytest.raises(DataUnavailable, match="use dataset mnist5k"):
+        load_dataset("mnist", data_dir=str(tmp_path))
+    assert time.monotonic() - began < 60
+
+
+def test_missing_fashion_files_name_the_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_LIVE_FASHION_DIR", str(tmp_path))
+    with pytest.raises(DataUnavailable, match="dataset-fashion-mnist"):
+        load_dataset("fashion")
+
+
+def test_truncated_idx_file_is_reported(tmp_path):
+    good = Path(tmp_path / "x-idx3-ubyte")
+    good.write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]) + bytes(28 * 28 * 2 - 5))
+    with pytest.raises(DataUnavailable, match="truncated"):
+        read_idx(good)
+    other = Path(tmp_path / "y")
+    other.write_bytes(b"PK\x03\x04 not idx")
+    with pytest.raises(DataUnavailable, match="not an unsigned-byte IDX"):
+        read_idx(other)
