@@ -62,7 +62,8 @@ def load_checkpoint(source) -> dict:
         raise CheckpointError(f"{name}: not a readable checkpoint (not a torch file, or corrupt)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{name}: not a readable checkpoint (truncated or not a torch file: {first[:160]})") from None
+        raise CheckpointError(
+            f"{name}: not a readable checkpoint (truncated or not a torch file: {first[:160]})") from None
     validate_state(state, name)
     return state
 

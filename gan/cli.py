@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line usage error
         return EXIT_BAD_INPUT if exc.code else 0
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "losses": cmd_losses, "presets": cmd_presets}[args.command](args)
+        commands = {"train": cmd_train, "sample": cmd_sample, "losses": cmd_losses, "presets": cmd_presets}
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -97,7 +98,8 @@ def cmd_losses(args) -> int:
 
     print(f"{'name':<8} {'label':<8} {'D at 0.5':>9} {'G at 0.5':>9}  summary")
     for spec in LOSSES.values():
-        print(f"{spec.name:<8} {spec.label:<8} {fmt(spec.equilibrium_d):>9} {fmt(spec.equilibrium_g):>9}  {spec.summary}")
+        d, g = fmt(spec.equilibrium_d), fmt(spec.equilibrium_g)
+        print(f"{spec.name:<8} {spec.label:<8} {d:>9} {g:>9}  {spec.summary}")
     return 0
 
 
@@ -164,13 +166,15 @@ def cmd_train(args) -> int:
             st = trainer.status()
             # The CLI never pauses by itself: a pause means the step target was reached or a loss went
             # non-finite (the reason says which).
-            done = (st["state"] in (PAUSED, STOPPED, FAILED)
-                    or (args.seconds is not None and st["state"] != "loading" and time.monotonic() - t0 >= args.seconds))
+            running_for = time.monotonic() - t0 if st["state"] != "loading" else 0.0
+            out_of_time = args.seconds is not None and running_for >= args.seconds
+            done = st["state"] in (PAUSED, STOPPED, FAILED) or out_of_time
             if not args.quiet and (time.monotonic() - last_print >= 1.0 or done) and st["state"] != "loading":
                 last_print = time.monotonic()
                 total = f"/{target}" if target else ""
-                print(f"step {st['step']}{total}  loss_d {_last(trainer, 'loss_d')}  loss_g {_last(trainer, 'loss_g')}  "
-                      f"{st['steps_per_sec']:.0f} steps/s  [{st['state']}]", file=sys.stderr, flush=True)
+                losses = f"loss_d {_last(trainer, 'loss_d')}  loss_g {_last(trainer, 'loss_g')}"
+                print(f"step {st['step']}{total}  {losses}  {st['steps_per_sec']:.0f} steps/s  [{st['state']}]",
+                      file=sys.stderr, flush=True)
             if done:
                 break
             trainer.wait_until(lambda tr: tr.state in (STOPPED, FAILED), timeout=0.2)

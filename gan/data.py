@@ -48,7 +48,8 @@ def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: st
         images, labels, source = _load_fashion()
     else:
         raise DataUnavailable(f"unknown dataset {name!r}; choose mnist5k, mnist or fashion")
-    return Dataset(name, to_unit_range(images).to(device), torch.as_tensor(labels, dtype=torch.int64).to(device), source)
+    labels = torch.as_tensor(labels, dtype=torch.int64).to(device)
+    return Dataset(name, to_unit_range(images).to(device), labels, source)
 
 
 def to_unit_range(images_uint8: np.ndarray) -> torch.Tensor:

@@ -10,8 +10,8 @@ Conventions (see README "The theory"):
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -67,8 +67,8 @@ class LossSpec:
     label: str  # short text for buttons and legends; starts with the loss name
     d_loss: Callable[..., Tensor]
     g_loss: Callable[..., Tensor]
-    equilibrium_d: Optional[float]  # D's loss when D outputs 0.5 everywhere (logit 0); None if none
-    equilibrium_g: Optional[float]  # G's loss at that point
+    equilibrium_d: float | None  # D's loss when D outputs 0.5 everywhere (logit 0); None if none
+    equilibrium_g: float | None  # G's loss at that point
     summary: str  # one sentence for tables and tooltips
 
 
@@ -104,7 +104,7 @@ def get_loss(name: str) -> LossSpec:
 def format_equilibrium(spec: LossSpec) -> str:
     """'equilibrium: D 0.25 · G 0.25' — the text the dashboard and CLI show."""
 
-    def fmt(v: Optional[float]) -> str:
+    def fmt(v: float | None) -> str:
         return "none" if v is None else f"{v:.3g}"
 
     return f"equilibrium: D {fmt(spec.equilibrium_d)} · G {fmt(spec.equilibrium_g)}"

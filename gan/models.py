@@ -1,6 +1,5 @@
 """Generator/discriminator pairs. D always returns logits, shape (B,); G returns images in [-1, 1]."""
 
-import torch
 import torch.nn as nn
 
 

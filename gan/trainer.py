@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gan.config import Config
-from gan.data import DataUnavailable, Dataset, load_dataset
+from gan.data import Dataset, DataUnavailable, load_dataset
 from gan.history import History, SampleGrid
 from gan.losses import LossSpec, get_loss
 from gan.models import build_models

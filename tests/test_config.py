@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -41,7 +43,7 @@ def test_defaults_are_valid_and_resolve_to_cpu_mlp_without_gpu():
 
 def test_config_is_frozen_and_round_trips_through_a_dict():
     c = Config(loss="mse", batch_size=32)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         c.batch_size = 1
     assert Config.from_dict(c.to_dict()) == c
     with pytest.raises(ConfigError, match="unknown setting"):
