@@ -211,7 +211,9 @@ class SnapshotStore:
     def metrics(self, names) -> pd.DataFrame:
         frames = [metrics_frame(self.load(n), n) for n in names]
         frames = [f for f in frames if not f.empty]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "step", "metric", "value"])
+        if not frames:
+            return pd.DataFrame(columns=["run", "step", "metric", "value"])
+        return pd.concat(frames, ignore_index=True)
 
     def summaries(self, names) -> pd.DataFrame:
         return pd.DataFrame([summary(self.load(n), n) for n in names])

@@ -119,7 +119,8 @@ def test_gif_exports_one_frame_per_grid(paused_trainer):
 
 
 def test_gif_caps_the_number_of_frames():
-    grids = [SampleGrid(i, "bce", np.full((4, 28, 28), i % 255, np.uint8)) for i in range(animation.MAX_GIF_FRAMES + 50)]
+    n = animation.MAX_GIF_FRAMES + 50
+    grids = [SampleGrid(i, "bce", np.full((4, 28, 28), i % 255, np.uint8)) for i in range(n)]
     assert animation.gif_frame_count(animation.grids_to_gif(grids, scale=1, caption=False)) == animation.MAX_GIF_FRAMES
 
 
@@ -328,3 +329,39 @@ def test_compare_page_refuses_a_hostile_upload_with_a_message(compare_page):
     assert not at.exception
     assert any("Not added" in e.value and "refused" in e.value for e in at.error)
     assert at.multiselect(key="compare_runs").options == ["base"]
+
+
+WORKSHOP_PRESETS = ("default", "d_too_strong", "minimax_stall", "mode_collapse", "lsgan_rescue")
+
+
+@pytest.mark.parametrize("name", WORKSHOP_PRESETS)
+def test_each_workshop_preset_applies_its_settings(name):
+    from gan.presets import PRESETS, preset_config
+    from gan.presets_check import apply_due_actions
+
+    if name not in PRESETS:
+        pytest.fail(f"preset {name!r} missing from gan/presets.py")
+    preset = PRESETS[name]
+    assert preset.description.strip().endswith(".")  # one sentence of what to watch
+    t = Trainer(preset_config(name, device="cpu"), name=f"preset-{name}")
+    t.start(paused=True)
+    try:
+        assert t.wait_until(lambda tr: tr.state == PAUSED, 60), t.status()
+        status = t.status()
+        for key in ("lr_g", "lr_d", "d_steps", "loss"):
+            if key in preset.config:
+                assert status[key] == preset.config[key], key
+        for key in ("beta1", "batch_size", "width"):
+            if key in preset.config:
+                assert getattr(t.config, key) == preset.config[key], key
+                assert t.opt_g.param_groups[0]["betas"][0] == t.config.beta1
+        done: set = set()
+        for action in preset.actions:  # jump to each action's step: the live setters take effect
+            t.step_count = action.at_step  # paused: the thread is idle, so setting the counter is safe
+            apply_due_actions(t, preset, done)
+            t.step(1)
+            target = action.at_step + 1
+            assert t.wait_until(lambda tr, target=target: tr.step_count == target, 30)
+            assert t.status()[action.kind] == action.value
+    finally:
+        t.stop()
