@@ -159,15 +159,13 @@ def cmd_train(args) -> int:
     steps = args.steps if args.steps is not None or args.seconds is not None else 1000
     target = start_step + steps if steps is not None else None
     trainer.start(stop_at_step=target)
-    t0 = time.monotonic()
     last_print = 0.0
     try:
         while True:
             st = trainer.status()
             # The CLI never pauses by itself: a pause means the step target was reached or a loss went
             # non-finite (the reason says which).
-            running_for = time.monotonic() - t0 if st["state"] != "loading" else 0.0
-            out_of_time = args.seconds is not None and running_for >= args.seconds
+            out_of_time = args.seconds is not None and st["elapsed"] >= args.seconds  # training time, not load time
             done = st["state"] in (PAUSED, STOPPED, FAILED) or out_of_time
             if not args.quiet and (time.monotonic() - last_print >= 1.0 or done) and st["state"] != "loading":
                 last_print = time.monotonic()
