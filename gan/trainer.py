@@ -121,6 +121,7 @@ class Trainer:
         self._lr_g, self._lr_d, self._d_steps = config.lr_g, config.lr_d, config.d_steps
         self._max_rate: float | None = None  # steps/s throttle (slow motion); None = full speed
         self._stop_at: int | None = None
+        self._scheduled: list[tuple[int, str, object]] = []  # (after step, kind, value), sorted by step
         self._thread: threading.Thread | None = None
         self.step_count = 0
         self.started_at: float | None = None
@@ -203,6 +204,23 @@ class Trainer:
         with self._cond:
             self._changes["d_steps"] = int(n)
 
+    def schedule(self, after_step: int, kind: str, value) -> None:
+        """Apply a live change once the run has done `after_step` steps (presets: "MSE at step 1200").
+
+        kind is loss, lr_g, lr_d or d_steps; the value is validated now, not when it fires.
+        """
+        if kind == "loss":
+            get_loss(value)
+        elif kind in ("lr_g", "lr_d"):
+            Config(**{kind: value})
+        elif kind == "d_steps":
+            Config(d_steps=value)
+        else:
+            raise ValueError(f"cannot schedule {kind!r}; choose loss, lr_g, lr_d or d_steps")
+        with self._cond:
+            self._scheduled.append((int(after_step), kind, value))
+            self._scheduled.sort(key=lambda item: item[0])
+
     def set_max_rate(self, steps_per_sec: float | None) -> None:
         if steps_per_sec is not None and not (0 < steps_per_sec <= 100_000):
             raise ValueError("steps/s throttle must be in (0, 100000] or None")
@@ -236,7 +254,7 @@ class Trainer:
                 "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": self.dataset_source,
                 "loss": self._loss, "lr_g": self._lr_g, "lr_d": self._lr_d, "d_steps": self._d_steps,
                 "max_rate": self._max_rate, "warnings": list(self.warnings),
-                "pending": dict(self._changes),
+                "pending": dict(self._changes), "scheduled": list(self._scheduled),
             }
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
@@ -312,6 +330,9 @@ class Trainer:
                     return
                 which = self._pending_steps.popleft() if self._state == PAUSED else "both"
                 manual = self._state == PAUSED
+                while self._scheduled and self._scheduled[0][0] <= self.step_count:
+                    _, kind, value = self._scheduled.pop(0)
+                    self._changes.setdefault(kind, value)  # a live command given since wins over the plan
                 changes, self._changes = self._changes, {}
             now = time.monotonic()
             self._active_seconds += now - last

@@ -240,3 +240,21 @@ def test_same_seed_same_run_on_cpu(make_trainer):
         runs.append(list(t.history.snapshot().scalars.loss_d))
         t.stop()
     assert runs[0] == runs[1]
+
+
+def test_scheduled_loss_switch_fires_after_the_given_step(make_trainer):
+    t = make_trainer(loss="minimax")
+    t.schedule(6, "loss", "mse")
+    with pytest.raises(ValueError):
+        t.schedule(3, "loss", "nope")
+    with pytest.raises(ValueError):
+        t.schedule(3, "beta1", 0.1)
+    t.start(paused=True)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    t.step(10)
+    wait_step(t, 10)
+    snap = t.history.snapshot()
+    assert list(snap.events[snap.events.kind == "loss"].step) == [7]
+    s = snap.scalars.set_index("step")
+    assert (s.loc[1:6, "loss"] == "minimax").all() and (s.loc[7:10, "loss"] == "mse").all()
+    assert t.status()["scheduled"] == []
