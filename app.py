@@ -1,0 +1,20 @@
+"""GAN Live: `streamlit run app.py`. Entry point only: page config and navigation.
+
+The pages live in pages/ and all the logic in gan/. AppTest runs pages directly (it skips this
+file), so nothing here may be needed by a page.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="GAN Live", page_icon=":material/auto_awesome:", layout="wide")
+
+page = st.navigation(
+    [
+        st.Page("pages/train.py", title="Train", icon=":material/monitoring:", default=True),
+        st.Page("pages/samples.py", title="Samples", icon=":material/grid_view:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/stacked_line_chart:"),
+        st.Page("pages/theory.py", title="Theory", icon=":material/function:"),
+    ],
+    position="top",
+)
+page.run()

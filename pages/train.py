@@ -1,0 +1,304 @@
+"""Train: the live dashboard. Widgets in, commands to the run's Trainer out, charts from gan.charts.
+
+The run lives in the process-wide registry (pages/_shared.py), so a reload, a second tab or a trip
+to the Samples page reattaches to it. Only the live panel reruns on a timer (st.fragment with
+run_every), and only while the run is loading or running; a paused run gets a cheap state watch,
+an idle or stopped one no timer at all.
+"""
+
+import streamlit as st
+
+from gan import charts
+from gan.config import DATASETS, MODELS, Config, ConfigError
+from gan.losses import LOSSES, format_equilibrium, get_loss
+from gan.runs import RunLimitError
+from gan.trainer import FAILED, LOADING, PAUSED, RUNNING, STOPPED
+from pages._shared import get_registry
+
+DEFAULTS = Config()
+REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
+PAUSED_WATCH_S = 2.0  # a paused run is only watched for Resume/Step from another tab: no charts
+FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed")
+STATE_LABELS = {LOADING: "Loading", RUNNING: "Running", PAUSED: "Paused", STOPPED: "Stopped",
+                FAILED: "Failed", "idle": "No run"}
+
+registry = get_registry()
+ss = st.session_state
+
+
+# --- form state --------------------------------------------------------------------------------
+def form_defaults() -> dict:
+    return {"dataset": DEFAULTS.dataset, "model": DEFAULTS.model, "batch_size": DEFAULTS.batch_size,
+            "latent_dim": DEFAULTS.latent_dim, "lr_g": f"{DEFAULTS.lr_g:g}", "lr_d": f"{DEFAULTS.lr_d:g}",
+            "d_steps": DEFAULTS.d_steps, "seed": DEFAULTS.seed, "loss": DEFAULTS.loss}
+
+
+def load_form(values: dict) -> None:
+    for key, value in values.items():
+        ss[key] = value
+
+
+def save_form() -> None:
+    # Widget values vanish from session_state when another page is shown; a plain key survives.
+    ss["_form"] = {k: ss[k] for k in (*FIELDS, "loss") if k in ss}
+
+
+def errors() -> dict:
+    return ss.setdefault("_errors", {})
+
+
+def parse_lr(field: str) -> float:
+    text = str(ss[field]).strip()
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(field, f"must be a number such as 2e-4, got {text!r}") from None
+
+
+def config_from_form() -> Config:
+    return Config(dataset=ss.dataset, model=ss.model, batch_size=int(ss.batch_size), latent_dim=int(ss.latent_dim),
+                  lr_g=parse_lr("lr_g"), lr_d=parse_lr("lr_d"), d_steps=int(ss.d_steps), seed=int(ss.seed),
+                  loss=ss.loss or DEFAULTS.loss)
+
+
+def attach(trainer) -> None:
+    """A new browser session (reload, second tab) takes the run's settings into its widgets."""
+    if trainer is None or ss.get("_attached") == trainer.name:
+        return
+    cfg, status = trainer.config, trainer.status()
+    load_form({"dataset": cfg.dataset, "model": cfg.model, "batch_size": cfg.batch_size,
+               "latent_dim": cfg.latent_dim, "lr_g": f"{status['lr_g']:g}", "lr_d": f"{status['lr_d']:g}",
+               "d_steps": status["d_steps"], "seed": cfg.seed})
+    ss["_attached"] = trainer.name
+    errors().clear()
+
+
+# --- commands (widget callbacks: they run before the page, so the page shows their result) -------
+def live_trainer():
+    trainer = registry.current()
+    return trainer if trainer is not None and trainer.state in (LOADING, RUNNING, PAUSED) else None
+
+
+def on_start() -> None:
+    errors().clear()
+    ss.pop("_notice", None)
+    try:
+        config = config_from_form()
+    except ConfigError as exc:
+        errors()[exc.field] = str(exc)
+        ss["_notice"] = f"Not started: {exc}"
+        return
+    try:
+        trainer = registry.start(config)
+    except RunLimitError as exc:
+        ss["_notice"] = str(exc)
+        return
+    ss["_attached"] = trainer.name
+
+
+def on_pause_resume() -> None:
+    trainer = live_trainer()
+    if trainer is None:
+        return
+    if trainer.state == PAUSED:
+        trainer.resume()
+    else:
+        trainer.pause("paused from the dashboard")
+
+
+def on_step() -> None:
+    trainer = live_trainer()
+    if trainer is None or trainer.state != PAUSED:
+        return
+    target, reason = trainer.step_count + 1, trainer.status()["reason"]
+    trainer.step(1)
+    # Wait (briefly) for the step so the page that follows shows it; a NaN pause also ends the wait.
+    trainer.wait_until(lambda t: t.step_count >= target or t.state != PAUSED or t.status()["reason"] != reason,
+                       timeout=10.0)
+
+
+def on_stop() -> None:
+    trainer = registry.current()
+    if trainer is not None:
+        trainer.stop(timeout=10.0)
+
+
+def on_reset() -> None:
+    registry.reset(timeout=10.0)
+    ss.pop("_attached", None)
+    ss.pop("_notice", None)
+    errors().clear()
+
+
+def on_loss() -> None:
+    trainer = live_trainer()
+    if trainer is not None and ss.loss:
+        trainer.set_loss(ss.loss)  # applied at the next step boundary and recorded as an event
+
+
+def on_lr(field: str) -> None:
+    errors().pop(field, None)
+    trainer = live_trainer()
+    try:
+        lr = parse_lr(field)
+        Config(**{field: lr})  # the config's own range check, so the message names the field
+        if trainer is not None:
+            trainer.set_lr(**{field: lr})
+    except ConfigError as exc:
+        errors()[field] = str(exc)
+
+
+def on_d_steps() -> None:
+    errors().pop("d_steps", None)
+    trainer = live_trainer()
+    try:
+        Config(d_steps=int(ss.d_steps))
+        if trainer is not None:
+            trainer.set_d_steps(int(ss.d_steps))
+    except ConfigError as exc:
+        errors()[exc.field] = str(exc)
+
+
+# --- page ----------------------------------------------------------------------------------------
+trainer = registry.current()
+status = trainer.status() if trainer is not None else None
+state = status["state"] if status else "idle"
+live = state in (LOADING, RUNNING, PAUSED)
+
+for key, value in {**form_defaults(), **ss.get("_form", {})}.items():
+    ss.setdefault(key, value)
+attach(trainer)
+if live:  # follow the run's loss, also when another tab switched it
+    ss["loss"] = status["pending"].get("loss", status["loss"])
+
+
+def field_error(field: str) -> None:
+    if field in errors():
+        st.error(errors()[field], icon=":material/error:")
+
+
+with st.sidebar:
+    st.header("Run settings")
+    st.caption("Fixed when a run starts; the learning rates and D steps also change live.")
+    st.selectbox("Dataset", DATASETS, key="dataset", disabled=live,
+                 help="mnist5k ships with the app and works offline; mnist downloads; fashion reads "
+                      "/usr/share/datasets/fashion-mnist.")
+    field_error("dataset")
+    st.selectbox("Model", MODELS, key="model", disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
+    field_error("model")
+    st.number_input("Batch size", step=16, key="batch_size", disabled=live)
+    field_error("batch_size")
+    st.number_input("Latent size (z)", step=8, key="latent_dim", disabled=live)
+    field_error("latent_dim")
+    st.text_input("Learning rate G", key="lr_g", on_change=on_lr, args=("lr_g",), help="e.g. 2e-4; live")
+    field_error("lr_g")
+    st.text_input("Learning rate D", key="lr_d", on_change=on_lr, args=("lr_d",), help="e.g. 2e-4; live")
+    field_error("lr_d")
+    st.number_input("D steps per G step", step=1, key="d_steps", on_change=on_d_steps, help="live")
+    field_error("d_steps")
+    st.number_input("Seed", step=1, key="seed", disabled=live)
+    field_error("seed")
+    st.divider()
+    refresh = st.select_slider("Refresh every (s)", REFRESH_CHOICES, value=1.0, key="refresh",
+                               help="How often the live charts redraw. Slower leaves more CPU to training.")
+save_form()
+
+st.segmented_control("Loss", list(LOSSES), key="loss", required=True, on_change=on_loss,
+                     format_func=lambda name: LOSSES[name].label,
+                     help="Switches the running training at once; the charts mark the switch.")
+
+buttons = st.columns(5)
+buttons[0].button("Start", key="start", type="primary", on_click=on_start, disabled=live, width="stretch",
+                  icon=":material/play_arrow:")
+buttons[1].button("Resume" if state == PAUSED else "Pause", key="pause_resume", on_click=on_pause_resume,
+                  disabled=state not in (RUNNING, PAUSED), width="stretch",
+                  icon=":material/play_circle:" if state == PAUSED else ":material/pause:")
+buttons[2].button("Step", key="step", on_click=on_step, disabled=state != PAUSED, width="stretch",
+                  help="One D and one G update while paused.", icon=":material/skip_next:")
+buttons[3].button("Stop", key="stop", on_click=on_stop, disabled=not live, width="stretch",
+                  icon=":material/stop:")
+buttons[4].button("Reset", key="reset", on_click=on_reset, disabled=trainer is None, width="stretch",
+                  help="Stop and forget the run: back to an empty dashboard.", icon=":material/restart_alt:")
+if ss.get("_notice"):
+    st.error(ss["_notice"], icon=":material/block:")
+
+
+def fmt_elapsed(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def grid_png(run_name: str, grid) -> bytes:
+    # The grid changes every sample_every steps; encode it once, not on every refresh.
+    key = (run_name, grid.step)
+    cached = ss.get("_grid_png")
+    if cached is None or cached[0] != key:
+        cached = (key, charts.grid_png(grid.images, scale=3))
+        ss["_grid_png"] = cached
+    return cached[1]
+
+
+def banners(status: dict) -> None:
+    state, reason = status["state"], status["reason"]
+    for warning in status["warnings"]:
+        st.warning(warning, icon=":material/warning:")
+    if state == FAILED:
+        st.error(f"Training failed: {reason}. Check the settings, then press Start for a new run "
+                 "(or Reset to clear the dashboard).", icon=":material/error:")
+    elif state == PAUSED and "became" in reason:  # the trainer paused itself on a NaN/inf loss
+        st.error(f"Training paused: {reason}", icon=":material/error:")
+    elif state == PAUSED:
+        st.info(f"Paused ({reason}). Press Resume, or Step to advance one step at a time.",
+                icon=":material/pause:")
+    elif state == LOADING:
+        st.info("Loading the dataset and building the models…", icon=":material/hourglass_top:")
+    elif state == STOPPED:
+        st.info("Stopped. The charts and the Samples page keep this run; Start begins a new one.",
+                icon=":material/stop:")
+
+
+def live_panel(seen_state: str) -> None:
+    trainer = registry.current()
+    if trainer is None:
+        st.info("No run yet. Pick the settings on the left and press **Start**.", icon=":material/info:")
+        return
+    status = trainer.status()  # once per tick
+    if status["state"] != seen_state:
+        st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
+    spec = get_loss(status["loss"])
+    st.markdown(f"### {STATE_LABELS.get(status['state'], status['state'])} · Step {status['step']:,} · "
+                f"{status['steps_per_sec']:.0f} steps/s · {fmt_elapsed(status['elapsed'])} elapsed · "
+                f"{status['device']} · {status['dataset']}")
+    st.markdown(f"**{spec.label}** loss · {format_equilibrium(spec)} · lr G {status['lr_g']:g} · "
+                f"lr D {status['lr_d']:g} · D steps {status['d_steps']} · model {status['model']}")
+    banners(status)
+
+    snapshot = trainer.history.snapshot(with_grids=False)  # once per tick; capped at ~4000 rows
+    grid = trainer.history.latest_grid()
+    top = st.columns([2, 1])
+    if snapshot.scalars.empty:
+        top[0].caption("The charts appear after the first step.")
+    else:
+        built = charts.build_dashboard_charts(snapshot)
+        top[0].altair_chart(built["loss"], width="stretch")
+        bottom = st.columns(2)
+        bottom[0].altair_chart(built["d_outputs"], width="stretch")
+        bottom[1].altair_chart(built["histogram"], width="stretch")
+    if grid is not None:
+        top[1].image(grid_png(trainer.name, grid), width="stretch", output_format="PNG",
+                     caption=f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})")
+
+
+# Timers: the full panel only while something moves; a paused run is watched cheaply (another tab
+# may press Resume or Step), an idle, stopped or failed run gets no timer at all.
+run_every = refresh if state in (LOADING, RUNNING) else None
+st.fragment(live_panel, run_every=run_every)(state)
+
+if state == PAUSED:
+    def watch_paused(seen: tuple) -> None:
+        t = registry.current()
+        if t is None or (t.state, t.step_count) != seen:
+            st.rerun()
+
+    st.fragment(watch_paused, run_every=PAUSED_WATCH_S)((state, status["step"]))

@@ -1,0 +1,31 @@
+"""Shared pytest fixtures. Keep this small: fixtures used by several test files only."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # pages import `pages._shared` and `gan` from the repository root
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def app_registry():
+    """The dashboard's process-wide RunRegistry, emptied after the test.
+
+    AppTest runs pages in this process, and st.cache_resource outlives a test together with any
+    training thread it holds: stop every run and clear the cache so no thread leaks into the next test.
+    """
+    import streamlit as st
+
+    from pages._shared import get_registry
+
+    st.cache_resource.clear()
+    registry = get_registry()
+    yield registry
+    try:
+        assert registry.stop_all(timeout=10.0), "a training thread did not stop within 10 s"
+    finally:
+        get_registry().stop_all(timeout=10.0)  # the same object unless the test cleared the cache
+        st.cache_resource.clear()

@@ -1,0 +1,272 @@
+"""The Train and Samples pages under AppTest, plus the run registry they share.
+
+AppTest never fires run_every, so each test reruns the page itself (at.run()) while it polls.
+Runs use a tiny model so a step takes a millisecond or so even on a busy 2-core machine.
+"""
+
+import io
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from gan.checkpoint import load_checkpoint
+from gan.config import Config
+from gan.runs import RunLimitError, RunRegistry, checkpoint_bytes, history_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = re.compile(r"Step ([\d,]+)")
+
+
+def train_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def small(at: AppTest) -> AppTest:
+    """A small, quick model through the page's own widgets."""
+    at.number_input(key="batch_size").set_value(16)
+    at.number_input(key="latent_dim").set_value(8)
+    return at
+
+
+def shown_step(at: AppTest) -> int | None:
+    for md in at.markdown:
+        match = STEP.search(md.value)
+        if match:
+            return int(match.group(1).replace(",", ""))
+    return None
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def rerun_until(at: AppTest, predicate, timeout: float = 30.0) -> AppTest:
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return at
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:.0f} s; page says: {texts(at)[:300]}")
+        time.sleep(0.05)  # poll interval of this loop; the predicate decides
+
+
+def trainer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("gan-trainer") and t.is_alive()]
+
+
+def start(at: AppTest, app_registry):
+    small(at).button(key="start").click().run()
+    assert not at.exception, at.exception
+    trainer = app_registry.current()
+    assert trainer is not None, [e.value for e in at.error]
+    return trainer
+
+
+def test_start_advances_pause_holds_step_and_resume(app_registry):
+    at = train_page()
+    assert at.button(key="start").disabled is False
+    trainer = start(at, app_registry)
+    rerun_until(at, lambda a: (shown_step(a) or 0) > 3)
+    first = shown_step(at)
+    rerun_until(at, lambda a: shown_step(a) > first)  # the page follows the running training
+    assert at.button(key="start").disabled  # one run: no second Start while it is live
+
+    at.button(key="pause_resume").click().run()
+    assert trainer.state == "paused"
+    held = trainer.step_count
+    assert shown_step(at) == held
+    assert at.button(key="pause_resume").label == "Resume"
+    assert not trainer.wait_until(lambda t: t.step_count != held, timeout=0.5)  # nothing moves
+    assert shown_step(at.run()) == held
+
+    at.button(key="step").click().run()
+    assert trainer.step_count == held + 1 and shown_step(at) == held + 1
+
+    at.button(key="pause_resume").click().run()
+    assert trainer.state == "running"
+    assert trainer.wait_until(lambda t: t.step_count > held + 5, timeout=30)
+
+
+def test_loss_switch_reaches_the_running_trainer_and_is_recorded(app_registry):
+    at = train_page()
+    trainer = start(at, app_registry)
+    assert "equilibrium: D 0.693 · G 0.693" in texts(rerun_until(at, lambda a: (shown_step(a) or 0) > 2))
+
+    at.segmented_control(key="loss").set_value("mse").run()
+    assert trainer.wait_until(lambda t: t.loss == "mse", timeout=10)
+    events = trainer.history.snapshot().events
+    switches = events[events["kind"] == "loss"]
+    assert switches["detail"].tolist() == ["bce → mse"]
+    switch_step = int(switches["step"].iloc[0])
+    rows = trainer.history.snapshot().scalars
+    assert set(rows[rows["step"] >= switch_step]["loss"]) == {"mse"}
+    assert set(rows[rows["step"] < switch_step]["loss"]) == {"bce"}
+    rerun_until(at, lambda a: "equilibrium: D 0.25 · G 0.25" in texts(a))
+
+    # Learning rates change live too, and are recorded.
+    at.text_input(key="lr_g").input("1e-3").run()
+    assert trainer.wait_until(lambda t: t.status()["lr_g"] == pytest.approx(1e-3), timeout=10)
+    assert "lr_g" in trainer.history.snapshot().events["kind"].tolist()
+
+
+@pytest.mark.parametrize("key, value, field", [
+    ("batch_size", 0, "batch_size"),
+    ("latent_dim", 5000, "latent_dim"),
+    ("lr_g", "fast", "lr_g"),
+    ("lr_d", "0", "lr_d"),
+])
+def test_an_invalid_value_shows_an_error_beside_it_and_starts_nothing(app_registry, key, value, field):
+    at = train_page()
+    if key.startswith("lr_"):
+        at.text_input(key=key).input(value)
+    else:
+        at.number_input(key=key).set_value(value)
+    at.button(key="start").click().run()
+    assert not at.exception, at.exception
+    beside = [e.value for e in at.sidebar.error]  # the settings live in the sidebar
+    assert any(msg.startswith(f"{field}:") for msg in beside), beside
+    assert any("Not started" in e.value for e in at.main.error)
+    assert app_registry.current() is None
+    assert trainer_threads() == []
+
+    # Fixing the value clears the error and starts.
+    fixes = {"batch_size": 16, "latent_dim": 8, "lr_g": "2e-4", "lr_d": "2e-4"}
+    if key.startswith("lr_"):
+        at.text_input(key=key).input(fixes[key])
+    else:
+        at.number_input(key=key).set_value(fixes[key])
+    trainer = start(at, app_registry)
+    assert not at.sidebar.error
+    assert trainer.wait_until(lambda t: t.step_count > 0, timeout=30)
+
+
+def test_stop_ends_the_thread(app_registry):
+    at = train_page()
+    trainer = start(at, app_registry)
+    assert trainer.wait_until(lambda t: t.step_count > 0, timeout=30)
+    at.button(key="stop").click().run()
+    assert not trainer.is_alive() and trainer.state == "stopped"
+    assert trainer_threads() == []
+    assert "Stopped · Step" in texts(at)
+    assert at.button(key="start").disabled is False  # a new run may start now
+
+
+def test_a_second_session_reattaches_and_never_starts_a_second_run(app_registry):
+    first = train_page()
+    stale = train_page()  # opened before the run started: its Start button is still enabled
+    trainer = start(small(first), app_registry)
+    assert trainer.wait_until(lambda t: t.step_count > 0, timeout=30)
+    first.segmented_control(key="loss").set_value("hinge").run()
+
+    reload = train_page()  # a reload or a second tab: a new session, the same run
+    shown = shown_step(reload)
+    assert shown is not None and shown >= 1
+    assert reload.button(key="start").disabled
+    assert reload.number_input(key="batch_size").value == 16  # the run's settings, not the defaults
+    rerun_until(reload, lambda a: a.segmented_control(key="loss").value == "hinge")
+
+    stale.button(key="start").click().run()  # the cap catches the stale tab
+    assert any("limit is 1" in e.value for e in stale.error), [e.value for e in stale.error]
+    assert app_registry.current() is trainer
+    assert len(trainer_threads()) == 1
+
+
+def test_failures_show_a_banner_with_the_reason_and_what_to_do(app_registry, monkeypatch):
+    import gan.trainer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("model construction exploded")
+
+    monkeypatch.setattr(gan.trainer, "build_models", broken)
+    at = train_page()
+    trainer = start(at, app_registry)
+    assert trainer.wait_until(lambda t: t.state == "failed", timeout=30)
+    at.run()
+    banner = " ".join(e.value for e in at.error)
+    assert "Training failed: RuntimeError: model construction exploded" in banner
+    assert "press Start for a new run" in banner
+    assert at.button(key="start").disabled is False
+
+
+def test_a_nan_pause_says_lower_the_lr_and_resume(app_registry, monkeypatch):
+    import gan.trainer
+    from gan.losses import get_loss
+
+    real = get_loss("bce")
+    nan_loss = real.__class__(**{**real.__dict__, "d_loss": lambda *, real_logits, fake_logits:
+                                 (real_logits.mean() + fake_logits.mean()) * float("nan")})
+    monkeypatch.setattr(gan.trainer, "get_loss", lambda name: nan_loss)
+    at = train_page()
+    trainer = start(at, app_registry)
+    assert trainer.wait_until(lambda t: t.state == "paused" and "became" in t.status()["reason"], timeout=30)
+    at.run()
+    banner = " ".join(e.value for e in at.error)
+    assert "Training paused: loss_d became nan" in banner
+    assert "lower the learning rate and press resume" in banner.lower()
+    assert at.button(key="pause_resume").label == "Resume"
+
+
+def test_a_missing_dataset_falls_back_to_mnist5k_with_a_warning(app_registry, monkeypatch, tmp_path):
+    monkeypatch.setenv("GAN_LIVE_FASHION_DIR", str(tmp_path))  # an empty folder: no Fashion-MNIST here
+    at = train_page()
+    at.selectbox(key="dataset").set_value("fashion")
+    trainer = start(at, app_registry)
+    assert trainer.wait_until(lambda t: t.step_count > 0, timeout=30)
+    at.run()
+    assert any("mnist5k" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "mnist5k" in [md.value for md in at.markdown if "Step" in md.value][0]
+
+
+def test_samples_page_slider_and_downloads(app_registry):
+    empty = AppTest.from_file(str(ROOT / "pages" / "samples.py"), default_timeout=30).run()
+    assert "No run yet" in empty.info[0].value
+
+    trainer = app_registry.start(Config(batch_size=16, latent_dim=8, sample_every=5))
+    assert trainer.wait_until(lambda t: t.step_count >= 12, timeout=30)
+    trainer.pause()
+    at = AppTest.from_file(str(ROOT / "pages" / "samples.py"), default_timeout=30).run()
+    assert not at.exception, at.exception
+    slider = at.select_slider(key="samples_step")
+    steps = [int(o.replace(",", "")) for o in slider.options]
+    assert steps[:3] == [0, 5, 10] and slider.value == steps[-1]
+    slider.set_value(5).run()
+    assert "Step 5 ·" in at.get("image")[0].proto.imgs[0].caption
+    assert len(at.get("download_button")) == 3
+
+    state = load_checkpoint(io.BytesIO(checkpoint_bytes(trainer)))
+    assert state["step"] == trainer.step_count
+    csv = history_csv(trainer).decode().splitlines()
+    assert csv[0].startswith("step,time,loss_d,loss_g") and len(csv) == trainer.step_count + 1
+
+
+def test_registry_caps_live_runs_and_reset_forgets_them():
+    registry = RunRegistry(max_runs=1, torch_threads=0)
+    try:
+        first = registry.start(Config(batch_size=16, latent_dim=8))
+        with pytest.raises(RunLimitError, match="limit is 1"):
+            registry.start(Config())
+        assert registry.current() is first and len(registry.live_runs()) == 1
+        assert registry.stop_all(timeout=10)
+        second = registry.start(Config(batch_size=16, latent_dim=8))  # a stopped run frees the slot
+        assert registry.current() is second and second.name != first.name
+        registry.reset()
+        assert registry.current() is None and not second.is_alive()
+    finally:
+        registry.stop_all(timeout=10)
+
+
+def test_max_runs_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "3")
+    assert RunRegistry().max_runs == 3
+    monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "zero")
+    with pytest.raises(ValueError, match="GAN_LIVE_MAX_RUNS"):
+        RunRegistry()

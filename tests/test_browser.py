@@ -1,0 +1,132 @@
+"""One real-browser test: `streamlit run app.py` driven by Playwright on Debian's Chromium.
+
+Start, the step number grows, the charts and the sample grid appear, a click on MSE shows its
+equilibrium 0.25, a reload reattaches to the same still-advancing run, Stop ends it. Skipped where
+there is no /usr/bin/chromium or no Playwright. A screenshot goes to /tmp/dashboard.png.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SCREENSHOT = Path(os.environ.get("GAN_LIVE_SCREENSHOT", "/tmp/dashboard.png"))
+STEP = re.compile(r"Step ([\d,]+)")
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's /usr/bin/chromium")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)  # polling interval, not synchronisation: the loop checks the port
+    raise TimeoutError(f"streamlit did not listen on port {port} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def server():
+    port = free_port()
+    env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def button(page, key: str):
+    """A dashboard button by its widget key (Streamlit marks the container with st-key-<key>)."""
+    return page.locator(f".st-key-{key} button")
+
+
+def step_number(page) -> int:
+    """The step from the status line ("Running · Step 1,234 · ..."); -1 while there is none."""
+    status = page.get_by_text(STEP).first
+    if status.count() == 0:
+        return -1
+    match = STEP.search(status.inner_text())
+    return int(match.group(1).replace(",", "")) if match else -1
+
+
+def wait_step_above(page, floor: int, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        step = step_number(page)
+        if step > floor:
+            return step
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the step did not pass {floor} within {timeout_s:.0f} s (last seen {step_number(page)})")
+
+
+def test_dashboard_in_a_real_browser(server):
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(60_000)
+            sync_api.expect.set_options(timeout=60_000)  # the first page load imports torch
+            page.goto(server)
+            start = button(page, "start")
+            sync_api.expect(start).to_be_enabled()
+            start.click()
+
+            first = wait_step_above(page, 0)
+            later = wait_step_above(page, first)  # the number grows while the page only refreshes
+            assert later > first
+            # Charts (Vega canvases) and the sample grid image appear in the live panel.
+            sync_api.expect(page.locator(".stVegaLiteChart canvas, .stVegaLiteChart svg").nth(2)).to_be_visible()
+            sync_api.expect(page.locator("[data-testid='stImage'] img").first).to_be_visible()
+
+            page.locator(".st-key-loss").get_by_role("radio", name=re.compile("^MSE")).click()
+            sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
+            wait_step_above(page, step_number(page))
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            before_reload = step_number(page)
+            page.reload()
+            after_reload = wait_step_above(page, before_reload)  # same run: the count did not restart
+            wait_step_above(page, after_reload)  # and it is still advancing
+            sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
+            sync_api.expect(button(page, "start")).to_be_disabled()
+
+            button(page, "stop").click()
+            sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
+            stopped_at = step_number(page)
+            page.wait_for_timeout(1500)  # a stopped run must stay put across refresh intervals
+            assert step_number(page) == stopped_at
+        finally:
+            browser.close()
