@@ -212,7 +212,7 @@ def cmd_train(args) -> int:
 
 
 def _last(trainer, column: str) -> str:
-    stats = trainer._last_stats
+    stats = trainer.last_stats
     return f"{stats[column]:.3f}" if stats else "—"
 
 

@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -46,12 +46,15 @@ def cached_dataset(name: str, data_dir: str, device: str) -> Dataset:
         return _dataset_cache[key]
 
 
-@dataclass(frozen=True)
-class StepResult:
-    loss_d: float
-    loss_g: float
-    d_real: float  # mean D(x) on the real batch, before D's update (as in pytorch/examples dcgan)
-    d_fake: float  # mean D(G(z)) on the fake batch, before D's update
+class StepOutput(NamedTuple):
+    """What one gan_step returns: detached tensors, no host sync yet."""
+
+    loss_d: torch.Tensor  # () D's loss on this batch, before D's update
+    loss_g: torch.Tensor  # () G's loss on this batch, before G's update
+    probs_real: torch.Tensor  # (B,) D(x) before D's update, as Loss_D/D(x) in pytorch/examples dcgan
+    probs_fake: torch.Tensor  # (B,) D(G(z)) before D's update
+    real: torch.Tensor  # (B, 1, 28, 28) the real batch of the last D update
+    fake: torch.Tensor  # (B, 1, 28, 28) the fake batch (detached)
 
 
 def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: int, latent_dim: int,
@@ -90,7 +93,7 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
         D.requires_grad_(True)
     probs_real = torch.sigmoid(real_logits.detach())  # (B,)
     probs_fake = torch.sigmoid(fake_logits.detach())  # (B,)
-    return loss_d.detach(), loss_g.detach(), probs_real, probs_fake
+    return StepOutput(loss_d.detach(), loss_g.detach(), probs_real, probs_fake, real, fake.detach())
 
 
 def _healthy(loss: float) -> bool:
@@ -111,7 +114,7 @@ class Trainer:
         self.dataset_name = config.dataset
         self._cond = threading.Condition()  # guards commands and state
         self._step_lock = threading.Lock()  # held for the duration of each training step
-        self._last_stats: dict | None = None  # the latest step's diagnostics, for manual-step deltas
+        self.last_stats: dict | None = None  # the latest step's diagnostics (loss_d, loss_g, d_real, d_fake)
         self._state = IDLE
         self._reason = ""
         self._stop = False
@@ -363,11 +366,11 @@ class Trainer:
 
     def _one_step(self, which: str, manual: bool) -> None:
         spec = get_loss(self._loss)
-        before = self._last_stats
-        loss_d, loss_g, probs_real, probs_fake = gan_step(
+        out = gan_step(
             self.G, self.D, self.opt_g, self.opt_d, self.data, spec,
             batch_size=self.config.batch_size, latent_dim=self.config.latent_dim, d_steps=self._d_steps,
             update_d=which in ("both", "d"), update_g=which in ("both", "g"), generator=self.gen)
+        loss_d, loss_g, probs_real, probs_fake = out[:4]
         # One host sync per step: the four diagnostics come over together.
         ld, lg, dr, df = torch.stack([loss_d, loss_g, probs_real.mean(), probs_fake.mean()]).tolist()
         step = self.step_count + 1
@@ -382,9 +385,21 @@ class Trainer:
         if step % self.config.sample_every == 0:
             self._record_grid()
             self._last_good = self._models_state()
-        self._last_stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
+        self.last_stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
         if manual:
-            self.last_manual_step = {"step": step, "which": which, **self._last_stats, "before": before}
+            # What this step changed: D's outputs and both losses on the SAME batch, before and after
+            # the update (the logged values are from before the update, as in the dcgan example).
+            self.last_manual_step = {"step": step, "which": which, **self._evaluate(out.real, out.fake),
+                                     "before": self.last_stats}
+
+    @torch.no_grad()
+    def _evaluate(self, real, fake) -> dict:
+        spec = get_loss(self._loss)
+        real_logits, fake_logits = self.D(real), self.D(fake)  # (B,), (B,)
+        values = torch.stack([spec.d_loss(real_logits=real_logits, fake_logits=fake_logits),
+                              spec.g_loss(fake_logits=fake_logits),
+                              torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]).tolist()
+        return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values))
 
     def _on_non_finite(self, step: int, ld: float, lg: float) -> None:
         bad = "loss_d" if not _healthy(ld) else "loss_g"

@@ -258,3 +258,16 @@ def test_scheduled_loss_switch_fires_after_the_given_step(make_trainer):
     s = snap.scalars.set_index("step")
     assert (s.loc[1:6, "loss"] == "minimax").all() and (s.loc[7:10, "loss"] == "mse").all()
     assert t.status()["scheduled"] == []
+
+
+def test_manual_d_step_reports_its_effect_on_the_same_batch(make_trainer):
+    t = make_trainer(lr_d=5e-3)
+    t.start(paused=True)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    t.step(1, which="d")
+    wait_step(t, 1)
+    s = t.last_manual_step
+    # A D-only step on one batch makes D better on that batch: D(real) up, D(fake) down, loss_d down.
+    assert s["d_real"] > s["before"]["d_real"]
+    assert s["d_fake"] < s["before"]["d_fake"]
+    assert s["loss_d"] < s["before"]["loss_d"]
