@@ -21,14 +21,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CLASSIFIER_VERSION = "cnn-v3"  # bump when ReferenceCNN or train_classifier changes
+CLASSIFIER_VERSION = "cnn-v4"  # bump when ReferenceCNN or train_classifier changes
 HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
 SPLIT_SEED = 1234
 FEATURE_DIM = 128
 
 
 class ReferenceCNN(nn.Module):
-    """Two conv blocks and a 128-d feature layer: ~98% on mnist5k held-out, fast on a CPU."""
+    """Two conv blocks and a 128-d feature layer: ~98% on mnist5k held-out, fast on a CPU.
+
+    Trained plainly (no augmentation, no label smoothing) so it is confident on real digits, like the
+    classifiers behind published MNIST "Inception scores": real held-out images score ~9.4 of 10.
+    A softer classifier would compress every score towards 1 and hide differences between runs.
+    """
 
     def __init__(self, n_classes: int = 10):
         super().__init__()
@@ -96,7 +101,7 @@ def data_key(dataset_name: str, images: torch.Tensor, labels: torch.Tensor) -> s
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, heldout_idx, *,
-                     epochs: int = 8, batch_size: int = 64, seed: int = 0) -> tuple[ReferenceCNN, float]:
+                     epochs: int = 10, batch_size: int = 64, seed: int = 0) -> tuple[ReferenceCNN, float]:
     """Train on images[train_idx] only; returns the model and its accuracy on images[heldout_idx]."""
     g = torch.Generator().manual_seed(seed)
     state = torch.random.get_rng_state()
@@ -112,11 +117,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):
             b = order[i:i + batch_size]
-            xb = x[b]
-            # Small random shifts (±2 px) so the classifier judges shapes, not exact pixel positions.
-            dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
-            xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
-            loss = F.cross_entropy(model(xb), y[b])
+            loss = F.cross_entropy(model(x[b]), y[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

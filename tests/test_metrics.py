@@ -1,0 +1,224 @@
+"""The quality metric on known inputs, the collapse alarm, the classifier cache, the monitor, presets."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gan import classifier as clf
+from gan.config import Config
+from gan.data import Dataset, load_dataset
+from gan.metrics import (
+    Evaluator,
+    class_coverage,
+    classifier_score,
+    collapse_alarm,
+    coverage_chart,
+    coverage_entropy,
+    frechet_distance,
+    metrics_chart,
+)
+from gan.presets import PRESETS, preset_config, validate_presets
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_dataset("mnist5k")
+
+
+@pytest.fixture(scope="module")
+def evaluator(mnist):
+    torch.set_num_threads(1)  # the CPU is shared; the classifier is cached after the first run
+    return Evaluator.for_dataset(mnist)
+
+
+# --- pure functions ----------------------------------------------------------------------------
+def test_classifier_score_bounds():
+    confident_even = np.eye(10)[np.arange(1000) % 10]  # every class, each image certain
+    assert classifier_score(confident_even) == pytest.approx(10.0, rel=1e-6)
+    one_class = np.eye(10)[np.zeros(1000, int)]
+    assert classifier_score(one_class) == pytest.approx(1.0, abs=1e-6)
+    unsure = np.full((1000, 10), 0.1)  # every image equally likely to be any digit
+    assert classifier_score(unsure) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_frechet_distance_known_values():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 4))
+    sigma = a @ a.T + np.eye(4)
+    mu = rng.standard_normal(4)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
+    shift = np.array([3.0, 0, 0, 0])
+    assert frechet_distance(mu, sigma, mu + shift, sigma) == pytest.approx(9.0, abs=1e-8)
+    # Two isotropic Gaussians: (√s1 - √s2)² per dimension.
+    assert frechet_distance(np.zeros(3), 4 * np.eye(3), np.zeros(3), np.eye(3)) == pytest.approx(3.0, abs=1e-8)
+
+
+def test_coverage_and_entropy():
+    probs = np.eye(10)[[0, 0, 1, 1]]
+    cov = class_coverage(probs)
+    assert cov.tolist() == [0.5, 0.5] + [0.0] * 8
+    assert coverage_entropy(cov) == pytest.approx(math.log(2))
+    assert coverage_entropy(np.full(10, 0.1)) == pytest.approx(math.log(10))
+
+
+def test_alarm_fires_on_collapse_only():
+    assert not collapse_alarm(np.full(10, 0.1)).firing
+    collapsed = np.array([0.9, 0.1] + [0.0] * 8)
+    alarm = collapse_alarm(collapsed)
+    assert alarm.firing and alarm.covered == 2
+    assert "collapse" in alarm.message.lower() and alarm.message.count(".") >= 1
+    # Seven classes at 14% each and three absent: covered, but three digits are missing -> still ok
+    seven = np.array([1 / 7] * 7 + [0.0] * 3)
+    assert not collapse_alarm(seven).firing
+    six = np.array([1 / 6] * 6 + [0.0] * 4)
+    assert collapse_alarm(six).firing
+
+
+# --- the metric on real, collapsed and noise images ----------------------------------------------
+def test_classifier_is_accurate_on_heldout(evaluator):
+    assert evaluator.info["heldout_accuracy"] >= 0.95
+
+
+def test_real_images_score_high_and_cover_all_classes(evaluator):
+    q = evaluator.ceiling
+    assert q.score > 8.0
+    assert q.alarm.covered == 10 and not q.alarm.firing
+    assert q.entropy == pytest.approx(math.log(10), abs=0.05)
+    assert q.fd < 5.0  # held-out vs training features: nearly the same distribution
+
+
+def test_one_repeated_digit_scores_one(evaluator, mnist):
+    seven = mnist.images[mnist.labels == 7][:1].repeat(1000, 1, 1, 1)  # (1000, 1, 28, 28)
+    q = evaluator.evaluate_images(seven)
+    assert q.score == pytest.approx(1.0, abs=0.01)
+    assert max(q.coverage) == 1.0 and q.alarm.covered == 1
+    assert q.alarm.firing
+    assert q.fd > 10 * evaluator.ceiling.fd
+
+
+def test_noise_scores_low(evaluator):
+    noise = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    q = evaluator.evaluate_images(noise)
+    assert q.score < 2.0
+    assert q.fd > 100
+
+
+# --- classifier cache ----------------------------------------------------------------------------
+def _small(mnist, n_per_class=40, offset=0):
+    idx = torch.cat([torch.nonzero(mnist.labels == c).squeeze(1)[offset:offset + n_per_class] for c in range(10)])
+    return Dataset("mnist5k", mnist.images[idx], mnist.labels[idx], "subset")
+
+
+def test_classifier_cache_missing_stale_and_corrupt(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (clf.ReferenceCNN(10).eval(), 0.5))
+    small = _small(mnist)
+    first = clf.load_reference(small, directory=tmp_path)
+    assert not first.from_cache
+    again = clf.load_reference(small, directory=tmp_path)
+    assert again.from_cache and again.key == first.key
+    other = _small(mnist, offset=100)  # different images: the key changes, the cache is stale
+    stale = clf.load_reference(other, directory=tmp_path)
+    assert not stale.from_cache and "stale" in stale.note
+    path = tmp_path / "classifier-mnist5k.pt"
+    path.write_bytes(b"not a torch file")
+    broken = clf.load_reference(other, directory=tmp_path)
+    assert not broken.from_cache and "unreadable" in broken.note
+    assert clf.load_reference(other, directory=tmp_path).from_cache  # rewritten properly
+
+
+def test_classifier_cache_refuses_pickled_objects(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (clf.ReferenceCNN(10).eval(), 0.5))
+    small = _small(mnist)
+    key = clf.data_key(small.name, small.images, small.labels)
+    torch.save({"key": key, "n_classes": 10, "heldout_accuracy": 1.0, "weights": {}, "evil": Config()},
+               tmp_path / "classifier-mnist5k.pt")
+    ref = clf.load_reference(small, directory=tmp_path)
+    assert not ref.from_cache  # weights_only refused the Config object; retrained instead
+
+
+def test_cache_dir_honours_xdg(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert clf.cache_dir() == tmp_path / "gan-live"
+
+
+def test_stratified_split_holds_out_every_class(mnist):
+    labels = mnist.labels.numpy()
+    train, held = clf.stratified_split(labels)
+    assert len(set(train) & set(held)) == 0 and len(train) + len(held) == len(labels)
+    assert np.bincount(labels[held]).tolist() == [100] * 10
+
+
+# --- the live monitor ----------------------------------------------------------------------------
+def test_monitor_records_metrics_while_training(evaluator):
+    from gan.monitor import MetricsMonitor
+    from gan.trainer import PAUSED, Trainer
+
+    trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-monitor")
+    monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, n_samples=200, poll_s=0.01).start()
+    try:
+        trainer.start(stop_at_step=60)
+        assert trainer.wait_until(lambda t: t.state == PAUSED and t.step_count == 60, timeout=60)
+        assert monitor.wait_for_evaluations(3, timeout=60)
+        snap = monitor.snapshot()
+        assert snap.state == "ready" and "held-out accuracy" in snap.message
+        assert snap.rows.step.is_monotonic_increasing and snap.rows.step.iloc[0] == 0
+        assert snap.latest is not None and sum(snap.latest.coverage) == pytest.approx(1.0)
+        assert snap.ceiling.score > 8
+    finally:
+        monitor.stop()
+        trainer.stop()
+    assert not monitor.is_alive()
+
+
+def test_monitor_history_is_bounded(evaluator):
+    from gan.monitor import MetricsMonitor
+
+    class FakeTrainer:  # only what the monitor reads; a real G so the metric runs for real
+        config = Config(model="mlp", width=16, latent_dim=16)
+        data = None
+        step_count = 0
+
+        def __init__(self):
+            from gan.models import build_models
+
+            self.G, _ = build_models("mlp", 16, 16)
+
+        def generator_copy(self):
+            return self.G
+
+        def is_alive(self):
+            return True
+
+    t = FakeTrainer()
+    m = MetricsMonitor(t, every=1, evaluator=evaluator, max_points=8, n_samples=50)
+    for step in range(30):
+        t.step_count = step
+        m._evaluate_once()
+    rows = m.snapshot().rows
+    assert len(rows) <= 8 and rows.step.iloc[-1] == 29
+
+
+# --- chart specs ----------------------------------------------------------------------------------
+def test_chart_specs_are_pure_and_show_the_ceiling():
+    rows = [{"step": 0, "score": 1.0, "fd": 500.0, "entropy": 0.5}, {"step": 500, "score": 6.0, "fd": 20.0,
+                                                                      "entropy": 2.2}]
+    spec = metrics_chart(rows, {"score": 8.9}, "score").to_dict()
+    assert len(spec["layer"]) == 2  # the line and the real held-out rule
+    empty = metrics_chart([], None, "fd").to_dict()
+    assert len(empty["layer"]) == 1
+    collapsed = np.array([0.95, 0.05] + [0.0] * 8)
+    bars = coverage_chart(collapsed, np.full(10, 0.1), collapse_alarm(collapsed)).to_dict()
+    assert bars["layer"][0]["mark"]["color"] == "#d62728"
+
+
+# --- presets --------------------------------------------------------------------------------------
+def test_presets_build_valid_configs():
+    validate_presets()
+    assert {"default", "textbook"} <= set(PRESETS)
+    assert preset_config("default") == Config()
+    tb = preset_config("textbook")
+    assert (tb.model, tb.lr_g, tb.lr_d, tb.beta1, tb.batch_size) == ("mlp", 2e-4, 2e-4, 0.5, 64)
+    for p in PRESETS.values():
+        assert p.description.strip().endswith(".") and p.label
