@@ -1,0 +1,509 @@
+"""`python -m gan bench`: numbers, not adjectives.
+
+Parts (``--parts``, comma-separated; all by default):
+  overhead  trainer_vs_bare: steps/s of the Trainer thread / a bare loop calling the same gan_step
+            (same models, batch and seed, one run each); monitor_vs_trainer: with the MetricsMonitor on.
+  render    render_ms: snapshot + build_dashboard_charts + the metrics charts + Vega-Lite JSON,
+            for histories of 1,000 and 1,000,000 steps (median of repeats).
+  rss       rss_growth_mb: resident memory growth over --rss-steps steps after a warm-up (Trainer +
+            MetricsMonitor + sample grids; a small fast model so 20,000 steps fit the time budget).
+  browser   dashboard_vs_headless and tab_heap_growth_mb: the real app (streamlit run app.py) in
+            headless Chromium driven by Playwright; JS heap via the DevTools protocol.
+  score     seconds_to_score_7, score_120s (default config) and score_120s_textbook, CPU.
+            G is copied every few seconds while the Trainer runs (a copy costs milliseconds) and the
+            copies are scored after training, so measuring does not slow the run being measured.
+
+With --json the last line printed is one JSON object holding every key (null where a part was not
+run or failed; ``errors`` says why).
+"""
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
+        "seconds_to_score_7", "score_120s", "score_120s_textbook")
+PARTS = ("overhead", "render", "rss", "browser", "score")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+REPO = Path(__file__).resolve().parent.parent
+TINY = {"model": "mlp", "width": 16, "batch_size": 16, "latent_dim": 16}  # for --quick and the rss part
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- overhead ----------------------------------------------------------------------------------
+def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
+    """The same gan_step as the Trainer, in a plain loop: no thread, no history, no commands."""
+    from gan.losses import get_loss
+    from gan.models import build_models
+    from gan.trainer import cached_dataset, gan_step
+
+    data = cached_dataset(cfg.dataset, cfg.data_dir, "cpu")
+    torch.manual_seed(cfg.seed)
+    G, D = build_models(cfg.resolved_model(), cfg.latent_dim, cfg.width)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    spec = get_loss(cfg.loss)
+    t0 = time.perf_counter()
+    for i in range(warmup + steps):
+        if i == warmup:
+            t0 = time.perf_counter()
+        out = gan_step(G, D, opt_g, opt_d, data, spec, batch_size=cfg.batch_size, latent_dim=cfg.latent_dim,
+                       d_steps=cfg.d_steps, generator=gen)
+        torch.stack([out[0], out[1], out[2].mean(), out[3].mean()]).tolist()  # the trainer's one host sync
+    return steps / (time.perf_counter() - t0)
+
+
+def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | None = None,
+                          timeout: float = 600.0) -> tuple[float, object]:
+    """Run a Trainer to warmup+steps; steps/s from the history's per-step wall times after warm-up."""
+    from gan.monitor import MetricsMonitor
+    from gan.trainer import PAUSED, Trainer
+
+    trainer = Trainer(cfg, name="bench")
+    monitor = None
+    if monitor_every:  # the classifier loads before the run starts: measure the steady state only
+        monitor = MetricsMonitor(trainer, every=monitor_every, evaluator=_evaluator(cfg)).start()
+    trainer.start(stop_at_step=warmup + steps)
+    try:
+        ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= warmup + steps or
+                                t.state in ("failed", "stopped"), timeout=timeout, poll=0.05)
+        if not ok or trainer.state != PAUSED:
+            raise RuntimeError(f"trainer did not reach step {warmup + steps}: {trainer.status()['reason']}")
+        s = trainer.history.snapshot(with_grids=False).scalars
+        s = s[(s.steps_in_row == 1) & (s.step > warmup)]
+        rate = (s.step.iloc[-1] - s.step.iloc[0]) / max(1e-9, s.time.iloc[-1] - s.time.iloc[0])
+        evals = monitor.evaluations if monitor else 0
+        return float(rate), evals
+    finally:
+        if monitor is not None:
+            monitor.stop()
+        trainer.stop(5.0)
+
+
+def _evaluator(cfg):
+    from gan.metrics import Evaluator
+    from gan.trainer import cached_dataset
+
+    return Evaluator.for_dataset(cached_dataset(cfg.dataset, cfg.data_dir, "cpu"))
+
+
+def part_overhead(args, cfg) -> dict:
+    steps, warmup = args.overhead_steps, max(5, args.overhead_steps // 10)
+    bare = bare_steps_per_sec(cfg, steps, warmup)
+    trainer, _ = trainer_steps_per_sec(cfg, steps, warmup)
+    with_monitor, evals = trainer_steps_per_sec(cfg, steps, warmup, monitor_every=args.monitor_every)
+    return {"trainer_vs_bare": trainer / bare, "monitor_vs_trainer": with_monitor / trainer,
+            "bare_steps_per_sec": bare, "trainer_steps_per_sec": trainer,
+            "trainer_with_monitor_steps_per_sec": with_monitor, "monitor_every": args.monitor_every,
+            "monitor_evaluations": evals, "overhead_steps": steps}
+
+
+# --- render ------------------------------------------------------------------------------------
+def _arrow_transformer(data, datasets: dict) -> dict:
+    """What Streamlit's st.altair_chart does with chart data: Arrow IPC bytes named by a content hash.
+
+    (gan/ never imports streamlit, so this mirrors streamlit.elements.vega_charts._to_arrow_dataset.)
+    """
+    import hashlib
+
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(data)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    raw = sink.getvalue().to_pybytes()
+    name = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    datasets[name] = raw
+    return {"name": name}
+
+
+def chart_specs(charts: dict) -> list[dict]:
+    """Vega-Lite dicts as Streamlit builds them: validated to_dict with data moved out as Arrow."""
+    import altair as alt
+
+    alt.data_transformers.register("gan_bench_arrow", _arrow_transformer)
+    specs = []
+    datasets: dict = {}
+    with alt.data_transformers.enable("gan_bench_arrow", datasets=datasets):
+        for chart in charts.values():
+            specs.append(chart.to_dict())
+    return specs
+
+
+def part_render(args) -> dict:
+    import numpy as np
+
+    from gan.charts import build_dashboard_charts, fabricate_history
+    from gan.metrics import coverage_chart, metrics_chart
+
+    rng = np.random.default_rng(0)
+    rows = [{"step": 500 * i, "score": 1 + 8 * (1 - math.exp(-i / 50)), "fd": 300 * math.exp(-i / 50),
+             "entropy": 2.2} for i in range(400)]  # a full MetricsMonitor history (max_points rows)
+    ceiling = {"score": 8.9, "fd": 1.4, "entropy": 2.30}
+    coverage = rng.dirichlet(np.ones(10))
+
+    def build(hist):
+        snap = hist.snapshot()
+        charts = dict(build_dashboard_charts(snap))
+        charts["score"] = metrics_chart(rows, ceiling, "score")
+        charts["coverage"] = coverage_chart(coverage, np.full(10, 0.1))
+        return chart_specs(charts)
+
+    out = {}
+    for n in args.render_lengths:
+        hist = fabricate_history(n, switch_every=max(1, n // 7))
+        build(hist)  # warm caches (Altair schema, imports)
+        times = []
+        for _ in range(args.render_repeats):
+            t0 = time.perf_counter()
+            build(hist)
+            times.append((time.perf_counter() - t0) * 1000)
+        out[str(n)] = statistics.median(times)
+    return {"render_ms": out, "render_includes": "snapshot + build_dashboard_charts + score and coverage "
+            "charts + validated to_dict with Arrow data (as st.altair_chart)"}
+
+
+# --- rss ---------------------------------------------------------------------------------------
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def part_rss(args) -> dict:
+    from gan.config import Config
+    from gan.monitor import MetricsMonitor
+    from gan.trainer import PAUSED, Trainer
+
+    cfg = Config(**TINY, sample_every=100)
+    trainer = Trainer(cfg, name="bench-rss")
+    monitor = MetricsMonitor(trainer, every=max(1, args.rss_steps // 20), evaluator=_evaluator(cfg)).start()
+    warm = args.rss_warmup
+    try:
+        trainer.start(stop_at_step=warm)
+        trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= warm, timeout=600, poll=0.05)
+        gc.collect()
+        before = rss_mb()
+        t0 = time.perf_counter()
+        target = warm + args.rss_steps
+        trainer._stop_at = target  # continue to the target step, then pause again
+        trainer.resume()
+        ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= target, timeout=900, poll=0.05)
+        if not ok:
+            raise RuntimeError(f"rss run stopped at step {trainer.step_count}: {trainer.status()['reason']}")
+        gc.collect()
+        after = rss_mb()
+        return {"rss_growth_mb": after - before, "rss_before_mb": before, "rss_after_mb": after,
+                "rss_steps": args.rss_steps, "rss_seconds": time.perf_counter() - t0,
+                "rss_config": dict(TINY), "rss_monitor_evaluations": monitor.evaluations}
+    finally:
+        monitor.stop()
+        trainer.stop(5.0)
+
+
+# --- score -------------------------------------------------------------------------------------
+def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[float, int, object]]:
+    """Run a Trainer for `seconds` of training time; (elapsed, step, G copy) every copy_every seconds."""
+    from gan.trainer import RUNNING, Trainer
+
+    trainer = Trainer(cfg, name="bench-score")
+    trainer.start()
+    copies = []
+    try:
+        if not trainer.wait_until(lambda t: t.state == RUNNING, timeout=120, poll=0.01):
+            raise RuntimeError(f"trainer did not start: {trainer.status()['reason']}")
+        next_copy = copy_every
+        while True:
+            elapsed = trainer._active_seconds
+            if trainer.state != RUNNING:
+                raise RuntimeError(f"training stopped: {trainer.status()['reason']}")
+            if elapsed >= min(next_copy, seconds):
+                if elapsed >= seconds:
+                    trainer.pause("bench time is up")
+                copies.append((trainer._active_seconds, trainer.step_count, trainer.generator_copy()))
+                next_copy += copy_every
+                if elapsed >= seconds:
+                    return copies
+            time.sleep(0.02)  # the bench's own polling; a short wait keeps it off the cores
+    finally:
+        trainer.stop(5.0)
+
+
+def part_score(args, cfg, evaluator) -> dict:
+    from gan.presets import preset_config
+
+    out = {"ceiling_score": evaluator.ceiling.score, "ceiling_fd": evaluator.ceiling.fd,
+           "classifier_heldout_accuracy": evaluator.info["heldout_accuracy"]}
+    curves = {}
+    for name, c in (("default", cfg), ("textbook", preset_config("textbook", seed=cfg.seed))):
+        if args.quick:
+            c = c.replace(**TINY)
+        log(f"score: training {name} for {args.score_seconds:g} s ...")
+        copies = train_for_seconds(c, args.score_seconds, args.copy_every)
+        curve = []
+        for elapsed, step, G in copies:
+            q = evaluator.evaluate_generator(G, c.latent_dim)
+            curve.append({"seconds": round(elapsed, 1), "step": step, "score": q.score, "fd": q.fd,
+                          "covered": q.alarm.covered})
+        curves[name] = curve
+        final = copies[-1][2]
+        if args.grid_dir:
+            save_grid(final, c.latent_dim, Path(args.grid_dir) / f"grid_{name}_{int(args.score_seconds)}s.png")
+    d, t = curves["default"], curves["textbook"]
+    hit = [p["seconds"] for p in d if p["score"] >= 7.0]
+    out.update({"seconds_to_score_7": hit[0] if hit else None, "score_120s": d[-1]["score"],
+                "steps_120s": d[-1]["step"], "fd_120s": d[-1]["fd"],
+                "score_120s_textbook": t[-1]["score"], "steps_120s_textbook": t[-1]["step"],
+                "fd_120s_textbook": t[-1]["fd"], "score_seconds": args.score_seconds, "curves": curves})
+    return out
+
+
+def save_grid(G, latent_dim: int, path: Path) -> None:
+    from gan.charts import grid_png
+
+    g = torch.Generator().manual_seed(2)  # 64 fixed samples
+    with torch.no_grad():
+        x = G.eval()(torch.randn(64, latent_dim, generator=g))  # (64, 1, 28, 28)
+    pixels = ((x.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(grid_png(pixels, scale=3))
+    log(f"sample grid written to {path}")
+
+
+# --- browser -----------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass  # not up yet; poll again
+        time.sleep(0.2)
+    return False
+
+
+STEP_RE = re.compile(r"Step\s+([\d,]+)")
+
+
+def read_step(page, timeout: float = 60.0) -> int | None:
+    """The largest 'Step N' on the page, polled until it appears."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = [int(m.replace(",", "")) for m in STEP_RE.findall(page.inner_text("body"))]
+        except Exception:  # noqa: BLE001 — page mid-rerender; poll again
+            found = []
+        if found:
+            return max(found)
+        page.wait_for_timeout(200)
+    return None
+
+
+def heap_mb(cdp) -> float:
+    cdp.send("HeapProfiler.collectGarbage")
+    return cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20
+
+
+def part_browser(args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    if not (REPO / "app.py").is_file():
+        raise RuntimeError("app.py is not in the tree yet")
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        if not wait_http(url + "_stcore/health", 60):
+            raise RuntimeError("the app did not answer on its health endpoint within 60 s")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("button", name=re.compile(r"^\W*Start")).first.click(timeout=60_000)
+            if read_step(page, 120) is None:
+                raise RuntimeError("no 'Step N' appeared on the page after pressing Start")
+            page.wait_for_timeout(args.browser_warmup * 1000)  # settle: first charts, JIT, caches
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("HeapProfiler.enable")
+            heap0, step0, t0 = heap_mb(cdp), read_step(page), time.monotonic()
+            page.wait_for_timeout(args.heap_seconds * 1000)
+            step1, t1 = read_step(page), time.monotonic()
+            heap1 = heap_mb(cdp)
+            viewer_rate = (step1 - step0) / (t1 - t0)
+            page.close()  # no viewer: the session ends, the run goes on in the server
+            time.sleep(args.headless_seconds)  # nothing to poll: we measure what happens without us
+            page = browser.new_page()
+            page.goto(url, wait_until="domcontentloaded")
+            step2, t2 = read_step(page), time.monotonic()
+            headless_rate = (step2 - step1) / (t2 - t1)  # includes the reload: slightly pessimistic
+            browser.close()
+        return {"dashboard_vs_headless": viewer_rate / headless_rate, "tab_heap_growth_mb": heap1 - heap0,
+                "tab_heap_start_mb": heap0, "tab_heap_end_mb": heap1, "heap_seconds": args.heap_seconds,
+                "steps_per_sec_with_viewer": viewer_rate, "steps_per_sec_no_viewer": headless_rate}
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+# --- the command -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gan bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--quick", action="store_true", help="tiny settings (seconds, for tests); figures meaningless")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for this process (default 2)")
+    p.add_argument("--score-seconds", type=float, default=120.0)
+    p.add_argument("--copy-every", type=float, default=5.0, help="seconds between G copies in the score part")
+    p.add_argument("--overhead-steps", type=int, default=1000)
+    p.add_argument("--monitor-every", type=int, default=500)
+    p.add_argument("--render-lengths", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 1_000_000])
+    p.add_argument("--render-repeats", type=int, default=5)
+    p.add_argument("--rss-steps", type=int, default=20_000)
+    p.add_argument("--rss-warmup", type=int, default=3000)
+    p.add_argument("--heap-seconds", type=float, default=300.0)
+    p.add_argument("--headless-seconds", type=float, default=45.0)
+    p.add_argument("--browser-warmup", type=float, default=15.0)
+    p.add_argument("--grid-dir", default=None, help="write the 120 s sample grids (PNG) here")
+    return p
+
+
+def apply_quick(args) -> None:
+    args.score_seconds, args.copy_every = min(args.score_seconds, 2.0), 1.0
+    args.overhead_steps, args.monitor_every = min(args.overhead_steps, 60), 20
+    args.render_repeats = 1
+    args.rss_steps, args.rss_warmup = min(args.rss_steps, 300), 50
+    args.heap_seconds, args.headless_seconds, args.browser_warmup = 3.0, 3.0, 1.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    parts = [x.strip() for x in args.parts.split(",") if x.strip()]
+    unknown = [x for x in parts if x not in PARTS]
+    if unknown:
+        print(f"bench: unknown part {unknown[0]!r}; choose from {', '.join(PARTS)}", file=sys.stderr)
+        return 2
+    if args.threads < 1:
+        print("bench: --threads must be at least 1", file=sys.stderr)
+        return 2
+    if args.quick:
+        apply_quick(args)
+    torch.set_num_threads(args.threads)
+    from gan.config import Config
+    from gan.metrics import Evaluator
+    from gan.trainer import cached_dataset
+
+    cfg = Config(device="cpu")
+    if args.quick:
+        cfg = cfg.replace(**TINY)
+    results: dict = dict.fromkeys(KEYS)
+    results.update({"errors": {}, "parts": parts, "machine": {
+        "cpus": os.cpu_count(), "torch_threads": args.threads, "torch": torch.__version__,
+        "python": platform.python_version(), "note": "2-core machine shared with other work; timings are noisy"},
+        "config": cfg.to_dict()})
+    t_start = time.perf_counter()
+    for part in parts:
+        log(f"bench: {part} ...")
+        t0 = time.perf_counter()
+        try:
+            if part == "overhead":
+                results.update(part_overhead(args, cfg))
+            elif part == "render":
+                results.update(part_render(args))
+            elif part == "rss":
+                results.update(part_rss(args))
+            elif part == "browser":
+                results.update(part_browser(args))
+            elif part == "score":
+                evaluator = Evaluator.for_dataset(cached_dataset(cfg.dataset, cfg.data_dir, "cpu"))
+                results.update(part_score(args, cfg, evaluator))
+        except Exception as exc:  # noqa: BLE001 — one failed part must not lose the others' figures
+            results["errors"][part] = f"{type(exc).__name__}: {exc}"
+            log(f"bench: {part} failed: {results['errors'][part]}")
+        results.setdefault("part_seconds", {})[part] = round(time.perf_counter() - t0, 1)
+    results["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    print_table(results)
+    if args.json:
+        print(json.dumps(results, default=float))
+    return 0 if not results["errors"] else 1
+
+
+GOALS = {"trainer_vs_bare": (">=", 0.95), "monitor_vs_trainer": (">=", 0.95), "dashboard_vs_headless": (">=", 0.85),
+         "rss_growth_mb": ("<=", 50), "tab_heap_growth_mb": ("<=", 50), "score_120s": (">=", 7.0),
+         "seconds_to_score_7": ("<=", 120)}
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def _verdict(key, v) -> str:
+    if key not in GOALS or v is None:
+        return ""
+    op, goal = GOALS[key]
+    ok = v >= goal if op == ">=" else v <= goal
+    return f"{'ok ' if ok else 'MISS'} (goal {op} {goal:g})"
+
+
+def print_table(r: dict) -> None:
+    rows = [
+        ("trainer_vs_bare", "trainer thread / bare loop, steps/s"),
+        ("monitor_vs_trainer", "with metrics monitor / without, steps/s"),
+        ("dashboard_vs_headless", "app open in Chromium / no viewer, steps/s"),
+        ("rss_growth_mb", f"RSS growth over {r.get('rss_steps', '?')} steps, MB"),
+        ("tab_heap_growth_mb", f"tab JS heap growth over {r.get('heap_seconds', '?')} s, MB"),
+        ("seconds_to_score_7", "default: seconds of CPU training to score 7"),
+        ("score_120s", f"default: classifier score after {r.get('score_seconds', 120):g} s"),
+        ("score_120s_textbook", f"textbook: classifier score after {r.get('score_seconds', 120):g} s"),
+        ("ceiling_score", "real held-out images: classifier score"),
+    ]
+    print(f"{'key':<22} {'value':>10}  {'':<18} what")
+    for key, what in rows:
+        print(f"{key:<22} {_fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
+    for n, ms in (r.get("render_ms") or {}).items():
+        ok = "ok " if ms <= 100 else "MISS"
+        what = f"all dashboard charts, history of {int(n):,} steps"
+        print(f"{'render_ms[' + n + ']':<22} {ms:>10.1f}  {ok + ' (goal <= 100)':<18} {what}")
+    for part, err in r.get("errors", {}).items():
+        print(f"error in {part}: {err}")
+    print(f"total {r.get('total_seconds', 0):.0f} s; {r['machine']['note']}")

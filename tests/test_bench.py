@@ -1,0 +1,48 @@
+"""`python -m gan bench` on a tiny setting: every key is in the JSON, parts can be chosen, bad input exits 2."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gan import bench
+
+
+def _run(capsys, argv):
+    code = bench.main(argv)
+    lines = capsys.readouterr().out.strip().splitlines()
+    return code, lines
+
+
+def test_bench_json_has_every_key(capsys, tmp_path):
+    code, lines = _run(capsys, ["--quick", "--json", "--threads", "1", "--parts", "overhead,render,rss,score",
+                                "--grid-dir", str(tmp_path)])
+    result = json.loads(lines[-1])  # the last line is one JSON object
+    assert code == 0, result["errors"]
+    for key in bench.KEYS:
+        assert key in result
+    assert result["trainer_vs_bare"] > 0 and result["monitor_vs_trainer"] > 0
+    assert set(result["render_ms"]) == {"1000", "1000000"} and all(v > 0 for v in result["render_ms"].values())
+    assert isinstance(result["rss_growth_mb"], float)
+    assert 1.0 <= result["score_120s"] <= 10.0 and 1.0 <= result["score_120s_textbook"] <= 10.0
+    assert result["dashboard_vs_headless"] is None and result["tab_heap_growth_mb"] is None  # not run
+    assert (tmp_path / "grid_default_2s.png").read_bytes()[:4] == b"\x89PNG"
+    table = "\n".join(lines[:-1])
+    assert "trainer_vs_bare" in table and "render_ms[1000000]" in table
+
+
+def test_bench_rejects_unknown_parts(capsys):
+    assert bench.main(["--parts", "render,nonsense"]) == 2
+    assert "nonsense" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path(bench.CHROMIUM).exists() or not (bench.REPO / "app.py").exists()
+                    or shutil.which("chromium") is None, reason="needs the app and /usr/bin/chromium")
+def test_bench_browser_part_reads_the_live_app(capsys):
+    code, lines = _run(capsys, ["--quick", "--json", "--threads", "1", "--parts", "browser"])
+    result = json.loads(lines[-1])
+    assert code == 0, result["errors"]
+    assert result["steps_per_sec_with_viewer"] > 0 and result["steps_per_sec_no_viewer"] > 0
+    assert result["dashboard_vs_headless"] > 0
+    assert result["tab_heap_start_mb"] > 0 and isinstance(result["tab_heap_growth_mb"], float)
