@@ -27,19 +27,26 @@ class Config:
     dataset: str = "mnist5k"
     # Where torchvision keeps full MNIST (and where a download would go).
     data_dir: str = "~/.cache/gan-live/data"
-    # "auto": the MLP pair on CPU (fast, fine at 28x28), the small DCGAN pair on a GPU.
-    model: str = "auto"
-    # Hidden width of the MLP pair; the DCGAN pair scales its channels from it (width/4).
-    width: int = 256
+    # The small DCGAN pair, also on a CPU: measured per second of CPU time it beats the MLP pair by far
+    # (classifier score ~5.5 vs ~2.4 after 2,000-3,000 steps; `python -m gan bench`). "auto" still
+    # means the MLP pair on CPU and the DCGAN pair on a GPU; "mlp" is the textbook preset's model.
+    model: str = "dcgan"
+    # Hidden width of the MLP pair; the DCGAN pair scales its channels from it (width/4). 128 gives
+    # the DCGAN pair 32/64 channels: ~2.5x the steps/s of 256 on a CPU, with the same quality per step.
+    width: int = 128
     # Key into gan.losses.LOSSES; can change live while training runs.
     loss: str = "bce"
     # Size of z. 64 is plenty for digits and keeps the first layer cheap.
     latent_dim: int = 64
-    # Images per D and G step. Larger batches are steadier but slower per step on a laptop CPU.
-    batch_size: int = 64
-    # Adam learning rates for G and D; the two can differ (TTUR) and change live.
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    # Images per D and G step. Larger batches are steadier but slower per step on a laptop CPU; with
+    # the DCGAN pair 32 reached the same score per step as 64 at half the cost per step.
+    batch_size: int = 32
+    # Adam learning rates for G and D; the two can differ (TTUR) and change live. G at 1e-3 and D at
+    # 5e-4 learn digits ~2x faster per step than the DCGAN paper's 2e-4/2e-4 and stayed stable in our
+    # runs; the textbook preset keeps 2e-4 for comparison. Loss definitions are untouched (no label
+    # smoothing), so the 0.693/0.25 equilibrium lines still hold.
+    lr_g: float = 1e-3
+    lr_d: float = 5e-4
     # Adam betas; beta1 = 0.5 is the DCGAN paper's choice, lower momentum keeps the game stable.
     beta1: float = 0.5
     beta2: float = 0.999
