@@ -285,6 +285,7 @@ def live_panel(seen_state: str) -> None:
         bottom = st.columns(2)
         bottom[0].altair_chart(built["d_outputs"], width="stretch")
         bottom[1].altair_chart(built["histogram"], width="stretch")
+        bottom[1].caption(f"Histogram of the batch at step {snapshot.probs_step:,}; dashed line: 0.5.")
     if grid is not None:
         top[1].image(grid_png(trainer.name, grid), width="stretch", output_format="PNG",
                      caption=f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})")

@@ -107,6 +107,7 @@ def test_loss_switch_reaches_the_running_trainer_and_is_recorded(app_registry):
     switches = events[events["kind"] == "loss"]
     assert switches["detail"].tolist() == ["bce → mse"]
     switch_step = int(switches["step"].iloc[0])
+    assert trainer.wait_until(lambda t: t.step_count > switch_step, timeout=10)
     rows = trainer.history.snapshot().scalars
     assert set(rows[rows["step"] >= switch_step]["loss"]) == {"mse"}
     assert set(rows[rows["step"] < switch_step]["loss"]) == {"bce"}
