@@ -65,6 +65,9 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     the overhead of threading and history, not two different loops.
     """
     device = data.images.device
+    # A network that this step must not change still runs forward in train mode, which would move
+    # its BatchNorm running statistics (DCGAN pair): keep a copy of its buffers and put them back.
+    kept = [(m, _buffers(m)) for m, update in ((G, update_g), (D, update_d)) if not update]
     for _ in range(d_steps if update_d else 1):
         # (1) update D: maximise its ability to tell real (target 1) from fake (target 0)
         real = data.sample(batch_size, generator)  # (B, 1, 28, 28)
@@ -91,6 +94,8 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
                 loss_g = spec.g_loss(fake_logits=D(fake))
     finally:
         D.requires_grad_(True)
+        for module, buffers in kept:
+            _restore_buffers(module, buffers)
     probs_real = torch.sigmoid(real_logits.detach())  # (B,)
     probs_fake = torch.sigmoid(fake_logits.detach())  # (B,)
     return StepOutput(loss_d.detach(), loss_g.detach(), probs_real, probs_fake, real, fake.detach())
@@ -98,6 +103,16 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
 
 def _healthy(loss: float) -> bool:
     return math.isfinite(loss) and abs(loss) < DIVERGED
+
+
+def _buffers(module) -> dict:
+    return {name: b.detach().clone() for name, b in module.named_buffers()}
+
+
+def _restore_buffers(module, saved: dict) -> None:
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            b.copy_(saved[name])
 
 
 class Trainer:
@@ -395,7 +410,9 @@ class Trainer:
     @torch.no_grad()
     def _evaluate(self, real, fake) -> dict:
         spec = get_loss(self._loss)
+        kept = _buffers(self.D)  # same train-mode forward as the step, without moving BN statistics
         real_logits, fake_logits = self.D(real), self.D(fake)  # (B,), (B,)
+        _restore_buffers(self.D, kept)
         values = torch.stack([spec.d_loss(real_logits=real_logits, fake_logits=fake_logits),
                               spec.g_loss(fake_logits=fake_logits),
                               torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]).tolist()

@@ -8,7 +8,7 @@ from gan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tr
 from gan.config import Config
 from gan.trainer import FAILED, PAUSED, Trainer
 
-SMALL = dict(width=32, batch_size=16, latent_dim=16, sample_every=10, seed=5)
+SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=5)
 
 
 @pytest.fixture

@@ -35,10 +35,11 @@ def test_cuda_without_gpu_is_refused():
         Config(device="cuda")
 
 
-def test_defaults_are_valid_and_resolve_to_cpu_mlp_without_gpu():
-    c = Config()
-    if not torch.cuda.is_available():
-        assert (c.resolved_device(), c.resolved_model()) == ("cpu", "mlp")
+def test_auto_resolves_to_cpu_and_the_mlp_pair_without_gpu_and_explicit_choices_stay():
+    c = Config(model="auto", device="auto")
+    expected = ("cuda", "dcgan") if torch.cuda.is_available() else ("cpu", "mlp")
+    assert (c.resolved_device(), c.resolved_model()) == expected
+    assert Config(model="mlp").resolved_model() == "mlp" and Config(model="dcgan").resolved_model() == "dcgan"
 
 
 def test_config_is_frozen_and_round_trips_through_a_dict():

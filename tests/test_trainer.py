@@ -9,7 +9,7 @@ import torch
 from gan.config import Config
 from gan.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
 
-SMALL = dict(width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
+SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
 
 
 @pytest.fixture
@@ -83,16 +83,18 @@ def test_step_refused_while_running(make_trainer):
 
 
 def _params(module):
-    return [p.detach().clone() for p in module.parameters()]
+    # Parameters and buffers (BatchNorm running statistics in the DCGAN pair): all of a network's state.
+    return [p.detach().clone() for p in (*module.parameters(), *module.buffers())]
 
 
 def _changed(before, module):
-    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    return any(not torch.equal(a, b) for a, b in zip(before, (*module.parameters(), *module.buffers())))
 
 
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
 @pytest.mark.parametrize("which, d_moves, g_moves", [("d", True, False), ("g", False, True), ("both", True, True)])
-def test_manual_steps_update_only_the_chosen_network(make_trainer, which, d_moves, g_moves):
-    t = make_trainer()
+def test_manual_steps_update_only_the_chosen_network(make_trainer, model, which, d_moves, g_moves):
+    t = make_trainer(model=model)
     t.start(paused=True)
     assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
     g0, d0 = _params(t.G), _params(t.D)
