@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["--model", "mlp", "--width", "32", "--batch-size", "16", "--latent-dim", "16", "--sample-every", "20", "--threads", "1"]
+SMALL = ["--model", "mlp", "--width", "32", "--batch-size", "16", "--latent-dim", "16", "--sample-every", "20",
+         "--threads", "1"]
 
 
 def gan(*args, timeout=180):
