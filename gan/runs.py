@@ -14,7 +14,7 @@ import threading
 import torch
 
 from gan.config import Config
-from gan.trainer import LIVE_STATES, Trainer
+from gan.trainer import IDLE, LIVE_STATES, Trainer
 
 DEFAULT_MAX_RUNS = 1
 # The dashboard shares the CPU with the Streamlit server and the browser that draws the charts.
@@ -63,25 +63,50 @@ class RunRegistry:
         with self._lock:
             return [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
 
-    def start(self, config: Config, *, paused: bool = False, name: str | None = None) -> Trainer:
-        """Create, register and start a Trainer; raises RunLimitError when the cap is reached."""
+    def start(self, config: Config, *, paused: bool = False, name: str | None = None, actions=()) -> Trainer:
+        """Create, register and start a Trainer; raises RunLimitError when the cap is reached.
+
+        actions: (after_step, kind, value) live changes handed to Trainer.schedule before the thread
+        starts (a preset's "MSE at step 1200"), so they fire even when no browser tab is open.
+        """
         with self._lock:
-            live = [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
-            if len(live) >= self.max_runs:
-                names = ", ".join(f"{t.name} (step {t.step_count}, {t.state})" for t in live)
-                raise RunLimitError(
-                    f"{len(live)} run(s) already live, the limit is {self.max_runs}: {names}. "
-                    "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
+            self._check_cap()
             self._counter += 1
-            name = name or f"run-{self._counter}"
-            if self.torch_threads > 0:
-                # Process-wide in torch: intra-op threads for every run in this server.
-                torch.set_num_threads(self.torch_threads)
-            trainer = Trainer(config, dataset_fallback=True, name=name)
-            self._runs[name] = trainer
-            self._current = name
-            trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
-            return trainer
+            trainer = Trainer(config, dataset_fallback=True, name=name or f"run-{self._counter}")
+            for after_step, kind, value in actions:
+                trainer.schedule(after_step, kind, value)
+            return self._register_and_start(trainer, paused)
+
+    def adopt(self, trainer: Trainer, *, paused: bool = False) -> Trainer:
+        """Register a Trainer built elsewhere (a branch of a snapshot, an uploaded checkpoint), make it
+        current and start it; the same cap as start(). Its name gets a suffix if it is taken."""
+        if trainer.is_alive() or trainer.state != IDLE:
+            raise ValueError(f"run {trainer.name!r} was already started; adopt takes a new Trainer")
+        with self._lock:
+            self._check_cap()
+            self._counter += 1
+            base, n = trainer.name, 2
+            while trainer.name in self._runs:
+                trainer.name, n = f"{base}-{n}", n + 1
+            trainer.dataset_fallback = True  # dashboard semantics: fall back to mnist5k, with a warning
+            return self._register_and_start(trainer, paused)
+
+    def _check_cap(self) -> None:  # caller holds self._lock
+        live = [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
+        if len(live) >= self.max_runs:
+            names = ", ".join(f"{t.name} (step {t.step_count}, {t.state})" for t in live)
+            raise RunLimitError(
+                f"{len(live)} run(s) already live, the limit is {self.max_runs}: {names}. "
+                "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
+
+    def _register_and_start(self, trainer: Trainer, paused: bool) -> Trainer:  # caller holds self._lock
+        if self.torch_threads > 0:
+            # Process-wide in torch: intra-op threads for every run in this server.
+            torch.set_num_threads(self.torch_threads)
+        self._runs[trainer.name] = trainer
+        self._current = trainer.name
+        trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
+        return trainer
 
     def current(self) -> Trainer | None:
         with self._lock:
@@ -126,3 +151,37 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
 def history_csv(trainer: Trainer) -> bytes:
     """Per-step scalars as CSV: full resolution for recent steps, mean/min/max rows for older buckets."""
     return trainer.history.snapshot(with_grids=False).scalars.to_csv(index=False).encode()
+
+
+# --- compare (the Compare page overlays the live run with saved snapshots) ---------------------------
+def live_state(trainer: Trainer) -> dict:
+    """The current run in the shape gan.snapshots' frames read (history, settings), without weights.
+
+    Cheap (a history snapshot, no model copy), so the Compare page can include the live run on every
+    rerun without holding up the training thread.
+    """
+    snap = trainer.history.snapshot(with_grids=False)
+    status = trainer.status()
+    history = {"scalars": {c: snap.scalars[c].tolist() for c in snap.scalars.columns},
+               "events": {c: snap.events[c].tolist() for c in snap.events.columns}}
+    return {"step": status["step"], "loss": status["loss"], "lr_g": status["lr_g"], "lr_d": status["lr_d"],
+            "d_steps": status["d_steps"], "history": history}
+
+
+# --- uploads (the Train and Compare pages) -------------------------------------------------------------
+def read_upload(upload, max_bytes: int | None = None) -> dict:
+    """gan.snapshots.load_upload, with any other failure of an unreadable file turned into CheckpointError.
+
+    torch's weights-only unpickler can fail on arbitrary bytes with errors load_checkpoint does not
+    expect (e.g. KeyError from a bogus memo index); a browser upload must get a message, not a traceback.
+    """
+    from gan import snapshots
+    from gan.checkpoint import CheckpointError
+
+    name = getattr(upload, "name", None) or "upload"
+    try:
+        return snapshots.load_upload(upload, snapshots.MAX_UPLOAD_BYTES if max_bytes is None else max_bytes)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # anything else means: not a file we can read
+        raise CheckpointError(f"{name}: not a readable checkpoint ({type(exc).__name__})") from None
