@@ -1,14 +1,16 @@
-"""The one process-wide RunRegistry, shared by every page, tab and reload.
+"""Process-wide objects shared by every page, tab and reload, and the presenter lock.
 
 Why a module of its own: st.cache_resource keys a cache by the decorated function's module and
-qualified name, so the registry must be defined in exactly ONE importable place; a copy of this
-function in each page would give each page its own registry (and two trainings on one laptop).
-It lives in pages/ beside the pages that use it; app.py builds the page list with st.navigation,
-so Streamlit does not treat this file as a page (the underscore marks it as a helper).
+qualified name, so each shared object must be defined in exactly ONE importable place; a copy of a
+getter in each page would give each page its own registry (and two trainings on one laptop), or
+its own snapshot store. It lives in pages/ beside the pages that use it; app.py builds the page
+list with st.navigation, so Streamlit does not treat this file as a page (the underscore marks it
+as a helper).
 """
 
 import streamlit as st
 
+from gan import auth, snapshots
 from gan.runs import RunRegistry
 
 
@@ -16,3 +18,37 @@ from gan.runs import RunRegistry
 def get_registry() -> RunRegistry:
     # One per server process. The trainers' threads never call st.*; pages only send commands.
     return RunRegistry()
+
+
+@st.cache_resource(show_spinner=False)
+def snapshot_store(root: str) -> snapshots.SnapshotStore:
+    return snapshots.SnapshotStore(root)  # one per server process and directory: shared by every browser
+
+
+def get_store() -> snapshots.SnapshotStore:
+    """The snapshot store of GAN_LIVE_RUNS_DIR (read per call, so tests can point it elsewhere)."""
+    return snapshot_store(str(snapshots.runs_dir() / "snapshots"))
+
+
+@st.cache_resource(show_spinner="Loading the reference classifier…")
+def reference_classifier(dataset_name: str):
+    """The reference digit classifier of gan.classifier for a dataset (trained once and cached on disk)."""
+    from gan.classifier import load_reference
+    from gan.config import Config
+    from gan.trainer import cached_dataset
+
+    return load_reference(cached_dataset(dataset_name, Config().data_dir, "cpu"))
+
+
+def presenter_access() -> auth.Access:
+    """The presenter lock (gan.auth) for this browser session; shows its one-line notice, if any.
+
+    With GAN_LIVE_TOKEN set, only a session that opened the app with ?token=<value> gets controls;
+    the flag is kept in st.session_state so switching pages keeps it.
+    """
+    access = auth.access(auth.env_token(), st.query_params.get(auth.QUERY_PARAM),
+                         st.session_state.get(auth.SESSION_KEY, False))
+    st.session_state[auth.SESSION_KEY] = access.remember
+    if access.notice:
+        st.info(access.notice, icon=":material/lock:")
+    return access

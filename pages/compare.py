@@ -1,27 +1,23 @@
-"""Compare: overlay the curves of saved snapshots. Presenter-only: add a checkpoint upload, delete."""
+"""Compare: overlay the curves of saved snapshots and of the current (live) run.
+
+Presenter-only (gan.auth lock): add a snapshot from a checkpoint upload, delete a snapshot. The live
+run is read as a history snapshot (gan.runs.live_state: no weights), so including it is cheap.
+"""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gan import auth, snapshots
+from gan import snapshots
 from gan.checkpoint import CheckpointError
+from gan.runs import live_state, read_upload
+from pages._shared import get_registry, get_store, presenter_access
 
 st.title("Compare runs")
-
-access = auth.access(auth.env_token(), st.query_params.get(auth.QUERY_PARAM),
-                     st.session_state.get(auth.SESSION_KEY, False))
-st.session_state[auth.SESSION_KEY] = access.remember
-if access.notice:
-    st.info(access.notice)
-
-
-@st.cache_resource(show_spinner=False)
-def snapshot_store(root: str) -> snapshots.SnapshotStore:
-    return snapshots.SnapshotStore(root)  # one per server process and directory: shared by every browser
-
-
-store = snapshot_store(str(snapshots.runs_dir() / "snapshots"))
+access = presenter_access()
+store = get_store()  # the same store the Train page saves to
+live = get_registry().current()
+LIVE = f"{live.name} (current run)" if live is not None else None
 
 if access.presenter:
     with st.expander("Add a snapshot from a checkpoint file", expanded=not store.names()):
@@ -34,7 +30,7 @@ if access.presenter:
                              help="letters, digits, '-', '_' or '.'")
         if st.button("Add snapshot", key="compare_add", disabled=upload is None):
             try:
-                state = snapshots.load_upload(upload)
+                state = read_upload(upload)
                 store.add_state(snapshots.check_name(name), state)
             except (CheckpointError, ValueError, FileExistsError, OSError) as exc:
                 st.error(f"Not added: {exc}")
@@ -42,18 +38,24 @@ if access.presenter:
                 st.success(f"Added snapshot {name!r} (step {state['step']}, loss {state['loss']}).")
 
 names = store.names()
-if not names:
+options = names + ([LIVE] if LIVE else [])
+if not options:
     st.info("No snapshots yet. On the Train page, save the run as a named snapshot; it appears here.")
     st.stop()
+if not names:
+    st.caption("No snapshots yet: save one in the Train page's Workshop area to overlay it with the current run.")
 
-chosen = st.multiselect("Runs to compare", names, default=names[-3:], key="compare_runs")
+chosen = st.multiselect("Runs to compare", options, default=names[-3:] + ([LIVE] if LIVE else []),
+                        key="compare_runs")
 if not chosen:
     st.stop()
+if LIVE in chosen:
+    st.button("Refresh the current run's curves", icon=":material/refresh:", key="compare_refresh")
 
 states, broken = {}, []
 for n in chosen:
     try:
-        states[n] = store.load(n)
+        states[n] = live_state(live) if n == LIVE else store.load(n)
     except (CheckpointError, KeyError, OSError) as exc:
         broken.append(f"{n}: {exc}")
 for line in broken:
@@ -84,7 +86,7 @@ if not metrics.empty:
 
 st.dataframe(pd.DataFrame([snapshots.summary(s, n) for n, s in states.items()]), hide_index=True, width="stretch")
 
-if access.presenter:
+if access.presenter and names:
     with st.expander("Delete a snapshot"):
         victim = st.selectbox("Snapshot", names, key="compare_delete_name")
         if st.button("Delete", key="compare_delete"):

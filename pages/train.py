@@ -4,26 +4,34 @@ The run lives in the process-wide registry (pages/_shared.py), so a reload, a se
 to the Samples page reattaches to it. Only the live panel reruns on a timer (st.fragment with
 run_every), and only while the run is loading or running; a paused run gets a cheap state watch,
 an idle or stopped one no timer at all.
+
+Workshop controls (presets, slow motion, D-only/G-only steps, snapshots and branches, checkpoint
+upload) sit in one collapsed "Workshop" expander under the buttons, so the projector shows charts.
+With GAN_LIVE_TOKEN set, only the presenter's browser (?token=...) sees any control (gan.auth).
 """
 
 import streamlit as st
 
-from gan import charts
+from gan import charts, snapshots, theory
+from gan.checkpoint import CheckpointError, trainer_from_checkpoint
 from gan.config import DATASETS, MODELS, Config, ConfigError
 from gan.losses import LOSSES, format_equilibrium, get_loss
-from gan.runs import RunLimitError
+from gan.presets import PRESETS, get_preset, preset_config
+from gan.runs import RunLimitError, read_upload
 from gan.trainer import FAILED, LOADING, PAUSED, RUNNING, STOPPED
-from pages._shared import get_registry
+from pages._shared import get_registry, get_store, presenter_access
 
 DEFAULTS = Config()
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
 PAUSED_WATCH_S = 2.0  # a paused run is only watched for Resume/Step from another tab: no charts
 FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed")
+MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
 STATE_LABELS = {LOADING: "Loading", RUNNING: "Running", PAUSED: "Paused", STOPPED: "Stopped",
                 FAILED: "Failed", "idle": "No run"}
 
 registry = get_registry()
 ss = st.session_state
+access = presenter_access()  # before any control: a viewer gets the charts only
 
 
 # --- form state --------------------------------------------------------------------------------
@@ -93,6 +101,7 @@ def on_start() -> None:
     except RunLimitError as exc:
         ss["_notice"] = str(exc)
         return
+    apply_max_rate(trainer)
     ss["_attached"] = trainer.name
 
 
@@ -106,15 +115,17 @@ def on_pause_resume() -> None:
         trainer.pause("paused from the dashboard")
 
 
-def on_step() -> None:
+def on_step(which: str = "both") -> None:
+    """One manual step while paused: both networks, or D only / G only (gan.trainer.Trainer.step)."""
     trainer = live_trainer()
     if trainer is None or trainer.state != PAUSED:
         return
     target, reason = trainer.step_count + 1, trainer.status()["reason"]
-    trainer.step(1)
-    # Wait (briefly) for the step so the page that follows shows it; a NaN pause also ends the wait.
-    trainer.wait_until(lambda t: t.step_count >= target or t.state != PAUSED or t.status()["reason"] != reason,
-                       timeout=10.0)
+    trainer.step(1, which=which)
+    # Wait (briefly) for the step so the page that follows shows it and its caption; a NaN pause
+    # (which ends the step without a report) also ends the wait.
+    trainer.wait_until(lambda t: (t.last_manual_step or {}).get("step") == target or t.state != PAUSED
+                       or t.status()["reason"] != reason, timeout=10.0)
 
 
 def on_stop() -> None:
@@ -159,6 +170,98 @@ def on_d_steps() -> None:
         errors()[exc.field] = str(exc)
 
 
+# --- workshop commands ---------------------------------------------------------------------------
+def workshop_notice(kind: str, text: str) -> None:
+    ss["_ws_notice"] = (kind, text)  # shown in the Workshop area after the callback
+
+
+def apply_max_rate(trainer) -> None:
+    rate = int(ss.get("max_rate", 0) or 0)
+    trainer.set_max_rate(None if rate == 0 else rate)
+
+
+def on_max_rate() -> None:
+    trainer = live_trainer()
+    if trainer is not None:
+        apply_max_rate(trainer)
+
+
+def replace_live_run(launch):
+    """Stop the live run (if any), then launch() a new one; the workshop buttons say they do this."""
+    current = live_trainer()
+    if current is not None:
+        current.stop(timeout=10.0)
+    trainer = launch()
+    apply_max_rate(trainer)
+    ss.pop("_attached", None)  # attach() loads the new run's settings into the sidebar
+    ss.pop("_notice", None)
+    errors().clear()
+    return trainer
+
+
+def on_start_preset() -> None:
+    preset = get_preset(ss.preset)
+    actions = [(a.at_step, a.kind, a.value) for a in preset.actions]  # Trainer.schedule: fire with no tab open
+    try:
+        trainer = replace_live_run(lambda: registry.start(preset_config(preset.name), actions=actions))
+    except (RunLimitError, ConfigError, ValueError) as exc:
+        workshop_notice("error", f"Preset not started: {exc}")
+        return
+    later = "; then " + ", ".join(f"{a.kind} → {a.value} at step {a.at_step:,}" for a in preset.actions) \
+        if preset.actions else ""
+    workshop_notice("success", f"Started {trainer.name} with preset “{preset.label}”{later}.")
+
+
+def on_save_snapshot() -> None:
+    trainer = registry.current()
+    if trainer is None:
+        workshop_notice("error", "No run to save yet: start one first.")
+        return
+    try:
+        name = snapshots.check_name(ss.get("snapshot_name", ""))
+        get_store().save(name, trainer)
+    except (ValueError, FileExistsError, RuntimeError, OSError) as exc:
+        workshop_notice("error", f"Not saved: {exc}")
+        return
+    workshop_notice("success", f"Saved snapshot {name!r} at step {trainer.step_count:,}. "
+                    "Branch it below, or overlay it on the Compare page.")
+
+
+def on_branch() -> None:
+    source, loss = ss.get("branch_from"), ss.get("branch_loss")
+    text = str(ss.get("branch_lr_d", "")).strip()
+    try:
+        lr_d = float(text) if text else None
+    except ValueError:
+        workshop_notice("error", f"Not branched: lr_d must be a number such as 2e-4, got {text!r}")
+        return
+    try:
+        trainer = replace_live_run(lambda: registry.adopt(
+            get_store().branch(source, loss=loss, lr_d=lr_d, run_name=f"{source}-{loss}")))
+    except (ValueError, KeyError, RunLimitError, OSError) as exc:  # CheckpointError is a ValueError
+        workshop_notice("error", f"Not branched: {exc}")
+        return
+    workshop_notice("success", f"Started {trainer.name}: {source} continued with loss {loss}"
+                    + (f", lr D {lr_d:g}" if lr_d else "") + ".")
+
+
+def on_load_upload() -> None:
+    upload = ss.get("ckpt_upload")
+    if upload is None:
+        workshop_notice("error", "Choose a checkpoint file first.")
+        return
+    try:
+        upload.seek(0)
+        state = read_upload(upload)  # size cap, weights_only load, validated against its own config
+        stem = upload.name.rsplit(".", 1)[0]
+        name = stem if snapshots.NAME_RE.match(stem) else "upload"
+        trainer = replace_live_run(lambda: registry.adopt(trainer_from_checkpoint(state, name=name)))
+    except (CheckpointError, ValueError, RunLimitError, OSError) as exc:
+        workshop_notice("error", f"Checkpoint refused: {exc}")
+        return
+    workshop_notice("success", f"Loaded {upload.name}: {trainer.name} continues from step {state['step']:,}.")
+
+
 # --- page ----------------------------------------------------------------------------------------
 trainer = registry.current()
 status = trainer.status() if trainer is not None else None
@@ -168,8 +271,11 @@ live = state in (LOADING, RUNNING, PAUSED)
 for key, value in {**form_defaults(), **ss.get("_form", {})}.items():
     ss.setdefault(key, value)
 attach(trainer)
-if live:  # follow the run's loss, also when another tab switched it
+ss.setdefault("max_rate", 0)
+ss.setdefault("preset", "default")
+if live:  # follow the run's loss and throttle, also when another tab changed them
     ss["loss"] = status["pending"].get("loss", status["loss"])
+    ss["max_rate"] = min(MAX_RATE_LIMIT, int(status["max_rate"] or 0))
 
 
 def field_error(field: str) -> None:
@@ -178,47 +284,105 @@ def field_error(field: str) -> None:
 
 
 with st.sidebar:
-    st.header("Run settings")
-    st.caption("Fixed when a run starts; the learning rates and D steps also change live.")
-    st.selectbox("Dataset", DATASETS, key="dataset", disabled=live,
-                 help="mnist5k ships with the app and works offline; mnist downloads; fashion reads "
-                      "/usr/share/datasets/fashion-mnist.")
-    field_error("dataset")
-    st.selectbox("Model", MODELS, key="model", disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
-    field_error("model")
-    st.number_input("Batch size", step=16, key="batch_size", disabled=live)
-    field_error("batch_size")
-    st.number_input("Latent size (z)", step=8, key="latent_dim", disabled=live)
-    field_error("latent_dim")
-    st.text_input("Learning rate G", key="lr_g", on_change=on_lr, args=("lr_g",), help="e.g. 2e-4; live")
-    field_error("lr_g")
-    st.text_input("Learning rate D", key="lr_d", on_change=on_lr, args=("lr_d",), help="e.g. 2e-4; live")
-    field_error("lr_d")
-    st.number_input("D steps per G step", step=1, key="d_steps", on_change=on_d_steps, help="live")
-    field_error("d_steps")
-    st.number_input("Seed", step=1, key="seed", disabled=live)
-    field_error("seed")
-    st.divider()
+    if access.presenter:
+        st.header("Run settings")
+        st.caption("Fixed when a run starts; the learning rates and D steps also change live.")
+        st.selectbox("Dataset", DATASETS, key="dataset", disabled=live,
+                     help="mnist5k ships with the app and works offline; mnist downloads; fashion reads "
+                          "/usr/share/datasets/fashion-mnist.")
+        field_error("dataset")
+        st.selectbox("Model", MODELS, key="model", disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
+        field_error("model")
+        st.number_input("Batch size", step=16, key="batch_size", disabled=live)
+        field_error("batch_size")
+        st.number_input("Latent size (z)", step=8, key="latent_dim", disabled=live)
+        field_error("latent_dim")
+        st.text_input("Learning rate G", key="lr_g", on_change=on_lr, args=("lr_g",), help="e.g. 2e-4; live")
+        field_error("lr_g")
+        st.text_input("Learning rate D", key="lr_d", on_change=on_lr, args=("lr_d",), help="e.g. 2e-4; live")
+        field_error("lr_d")
+        st.number_input("D steps per G step", step=1, key="d_steps", on_change=on_d_steps, help="live")
+        field_error("d_steps")
+        st.number_input("Seed", step=1, key="seed", disabled=live)
+        field_error("seed")
+        st.divider()
     refresh = st.select_slider("Refresh every (s)", REFRESH_CHOICES, value=1.0, key="refresh",
                                help="How often the live charts redraw. Slower leaves more CPU to training.")
 save_form()
 
-st.segmented_control("Loss", list(LOSSES), key="loss", required=True, on_change=on_loss,
-                     format_func=lambda name: LOSSES[name].label,
-                     help="Switches the running training at once; the charts mark the switch.")
+def workshop_area() -> None:
+    """Presets, slow motion, D/G stepping, snapshots and branches, checkpoint upload: one expander."""
+    with st.expander("Workshop: presets, slow motion, step D / G, snapshots", icon=":material/school:",
+                     expanded=False):  # the browser keeps it open across reruns once opened
+        notice = ss.pop("_ws_notice", None)
+        if notice:
+            (st.success if notice[0] == "success" else st.error)(notice[1])
+        presets_col, motion_col, snap_col = st.columns([5, 4, 5], gap="medium")
+        with presets_col:
+            st.markdown("**Failure-mode presets**")
+            st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda k: PRESETS[k].label,
+                         label_visibility="collapsed")
+            st.caption(PRESETS[ss.preset].description)
+            st.button("Stop run & start preset" if live else "Start preset", key="start_preset", type="primary",
+                      on_click=on_start_preset, icon=":material/science:", width="stretch")
+        with motion_col:
+            st.markdown("**Slow motion and stepping**")
+            st.slider("Max steps/s (0 = full speed)", 0, MAX_RATE_LIMIT, key="max_rate", on_change=on_max_rate,
+                      help="Throttles the training so the room can follow each step.")
+            paused = state == PAUSED
+            cols = st.columns(3)
+            for col, (which, label) in zip(cols, (("d", "Step D"), ("g", "Step G"), ("both", "Step both"))):
+                col.button(label, key=f"step_{which}", on_click=on_step, args=(which,), disabled=not paused,
+                           width="stretch")
+            if trainer is not None and trainer.last_manual_step:
+                st.caption(theory.step_caption(trainer.last_manual_step))
+            else:
+                st.caption("Pause, then step D only, G only or both: the caption shows what one step changed.")
+        with snap_col:
+            st.markdown("**Snapshots and branches**")
+            st.text_input("Snapshot name", key="snapshot_name", placeholder="e.g. bce-step1200",
+                          label_visibility="collapsed")
+            st.button("Save snapshot", key="save_snapshot", on_click=on_save_snapshot, disabled=trainer is None,
+                      icon=":material/bookmark_add:", width="stretch")
+            names = get_store().names()
+            if names:
+                branch_cols = st.columns([3, 2, 2])
+                if ss.get("branch_from") not in names:
+                    ss["branch_from"] = names[-1]
+                branch_cols[0].selectbox("Branch from", names, key="branch_from")
+                branch_cols[1].selectbox("with loss", list(LOSSES), key="branch_loss",
+                                         format_func=lambda n: LOSSES[n].label)
+                branch_cols[2].text_input("lr D (optional)", key="branch_lr_d", placeholder="same")
+                st.button("Stop run & start branch" if live else "Start branch", key="start_branch",
+                          on_click=on_branch, icon=":material/call_split:", width="stretch")
+            with st.popover("Load a checkpoint file", icon=":material/upload_file:", width="stretch"):
+                st.file_uploader(f"GAN Live checkpoint (.pt, at most {snapshots.MAX_UPLOAD_MB} MB)",
+                                 type=["pt", "pth", "ckpt"], key="ckpt_upload",
+                                 max_upload_size=snapshots.MAX_UPLOAD_MB,
+                                 help="Read with torch.load(weights_only=True) and validated; anything else is "
+                                      "refused.")
+                st.button("Load and continue", key="load_upload", on_click=on_load_upload,
+                          icon=":material/upload:", width="stretch")
 
-buttons = st.columns(5)
-buttons[0].button("Start", key="start", type="primary", on_click=on_start, disabled=live, width="stretch",
-                  icon=":material/play_arrow:")
-buttons[1].button("Resume" if state == PAUSED else "Pause", key="pause_resume", on_click=on_pause_resume,
-                  disabled=state not in (RUNNING, PAUSED), width="stretch",
-                  icon=":material/play_circle:" if state == PAUSED else ":material/pause:")
-buttons[2].button("Step", key="step", on_click=on_step, disabled=state != PAUSED, width="stretch",
-                  help="One D and one G update while paused.", icon=":material/skip_next:")
-buttons[3].button("Stop", key="stop", on_click=on_stop, disabled=not live, width="stretch",
-                  icon=":material/stop:")
-buttons[4].button("Reset", key="reset", on_click=on_reset, disabled=trainer is None, width="stretch",
-                  help="Stop and forget the run: back to an empty dashboard.", icon=":material/restart_alt:")
+
+if access.presenter:
+    st.segmented_control("Loss", list(LOSSES), key="loss", required=True, on_change=on_loss,
+                         format_func=lambda name: LOSSES[name].label,
+                         help="Switches the running training at once; the charts mark the switch.")
+
+    buttons = st.columns(5)
+    buttons[0].button("Start", key="start", type="primary", on_click=on_start, disabled=live, width="stretch",
+                      icon=":material/play_arrow:")
+    buttons[1].button("Resume" if state == PAUSED else "Pause", key="pause_resume", on_click=on_pause_resume,
+                      disabled=state not in (RUNNING, PAUSED), width="stretch",
+                      icon=":material/play_circle:" if state == PAUSED else ":material/pause:")
+    buttons[2].button("Step", key="step", on_click=on_step, disabled=state != PAUSED, width="stretch",
+                      help="One D and one G update while paused.", icon=":material/skip_next:")
+    buttons[3].button("Stop", key="stop", on_click=on_stop, disabled=not live, width="stretch",
+                      icon=":material/stop:")
+    buttons[4].button("Reset", key="reset", on_click=on_reset, disabled=trainer is None, width="stretch",
+                      help="Stop and forget the run: back to an empty dashboard.", icon=":material/restart_alt:")
+    workshop_area()
 if ss.get("_notice"):
     st.error(ss["_notice"], icon=":material/block:")
 
