@@ -1,8 +1,11 @@
-"""One real-browser test: `streamlit run app.py` driven by Playwright on Debian's Chromium.
+"""Real-browser tests: ONE `streamlit run app.py` (with a presenter token) driven by Playwright on
+Debian's Chromium.
 
-Start, the step number grows, the charts and the sample grid appear, a click on MSE shows its
-equilibrium 0.25, a reload reattaches to the same still-advancing run, Stop ends it. Skipped where
-there is no /usr/bin/chromium or no Playwright. A screenshot goes to /tmp/dashboard.png.
+The presenter (?token=...): Start, the step number grows, the charts and the sample grid appear, a
+click on MSE shows its equilibrium 0.25, a reload reattaches to the same still-advancing run, Stop
+ends it. A viewer without the token (or with a wrong one) sees that run but no Start button. The
+Theory page renders 0.693 and 0.25. Skipped where there is no /usr/bin/chromium or no Playwright.
+A screenshot goes to /tmp/dashboard.png. The tests share the server and run in file order.
 """
 
 import os
@@ -22,6 +25,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 SCREENSHOT = Path(os.environ.get("GAN_LIVE_SCREENSHOT", "/tmp/dashboard.png"))
 STEP = re.compile(r"Step ([\d,]+)")
+TOKEN = "browser-test-token"
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's /usr/bin/chromium")
@@ -46,10 +50,11 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> N
     raise TimeoutError(f"streamlit did not listen on port {port} within {timeout:.0f} s")
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     port = free_port()
-    env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=TOKEN,
+               GAN_LIVE_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
@@ -65,6 +70,28 @@ def server():
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})  # its own cookies: a new session
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    sync_api.expect.set_options(timeout=60_000)  # the first page load imports torch
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def button(page, key: str):
@@ -91,42 +118,55 @@ def wait_step_above(page, floor: int, timeout_s: float = 60.0) -> int:
     raise AssertionError(f"the step did not pass {floor} within {timeout_s:.0f} s (last seen {step_number(page)})")
 
 
-def test_dashboard_in_a_real_browser(server):
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(60_000)
-            sync_api.expect.set_options(timeout=60_000)  # the first page load imports torch
-            page.goto(server)
-            start = button(page, "start")
-            sync_api.expect(start).to_be_enabled()
-            start.click()
+def test_dashboard_in_a_real_browser(server, page):
+    page.goto(f"{server}?token={TOKEN}")  # the presenter's link
+    start = button(page, "start")
+    sync_api.expect(start).to_be_enabled()
+    start.click()
 
-            first = wait_step_above(page, 0)
-            later = wait_step_above(page, first)  # the number grows while the page only refreshes
-            assert later > first
-            # Charts (Vega canvases) and the sample grid image appear in the live panel.
-            sync_api.expect(page.locator(".stVegaLiteChart canvas, .stVegaLiteChart svg").nth(2)).to_be_visible()
-            sync_api.expect(page.locator("[data-testid='stImage'] img").first).to_be_visible()
+    first = wait_step_above(page, 0)
+    later = wait_step_above(page, first)  # the number grows while the page only refreshes
+    assert later > first
+    # Charts (Vega canvases) and the sample grid image appear in the live panel.
+    sync_api.expect(page.locator(".stVegaLiteChart canvas, .stVegaLiteChart svg").nth(2)).to_be_visible()
+    sync_api.expect(page.locator("[data-testid='stImage'] img").first).to_be_visible()
 
-            page.locator(".st-key-loss").get_by_role("radio", name=re.compile("^MSE")).click()
-            sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
-            wait_step_above(page, step_number(page))
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.locator(".st-key-loss").get_by_role("radio", name=re.compile("^MSE")).click()
+    sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
+    wait_step_above(page, step_number(page))
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-            before_reload = step_number(page)
-            page.reload()
-            after_reload = wait_step_above(page, before_reload)  # same run: the count did not restart
-            wait_step_above(page, after_reload)  # and it is still advancing
-            sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
-            sync_api.expect(button(page, "start")).to_be_disabled()
+    before_reload = step_number(page)
+    page.reload()  # the URL keeps ?token=, so the controls come back
+    after_reload = wait_step_above(page, before_reload)  # same run: the count did not restart
+    wait_step_above(page, after_reload)  # and it is still advancing
+    sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
+    sync_api.expect(button(page, "start")).to_be_disabled()
 
-            button(page, "stop").click()
-            sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
-            stopped_at = step_number(page)
-            page.wait_for_timeout(1500)  # a stopped run must stay put across refresh intervals
-            assert step_number(page) == stopped_at
-        finally:
-            browser.close()
+    button(page, "stop").click()
+    sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
+    stopped_at = step_number(page)
+    page.wait_for_timeout(1500)  # a stopped run must stay put across refresh intervals
+    assert step_number(page) == stopped_at
+
+
+@pytest.mark.parametrize("query", ["", "?token=wrong"])
+def test_viewers_without_the_token_see_the_run_but_no_controls(server, page, query):
+    page.goto(f"{server}{query}")
+    notice = "not right" if query else "Read-only view"
+    sync_api.expect(page.get_by_text(notice)).to_be_visible()
+    sync_api.expect(page.get_by_text(STEP).first).to_be_visible()  # the run of the test above
+    assert button(page, "start").count() == 0 and button(page, "stop").count() == 0
+    assert page.get_by_text("Workshop: presets").count() == 0
+
+    page.goto(f"{server}?token={TOKEN}")  # the same browser session, now with the right token
+    sync_api.expect(button(page, "start")).to_be_enabled()
+
+
+def test_theory_page_renders_the_equilibrium_values(server, page):
+    page.goto(f"{server}theory")
+    sync_api.expect(page.get_by_role("heading", name=re.compile("where 0.693 and 0.25 come from"))).to_be_visible()
+    sync_api.expect(page.get_by_text("0.693").first).to_be_visible()
+    sync_api.expect(page.get_by_text("0.25").first).to_be_visible()
+    sync_api.expect(page.locator(".stVegaLiteChart canvas, .stVegaLiteChart svg").first).to_be_visible()
