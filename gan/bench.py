@@ -330,6 +330,17 @@ def read_step(page, timeout: float = 60.0) -> int | None:
     return None
 
 
+def must_read_step(page, what: str, timeout: float = 60.0) -> int:
+    step = read_step(page, timeout)
+    if step is None:
+        try:
+            text = " ".join(page.inner_text("body").split())[:300]
+        except Exception as exc:  # noqa: BLE001 — only for the error message
+            text = f"(page unreadable: {exc})"
+        raise RuntimeError(f"no 'Step N' on the page {what}; the page says: {text}")
+    return step
+
+
 def heap_mb(cdp) -> float:
     cdp.send("HeapProfiler.collectGarbage")
     return cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20
@@ -359,16 +370,16 @@ def part_browser(args) -> dict:
             page.wait_for_timeout(args.browser_warmup * 1000)  # settle: first charts, JIT, caches
             cdp = page.context.new_cdp_session(page)
             cdp.send("HeapProfiler.enable")
-            heap0, step0, t0 = heap_mb(cdp), read_step(page), time.monotonic()
+            heap0, step0, t0 = heap_mb(cdp), must_read_step(page, 'after warm-up'), time.monotonic()
             page.wait_for_timeout(args.heap_seconds * 1000)
-            step1, t1 = read_step(page), time.monotonic()
+            step1, t1 = must_read_step(page, 'after the heap window'), time.monotonic()
             heap1 = heap_mb(cdp)
             viewer_rate = (step1 - step0) / (t1 - t0)
             page.close()  # no viewer: the session ends, the run goes on in the server
             time.sleep(args.headless_seconds)  # nothing to poll: we measure what happens without us
             page = browser.new_page()
             page.goto(url, wait_until="domcontentloaded")
-            step2, t2 = read_step(page), time.monotonic()
+            step2, t2 = must_read_step(page, 'after reopening it', 120), time.monotonic()
             headless_rate = (step2 - step1) / (t2 - t1)  # includes the reload: slightly pessimistic
             browser.close()
         return {"dashboard_vs_headless": viewer_rate / headless_rate, "tab_heap_growth_mb": heap1 - heap0,
