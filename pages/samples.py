@@ -61,31 +61,30 @@ else:
 grid = by_step[step]
 png = charts.grid_png(grid.images, scale=4)
 
-left, right = st.columns([3, 2])
+left, middle, right = st.columns(3, gap="medium")
 left.image(png, output_format="PNG", width="stretch",
            caption=f"Step {grid.step:,} · {charts.loss_label(grid.loss)} loss")
 
-with right:
-    st.subheader("Reference classifier")
-    if st.toggle("Label each cell with the classifier's guess", key="label_cells",
-                 help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
-                      "metrics). Its guess per cell, in the grid's order; '?' when it is unsure."):
+with middle:
+    st.subheader("Time-lapse")
+    gif_key = (trainer.name, tuple(steps))
+    made = ss.get("_gif") is not None and ss["_gif"][0] == gif_key
+    if st.button(f"Make the time-lapse GIF ({len(grids)} frames)", key="make_gif", icon=":material/movie:",
+                 width="stretch") or made:
         try:
-            reference = reference_classifier(trainer.dataset_name)
-        except Exception as exc:  # a missing dataset or cache must not break the page
-            st.error(f"The reference classifier is not available: {exc}")
+            gif = session_cached("_gif", gif_key, lambda: animation.grids_to_gif(grids, scale=2))
+        except ValueError as exc:
+            st.info(str(exc))
         else:
-            labels = session_cached("_cell_labels", (trainer.name, grid.step), lambda: animation.cell_captions(
-                animation.classify_cells(grid.images, lambda x: reference.model.embed(x)[1])))
-            per_row = 8
-            table = pd.DataFrame([labels[i:i + per_row] for i in range(0, len(labels), per_row)],
-                                 columns=[str(c + 1) for c in range(per_row)])
-            st.dataframe(table, hide_index=True, width="stretch")
-            digits = [lab.split(" ")[0] for lab in labels]
-            known = [d for d in digits if d != "?"]
-            st.caption(f"{len(set(known))} different classes among {len(known)} confident cells "
-                       f"({digits.count('?')} unsure). Few classes on many cells: mode collapse.")
+            st.download_button("Download time-lapse (GIF)", gif, file_name=f"gan-live-{trainer.name}.gif",
+                               mime="image/gif", icon=":material/download:", on_click="ignore", key="gif_download",
+                               width="stretch")
+            st.image(gif, caption=f"{animation.gif_frame_count(gif)} frames, steps {steps[0]:,} to {steps[-1]:,}",
+                     width="stretch")
+    else:
+        st.caption("Every sample grid of this run as one animated GIF: watch G learn from noise to digits.")
 
+with right:
     st.subheader("Downloads")
     st.download_button("Grid (PNG)", png, file_name=f"gan-live-{trainer.name}-step{grid.step}.png",
                        mime="image/png", icon=":material/image:", on_click="ignore", width="stretch")
@@ -100,24 +99,24 @@ with right:
                            help="G, D, both optimisers, the config and the history; resume it with the CLI "
                                 "or load it on the Train page.")
 
-st.divider()
-st.subheader("Time-lapse")
-gif_key = (trainer.name, tuple(steps))
-if st.button(f"Make the time-lapse GIF ({len(grids)} frames)", key="make_gif", icon=":material/movie:") \
-        or (ss.get("_gif") and ss["_gif"][0] == gif_key):
-    try:
-        gif = session_cached("_gif", gif_key, lambda: animation.grids_to_gif(grids, scale=2))
-    except ValueError as exc:
-        st.info(str(exc))
-    else:
-        gif_cols = st.columns([1, 2])
-        gif_cols[0].image(gif, caption=f"{animation.gif_frame_count(gif)} frames, steps {steps[0]:,} to "
-                                       f"{steps[-1]:,}", width="stretch")
-        gif_cols[1].download_button("Download time-lapse (GIF)", gif, file_name=f"gan-live-{trainer.name}.gif",
-                                    mime="image/gif", icon=":material/download:", on_click="ignore",
-                                    key="gif_download")
-else:
-    st.caption("Every sample grid of this run as one animated GIF: watch G learn from noise to digits.")
+    st.subheader("Reference classifier")
+    if st.toggle("Label each cell with the classifier's guess", key="label_cells",
+                 help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
+                      "metrics). Its guess per cell, in the grid's order; '?' when it is unsure."):
+        try:
+            reference = reference_classifier(trainer.dataset_name)
+        except Exception as exc:  # a missing dataset or cache must not break the page
+            st.error(f"The reference classifier is not available: {exc}")
+        else:
+            labels = session_cached("_cell_labels", (trainer.name, grid.step), lambda: animation.cell_captions(
+                animation.classify_cells(grid.images, lambda x: reference.model.embed(x)[1])))
+            digits = [lab.split(" ")[0] for lab in labels]  # "7 (93%)" -> "7"; "?" when unsure
+            per_row = 8  # the grid's layout: row r, column c of the table is the cell beside it
+            st.table(pd.DataFrame([digits[i:i + per_row] for i in range(0, len(digits), per_row)]),
+                     hide_index=True, hide_header=True)
+            known = [d for d in digits if d != "?"]
+            st.caption(f"Grid step {grid.step:,}: {len(set(known))} different classes among {len(known)} confident "
+                       f"cells ({digits.count('?')} unsure, below 50%). Few classes on many cells: mode collapse.")
 
 st.divider()
 st.subheader("Latent interpolation")

@@ -317,7 +317,7 @@ def workshop_area() -> None:
         notice = ss.pop("_ws_notice", None)
         if notice:
             (st.success if notice[0] == "success" else st.error)(notice[1])
-        presets_col, motion_col, snap_col = st.columns([5, 4, 5], gap="medium")
+        presets_col, motion_col, snap_col = st.columns([7, 9, 7], gap="medium")
         with presets_col:
             st.markdown("**Failure-mode presets**")
             st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda k: PRESETS[k].label,
@@ -330,10 +330,9 @@ def workshop_area() -> None:
             st.slider("Max steps/s (0 = full speed)", 0, MAX_RATE_LIMIT, key="max_rate", on_change=on_max_rate,
                       help="Throttles the training so the room can follow each step.")
             paused = state == PAUSED
-            cols = st.columns(3)
-            for col, (which, label) in zip(cols, (("d", "Step D"), ("g", "Step G"), ("both", "Step both"))):
-                col.button(label, key=f"step_{which}", on_click=on_step, args=(which,), disabled=not paused,
-                           width="stretch")
+            with st.container(horizontal=True, gap="small"):  # wraps on a narrow screen instead of clipping
+                for which, label in (("d", "Step D"), ("g", "Step G"), ("both", "Step both")):
+                    st.button(label, key=f"step_{which}", on_click=on_step, args=(which,), disabled=not paused)
             if trainer is not None and trainer.last_manual_step:
                 st.caption(theory.step_caption(trainer.last_manual_step))
             else:
