@@ -352,7 +352,8 @@ def part_browser(args) -> dict:
     if not (REPO / "app.py").is_file():
         raise RuntimeError("app.py is not in the tree yet")
     port = free_port()
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    token = os.urandom(8).hex()  # the presenter lock (gan/auth.py): the bench is the presenter
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -363,7 +364,7 @@ def part_browser(args) -> dict:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url, wait_until="domcontentloaded")
+            page.goto(f"{url}?token={token}", wait_until="domcontentloaded")
             page.get_by_role("button", name=re.compile(r"^\W*Start")).first.click(timeout=60_000)
             if read_step(page, 120) is None:
                 raise RuntimeError("no 'Step N' appeared on the page after pressing Start")
