@@ -203,7 +203,8 @@ def on_start_preset() -> None:
     preset = get_preset(ss.preset)
     actions = [(a.at_step, a.kind, a.value) for a in preset.actions]  # Trainer.schedule: fire with no tab open
     try:
-        trainer = replace_live_run(lambda: registry.start(preset_config(preset.name), actions=actions))
+        config = preset_config(preset.name)  # validated before the live run is stopped
+        trainer = replace_live_run(lambda: registry.start(config, actions=actions))
     except (RunLimitError, ConfigError, ValueError) as exc:
         workshop_notice("error", f"Preset not started: {exc}")
         return
@@ -236,8 +237,9 @@ def on_branch() -> None:
         workshop_notice("error", f"Not branched: lr_d must be a number such as 2e-4, got {text!r}")
         return
     try:
-        trainer = replace_live_run(lambda: registry.adopt(
-            get_store().branch(source, loss=loss, lr_d=lr_d, run_name=f"{source}-{loss}")))
+        # Built (and validated) before the live run is stopped: a bad setting stops nothing.
+        branch = get_store().branch(source, loss=loss, lr_d=lr_d, run_name=f"{source}-{loss}")
+        trainer = replace_live_run(lambda: registry.adopt(branch))
     except (ValueError, KeyError, RunLimitError, OSError) as exc:  # CheckpointError is a ValueError
         workshop_notice("error", f"Not branched: {exc}")
         return
@@ -255,7 +257,8 @@ def on_load_upload() -> None:
         state = read_upload(upload)  # size cap, weights_only load, validated against its own config
         stem = upload.name.rsplit(".", 1)[0]
         name = stem if snapshots.NAME_RE.match(stem) else "upload"
-        trainer = replace_live_run(lambda: registry.adopt(trainer_from_checkpoint(state, name=name)))
+        loaded = trainer_from_checkpoint(state, name=name)
+        trainer = replace_live_run(lambda: registry.adopt(loaded))
     except (CheckpointError, ValueError, RunLimitError, OSError) as exc:
         workshop_notice("error", f"Checkpoint refused: {exc}")
         return

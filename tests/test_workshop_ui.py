@@ -170,6 +170,11 @@ def test_save_a_snapshot_and_branch_it_with_another_loss(app_registry, no_lock):
 
     at.selectbox(key="branch_from").set_value("tiny-bce")
     at.selectbox(key="branch_loss").set_value("mse")
+    at.text_input(key="branch_lr_d").input("0")  # out of range: refused before anything stops
+    at.button(key="start_branch").click()
+    run(at)
+    assert any("Not branched" in e.value and "lr_d" in e.value for e in at.error), [e.value for e in at.error]
+    assert app_registry.current() is source and source.is_alive()
     at.text_input(key="branch_lr_d").input("1e-4")
     at.button(key="start_branch").click()
     run(at)
