@@ -90,6 +90,7 @@ def live_trainer():
 def on_start() -> None:
     errors().clear()
     ss.pop("_notice", None)
+    ss.pop("_ws_notice", None)
     try:
         config = config_from_form()
     except ConfigError as exc:
@@ -138,6 +139,7 @@ def on_reset() -> None:
     registry.reset(timeout=10.0)
     ss.pop("_attached", None)
     ss.pop("_notice", None)
+    ss.pop("_ws_notice", None)
     errors().clear()
 
 
@@ -317,7 +319,9 @@ def workshop_area() -> None:
     """Presets, slow motion, D/G stepping, snapshots and branches, checkpoint upload: one expander."""
     with st.expander("Workshop: presets, slow motion, step D / G, snapshots", icon=":material/school:",
                      expanded=False):  # the browser keeps it open across reruns once opened
-        notice = ss.pop("_ws_notice", None)
+        # Kept until the next workshop action, Start or Reset: a rerun (the live panel reruns the page
+        # when the run's state changes) must not swallow it.
+        notice = ss.get("_ws_notice")
         if notice:
             (st.success if notice[0] == "success" else st.error)(notice[1])
         presets_col, motion_col, snap_col = st.columns([7, 9, 7], gap="medium")
