@@ -7,6 +7,7 @@ A checkpoint holds G, D, both Adam states, the config, the step, the live settin
 
 import os
 import pickle
+import struct
 import tempfile
 import zipfile
 from pathlib import Path
@@ -60,7 +61,8 @@ def load_checkpoint(source) -> dict:
             what = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), "")
             raise CheckpointError(f"{name}: refused, the file asks to run code ({what[:160]})") from None
         raise CheckpointError(f"{name}: not a readable checkpoint (not a torch file, or corrupt)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError,
+            TypeError, AttributeError, struct.error) as exc:  # what torch's readers raise on arbitrary bytes
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"{name}: not a readable checkpoint (truncated or not a torch file: {first[:160]})") from None

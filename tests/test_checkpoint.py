@@ -102,3 +102,20 @@ def test_loads_from_a_file_object(trained):
     t, path = trained
     with open(path, "rb") as f:
         assert load_checkpoint(f)["step"] == t.step_count >= 40
+
+
+def test_arbitrary_bytes_only_ever_raise_checkpoint_error(trained):
+    import io
+    import random
+
+    _, path = trained
+    good = path.read_bytes()
+    rng = random.Random(0)
+    blobs = [b"hello world\n" * 10, b"\x80\x02}q\x00.", b"PK\x03\x04" + rng.randbytes(200)]
+    blobs += [rng.randbytes(rng.randint(1, 5000)) for _ in range(100)]
+    blobs += [good[: rng.randint(1, len(good) - 1)] for _ in range(20)]
+    for blob in blobs:
+        f = io.BytesIO(blob)
+        f.name = "upload.pt"
+        with pytest.raises(CheckpointError):
+            load_checkpoint(f)
