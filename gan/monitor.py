@@ -22,6 +22,20 @@ ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms
 PREPARING, READY, FAILED, STOPPED = "preparing", "ready", "failed", "stopped"
 
 
+_evaluators: dict[tuple, Evaluator] = {}
+_evaluators_lock = threading.Lock()
+
+
+def shared_evaluator(dataset, n_samples: int = SAMPLE_COUNT) -> Evaluator:
+    """One Evaluator per dataset and process: a restart or a second run does not reload or retrain the
+    classifier, and two monitors starting together never train it twice at once."""
+    key = (dataset.name, len(dataset), n_samples)
+    with _evaluators_lock:
+        if key not in _evaluators:
+            _evaluators[key] = Evaluator.for_dataset(dataset, n_samples=n_samples)
+        return _evaluators[key]
+
+
 @dataclass
 class MonitorSnapshot:
     state: str  # preparing (classifier loading/training) | ready | failed | stopped
@@ -119,7 +133,7 @@ class MetricsMonitor:
                 self._stop.wait(self.poll_s)
             if self._stop.is_set():
                 return
-            self._evaluator = Evaluator.for_dataset(self.trainer.data, n_samples=self.n_samples)
+            self._evaluator = shared_evaluator(self.trainer.data, self.n_samples)
         info = self._evaluator.info
         how = "cached" if info.get("from_cache") else f"trained in {info.get('train_seconds', 0):.0f} s"
         self._set_state(READY, f"reference classifier ({how}): {info.get('heldout_accuracy', 0):.1%} "

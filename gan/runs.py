@@ -14,9 +14,12 @@ import threading
 import torch
 
 from gan.config import Config
+from gan.monitor import MetricsMonitor
 from gan.trainer import IDLE, LIVE_STATES, Trainer
 
 DEFAULT_MAX_RUNS = 1
+# Quality metrics every N steps in the monitor's own thread (gan/monitor.py); 0 turns them off.
+DEFAULT_METRICS_EVERY = 500
 # The dashboard shares the CPU with the Streamlit server and the browser that draws the charts.
 # Measured on the 2-core workshop box (see README / issue 4): 1 torch thread keeps the server and
 # the browser responsive; GAN_LIVE_TORCH_THREADS overrides it (0 = leave torch's default).
@@ -38,6 +41,14 @@ def max_runs_from_env() -> int:
     return value
 
 
+def metrics_every_from_env() -> int:
+    raw = os.environ.get("GAN_LIVE_METRICS_EVERY", "")
+    try:
+        return max(0, int(raw)) if raw.strip() else DEFAULT_METRICS_EVERY
+    except ValueError:
+        return DEFAULT_METRICS_EVERY
+
+
 def torch_threads_from_env() -> int:
     raw = os.environ.get("GAN_LIVE_TORCH_THREADS", "")
     try:
@@ -49,13 +60,16 @@ def torch_threads_from_env() -> int:
 class RunRegistry:
     """Named Trainers, the newest one 'current'. All methods are safe from any thread."""
 
-    def __init__(self, max_runs: int | None = None, torch_threads: int | None = None):
+    def __init__(self, max_runs: int | None = None, torch_threads: int | None = None,
+                 metrics_every: int | None = None):
         self.max_runs = max_runs_from_env() if max_runs is None else int(max_runs)
         if self.max_runs < 1:
             raise ValueError("max_runs must be >= 1")
         self.torch_threads = torch_threads_from_env() if torch_threads is None else int(torch_threads)
         self._lock = threading.Lock()  # two tabs pressing Start at once must not both pass the cap
+        self.metrics_every = metrics_every_from_env() if metrics_every is None else int(metrics_every)
         self._runs: dict[str, Trainer] = {}
+        self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
         self._current: str | None = None
         self._counter = 0
 
@@ -106,7 +120,17 @@ class RunRegistry:
         self._runs[trainer.name] = trainer
         self._current = trainer.name
         trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
+        if self.metrics_every > 0:
+            # Its own thread: waits for the trainer's dataset, then scores a copy of G every N steps.
+            self._monitors[trainer.name] = MetricsMonitor(trainer, every=self.metrics_every).start()
         return trainer
+
+    def monitor(self, trainer: Trainer | None) -> MetricsMonitor | None:
+        """The quality monitor of a run (None when metrics are off or the run is unknown)."""
+        if trainer is None:
+            return None
+        with self._lock:
+            return self._monitors.get(trainer.name)
 
     def current(self) -> Trainer | None:
         with self._lock:
@@ -125,13 +149,16 @@ class RunRegistry:
         self.stop_all(timeout)
         with self._lock:
             self._runs.clear()
+            self._monitors.clear()
             self._current = None
 
     def stop_all(self, timeout: float = 5.0) -> bool:
         """Stop and join every run; True when all threads ended within the timeout."""
         with self._lock:
             runs = list(self._runs.values())
+            monitors = list(self._monitors.values())
         stopped = [t.stop(timeout) for t in runs]  # stop every one, even after a failure
+        stopped += [m.stop(timeout) for m in monitors]
         return all(stopped)
 
 

@@ -12,7 +12,7 @@ With GAN_LIVE_TOKEN set, only the presenter's browser (?token=...) sees any cont
 
 import streamlit as st
 
-from gan import charts, snapshots, theory
+from gan import charts, metrics, snapshots, theory
 from gan.checkpoint import CheckpointError, trainer_from_checkpoint
 from gan.config import DATASETS, MODELS, Config, ConfigError
 from gan.losses import LOSSES, format_equilibrium, get_loss
@@ -24,6 +24,7 @@ from pages._shared import get_registry, get_store, presenter_access
 DEFAULTS = Config()
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
 PAUSED_WATCH_S = 2.0  # a paused run is only watched for Resume/Step from another tab: no charts
+METRICS_REFRESH_S = 5.0  # quality is scored every few hundred steps: its panel needs no faster timer
 FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed")
 MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
 STATE_LABELS = {LOADING: "Loading", RUNNING: "Running", PAUSED: "Paused", STOPPED: "Stopped",
@@ -461,10 +462,38 @@ def live_panel(seen_state: str) -> None:
                      caption=f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})")
 
 
+def metrics_panel() -> None:
+    """Classifier score over steps against the real-data ceiling, class coverage and the collapse alarm."""
+    trainer = registry.current()
+    monitor = registry.monitor(trainer)
+    if monitor is None:
+        return
+    snap = monitor.snapshot()
+    st.markdown("#### Quality, scored by a reference classifier trained on real digits")
+    if snap.state == "failed":
+        st.warning(snap.message, icon=":material/warning:")
+        return
+    if snap.rows.empty or snap.latest is None:
+        st.caption(f"The first score comes at step {monitor.every:,}. {snap.message}")
+        return
+    latest, ceiling = snap.latest, snap.ceiling
+    cols = st.columns([2, 1])
+    cols[0].altair_chart(metrics.metrics_chart(snap.rows, snap.ceiling_row, "score"), width="stretch")
+    cols[0].caption(f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
+                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
+                    f"(real: {ceiling.fd:.1f}). {snap.message}.")
+    cols[1].altair_chart(metrics.coverage_chart(latest.coverage, ceiling.coverage, latest.alarm), width="stretch")
+    if latest.alarm.firing:
+        cols[1].error(latest.alarm.message, icon=":material/warning:")
+    else:
+        cols[1].caption(latest.alarm.message)
+
+
 # Timers: the full panel only while something moves; a paused run is watched cheaply (another tab
 # may press Resume or Step), an idle, stopped or failed run gets no timer at all.
 run_every = refresh if state in (LOADING, RUNNING) else None
 st.fragment(live_panel, run_every=run_every)(state)
+st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (LOADING, RUNNING) else None)()
 
 if state == PAUSED:
     def watch_paused(seen: tuple) -> None:

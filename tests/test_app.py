@@ -271,3 +271,21 @@ def test_max_runs_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "zero")
     with pytest.raises(ValueError, match="GAN_LIVE_MAX_RUNS"):
         RunRegistry()
+
+
+def test_quality_panel_shows_the_classifier_score_beside_the_real_data_ceiling(app_registry):
+    app_registry.metrics_every = 20  # score early, so the test needs few steps
+    at = train_page()
+    trainer = start(at, app_registry)
+    monitor = app_registry.monitor(trainer)
+    assert monitor is not None and monitor.every == 20
+    assert monitor.wait_for_evaluations(1, timeout=120), monitor.snapshot().message
+    at.run()
+    captions = "\n".join(c.value for c in at.caption)
+    match = re.search(r"Classifier score ([\d.]+) at step [\d,]+ \(real held-out digits: ([\d.]+)\)", captions)
+    assert match, captions
+    score, ceiling = float(match.group(1)), float(match.group(2))
+    assert 1.0 <= score < ceiling <= 10.0  # an untrained G scores far below real digits
+    assert "digits" in captions and ("No collapse" in captions or any("Mode collapse" in e.value for e in at.error))
+    app_registry.stop_all()
+    assert not monitor.is_alive()
