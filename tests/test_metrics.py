@@ -158,9 +158,15 @@ def test_monitor_records_metrics_while_training(evaluator):
     trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-monitor")
     monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, n_samples=200, poll_s=0.01).start()
     try:
-        trainer.start(stop_at_step=60)
-        assert trainer.wait_until(lambda t: t.state == PAUSED and t.step_count == 60, timeout=60)
-        assert monitor.wait_for_evaluations(3, timeout=60)
+        # Step by hand, 20 at a time: the monitor skips boundaries a fast run crosses during an
+        # evaluation (it never stalls training), so free-running steps would make the count racy.
+        trainer.start(paused=True)
+        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60)
+        assert monitor.wait_for_evaluations(1, timeout=60)  # step 0
+        for k in (1, 2):
+            trainer.step(20)
+            assert trainer.wait_until(lambda t, k=k: t.step_count == 20 * k, timeout=60)
+            assert monitor.wait_for_evaluations(k + 1, timeout=60)
         snap = monitor.snapshot()
         assert snap.state == "ready" and "held-out accuracy" in snap.message
         assert snap.rows.step.is_monotonic_increasing and snap.rows.step.iloc[0] == 0
