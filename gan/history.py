@@ -84,6 +84,7 @@ class History:
         self._lock = threading.Lock()
         self._recent: deque[tuple] = deque()
         self._buckets: list[_Bucket] = []
+        self._bucket_rows: list[tuple] = []  # _Bucket.row() of each closed bucket: they never change
         self._bucket_size = 1  # steps per bucket; doubles each time the buckets are merged
         self._open: _Bucket | None = None  # bucket being filled from the oldest recent rows
         self._events: deque[tuple] = deque(maxlen=max_events)
@@ -94,7 +95,9 @@ class History:
     # --- writer side (the training thread) ----------------------------------------------------
     def append(self, step: int, loss_d: float, loss_g: float, d_real: float, d_fake: float,
                lr_g: float, lr_d: float, loss: str, when: float | None = None) -> None:
-        row = (step, time.time() if when is None else when, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss)
+        # Stored in snapshot shape (min = max = value, one step per row): a read is one list copy.
+        row = (step, time.time() if when is None else when, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss,
+               loss_d, loss_d, loss_g, loss_g, 1)
         with self._lock:
             self._recent.append(row)
             self.total_steps += 1
@@ -102,7 +105,7 @@ class History:
                 self._fold(self._recent.popleft())
 
     def _fold(self, row: tuple) -> None:
-        b = _Bucket.of(row)
+        b = _Bucket.of(row[:len(COLUMNS)])
         if self._open is not None and self._open.loss == b.loss:
             self._open.absorb(b)
         else:
@@ -115,6 +118,7 @@ class History:
         if self._open is None:
             return
         self._buckets.append(self._open)
+        self._bucket_rows.append(self._open.row())
         self._open = None
         if len(self._buckets) > self.max_buckets:
             self._merge_pairs()
@@ -131,6 +135,7 @@ class History:
             merged = [_merge_two(merged[i], merged[i + 1]) if i + 1 < len(merged) else merged[i]
                       for i in range(0, len(merged), 2)]
         self._buckets = merged
+        self._bucket_rows = [b.row() for b in merged]
         self._bucket_size *= 2
 
     def add_event(self, step: int, kind: str, detail: str = "") -> None:
@@ -150,16 +155,12 @@ class History:
     # --- reader side ---------------------------------------------------------------------------
     def snapshot(self, with_grids: bool = True) -> Snapshot:
         with self._lock:
-            buckets = [b.row() for b in self._buckets]
-            if self._open is not None:
-                buckets.append(self._open.row())
-            recent = list(self._recent)
+            rows = self._bucket_rows + ([self._open.row()] if self._open is not None else []) + list(self._recent)
             events = list(self._events)
             d_real, d_fake, probs_step = self._probs
             grids = list(self._grids) if with_grids else []
             total = self.total_steps
-        full = [(*r, r[2], r[2], r[3], r[3], 1) for r in recent]
-        scalars = pd.DataFrame(buckets + full, columns=list(SNAPSHOT_COLUMNS))
+        scalars = pd.DataFrame(rows, columns=list(SNAPSHOT_COLUMNS))
         ev = pd.DataFrame(events, columns=["step", "time", "kind", "detail"])
         return Snapshot(scalars, ev, d_real, d_fake, probs_step, grids, total)
 
@@ -203,6 +204,7 @@ class History:
                             [float(r["loss_d_max"]), float(r["loss_g_max"]), float(r["d_real"]), float(r["d_fake"])],
                             float(r["lr_g"]), float(r["lr_d"]), str(r["loss"]))
                 self._buckets.append(b)
+            self._bucket_rows = [b.row() for b in self._buckets]
             while len(self._buckets) > self.max_buckets:
                 self._merge_pairs()
             ev = state["events"]
