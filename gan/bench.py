@@ -106,11 +106,25 @@ def _evaluator(cfg):
 
 
 def part_overhead(args, cfg) -> dict:
-    steps, warmup = args.overhead_steps, max(5, args.overhead_steps // 10)
-    bare = bare_steps_per_sec(cfg, steps, warmup)
-    trainer, _ = trainer_steps_per_sec(cfg, steps, warmup)
-    with_monitor, evals = trainer_steps_per_sec(cfg, steps, warmup, monitor_every=args.monitor_every)
-    return {"trainer_vs_bare": trainer / bare, "monitor_vs_trainer": with_monitor / trainer,
+    import statistics
+
+    # Interleaved rounds (bare first, then trainer first, ...) and the median of the per-round
+    # ratios: a load change on the machine hits both sides of a round instead of biasing one run.
+    rounds = 3
+    steps, warmup = max(10, args.overhead_steps // rounds), max(5, args.overhead_steps // 10)
+    bares, trainers = [], []
+    for r in range(rounds):
+        order = ("bare", "trainer") if r % 2 == 0 else ("trainer", "bare")
+        for side in order:
+            if side == "bare":
+                bares.append(bare_steps_per_sec(cfg, steps, warmup))
+            else:
+                trainers.append(trainer_steps_per_sec(cfg, steps, warmup)[0])
+    ratio = statistics.median(t / b for t, b in zip(trainers, bares))
+    bare, trainer = statistics.median(bares), statistics.median(trainers)
+    with_monitor, evals = trainer_steps_per_sec(cfg, steps * rounds, warmup, monitor_every=args.monitor_every)
+    return {"trainer_vs_bare": ratio, "monitor_vs_trainer": with_monitor / trainer,
+            "overhead_rounds": [round(t / b, 3) for t, b in zip(trainers, bares)],
             "bare_steps_per_sec": bare, "trainer_steps_per_sec": trainer,
             "trainer_with_monitor_steps_per_sec": with_monitor, "monitor_every": args.monitor_every,
             "monitor_evaluations": evals, "overhead_steps": steps}
