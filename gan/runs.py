@@ -30,31 +30,16 @@ class RunLimitError(RuntimeError):
     """Starting another run would exceed the cap on concurrently live runs."""
 
 
-def max_runs_from_env() -> int:
-    raw = os.environ.get("GAN_LIVE_MAX_RUNS", "")
+def int_from_env(name: str, default: int, minimum: int) -> int:
+    """An integer setting from the environment; a bad value is an error that names the variable."""
+    raw = os.environ.get(name, "").strip()
     try:
-        value = int(raw) if raw.strip() else DEFAULT_MAX_RUNS
+        value = int(raw) if raw else default
     except ValueError:
-        raise ValueError(f"GAN_LIVE_MAX_RUNS must be a whole number >= 1, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"GAN_LIVE_MAX_RUNS must be a whole number >= 1, got {raw!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
     return value
-
-
-def metrics_every_from_env() -> int:
-    raw = os.environ.get("GAN_LIVE_METRICS_EVERY", "")
-    try:
-        return max(0, int(raw)) if raw.strip() else DEFAULT_METRICS_EVERY
-    except ValueError:
-        return DEFAULT_METRICS_EVERY
-
-
-def torch_threads_from_env() -> int:
-    raw = os.environ.get("GAN_LIVE_TORCH_THREADS", "")
-    try:
-        return max(0, int(raw)) if raw.strip() else DEFAULT_TORCH_THREADS
-    except ValueError:
-        return DEFAULT_TORCH_THREADS
 
 
 class RunRegistry:
@@ -62,12 +47,15 @@ class RunRegistry:
 
     def __init__(self, max_runs: int | None = None, torch_threads: int | None = None,
                  metrics_every: int | None = None):
-        self.max_runs = max_runs_from_env() if max_runs is None else int(max_runs)
+        env = int_from_env
+        self.max_runs = env("GAN_LIVE_MAX_RUNS", DEFAULT_MAX_RUNS, 1) if max_runs is None else int(max_runs)
         if self.max_runs < 1:
             raise ValueError("max_runs must be >= 1")
-        self.torch_threads = torch_threads_from_env() if torch_threads is None else int(torch_threads)
+        self.torch_threads = (env("GAN_LIVE_TORCH_THREADS", DEFAULT_TORCH_THREADS, 0) if torch_threads is None
+                              else int(torch_threads))
         self._lock = threading.Lock()  # two tabs pressing Start at once must not both pass the cap
-        self.metrics_every = metrics_every_from_env() if metrics_every is None else int(metrics_every)
+        self.metrics_every = (env("GAN_LIVE_METRICS_EVERY", DEFAULT_METRICS_EVERY, 0) if metrics_every is None
+                              else int(metrics_every))
         self._runs: dict[str, Trainer] = {}
         self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
         self._current: str | None = None

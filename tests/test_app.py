@@ -269,8 +269,16 @@ def test_max_runs_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "3")
     assert RunRegistry().max_runs == 3
     monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "zero")
-    with pytest.raises(ValueError, match="GAN_LIVE_MAX_RUNS"):
+    with pytest.raises(ValueError, match="GAN_LIVE_MAX_RUNS must be a whole number >= 1, got 'zero'"):
         RunRegistry()
+    monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "1")
+    monkeypatch.setenv("GAN_LIVE_METRICS_EVERY", "-5")
+    with pytest.raises(ValueError, match="GAN_LIVE_METRICS_EVERY must be a whole number >= 0"):
+        RunRegistry()
+    monkeypatch.setenv("GAN_LIVE_METRICS_EVERY", "0")
+    monkeypatch.setenv("GAN_LIVE_TORCH_THREADS", "2")
+    registry = RunRegistry()
+    assert (registry.metrics_every, registry.torch_threads) == (0, 2)
 
 
 def test_quality_panel_shows_the_classifier_score_beside_the_real_data_ceiling(app_registry):
