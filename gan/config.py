@@ -32,7 +32,8 @@ class Config:
     # means the MLP pair on CPU and the DCGAN pair on a GPU; "mlp" is the textbook preset's model.
     model: str = "dcgan"
     # Hidden width of the MLP pair; the DCGAN pair scales its channels from it (width/4). 128 gives
-    # the DCGAN pair 32/64 channels: ~2.5x the steps/s of 256 on a CPU, with the same quality per step.
+    # the DCGAN pair 32/64 channels (D 32/64/128): ~2.5x the steps/s of 256 on a CPU, with the same
+    # quality per step.
     width: int = 128
     # Key into gan.losses.LOSSES; can change live while training runs.
     loss: str = "bce"
@@ -47,9 +48,12 @@ class Config:
     # smoothing), so the 0.693/0.25 equilibrium lines still hold.
     lr_g: float = 1e-3
     lr_d: float = 5e-4
-    # Adam betas; beta1 = 0.5 is the DCGAN paper's choice, lower momentum keeps the game stable.
-    beta1: float = 0.5
-    beta2: float = 0.999
+    # Adam betas. No momentum (beta1 0) and a short second-moment memory (beta2 0.9), as in the
+    # spectral-norm GAN papers: the game's gradients change direction often, and stale momentum
+    # overshoots. Measured with the old BatchNorm D: score 6.5 vs 6.3 at 2,000 steps, FD 30 vs 41 at
+    # 4,200. The textbook and failure-mode presets keep the DCGAN paper's 0.5/0.999.
+    beta1: float = 0.0
+    beta2: float = 0.9
     # D updates per G update (WGAN-style critics use 5; 1 is right for BCE/MSE).
     d_steps: int = 1
     # Seeds the weights, the fixed sample noise and the batch order: same seed, same run on CPU.

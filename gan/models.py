@@ -46,17 +46,35 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    """Three strided convs with spectral norm, no BatchNorm.
+
+    Spectral norm bounds each layer's Lipschitz constant, so D cannot sharpen faster than G can
+    follow, and it replaces BatchNorm (whose batch statistics mix real and fake batches). Measured on
+    mnist5k, seed 0, 1 CPU thread (classifier score at 1,500 / 3,000 / 4,200 steps): the old
+    2-conv D with BatchNorm 6.2 / 6.6 / 6.6 (Adam betas 0.0/0.9); with spectral norm 6.4 / 6.7 / 6.9;
+    + this third conv 7.1 / 7.3 / 7.5, at about the same steps/s (dropping BatchNorm pays for the conv).
+    """
+
     def __init__(self, width: int = 256):
         super().__init__()
         c = max(8, width // 4)
+        sn = nn.utils.parametrizations.spectral_norm
         self.net = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, c, 14, 14)
-            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2),  # (B, 2c, 7, 7)
-            nn.Flatten(), nn.Linear(2 * c * 7 * 7, 1),
+            sn(_dcgan_init(nn.Conv2d(1, c, 4, 2, 1))), nn.LeakyReLU(0.2),  # (B, c, 14, 14)
+            sn(_dcgan_init(nn.Conv2d(c, 2 * c, 4, 2, 1))), nn.LeakyReLU(0.2),  # (B, 2c, 7, 7)
+            sn(_dcgan_init(nn.Conv2d(2 * c, 4 * c, 3, 2, 1))), nn.LeakyReLU(0.2),  # (B, 4c, 4, 4)
+            nn.Flatten(), sn(_dcgan_init(nn.Linear(4 * c * 4 * 4, 1))),  # (B, 1)
         )
 
     def forward(self, x):
         return self.net(x).squeeze(1)  # (B,)
+
+
+def _dcgan_init(m: nn.Module) -> nn.Module:
+    """DCGAN paper init, N(0, 0.02) weights and zero bias; applied before spectral norm wraps the layer."""
+    nn.init.normal_(m.weight, 0.0, 0.02)
+    nn.init.zeros_(m.bias)
+    return m
 
 
 def build_models(model: str, latent_dim: int, width: int) -> tuple[nn.Module, nn.Module]:
@@ -64,9 +82,8 @@ def build_models(model: str, latent_dim: int, width: int) -> tuple[nn.Module, nn
         return MLPGenerator(latent_dim, width), MLPDiscriminator(width)
     if model == "dcgan":
         g, d = DCGANGenerator(latent_dim, width), DCGANDiscriminator(width)
-        for m in (*g.modules(), *d.modules()):  # DCGAN paper init: N(0, 0.02) weights
+        for m in g.modules():  # D's layers got the same init before spectral norm wrapped them
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                nn.init.normal_(m.weight, 0.0, 0.02)
-                nn.init.zeros_(m.bias)
+                _dcgan_init(m)
         return g, d
     raise ValueError(f"unknown model {model!r}; choose mlp or dcgan")
