@@ -392,20 +392,22 @@ class Trainer:
         if not (_healthy(ld) and _healthy(lg)):
             self._on_non_finite(step, ld, lg)
             return
-        with self._cond:
-            self.step_count = step
-            self._rate_window.append((time.time(), step))
         self.history.append(step, ld, lg, dr, df, self._lr_g, self._lr_d, self._loss)
         self.history.set_probs(probs_real.cpu().numpy(), probs_fake.cpu().numpy(), step)
         if step % self.config.sample_every == 0:
-            self._record_grid()
+            self._record_grid(step)
             self._last_good = self._models_state()
-        self.last_stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
+        stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
         if manual:
             # What this step changed: D's outputs and both losses on the SAME batch, before and after
             # the update (the logged values are from before the update, as in the dcgan example).
             self.last_manual_step = {"step": step, "which": which, **self._evaluate(out.real, out.fake),
-                                     "before": self.last_stats}
+                                     "before": stats}
+        self.last_stats = stats
+        # Published last: whoever sees the new step count also sees its history, grid and caption.
+        with self._cond:
+            self.step_count = step
+            self._rate_window.append((time.time(), step))
 
     @torch.no_grad()
     def _evaluate(self, real, fake) -> dict:
@@ -446,14 +448,14 @@ class Trainer:
                 self._cond.wait(left)
 
     @torch.no_grad()
-    def _record_grid(self) -> None:
+    def _record_grid(self, step: int | None = None) -> None:
         self.G.eval()  # eval: BatchNorm uses running stats, so a grid does not depend on its batch
         try:
             images = self.G(self.fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
         finally:
             self.G.train()
         pixels = ((images.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-        self.history.add_grid(SampleGrid(self.step_count, self._loss, pixels))
+        self.history.add_grid(SampleGrid(self.step_count if step is None else step, self._loss, pixels))
 
     @torch.no_grad()
     def generate(self, n: int, seed: int | None = None) -> np.ndarray:
