@@ -45,7 +45,7 @@ def _color(series: dict) -> alt.Color:
 # One config for every chart. Built once: Altair deep-copies chart objects on every .configure_*()
 # call and parses "field:Q" shorthands through a slow schema lookup, so charts here are assembled
 # from explicit channel objects in a single LayerChart(...) call (~10x cheaper per tick).
-_CONFIG = alt.Config(
+CHART_CONFIG = alt.Config(
     axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1, labelColor=TEXT_COLOR,
                         titleColor=TEXT_COLOR, gridOpacity=0.5),
     legend=alt.LegendConfig(labelFontSize=FONT_SIZE, labelColor=TEXT_COLOR, symbolSize=200, symbolStrokeWidth=4),
@@ -67,7 +67,7 @@ class DashboardChart(alt.LayerChart):
 
 
 def _layered(layers: list, title: str) -> DashboardChart:
-    return DashboardChart(layer=layers, title=title, height=CHART_HEIGHT, width="container", config=_CONFIG)
+    return DashboardChart(layer=layers, title=title, height=CHART_HEIGHT, width="container", config=CHART_CONFIG)
 
 
 def _q(field: str, **kw) -> dict:

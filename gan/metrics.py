@@ -170,7 +170,7 @@ METRIC_LABELS = {"score": "classifier score (↑, max 10)", "fd": "Fréchet dist
                  "entropy": "coverage entropy, nats (↑, max 2.30)"}
 
 
-def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", height: int = 220):
+def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", height: int = 260):
     """A line chart of one metric over training steps, with the real held-out value as a dashed rule.
 
     rows: a DataFrame or list of dicts with columns step and the metric (MetricsMonitor.snapshot()).
@@ -179,13 +179,15 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
     import altair as alt
     import pandas as pd
 
+    from gan.charts import CHART_CONFIG  # the dashboard's projector fonts, shared by every chart
+
     df = pd.DataFrame(rows)
     if df.empty:
         df = pd.DataFrame({"step": pd.Series(dtype=float), metric: pd.Series(dtype=float)})
     df = df[["step", metric]]
     title = METRIC_LABELS.get(metric, metric)
     line = alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"),
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format=",d", tickMinStep=1)),  # steps are integers
         y=alt.Y(f"{metric}:Q", title=title),
         tooltip=["step:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
     )
@@ -194,13 +196,15 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
         ref = pd.DataFrame({"value": [float(ceiling[metric])], "label": ["real held-out"]})
         layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color="gray").encode(
             y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
-    return alt.layer(*layers).properties(height=height, title=title)
+    return alt.LayerChart(layer=layers, height=height, title=title, config=CHART_CONFIG)
 
 
-def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height: int = 220):
+def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height: int = 260):
     """Bars: share of generated samples per class; ticks: the real held-out share; red when collapsing."""
     import altair as alt
     import pandas as pd
+
+    from gan.charts import CHART_CONFIG  # the dashboard's projector fonts, shared by every chart
 
     cov = [float(c) for c in coverage]
     df = pd.DataFrame({"digit": [str(i) for i in range(len(cov))], "share": cov,
@@ -220,4 +224,4 @@ def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height:
             x=alt.X("digit:N", sort=None), y="real:Q", tooltip=["digit:N", alt.Tooltip("real:Q", format=".1%")]))
     rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color="gray").encode(y="y:Q")
     layers.append(rule)
-    return alt.layer(*layers).properties(height=height, title="class coverage (ticks: real data)")
+    return alt.LayerChart(layer=layers, height=height, title="class coverage (ticks: real data)", config=CHART_CONFIG)
