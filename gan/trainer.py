@@ -14,7 +14,6 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from gan.config import Config
@@ -456,15 +455,6 @@ class Trainer:
             self.G.train()
         pixels = ((images.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
         self.history.add_grid(SampleGrid(self.step_count if step is None else step, self._loss, pixels))
-
-    @torch.no_grad()
-    def generate(self, n: int, seed: int | None = None) -> np.ndarray:
-        """n fresh samples as float32 (n, 1, 28, 28) in [-1, 1]. Safe while training: a copy of G is used."""
-        G = self.generator_copy()
-        g = torch.Generator(device="cpu")
-        g.manual_seed(seed if seed is not None else int(time.time()))
-        z = torch.randn(n, self.config.latent_dim, generator=g)
-        return G(z).clamp(-1, 1).numpy().astype(np.float32)
 
     def generator_copy(self):
         """An eval-mode CPU copy of G taken at a step boundary, for sampling outside the thread."""
