@@ -1,0 +1,178 @@
+"""Simulated viewers (gan/viewers.py) against ONE real `streamlit run app.py` with a presenter token.
+
+The presenter (?token=...) presses Start; three viewers without the token follow the run: the step
+in their status line grows, their live panel refreshes on its timer, and a Pause reaches all of
+them. A viewer without the token has no Start button. A viewer that drops its connection mid-run
+leaves the server healthy and the others refreshing. Every wait polls the viewers' page models
+with a timeout; nothing sleeps to synchronise. The tests share the server (one run) and each
+brings the run back to "Running" itself, so they do not depend on their order.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gan.viewers import Viewer, close_viewers, http_get, open_viewers, wait_all
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "viewers-test-token"
+REFRESH_S = 1.0  # pages/train.py's default live-panel refresh
+FIRST_RUN_S = 60.0  # the first page run imports torch and the data on a loaded 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)  # polling interval, not synchronisation: the loop checks the port
+    raise TimeoutError(f"streamlit did not listen on port {port} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=TOKEN,
+               GAN_LIVE_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)  # its own process group: the trainer's worker process goes down with it
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def run(coro, timeout: float = 90.0):
+    """Run one test's coroutine with an upper bound, so a hang fails the test instead of the suite."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def state_is(*states: str):
+    return lambda v: v.status() is not None and v.status().state in states
+
+
+async def running_presenter(url: str) -> Viewer:
+    """The presenter's tab, with the shared run brought to "Running" (Start, or Resume if paused)."""
+    presenter = await Viewer(url, f"token={TOKEN}", name="presenter").connect(FIRST_RUN_S)
+    try:
+        assert await presenter.wait_until(lambda v: "Start" in v.buttons(), 30), \
+            (presenter.alerts(), presenter.exceptions(), presenter.markdown(), presenter.stats.errors)
+        status = presenter.status()
+        if status is None or status.state in ("Stopped", "Failed"):
+            await presenter.click("Start")
+        elif status.state == "Paused":
+            await presenter.click("Resume")
+        assert await presenter.wait_until(
+            lambda v: state_is("Running")(v) and v.status().step > 0, 60), presenter.status()
+        return presenter
+    except BaseException:
+        await presenter.close()
+        raise
+
+
+def test_viewers_follow_the_presenters_run_and_see_pause(server):
+    async def scenario():
+        presenter = await running_presenter(server)
+        viewers, failed = await open_viewers(server, 3, timeout=FIRST_RUN_S)
+        try:
+            assert not failed and len(viewers) == 3, failed
+            for v in viewers:
+                assert await v.wait_until(state_is("Running"), 30), (v.name, v.markdown(), v.stats.errors)
+                # The live panel's timer came from the server's auto_rerun message, at the page's interval.
+                assert REFRESH_S in v.timers().values(), v.timers()
+
+            firsts = {v.name: v.status().step for v in viewers}
+            t0 = time.monotonic()
+            grew = await asyncio.gather(*(
+                v.wait_until(lambda v, s=firsts[v.name]: v.status() is not None and v.status().step > s, 20)
+                for v in viewers))
+            assert all(grew), [(v.name, firsts[v.name], v.status()) for v in viewers]
+            # Refreshes come on the timer: at least two completed fragment runs within a bounded window
+            # (10 intervals: generous for a loaded CI machine, still far below "no timer at all").
+            refreshed = await asyncio.gather(*(
+                v.wait_until(lambda v: v.fragment_runs_between(t0, time.monotonic() + 1) >= 2, 10 * REFRESH_S)
+                for v in viewers))
+            assert all(refreshed), [(v.name, len(v.fragment_runs), v.stats) for v in viewers]
+            assert all(v.stats.auto_reruns_sent >= 2 and not v.exceptions() for v in viewers)
+
+            sent = await presenter.click("Pause")
+            seconds = await wait_all(viewers, state_is("Paused"), 20, since=sent)
+            assert seconds is not None, [(v.name, v.status()) for v in viewers]
+            assert all(v.connected for v in viewers), [v.closed_reason for v in viewers]
+            assert all(not v.stats.errors for v in viewers), [v.stats.errors for v in viewers]
+        finally:
+            await close_viewers([presenter, *viewers])
+
+    run(scenario())
+
+
+def test_a_viewer_without_the_token_has_no_start_button(server):
+    async def scenario():
+        viewer = await Viewer(server, name="no-token").connect(FIRST_RUN_S)
+        wrong = await Viewer(server, "token=wrong", name="wrong-token").connect(FIRST_RUN_S)
+        try:
+            for v in (viewer, wrong):
+                assert v.buttons() == {}, v.buttons()  # no Start, Pause, Stop, ... at all
+                assert v.segmented() == []  # and no loss bar
+                assert any("Read-only" in a or "not right" in a for a in v.alerts()), v.alerts()
+        finally:
+            await close_viewers([viewer, wrong])
+
+    run(scenario())
+
+
+def test_an_abrupt_disconnect_leaves_the_server_healthy(server):
+    async def scenario():
+        presenter = await running_presenter(server)
+        viewers, failed = await open_viewers(server, 3, timeout=FIRST_RUN_S)
+        try:
+            assert not failed, failed
+            dropped, others = viewers[0], viewers[1:]
+            # Drop it while its live panel refreshes: mid-run for the server's script thread.
+            assert await dropped.wait_until(lambda v: len(v.fragment_runs) >= 1, 15)
+            await dropped.abort()
+            assert not dropped.connected
+
+            health = await http_get(server + "_stcore/health", timeout=10)
+            assert health.status == 200, health
+            t0 = time.monotonic()
+            kept_up = await asyncio.gather(*(
+                v.wait_until(lambda v: v.fragment_runs_between(t0, time.monotonic() + 1) >= 2, 10 * REFRESH_S)
+                for v in others))
+            assert all(kept_up), [(v.name, v.closed_reason, v.stats.errors) for v in others]
+            assert all(v.connected for v in others)
+            # A new tab still gets a page from the server.
+            late = await Viewer(server, name="late").connect(FIRST_RUN_S)
+            assert late.status() is not None
+            await late.close()
+        finally:
+            await close_viewers([presenter, *viewers])
+
+    run(scenario())
