@@ -2,4 +2,5 @@ import sys
 
 from gan.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: the training worker is spawned, and spawn imports the main module
+    sys.exit(main())

@@ -109,5 +109,5 @@ def trainer_from_checkpoint(state: dict, *, device: str = "auto", name: str = "r
     except (RuntimeError, KeyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"checkpoint does not fit its own config: {first[:200]}") from None
-    trainer._resume_state = state
+    trainer.set_resume_state(state)
     return trainer

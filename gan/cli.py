@@ -150,7 +150,7 @@ def cmd_train(args) -> int:
     try:
         if args.resume:
             trainer = trainer_from_checkpoint(load_checkpoint(args.resume), device=args.device or "auto")
-            start_step = int(trainer._resume_state["step"])
+            start_step = int(trainer.resume_state["step"])
         else:
             trainer = Trainer(_config_from_args(args))
             start_step = 0

@@ -76,6 +76,28 @@ class Snapshot:
     total_steps: int = 0
 
 
+@dataclass(frozen=True)
+class SyncCursor:
+    """How far a mirror has read a History: what changes_since() returns next."""
+
+    generation: int = -1  # -1: nothing read yet, the first read is a full copy
+    step: int = -1
+    events: int = 0
+    grid_step: int = -1
+    probs_step: int = -1
+
+
+@dataclass
+class HistoryDelta:
+    """Rows, events, grids and the latest probabilities added since a SyncCursor."""
+
+    rows: list  # COLUMNS tuples, oldest first
+    events: list  # (step, time, kind, detail)
+    grids: list  # SampleGrid
+    probs: tuple | None  # (d_real (B,), d_fake (B,), step) when new
+    total_steps: int
+
+
 class History:
     def __init__(self, recent: int = 2000, max_buckets: int = 2000, max_grids: int = 120, max_events: int = 1000):
         self.recent_limit = recent
@@ -91,6 +113,12 @@ class History:
         self._grids: list[SampleGrid] = []
         self._probs = (np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
         self.total_steps = 0
+        # Bumped by every change: a reader (the shared render of gan.liveview) redraws only when it moved.
+        self.version = 0
+        # Bumped by load_state_dict: an incremental reader (gan.worker's tick publisher) must resend all.
+        self.generation = 0
+        self._event_count = 0  # events ever added (the deque forgets old ones; this never goes back)
+        self._last_folded_step = -1  # newest step folded out of the recent rows
 
     # --- writer side (the training thread) ----------------------------------------------------
     def append(self, step: int, loss_d: float, loss_g: float, d_real: float, d_fake: float,
@@ -101,10 +129,12 @@ class History:
         with self._lock:
             self._recent.append(row)
             self.total_steps += 1
+            self.version += 1
             if len(self._recent) > self.recent_limit:
                 self._fold(self._recent.popleft())
 
     def _fold(self, row: tuple) -> None:
+        self._last_folded_step = row[0]
         b = _Bucket.of(row[:len(COLUMNS)])
         if self._open is not None and self._open.loss == b.loss:
             self._open.absorb(b)
@@ -138,16 +168,20 @@ class History:
         self._bucket_rows = [b.row() for b in merged]
         self._bucket_size *= 2
 
-    def add_event(self, step: int, kind: str, detail: str = "") -> None:
+    def add_event(self, step: int, kind: str, detail: str = "", when: float | None = None) -> None:
         with self._lock:
-            self._events.append((step, time.time(), kind, detail))
+            self._events.append((step, time.time() if when is None else when, kind, detail))
+            self._event_count += 1
+            self.version += 1
 
     def set_probs(self, d_real: np.ndarray, d_fake: np.ndarray, step: int) -> None:
         with self._lock:
             self._probs = (d_real, d_fake, step)
+            self.version += 1
 
     def add_grid(self, grid: SampleGrid) -> None:
         with self._lock:
+            self.version += 1
             self._grids.append(grid)
             if len(self._grids) > self.max_grids:  # thin out: keep every other one, always the newest
                 self._grids = self._grids[:-1:2] + [self._grids[-1]]
@@ -163,6 +197,46 @@ class History:
         scalars = pd.DataFrame(rows, columns=list(SNAPSHOT_COLUMNS))
         ev = pd.DataFrame(events, columns=["step", "time", "kind", "detail"])
         return Snapshot(scalars, ev, d_real, d_fake, probs_step, grids, total)
+
+    def changes_since(self, cursor: "SyncCursor") -> "tuple[HistoryDelta | None, SyncCursor]":
+        """What was added after ``cursor``, for a mirror in another process (gan.worker -> gan.remote).
+
+        Returns (delta, new cursor). The delta is None when an incremental update is impossible — the
+        history was reloaded, or more than ``recent`` steps went by so some were folded already — and
+        the reader must then copy the whole history (state_dict). Plain lists and numpy only.
+        """
+        with self._lock:
+            if cursor.generation != self.generation:
+                return None, self._cursor()
+            if self._last_folded_step > cursor.step:
+                return None, self._cursor()  # rows the reader has not seen were folded already
+            rows = [r for r in self._recent if r[0] > cursor.step] if self._recent else []
+            new_events = min(self._event_count - cursor.events, len(self._events))
+            events = list(self._events)[len(self._events) - new_events:] if new_events > 0 else []
+            grids = [g for g in self._grids if g.step > cursor.grid_step]
+            d_real, d_fake, probs_step = self._probs
+            probs = (d_real, d_fake, probs_step) if probs_step != cursor.probs_step else None
+            delta = HistoryDelta([r[:len(COLUMNS)] for r in rows], events, grids, probs, self.total_steps)
+            return delta, self._cursor()
+
+    def _cursor(self) -> "SyncCursor":  # caller holds self._lock
+        return SyncCursor(self.generation, self._recent[-1][0] if self._recent else self._last_folded_step,
+                          self._event_count,
+                          self._grids[-1].step if self._grids else -1, self._probs[2])
+
+    def apply(self, delta: "HistoryDelta") -> None:
+        """Add a delta from changes_since() of another History: the mirror then reads like the source."""
+        for row in delta.rows:
+            step, when, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss = row
+            self.append(step, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss, when=when)
+        for step, when, kind, detail in delta.events:
+            self.add_event(step, kind, detail, when=when)
+        for grid in delta.grids:
+            self.add_grid(grid)
+        if delta.probs is not None:
+            self.set_probs(*delta.probs)
+        with self._lock:
+            self.total_steps = max(self.total_steps, delta.total_steps)
 
     def latest_grid(self) -> SampleGrid | None:
         with self._lock:
@@ -195,6 +269,7 @@ class History:
             self._recent.clear()
             self._buckets = []
             self._open = None
+            self._last_folded_step = -1
             for r in s.itertuples(index=False):
                 r = r._asdict()
                 n = int(r["steps_in_row"])
@@ -215,6 +290,9 @@ class History:
             self._grids = [SampleGrid(int(st), str(lo), images[i])
                            for i, (st, lo) in enumerate(zip(state["grid_steps"], state["grid_losses"]))]
             self.total_steps = int(state["total_steps"])
+            self.generation += 1
+            self.version += 1
+            self._event_count += len(self._events)
 
 
 def _merge_two(a: _Bucket, b: _Bucket) -> _Bucket:

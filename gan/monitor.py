@@ -87,6 +87,11 @@ class MetricsMonitor:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def state(self) -> str:
+        """preparing | ready | failed | stopped (see MonitorSnapshot)."""
+        return self._state
+
     def set_every(self, every: int) -> None:
         if every < 1:
             raise ValueError("every must be at least 1 step")
@@ -144,7 +149,7 @@ class MetricsMonitor:
         while not self._stop.is_set():
             step = self.trainer.step_count
             due = last_step is None or step >= (last_step // self.every + 1) * self.every
-            if due and self.trainer.G is not None:
+            if due and self.trainer.has_models():
                 self._evaluate_once()
                 last_step = step
                 continue

@@ -15,7 +15,8 @@ import torch
 
 from gan.config import Config
 from gan.monitor import MetricsMonitor
-from gan.trainer import IDLE, LIVE_STATES, Trainer
+from gan.protocol import LIVE_STATES
+from gan.trainer import IDLE, Trainer
 
 DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/monitor.py); 0 turns them off.
@@ -24,10 +25,22 @@ DEFAULT_METRICS_EVERY = 500
 # Measured on the 2-core workshop box (see README / issue 4): 1 torch thread keeps the server and
 # the browser responsive; GAN_LIVE_TORCH_THREADS overrides it (0 = leave torch's default).
 DEFAULT_TORCH_THREADS = 1
+# Where dashboard runs train (GAN_LIVE_TRAINER): "process" = a warm worker process with its own GIL
+# (gan.worker), so viewers' refreshes cost training nothing; "thread" = a thread in the server process
+# (tests, debugging; every viewer refresh then competes with training for the GIL).
+TRAINER_MODES = ("process", "thread")
+DEFAULT_TRAINER_MODE = "process"
 
 
 class RunLimitError(RuntimeError):
     """Starting another run would exceed the cap on concurrently live runs."""
+
+
+def trainer_mode_from_env() -> str:
+    raw = os.environ.get("GAN_LIVE_TRAINER", "").strip().lower() or DEFAULT_TRAINER_MODE
+    if raw not in TRAINER_MODES:
+        raise ValueError(f"GAN_LIVE_TRAINER must be one of {', '.join(TRAINER_MODES)}, got {raw!r}")
+    return raw
 
 
 def int_from_env(name: str, default: int, minimum: int) -> int:
@@ -46,7 +59,7 @@ class RunRegistry:
     """Named Trainers, the newest one 'current'. All methods are safe from any thread."""
 
     def __init__(self, max_runs: int | None = None, torch_threads: int | None = None,
-                 metrics_every: int | None = None):
+                 metrics_every: int | None = None, mode: str | None = None):
         env = int_from_env
         self.max_runs = env("GAN_LIVE_MAX_RUNS", DEFAULT_MAX_RUNS, 1) if max_runs is None else int(max_runs)
         if self.max_runs < 1:
@@ -56,6 +69,15 @@ class RunRegistry:
         self._lock = threading.Lock()  # two tabs pressing Start at once must not both pass the cap
         self.metrics_every = (env("GAN_LIVE_METRICS_EVERY", DEFAULT_METRICS_EVERY, 0) if metrics_every is None
                               else int(metrics_every))
+        self.mode = trainer_mode_from_env() if mode is None else mode
+        if self.mode not in TRAINER_MODES:
+            raise ValueError(f"mode must be one of {TRAINER_MODES}, got {self.mode!r}")
+        self.worker = None
+        if self.mode == "process":
+            from gan.remote import WorkerClient
+
+            self.worker = WorkerClient(torch_threads=self.torch_threads)
+            self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
         self._runs: dict[str, Trainer] = {}
         self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
         self._current: str | None = None
@@ -74,7 +96,7 @@ class RunRegistry:
         with self._lock:
             self._check_cap()
             self._counter += 1
-            trainer = Trainer(config, dataset_fallback=True, name=name or f"run-{self._counter}")
+            trainer = self._new_trainer(config, name or f"run-{self._counter}")
             for after_step, kind, value in actions:
                 trainer.schedule(after_step, kind, value)
             return self._register_and_start(trainer, paused)
@@ -91,7 +113,18 @@ class RunRegistry:
             while trainer.name in self._runs:
                 trainer.name, n = f"{base}-{n}", n + 1
             trainer.dataset_fallback = True  # dashboard semantics: fall back to mnist5k, with a warning
+            if self.worker is not None:
+                from gan.remote import RemoteTrainer
+
+                trainer = RemoteTrainer.from_trainer(self.worker, trainer)
             return self._register_and_start(trainer, paused)
+
+    def _new_trainer(self, config: Config, name: str):
+        if self.worker is None:
+            return Trainer(config, dataset_fallback=True, name=name)
+        from gan.remote import RemoteTrainer
+
+        return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True)
 
     def _check_cap(self) -> None:  # caller holds self._lock
         live = [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
@@ -105,9 +138,9 @@ class RunRegistry:
         if self.torch_threads > 0:
             # Process-wide in torch: intra-op threads for every run in this server.
             torch.set_num_threads(self.torch_threads)
-        self._runs[trainer.name] = trainer
-        self._current = trainer.name
         trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
+        self._runs[trainer.name] = trainer  # after a start that worked: a refused one leaves no run behind
+        self._current = trainer.name
         if self.metrics_every > 0:
             # Its own thread: waits for the trainer's dataset, then scores a copy of G every N steps.
             self._monitors[trainer.name] = MetricsMonitor(trainer, every=self.metrics_every).start()
@@ -136,9 +169,18 @@ class RunRegistry:
         """Stop every run and forget them all: the dashboard is back to 'no run'."""
         self.stop_all(timeout)
         with self._lock:
+            for trainer in self._runs.values():
+                trainer.forget(timeout)  # a worker-process run is dropped there too
             self._runs.clear()
             self._monitors.clear()
             self._current = None
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop every run and end the training worker process (server shutdown, test fixtures)."""
+        stopped = self.stop_all(timeout)
+        if self.worker is not None:
+            self.worker.shutdown(timeout)
+        return stopped
 
     def stop_all(self, timeout: float = 5.0) -> bool:
         """Stop and join every run; True when all threads ended within the timeout."""
@@ -156,7 +198,7 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
 
     Taken at a step boundary (state_dict holds the step lock), so it is consistent while training runs.
     """
-    if trainer.G is None:
+    if not trainer.has_models():
         raise RuntimeError("this run has no models yet (still loading, or it failed before the first step)")
     buf = io.BytesIO()
     torch.save(trainer.state_dict(), buf)

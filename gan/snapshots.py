@@ -146,7 +146,7 @@ class SnapshotStore:
         path = self.path(name)
         if path.exists() and not overwrite:
             raise FileExistsError(f"a snapshot called {name!r} exists already; choose another name")
-        if trainer.G is None:
+        if not trainer.has_models():
             raise RuntimeError("this run has not built its models yet; wait until it is running")
         save_checkpoint(trainer, path)
         with self._lock:

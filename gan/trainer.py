@@ -21,9 +21,11 @@ from gan.data import Dataset, DataUnavailable, load_dataset
 from gan.history import History, SampleGrid
 from gan.losses import LossSpec, get_loss
 from gan.models import build_models
+from gan.protocol import FailureKind, PauseCause, RunState
 
-IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = "idle", "loading", "running", "paused", "stopped", "failed"
-LIVE_STATES = (LOADING, RUNNING, PAUSED)  # the thread is alive in these
+# Module-level names kept for callers and tests; they are the RunState members (str enums).
+IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = (RunState.IDLE, RunState.LOADING, RunState.RUNNING,
+                                                   RunState.PAUSED, RunState.STOPPED, RunState.FAILED)
 SAMPLE_COUNT = 64  # fixed-noise images per grid (8 x 8)
 # |loss| above this counts as diverged, like nan/inf. Adam bounds each update by ~lr, so an absurd
 # lr tends to blow losses up to 1e20+ long before float32 overflows; no loss here legitimately
@@ -100,6 +102,18 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     return StepOutput(loss_d.detach(), loss_g.detach(), probs_real, probs_fake, real, fake.detach())
 
 
+def check_live_change(kind: str, value) -> None:
+    """Raise ValueError (ConfigError for a bad value) unless (kind, value) is a valid scheduled change."""
+    if kind == "loss":
+        get_loss(value)
+    elif kind in ("lr_g", "lr_d"):
+        Config(**{kind: value})
+    elif kind == "d_steps":
+        Config(d_steps=value)
+    else:
+        raise ValueError(f"cannot schedule {kind!r}; choose loss, lr_g, lr_d or d_steps")
+
+
 def _healthy(loss: float) -> bool:
     return math.isfinite(loss) and abs(loss) < DIVERGED
 
@@ -131,6 +145,8 @@ class Trainer:
         self.last_stats: dict | None = None  # the latest step's diagnostics (loss_d, loss_g, d_real, d_fake)
         self._state = IDLE
         self._reason = ""
+        self._pause_cause = PauseCause.NONE  # typed: pages choose their banner from it, not from _reason
+        self._failure = FailureKind.NONE
         self._stop = False
         self._pending_steps: deque[str] = deque()  # manual steps while paused: "both" | "d" | "g"
         self._changes: dict = {}  # live changes, applied at the next step boundary
@@ -160,12 +176,12 @@ class Trainer:
             self._thread = threading.Thread(target=self._main, name=f"gan-trainer-{self.name}", daemon=True)
             self._thread.start()
 
-    def pause(self, reason: str = "") -> None:
+    def pause(self, reason: str = "", cause: PauseCause = PauseCause.USER) -> None:
         """Hold training. Returns after the step in flight has finished, so step_count is final."""
         with self._cond:
             if self._state != RUNNING:
                 return
-            self._state, self._reason = PAUSED, reason or "paused"
+            self._state, self._reason, self._pause_cause = PAUSED, reason or "paused", PauseCause(cause)
             self._cond.notify_all()
         if threading.current_thread() is not self._thread:
             with self._step_lock:  # wait for the step boundary
@@ -176,7 +192,7 @@ class Trainer:
         with self._cond:
             if self._state != PAUSED:
                 return
-            self._state, self._reason = RUNNING, ""
+            self._state, self._reason, self._pause_cause = RUNNING, "", PauseCause.NONE
             self._cond.notify_all()
         self.history.add_event(self.step_count + 1, "resume", "")
 
@@ -202,6 +218,10 @@ class Trainer:
             return not self._thread.is_alive()
         return True
 
+    def forget(self, timeout: float = 1.0) -> None:
+        """Reset: stop the run; nothing else holds it (a worker-process run also leaves the worker)."""
+        self.stop(timeout)
+
     def set_loss(self, name: str) -> None:
         get_loss(name)  # raises ValueError for an unknown loss, before anything is queued
         with self._cond:
@@ -226,14 +246,7 @@ class Trainer:
 
         kind is loss, lr_g, lr_d or d_steps; the value is validated now, not when it fires.
         """
-        if kind == "loss":
-            get_loss(value)
-        elif kind in ("lr_g", "lr_d"):
-            Config(**{kind: value})
-        elif kind == "d_steps":
-            Config(d_steps=value)
-        else:
-            raise ValueError(f"cannot schedule {kind!r}; choose loss, lr_g, lr_d or d_steps")
+        check_live_change(kind, value)
         with self._cond:
             self._scheduled.append((int(after_step), kind, value))
             self._scheduled.sort(key=lambda item: item[0])
@@ -257,6 +270,33 @@ class Trainer:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def has_models(self) -> bool:
+        """True once G and D exist (after loading): checkpoints, sampling and metrics need them."""
+        return self.G is not None
+
+    def set_resume_state(self, state: dict) -> None:
+        """Continue a saved run (a checkpoint's state dict) when this Trainer starts; check it first with
+        check_resume_state. Only before start()."""
+        if self._thread is not None:
+            raise RuntimeError("set_resume_state must come before start()")
+        self._resume_state = state
+
+    @property
+    def resume_state(self) -> dict | None:
+        """The checkpoint state this Trainer will continue from when started (None: a fresh run)."""
+        return self._resume_state
+
+    @property
+    def scheduled(self) -> list[tuple[int, str, object]]:
+        """Live changes still to fire: (after step, kind, value), soonest first."""
+        with self._cond:
+            return list(self._scheduled)
+
+    @property
+    def active_seconds(self) -> float:
+        """Seconds spent running (pauses excluded)."""
+        return self._active_seconds
+
     def status(self) -> dict:
         with self._cond:
             now = time.time()
@@ -267,6 +307,7 @@ class Trainer:
                 rate = (s1 - s0) / max(t1 - t0, 1e-9)
             return {
                 "name": self.name, "state": self._state, "reason": self._reason, "step": self.step_count,
+                "pause_cause": self._pause_cause, "failure": self._failure,
                 "steps_per_sec": rate, "elapsed": self._active_seconds, "device": self.device,
                 "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": self.dataset_source,
                 "loss": self._loss, "lr_g": self._lr_g, "lr_d": self._lr_d, "d_steps": self._d_steps,
@@ -291,12 +332,15 @@ class Trainer:
                 if self._state == LOADING:
                     self._state = PAUSED if self._start_paused else RUNNING
                     self._reason = "ready: press Step or Resume" if self._start_paused else ""
+                    self._pause_cause = PauseCause.READY if self._start_paused else PauseCause.NONE
             self.started_at = time.time()
             self._loop()
         except Exception as exc:  # never a silently dead thread: the reason is shown
             with self._cond:
                 self._state = FAILED
                 self._reason = f"{type(exc).__name__}: {exc}"
+                self._failure = FailureKind.DATA if isinstance(exc, DataUnavailable) else FailureKind.ERROR
+                self._pause_cause = PauseCause.NONE
             self.history.add_event(self.step_count, "failed", self._reason)
             if isinstance(exc, DataUnavailable):  # an expected, explained condition: no traceback
                 log.warning("run %s: %s", self.name, exc)
@@ -305,7 +349,7 @@ class Trainer:
         finally:
             with self._cond:
                 if self._state != FAILED:
-                    self._state, self._reason = STOPPED, "stopped"
+                    self._state, self._reason, self._pause_cause = STOPPED, "stopped", PauseCause.NONE
                 self._cond.notify_all()
 
     def _setup(self) -> None:
@@ -359,7 +403,7 @@ class Trainer:
                 self._one_step(which, manual)
             if self._stop_at is not None and self.step_count >= self._stop_at:
                 target, self._stop_at = self._stop_at, None  # once: Resume goes on past it
-                self.pause(f"reached step {target}")
+                self.pause(f"reached step {target}", PauseCause.SCHEDULE)
             self._throttle()
 
     def _apply_changes(self, changes: dict) -> None:
@@ -430,7 +474,7 @@ class Trainer:
                   "weights were restored from the last sample point. Lower the learning rate and press Resume.")
         self.history.add_event(step, "non-finite", reason)
         with self._cond:
-            self._state, self._reason = PAUSED, reason
+            self._state, self._reason, self._pause_cause = PAUSED, reason, PauseCause.NAN
             self._pending_steps.clear()
 
     def _throttle(self) -> None:

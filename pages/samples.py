@@ -95,7 +95,7 @@ with right:
         st.download_button("Checkpoint (.pt)", lambda: checkpoint_bytes(trainer),
                            file_name=f"gan-live-{trainer.name}-step{status['step']}.pt",
                            mime="application/octet-stream", icon=":material/save:", on_click="ignore",
-                           width="stretch", disabled=trainer.G is None, key="checkpoint_download",
+                           width="stretch", disabled=not trainer.has_models(), key="checkpoint_download",
                            help="G, D, both optimisers, the config and the history; resume it with the CLI "
                                 "or load it on the Train page.")
 
@@ -123,7 +123,7 @@ st.subheader("Latent interpolation")
 st.caption("Two noise vectors (picked by seed) and the path between them through the current G. Slerp walks "
            "along the sphere where N(0, I) noise lives; lerp cuts through the middle, where G saw no noise, "
            "so its middle frames fade.")
-if trainer.G is None:
+if not trainer.has_models():
     st.info("The generator is not built yet.")
     st.stop()
 controls = st.columns([1, 1, 1, 3])

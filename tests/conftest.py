@@ -1,5 +1,6 @@
 """Shared pytest fixtures. Keep this small: fixtures used by several test files only."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # pages import `pages._shared` and `gan` from the repository root
     sys.path.insert(0, str(ROOT))
+
+# In-process tests (AppTest, registries built here) train in a thread: a worker process per test would
+# add seconds each. The worker-process path has its own tests (test_worker.py, process-mode AppTests),
+# and every real server a test starts runs the product's default, the worker process.
+os.environ.setdefault("GAN_LIVE_TRAINER", "thread")
 
 
 @pytest.fixture
@@ -27,5 +33,6 @@ def app_registry():
     try:
         assert registry.stop_all(timeout=10.0), "a training thread did not stop within 10 s"
     finally:
-        get_registry().stop_all(timeout=10.0)  # the same object unless the test cleared the cache
+        registry.close(timeout=10.0)
+        get_registry().close(timeout=10.0)  # the same object unless the test cleared the cache
         st.cache_resource.clear()

@@ -1,0 +1,178 @@
+"""The typed run protocol: states, pause causes, the commands a page sends and the ticks a run streams.
+
+Shared by the in-process Trainer (gan.trainer), the training worker process (gan.worker) and its
+server-side proxy (gan.remote). Everything here is plain data that pickles across a process pipe:
+no tensors (they travel as torch.save bytes), no streamlit, no threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class RunState(str, Enum):
+    """Where a run is. A str enum: RunState.RUNNING == "running", so status dicts stay readable."""
+
+    IDLE = "idle"  # built, not started
+    LOADING = "loading"  # dataset and models being prepared
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+LIVE_STATES = (RunState.LOADING, RunState.RUNNING, RunState.PAUSED)  # a training thread exists in these
+
+
+class PauseCause(str, Enum):
+    """Why a run is paused: pages pick their banner from this, never from the reason's wording."""
+
+    NONE = ""  # not paused
+    USER = "user"  # Pause pressed (or the CLI/bench paused it)
+    READY = "ready"  # started paused: waiting for Step or Resume
+    SCHEDULE = "schedule"  # reached the step it was asked to stop at
+    NAN = "nan"  # a loss became NaN/inf or diverged; the weights were rolled back
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class FailureKind(str, Enum):
+    """Why a run failed."""
+
+    NONE = ""
+    ERROR = "error"  # an exception inside training (the message says which)
+    DATA = "data"  # the dataset could not be loaded
+    WORKER_DIED = "worker_died"  # the training process ended under the run (killed, out of memory, crash)
+    WORKER_UNRESPONSIVE = "worker_unresponsive"  # the training process stopped answering commands
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# --- commands: page/registry -> worker ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    """A request for one run (``name``); the worker answers each with exactly one Reply."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Start(Command):
+    config: dict  # Config.to_dict()
+    paused: bool = False
+    actions: tuple = ()  # (after_step, kind, value): Trainer.schedule before the thread starts
+    resume: bytes | None = None  # torch.save bytes of a checkpoint state dict: continue that run ("load")
+    dataset_fallback: bool = True  # dashboard semantics: an unavailable dataset falls back to mnist5k
+    max_rate: float | None = None  # slow motion from the first step (steps/s; None: full speed)
+
+
+@dataclass(frozen=True)
+class Pause(Command):
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Resume(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Step(Command):
+    n: int = 1
+    which: str = "both"  # both | d | g
+
+
+@dataclass(frozen=True)
+class Stop(Command):
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class SetLoss(Command):
+    loss: str = "bce"
+
+
+@dataclass(frozen=True)
+class SetLr(Command):
+    lr_g: float | None = None
+    lr_d: float | None = None
+
+
+@dataclass(frozen=True)
+class SetDSteps(Command):
+    d_steps: int = 1
+
+
+@dataclass(frozen=True)
+class SetMaxRate(Command):
+    steps_per_sec: float | None = None
+
+
+@dataclass(frozen=True)
+class Schedule(Command):
+    after_step: int = 0
+    kind: str = "loss"
+    value: object = None
+
+
+@dataclass(frozen=True)
+class Snapshot(Command):
+    """The whole run as checkpoint bytes (Trainer.state_dict through torch.save)."""
+
+
+@dataclass(frozen=True)
+class GeneratorWeights(Command):
+    """G's state dict as torch.save bytes, taken at a step boundary (sampling and metrics elsewhere)."""
+
+
+@dataclass(frozen=True)
+class Forget(Command):
+    """Stop the run if it is live and drop it from the worker (Reset)."""
+
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Ping(Command):
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Shutdown(Command):
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to one Command. ``error`` names an exception type the proxy raises again."""
+
+    request_id: int
+    ok: bool
+    value: object = None
+    error: str = ""  # ValueError | RuntimeError | ConfigError | KeyError
+    message: str = ""
+    field: str = ""  # ConfigError's field
+    status: dict | None = None  # the run's status right after the command, so a page shows its effect
+
+
+# --- ticks: worker -> server ------------------------------------------------------------------------
+@dataclass
+class Tick:
+    """What changed in one run since the previous tick (gan.history.HistoryDelta), plus its status."""
+
+    name: str
+    seq: int
+    status: dict  # Trainer.status() (state and pause_cause as str enums)
+    delta: object | None  # gan.history.HistoryDelta; None when the mirror must load full_history
+    full_history: bytes | None = None  # torch.save(History.state_dict()) when an increment is impossible
+    last_manual_step: dict | None = None
+    last_stats: dict | None = None
+    has_models: bool = False
+    dataset_name: str = ""
+    warnings: list = field(default_factory=list)

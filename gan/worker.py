@@ -1,0 +1,240 @@
+"""The training worker process: Trainers run here, with their own GIL, away from the web server.
+
+Why a process: at these tensor sizes a training step is GIL-bound, so in one process every
+millisecond the Streamlit server spends on a viewer's refresh came out of training (30 viewers cut
+it to 0.09x). Here the server only sends commands (gan.protocol) and reads ticks.
+
+Two pipes: commands in, one Reply out for each (main thread); ticks out from a publisher thread that
+sends, every TICK_S, each run's status and what its History gained since the last tick. The worker
+never imports streamlit and exits when its parent dies (pipe EOF, parent-pid watch, PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+import time
+
+TICK_S = 0.2  # publisher period: a Pause reaches the server within this, a viewer within its refresh on top
+WATCH_PARENT_S = 0.5  # how often the worker checks that the server process still exists
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM when the server dies, even by SIGKILL (no orphan trainer)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent-pid watch below still ends us
+        pass
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(WATCH_PARENT_S)
+        if os.getppid() != parent_pid:
+            os._exit(0)
+
+
+def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str | None) -> None:
+    """Entry point of the spawned process (multiprocessing target)."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server stops us
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="gan-watch-parent").start()
+    import torch
+
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
+    Worker(cmd_conn, tick_conn).serve(preload)
+
+
+class Worker:
+    def __init__(self, cmd_conn, tick_conn):
+        self.cmd_conn, self.tick_conn = cmd_conn, tick_conn
+        self.trainers: dict = {}  # run name -> Trainer
+        self.cursors: dict = {}  # run name -> gan.history.SyncCursor of what the server has
+        self.published: dict = {}  # run name -> the status its last tick carried
+        self.seq = 0
+        self._lock = threading.Lock()  # trainers/cursors between the command loop and the publisher
+        self._send_lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def serve(self, preload: str | None) -> None:
+        publisher = threading.Thread(target=self._publish_loop, daemon=True, name="gan-tick-publisher")
+        publisher.start()
+        if preload:  # warm the dataset cache so Start is quick (the server's first page spawned us)
+            threading.Thread(target=self._preload, args=(preload,), daemon=True).start()
+        from gan import protocol as p
+
+        while True:
+            try:
+                request_id, cmd = self.cmd_conn.recv()
+            except (EOFError, OSError):
+                break  # the server is gone
+            if isinstance(cmd, p.Shutdown):
+                self._reply(p.Reply(request_id, True))
+                break
+            self._reply(self._handle(request_id, cmd))
+        self._stop.set()
+        for t in list(self.trainers.values()):
+            t.stop(timeout=2.0)
+        # os._exit, not sys.exit: torch's intra-op threads may still exist, and interpreter teardown
+        # with them alive aborts ("terminate called without an active exception").
+        os._exit(0)
+
+    @staticmethod
+    def _preload(dataset: str) -> None:
+        from gan.config import Config
+        from gan.trainer import cached_dataset
+
+        try:
+            cached_dataset(dataset, Config().data_dir, Config().resolved_device())
+        except Exception:  # noqa: BLE001 — only a warm-up; Start reports a real failure
+            pass
+
+    def _reply(self, reply) -> None:
+        with self._send_lock:
+            self.cmd_conn.send(reply)
+
+    # --- commands ---------------------------------------------------------------------------------
+    def _handle(self, request_id: int, cmd):
+        from gan import protocol as p
+        from gan.config import ConfigError
+
+        try:
+            value = self._dispatch(cmd)
+        except ConfigError as exc:
+            return p.Reply(request_id, False, error="ConfigError", message=str(exc), field=exc.field)
+        except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+            return p.Reply(request_id, False, error=type(exc).__name__ if type(exc).__name__ in
+                           ("ValueError", "RuntimeError", "KeyError") else "ValueError", message=str(exc))
+        except Exception as exc:  # noqa: BLE001 — a command must never kill the worker
+            return p.Reply(request_id, False, error="RuntimeError", message=f"{type(exc).__name__}: {exc}")
+        trainer = self.trainers.get(cmd.name)
+        stamp = time.monotonic()
+        status = None if trainer is None else dict(trainer.status(), stamp=stamp)
+        return p.Reply(request_id, True, value=value, status=status)
+
+    def _dispatch(self, cmd):
+        from gan import protocol as p
+
+        if isinstance(cmd, p.Ping):
+            return os.getpid()
+        if isinstance(cmd, p.Start):
+            return self._start(cmd)
+        if isinstance(cmd, p.Forget):
+            with self._lock:
+                trainer = self.trainers.pop(cmd.name, None)
+                self.cursors.pop(cmd.name, None)
+            if trainer is not None:
+                trainer.stop(timeout=cmd.timeout)
+            return None
+        trainer = self.trainers.get(cmd.name)
+        if trainer is None:
+            raise KeyError(f"no run named {cmd.name!r} in the training worker")
+        if isinstance(cmd, p.Pause):
+            trainer.pause(cmd.reason)
+        elif isinstance(cmd, p.Resume):
+            trainer.resume()
+        elif isinstance(cmd, p.Step):
+            trainer.step(cmd.n, which=cmd.which)
+        elif isinstance(cmd, p.Stop):
+            return trainer.stop(timeout=cmd.timeout)
+        elif isinstance(cmd, p.SetLoss):
+            trainer.set_loss(cmd.loss)
+        elif isinstance(cmd, p.SetLr):
+            trainer.set_lr(lr_g=cmd.lr_g, lr_d=cmd.lr_d)
+        elif isinstance(cmd, p.SetDSteps):
+            trainer.set_d_steps(cmd.d_steps)
+        elif isinstance(cmd, p.SetMaxRate):
+            trainer.set_max_rate(cmd.steps_per_sec)
+        elif isinstance(cmd, p.Schedule):
+            trainer.schedule(cmd.after_step, cmd.kind, cmd.value)
+        elif isinstance(cmd, p.Snapshot):
+            return _to_bytes(trainer.state_dict())
+        elif isinstance(cmd, p.GeneratorWeights):
+            if not trainer.has_models():
+                raise RuntimeError("this run has no models yet (still loading, or it failed before the first step)")
+            return _to_bytes(trainer.generator_copy().state_dict())
+        else:
+            raise ValueError(f"unknown command {type(cmd).__name__}")
+        return None
+
+    def _start(self, cmd):
+        from gan.checkpoint import CheckpointError, trainer_from_checkpoint
+        from gan.config import Config
+        from gan.trainer import Trainer
+
+        if cmd.name in self.trainers and self.trainers[cmd.name].is_alive():
+            raise RuntimeError(f"run {cmd.name!r} is already live in the training worker")
+        config = Config.from_dict(cmd.config)
+        if cmd.resume is not None:
+            import torch
+
+            state = torch.load(io.BytesIO(cmd.resume), map_location="cpu", weights_only=True)
+            try:
+                trainer = trainer_from_checkpoint(state, device=config.device, name=cmd.name)
+            except CheckpointError as exc:
+                raise ValueError(str(exc)) from None
+        else:
+            trainer = Trainer(config, name=cmd.name)
+        trainer.dataset_fallback = cmd.dataset_fallback
+        for after_step, kind, value in cmd.actions:
+            trainer.schedule(after_step, kind, value)
+        trainer.set_max_rate(cmd.max_rate)
+        from gan.history import SyncCursor
+
+        with self._lock:
+            self.trainers[cmd.name] = trainer
+            self.cursors[cmd.name] = SyncCursor()
+        trainer.start(paused=cmd.paused)
+        return None
+
+    # --- ticks ------------------------------------------------------------------------------------
+    def _publish_loop(self) -> None:
+        while not self._stop.wait(TICK_S):
+            with self._lock:
+                runs = list(self.trainers.items())
+            for name, trainer in runs:
+                try:
+                    tick = self._tick(name, trainer)
+                    if tick is None:
+                        continue
+                    with self._send_lock:
+                        self.tick_conn.send(tick)
+                except (BrokenPipeError, EOFError, OSError):
+                    os._exit(0)  # the server is gone: nobody to train for
+
+    def _tick(self, name: str, trainer):
+        from gan import protocol as p
+
+        with self._lock:
+            cursor = self.cursors.get(name)
+            if cursor is None:
+                return None
+        stamp = time.monotonic()  # system-wide clock: the server keeps the newest of tick and reply statuses
+        status = trainer.status()  # before the delta: the delta holds at least the steps this status counts
+        delta, new_cursor = trainer.history.changes_since(cursor)
+        if (delta is not None and not delta.rows and not delta.events and not delta.grids and delta.probs is None
+                and status == self.published.get(name)):
+            return None  # nothing new: a paused or finished run sends nothing
+        full = None if delta is not None else _to_bytes(trainer.history.state_dict())
+        with self._lock:
+            if name in self.cursors:
+                self.cursors[name] = new_cursor
+        self.published[name] = status
+        self.seq += 1
+        return p.Tick(name, self.seq, dict(status, stamp=stamp), delta, full, trainer.last_manual_step,
+                      trainer.last_stats, trainer.has_models(), trainer.dataset_name, list(trainer.warnings))
+
+
+def _to_bytes(obj) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
