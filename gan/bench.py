@@ -12,6 +12,11 @@ Parts (``--parts``, comma-separated; all by default):
   score     seconds_to_score_7, score_120s (default config) and score_120s_textbook, CPU.
             G is copied every few seconds while the Trainer runs (a copy costs milliseconds) and the
             copies are scored after training, so measuring does not slow the run being measured.
+  viewers   what a workshop room costs: the real app with a presenter (?token=) who presses Start,
+            then for each N in --viewers, N simulated browser tabs (gan/viewers.py) over
+            --viewer-seconds: viewers_N_train_ratio (steps/s vs the first N), refresh rate per
+            viewer, server CPU ms per refresh, /_stcore/health latency, and how long a presenter
+            action (Pause, a loss switch) takes to reach the last viewer.
 
 With --json the last line printed is one JSON object holding every key (null where a part was not
 run or failed; ``errors`` says why).
@@ -35,7 +40,7 @@ import torch
 
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
         "seconds_to_score_7", "score_120s", "score_120s_textbook")
-PARTS = ("overhead", "render", "rss", "browser", "score")
+PARTS = ("overhead", "render", "rss", "browser", "score", "viewers")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -407,6 +412,227 @@ def part_browser(args) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
 
+# --- viewers -----------------------------------------------------------------------------------
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads, children excluded), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # the command name may hold spaces: split after it
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendant processes of pid (the trainer's worker process, when the app uses one)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += proc_cpu_seconds(pid)
+        except OSError:
+            pass  # ended in between: its time is lost to us, not to the figure's meaning
+    return total
+
+
+def start_app_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
+    """`streamlit run app.py` in its own process group (so its worker children stop with it)."""
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log_file:  # a file, not a pipe: a chatty server can never block on it
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def stop_app_server(server: subprocess.Popen) -> None:
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(server.pid, sig)  # the group started above: server, worker, anything they spawned
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def steps_per_sec(log: list, t0: float, t1: float) -> float | None:
+    """Steps/s over [t0, t1] from a viewer's status log of (time, StatusLine)."""
+    inside = [(t, line.step) for t, line in log if t0 <= t <= t1]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+def _health_ms(url: str) -> float | None:
+    """One /_stcore/health round trip in ms from a thread of its own (the viewers' event loop may lag)."""
+    import urllib.request
+
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            r.read()
+            return (time.perf_counter() - t0) * 1000 if r.status == 200 else None
+    except OSError:
+        return None
+
+
+async def _viewers_round(n: int, url: str, presenter, server_pid: int, args) -> dict:
+    import asyncio
+
+    from gan.viewers import close_viewers, open_viewers, wait_all
+
+    def shows(state):
+        return lambda v: v.status() is not None and v.status().state == state
+
+    def shows_loss(label, eq):
+        return lambda v: any(label in m and eq in m for m in v.markdown())
+
+    key = f"viewers_{n}"
+    out: dict = {}
+    viewers, failed = await open_viewers(url, n, timeout=args.viewer_connect_timeout, prefix=f"v{n}")
+    try:
+        if failed:
+            out[f"{key}_connect_failures"] = len(failed)
+            log(f"viewers: {len(failed)} of {n} did not connect, e.g. {failed[0]}")
+        if not viewers:
+            raise RuntimeError(f"none of {n} viewers connected: {failed[0] if failed else '?'}")
+        if await wait_all(viewers, shows("Running"), 60) is None:
+            raise RuntimeError(f"not every viewer showed 'Running' within 60 s (N={n})")
+        await asyncio.sleep(args.viewer_warmup)  # measuring, not synchronising: let first charts settle
+        clients = [presenter, *viewers]
+        workers = descendants(server_pid)
+        bytes0 = [v.stats.bytes_received for v in viewers]
+        t0, cpu0, own0 = time.monotonic(), proc_cpu_seconds(server_pid), time.process_time()
+        wcpu0 = tree_cpu_seconds(workers)
+        health: list[float | None] = []
+        probes = max(3, int(args.viewer_seconds // 5))
+        for _ in range(probes):  # spread over the window; each probe runs in a thread of its own
+            await asyncio.sleep(args.viewer_seconds / probes)
+            health.append(await asyncio.to_thread(_health_ms, url + "_stcore/health"))
+        t1, cpu1, own1 = time.monotonic(), proc_cpu_seconds(server_pid), time.process_time()
+        wcpu1 = tree_cpu_seconds(workers)
+        span = t1 - t0
+        live = [v for v in viewers if v.connected]
+        rates = [v.fragment_runs_between(t0, t1) / span for v in live]
+        refreshes = sum(c.fragment_runs_between(t0, t1) for c in clients)  # the presenter's tab included
+        viewer_refreshes = sum(v.fragment_runs_between(t0, t1) for v in live)
+        window_bytes = sum(v.stats.bytes_received - b for v, b in zip(viewers, bytes0) if v.connected)
+        timers = live[0].timers() if live else {}
+        ok_health = [h for h in health if h is not None]
+        out.update({
+            f"{key}_steps_per_sec": steps_per_sec(presenter.status_log, t0, t1),
+            f"{key}_refresh_median": statistics.median(rates) if rates else None,
+            f"{key}_refresh_min": min(rates) if rates else None,
+            f"{key}_refresh_expected": sum(1 / i for i in timers.values()) if timers else None,
+            f"{key}_refreshes": refreshes,
+            f"{key}_server_ms_per_refresh": (cpu1 - cpu0) * 1000 / refreshes if refreshes else None,
+            f"{key}_server_cpu": (cpu1 - cpu0) / span,  # cores used by the server process
+            f"{key}_worker_cpu": (wcpu1 - wcpu0) / span,  # cores of its child processes (training worker)
+            f"{key}_client_cpu": (own1 - own0) / span,  # this bench's own share of the same CPUs
+            f"{key}_kb_per_refresh": window_bytes / 1024 / viewer_refreshes if viewer_refreshes else None,
+            f"{key}_health_ms": max(ok_health) if ok_health else None,
+            f"{key}_health_failures": len(health) - len(ok_health),
+            f"{key}_dropped": len(viewers) - len(live),
+            f"{key}_errors": sum(len(v.stats.errors) for v in viewers)})
+
+        # A presenter action reaching the room: Pause until the last viewer shows "Paused"; Resume back.
+        bound = args.viewer_action_timeout
+        sent = await presenter.click("Pause")
+        out[f"{key}_action_s"] = await wait_all(live, shows("Paused"), bound, since=sent)
+        sent = await presenter.click("Resume")
+        out[f"{key}_resume_s"] = await wait_all(live, shows("Running"), bound, since=sent)
+        await presenter.wait_until(shows("Running"), bound)
+        try:  # the loss bar, where the page has one; switched back so every round trains the same loss
+            sent = await presenter.select("MSE", timeout=10)
+            out[f"{key}_loss_s"] = await wait_all(live, shows_loss("MSE", "0.25"), bound, since=sent)
+            sent = await presenter.select("BCE", timeout=10)
+            await wait_all(live, shows_loss("BCE", "0.693"), bound, since=sent)
+        except (TimeoutError, ConnectionError) as exc:
+            log(f"viewers: no loss switch measured: {exc}")
+        return out
+    finally:
+        await close_viewers(viewers)
+
+
+async def _viewers_session(url: str, token: str, server_pid: int, args) -> dict:
+    from gan.viewers import Viewer
+
+    presenter = await Viewer(url, f"token={token}", name="presenter").connect(args.viewer_connect_timeout)
+    try:
+        await presenter.click("Start", timeout=60)
+        if not await presenter.wait_until(lambda v: v.status() is not None and v.status().state == "Running"
+                                          and v.status().step > 0, 120):
+            raise RuntimeError(f"the run did not start; the page says {presenter.alerts()[:2]} "
+                               f"{presenter.exceptions()[:1]}")
+        out: dict = {"viewers_counts": list(args.viewers), "viewer_seconds": args.viewer_seconds}
+        first_rate = None
+        for n in args.viewers:
+            log(f"viewers: {n} viewer(s) ...")
+            row = await _viewers_round(n, url, presenter, server_pid, args)
+            rate = row.get(f"viewers_{n}_steps_per_sec")
+            if first_rate is None:
+                first_rate = rate
+            row[f"viewers_{n}_train_ratio"] = rate / first_rate if rate and first_rate else None
+            out.update(row)
+            if not presenter.connected:
+                raise RuntimeError(f"the presenter lost its connection: {presenter.closed_reason}")
+        return out
+    finally:
+        await presenter.close()
+
+
+def part_viewers(args) -> dict:
+    import asyncio
+    import shutil
+    import tempfile
+
+    if not (REPO / "app.py").is_file():
+        raise RuntimeError("app.py is not in the tree yet")
+    port, token = free_port(), os.urandom(8).hex()
+    tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-viewers-"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=str(tmp / "runs"))
+    server = start_app_server(port, env, tmp / "server.log")
+    url = f"http://127.0.0.1:{port}/"
+    # Bound for the whole part: start, then per N its connects, warm-up, window and three actions.
+    bound = 180 + sum(args.viewer_connect_timeout + 60 + args.viewer_warmup + args.viewer_seconds
+                      + 4 * args.viewer_action_timeout for _ in args.viewers)
+    try:
+        if not wait_http(url + "_stcore/health", 60):
+            raise RuntimeError("the app did not answer on its health endpoint within 60 s")
+        try:
+            return asyncio.run(asyncio.wait_for(_viewers_session(url, token, server.pid, args), bound))
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"the viewers part did not finish within its bound of {bound:.0f} s") from None
+        except Exception as exc:
+            tail = " ".join((tmp / "server.log").read_text(errors="replace")[-600:].split())
+            raise RuntimeError(f"{type(exc).__name__}: {exc} | server log: ...{tail}") from exc
+    finally:
+        stop_app_server(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+
 
 # --- the command -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
@@ -429,7 +655,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless-seconds", type=float, default=45.0)
     p.add_argument("--browser-warmup", type=float, default=15.0)
     p.add_argument("--grid-dir", default=None, help="write the 120 s sample grids (PNG) here")
+    p.add_argument("--viewers", type=_counts, default=[1, 10, 30, 100],
+                   help="viewers part: comma-separated numbers of simulated viewers, one round each (1,10,30,100)")
+    p.add_argument("--viewer-seconds", type=float, default=30.0, help="viewers part: measuring window per round")
+    p.add_argument("--viewer-warmup", type=float, default=5.0, help="viewers part: seconds before each window")
+    p.add_argument("--viewer-connect-timeout", type=float, default=120.0,
+                   help="viewers part: seconds for a round's viewers to connect and see their first page")
+    p.add_argument("--viewer-action-timeout", type=float, default=60.0,
+                   help="viewers part: seconds for a presenter action to reach every viewer")
     return p
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 1,10,30, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected numbers >= 1 such as 1,10,30, got {text!r}")
+    return counts
 
 
 def apply_quick(args) -> None:
@@ -438,6 +682,7 @@ def apply_quick(args) -> None:
     args.render_repeats = 1
     args.rss_steps, args.rss_warmup = min(args.rss_steps, 300), 50
     args.heap_seconds, args.headless_seconds, args.browser_warmup = 3.0, 3.0, 1.0
+    args.viewers, args.viewer_seconds, args.viewer_warmup = [1, 3], 4.0, 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -478,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(part_rss(args))
             elif part == "browser":
                 results.update(part_browser(args))
+            elif part == "viewers":
+                results.update(part_viewers(args))
             elif part == "score":
                 evaluator = Evaluator.for_dataset(cached_dataset(cfg.dataset, cfg.data_dir, "cpu"))
                 results.update(part_score(args, cfg, evaluator))
@@ -532,6 +779,13 @@ def print_table(r: dict) -> None:
         ok = "ok " if ms <= 100 else "MISS"
         what = f"all dashboard charts, history of {int(n):,} steps"
         print(f"{'render_ms[' + n + ']':<22} {ms:>10.1f}  {ok + ' (goal <= 100)':<18} {what}")
+    for n in r.get("viewers_counts") or []:
+        k = f"viewers_{n}"
+        cells = [f"train {_fmt(r.get(k + '_train_ratio'))}", f"refresh/s med {_fmt(r.get(k + '_refresh_median'))} "
+                 f"min {_fmt(r.get(k + '_refresh_min'))}", f"server {_fmt(r.get(k + '_server_ms_per_refresh'))} "
+                 "ms/refresh", f"pause->all {_fmt(r.get(k + '_action_s'))} s",
+                 f"loss->all {_fmt(r.get(k + '_loss_s'))} s", f"health {_fmt(r.get(k + '_health_ms'))} ms"]
+        print(f"{'viewers[' + str(n) + ']':<22} " + " · ".join(cells))
     for part, err in r.get("errors", {}).items():
         print(f"error in {part}: {err}")
     print(f"total {r.get('total_seconds', 0):.0f} s; {r['machine']['note']}")

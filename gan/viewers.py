@@ -180,6 +180,8 @@ class Viewer:
         self.session_id = ""
         self.page_script_hash = ""  # "" on the first run: the server picks the default page
         self.runs: list[ScriptRun] = []  # completed script runs, oldest first (bounded by keep_runs)
+        # (time.monotonic(), status line) each time a finished run showed a new status line (bounded)
+        self.status_log: list[tuple[float, StatusLine]] = []
         self.closed_reason: str | None = None  # set once the connection is over
         self.connected_at: float | None = None
         self._keep_runs = keep_runs
@@ -496,6 +498,10 @@ class Viewer:
                 del self._nodes[p]
         if status != FINISHED.FINISHED_EARLY_FOR_RERUN:
             self._age_cache(fragments)
+        line = self.status()
+        if line is not None and (not self.status_log or self.status_log[-1][1] != line):
+            self.status_log.append((time.monotonic(), line))
+            del self.status_log[: -self._keep_runs]
 
     def _age_cache(self, fragments: tuple[str, ...]) -> None:
         """ForwardMsgCache.incrementRunCount: drop entries unused for more than max age runs; a fragment
