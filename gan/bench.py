@@ -412,6 +412,7 @@ def part_browser(args) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
 
+
 # --- viewers -----------------------------------------------------------------------------------
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 

@@ -10,13 +10,14 @@ Chromiums on a 2-core laptop. This client reproduces what Streamlit 1.67's front
   "PLACEHOLDER_AUTH_TOKEN">]`` (the server selects the first entry; the second only matters for
   auth cookies; a third would name a session to reconnect to, which a fresh tab does not have);
 * one ``BackMsg.rerun_script`` per run request, carrying the query string (``token=...`` for the
-  presenter), the page script hash (empty on the first run: the default page, then the hash from
-  ``new_session``), the widget states, the context info and **the hashes of the ForwardMsgs it has
-  cached**: the server (1.67 has no server-side message cache) replaces a cacheable message (a
-  ``new_element`` delta of at least ``global.minCachedMessageSize``, 10 kB) by a ``ref_hash`` only
-  when the client listed its hash. The cache ages out entries like the frontend's ForwardMsgCache
-  (``max_cached_message_age`` script runs since last use). ``cache=False`` declares no cache, so
-  the server sends every message in full;
+  presenter), the page script hash (empty on the first run: the default page; then the page that
+  ``navigation`` named, else ``new_session``'s), the widget states, the context info and **the
+  hashes of the ForwardMsgs it has cached**: the server (1.67 has no server-side message cache)
+  replaces a cacheable message (a ``new_element`` delta of at least
+  ``global.minCachedMessageSize``, 10 kB) by a ``ref_hash`` only when the client listed its hash.
+  The cache ages out entries like the frontend's ForwardMsgCache (``max_cached_message_age``
+  script runs since last use). ``cache=False`` declares no cache, so the server sends every
+  message in full;
 * ``auto_rerun`` (interval, fragment id) starts a ``setInterval``-style timer per fragment that
   sends a fragment rerun (``fragment_id`` set, ``is_auto_rerun`` true) every interval, whether or
   not the previous fragment run has finished (the browser does not wait either). An auto_rerun
@@ -26,10 +27,11 @@ Chromiums on a 2-core laptop. This client reproduces what Streamlit 1.67's front
 
 The client keeps a tiny model of the page (markdown text, alerts, buttons, segmented controls,
 exceptions) keyed by delta path, with the frontend's stale-node clearing at ``script_finished``,
-and counts completed fragment runs with their times. It can click a button or pick a segmented
-control option the way the browser's widget manager does (the widget states of the controls it has
-set plus a one-shot trigger). Unlike a browser it does not report the value of widgets it never
-touched; the server then keeps their current values, which is what the browser's report says.
+and counts completed fragment runs with their times. Like the browser's widget manager it holds
+a value for every input widget on the page (initialised from the element, replaced when the server
+sets one, dropped when the widget leaves the page) and sends them all with every rerun, auto-reruns
+included; a click adds a one-shot trigger. Checked against headless Chromium's frames: the same
+widget states, fragment ids, page hash and cached hashes, and the same 1 s timer phase.
 
 Only Streamlit's generated protobuf modules are used, never its runtime API. Every wait is bounded,
 a failure in one viewer (disconnect, server error, bad message) is recorded on that viewer and
@@ -125,6 +127,54 @@ class _Node:
     fragment_id: str
     text: str = ""
     widget: Button | Segmented | None = None
+    widget_id: str = ""  # any widget (input or button): its state is kept while it is on the page
+
+
+def initial_widget_state(kind: str, proto) -> WidgetState | None:
+    """The value the browser's widget manager reports for an input widget it has just drawn.
+
+    The element's own value when the server set one (``set_value``), else its default; None for
+    widgets without a value to report (buttons, uploaders) or without a default (index=None).
+    The value types are those the frontend sends (seen in Chromium's frames for 1.67).
+    """
+    state = WidgetState(id=proto.id)
+    if kind == "selectbox":
+        if proto.set_value and proto.HasField("raw_value"):
+            state.string_value = proto.raw_value
+        elif proto.HasField("default") and 0 <= proto.default < len(proto.options):
+            state.string_value = proto.options[proto.default]
+        else:
+            return None
+    elif kind == "number_input":
+        if proto.set_value and proto.HasField("value"):
+            value = proto.value
+        elif proto.HasField("default"):
+            value = proto.default
+        else:
+            return None
+        if proto.data_type == proto.INT:
+            state.int_value = int(value)
+        else:
+            state.double_value = value
+    elif kind in ("text_input", "text_area"):
+        state.string_value = proto.value if proto.set_value and proto.HasField("value") else proto.default
+    elif kind == "checkbox":
+        state.bool_value = proto.value if proto.set_value else proto.default
+    elif kind == "slider":
+        values = list(proto.value) if proto.set_value else list(proto.default)
+        if proto.options:  # st.select_slider: the shown labels of the chosen indices
+            state.string_array_value.data.extend(proto.options[int(v)] for v in values if 0 <= v < len(proto.options))
+        else:
+            state.double_array_value.data.extend(values)
+    elif kind == "button_group":
+        if proto.set_value:
+            state.string_array_value.data.extend(proto.raw_values)
+        else:
+            state.string_array_value.data.extend(proto.options[d].content for d in proto.default
+                                                 if 0 <= d < len(proto.options))
+    else:
+        return None
+    return state
 
 
 # --- a tiny HTTP client (the browser's plain GETs) -----------------------------------------------
@@ -411,6 +461,10 @@ class Viewer:
         elif kind == "stop_auto_rerun":
             for fid in msg.stop_auto_rerun.fragment_ids:
                 self._stop_timer(fid)
+        elif kind == "navigation" and msg.navigation.page_script_hash:
+            # st.navigation: the page actually shown (new_session named the main script); the
+            # frontend reruns with this one from now on.
+            self.page_script_hash = msg.navigation.page_script_hash
         elif kind == "page_not_found":
             self._error(f"page not found: {msg.page_not_found.page_name!r}")
         elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
@@ -470,14 +524,19 @@ class Viewer:
             g = el.button_group
             node.widget = Segmented(g.id, g.label, tuple(o.content for o in g.options), g.disabled,
                                     delta.fragment_id)
-            if g.set_value:  # the server set the value (e.g. from session state): the browser adopts it
-                if g.id in self._widget_values:
-                    state = WidgetState(id=g.id)
-                    state.string_array_value.data.extend(g.raw_values)
-                    self._widget_values[g.id] = state
         elif ek == "imgs" and self.fetch_media:
             for img in el.imgs.imgs:
                 self._maybe_fetch(img.url)
+        widget_id = getattr(getattr(el, ek), "id", "") if ek else ""
+        if isinstance(widget_id, str) and widget_id:
+            node.widget_id = widget_id
+            proto = getattr(el, ek)
+            # A widget new to this tab starts at its element's value; later the tab keeps its own value
+            # unless the server sets one (set_value), as the frontend's widget manager does.
+            if widget_id not in self._widget_values or getattr(proto, "set_value", False):
+                state = initial_widget_state(ek, proto)
+                if state is not None:
+                    self._widget_values[widget_id] = state
         self._nodes[path] = node
 
     def _on_script_finished(self, msg: ForwardMsg) -> None:
@@ -496,6 +555,10 @@ class Viewer:
                 stale = [p for p, n in self._nodes.items() if n.run_id != run_id]
             for p in stale:
                 del self._nodes[p]
+            # removeInactiveWidgetState: a widget no longer on the page stops being reported.
+            on_page = {n.widget_id for n in self._nodes.values() if n.widget_id}
+            for wid in [w for w in self._widget_values if w not in on_page]:
+                del self._widget_values[wid]
         if status != FINISHED.FINISHED_EARLY_FOR_RERUN:
             self._age_cache(fragments)
         line = self.status()
