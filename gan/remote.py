@@ -148,7 +148,7 @@ class WorkerClient:
         if not reply.ok:
             if reply.error == "ConfigError":
                 raise ConfigError(reply.field, reply.message.split(": ", 1)[-1])
-            raise {"ValueError": ValueError, "KeyError": KeyError}.get(reply.error, RuntimeError)(reply.message)
+            raise (ValueError if reply.error == "ValueError" else RuntimeError)(reply.message)
         return reply.value
 
     # --- runs and ticks ---------------------------------------------------------------------------------
@@ -214,6 +214,7 @@ class RemoteTrainer:
         self._actions: list[tuple[int, str, object]] = []
         self._max_rate: float | None = None
         self._started = False
+        self._spawn = -1  # WorkerClient.spawns when started: a later spawn is another process
         self._has_models = False
         self._data = None
         self._lock = threading.Lock()
@@ -254,6 +255,8 @@ class RemoteTrainer:
             resume = buf.getvalue()
             self.history.load_state_dict(self._resume_state["history"])  # charts at once, before the first tick
         self._set_status(dict(self._status, state=RunState.LOADING, stamp=-0.5))
+        self.client.ensure_started()
+        self._spawn = self.client.spawns  # the worker process this run lives in
         try:
             self.client.call(p.Start(self.name, self.config.to_dict(), paused, tuple(self._actions), resume,
                                      self.dataset_fallback, self._max_rate))
@@ -279,12 +282,10 @@ class RemoteTrainer:
         if not self._started or not self.is_alive():
             return True
         try:
-            return bool(self.client.call(p.Stop(self.name, timeout), timeout=timeout + CALL_TIMEOUT_S))
-        except WorkerError as exc:
-            self._worker_died(str(exc))
-            return True
-        except KeyError:
-            return True
+            stopped = self._call(p.Stop(self.name, timeout), timeout=timeout + CALL_TIMEOUT_S)
+        except WorkerError:
+            return True  # the process is gone, so is the run
+        return True if stopped is None else bool(stopped)
 
     def forget(self, timeout: float = 5.0) -> None:
         """Reset: stop the run and drop it from the worker and the tick reader."""
@@ -326,9 +327,16 @@ class RemoteTrainer:
         else:
             self._actions.append((int(after_step), kind, value))
 
-    def _call(self, cmd: p.Command):
+    def _call(self, cmd: p.Command, timeout: float = CALL_TIMEOUT_S):
+        if self._status["failure"] == FailureKind.WORKER_DIED or self._spawn != self.client.spawns:
+            # Its process is gone: a fresh worker does not know this run. Commands that steer a live run
+            # are no-ops on a dead one (as on a stopped Trainer); reads that need its weights cannot work.
+            if isinstance(cmd, (p.Step, p.Snapshot, p.GeneratorWeights)):
+                raise RuntimeError(f"run {self.name!r} has no training process any more "
+                                   f"({self._status['reason'] or 'it ended'})")
+            return None
         try:
-            return self.client.call(cmd)
+            return self.client.call(cmd, timeout=timeout)
         except WorkerError as exc:
             self._worker_died(str(exc))
             raise

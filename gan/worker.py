@@ -109,9 +109,10 @@ class Worker:
             value = self._dispatch(cmd)
         except ConfigError as exc:
             return p.Reply(request_id, False, error="ConfigError", message=str(exc), field=exc.field)
-        except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-            return p.Reply(request_id, False, error=type(exc).__name__ if type(exc).__name__ in
-                           ("ValueError", "RuntimeError", "KeyError") else "ValueError", message=str(exc))
+        except (ValueError, TypeError) as exc:
+            return p.Reply(request_id, False, error="ValueError", message=str(exc))
+        except RuntimeError as exc:
+            return p.Reply(request_id, False, error="RuntimeError", message=str(exc))
         except Exception as exc:  # noqa: BLE001 — a command must never kill the worker
             return p.Reply(request_id, False, error="RuntimeError", message=f"{type(exc).__name__}: {exc}")
         trainer = self.trainers.get(cmd.name)
@@ -135,7 +136,7 @@ class Worker:
             return None
         trainer = self.trainers.get(cmd.name)
         if trainer is None:
-            raise KeyError(f"no run named {cmd.name!r} in the training worker")
+            raise RuntimeError(f"no run named {cmd.name!r} in the training worker")
         if isinstance(cmd, p.Pause):
             trainer.pause(cmd.reason)
         elif isinstance(cmd, p.Resume):

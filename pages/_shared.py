@@ -11,13 +11,25 @@ as a helper).
 import streamlit as st
 
 from gan import auth, snapshots
+from gan.liveview import LiveView, QualityView
 from gan.runs import RunRegistry
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, on_release=lambda registry: registry.close())
 def get_registry() -> RunRegistry:
-    # One per server process. The trainers' threads never call st.*; pages only send commands.
+    # One per server process: it spawns the training worker process at once (GAN_LIVE_TRAINER=process),
+    # so the first Start finds it warm. The trainers never call st.*; pages only send commands.
     return RunRegistry()
+
+
+@st.cache_resource(show_spinner=False)
+def live_view() -> LiveView:
+    return LiveView()  # one render per tick, shared by every session (gan.liveview)
+
+
+@st.cache_resource(show_spinner=False)
+def quality_view() -> QualityView:
+    return QualityView()
 
 
 @st.cache_resource(show_spinner=False)

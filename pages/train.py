@@ -12,14 +12,16 @@ With GAN_LIVE_TOKEN set, only the presenter's browser (?token=...) sees any cont
 
 import streamlit as st
 
-from gan import charts, metrics, snapshots, theory
+from gan import snapshots, theory
 from gan.checkpoint import CheckpointError, trainer_from_checkpoint
 from gan.config import DATASETS, MODELS, Config, ConfigError
-from gan.losses import LOSSES, format_equilibrium, get_loss
+from gan.liveview import BannerKind
+from gan.losses import LOSSES
 from gan.presets import PRESETS, get_preset, preset_config
 from gan.runs import RunLimitError, read_upload
-from gan.trainer import FAILED, LOADING, PAUSED, RUNNING, STOPPED
-from pages._shared import get_registry, get_store, presenter_access
+from gan.trainer import LOADING, PAUSED, RUNNING
+from pages._livechart import live_charts
+from pages._shared import get_registry, get_store, live_view, presenter_access, quality_view
 
 DEFAULTS = Config()
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
@@ -27,8 +29,6 @@ PAUSED_WATCH_S = 2.0  # a paused run is only watched for Resume/Step from anothe
 METRICS_REFRESH_S = 5.0  # quality is scored every few hundred steps: its panel needs no faster timer
 FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed")
 MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
-STATE_LABELS = {LOADING: "Loading", RUNNING: "Running", PAUSED: "Paused", STOPPED: "Stopped",
-                FAILED: "Failed", "idle": "No run"}
 
 registry = get_registry()
 ss = st.session_state
@@ -394,72 +394,33 @@ if ss.get("_notice"):
     st.error(ss["_notice"], icon=":material/block:")
 
 
-def fmt_elapsed(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def grid_png(run_name: str, grid) -> bytes:
-    # The grid changes every sample_every steps; encode it once, not on every refresh.
-    key = (run_name, grid.step)
-    cached = ss.get("_grid_png")
-    if cached is None or cached[0] != key:
-        cached = (key, charts.grid_png(grid.images, scale=3))
-        ss["_grid_png"] = cached
-    return cached[1]
-
-
-def banners(status: dict) -> None:
-    state, reason = status["state"], status["reason"]
-    for warning in status["warnings"]:
-        st.warning(warning, icon=":material/warning:")
-    if state == FAILED:
-        st.error(f"Training failed: {reason}. Check the settings, then press Start for a new run "
-                 "(or Reset to clear the dashboard).", icon=":material/error:")
-    elif state == PAUSED and "became" in reason:  # the trainer paused itself on a NaN/inf loss
-        st.error(f"Training paused: {reason}", icon=":material/error:")
-    elif state == PAUSED:
-        st.info(f"Paused ({reason}). Press Resume, or Step to advance one step at a time.",
-                icon=":material/pause:")
-    elif state == LOADING:
-        st.info("Loading the dataset and building the models…", icon=":material/hourglass_top:")
-    elif state == STOPPED:
-        st.info("Stopped. The charts and the Samples page keep this run; Start begins a new one.",
-                icon=":material/stop:")
+BANNER = {BannerKind.INFO: st.info, BannerKind.WARNING: st.warning, BannerKind.ERROR: st.error}
 
 
 def live_panel(seen_state: str) -> None:
+    """The live status, banners, charts and sample grid: one shared LiveFrame (gan.liveview) per tick.
+
+    Thirty viewers rerun this every second; each only lays out the frame that the first of them (or the
+    tick before) rendered, and the charts are drawn in each browser (pages/_livechart.py).
+    """
     trainer = registry.current()
     if trainer is None:
-        st.info("No run yet. Pick the settings on the left and press **Start**.", icon=":material/info:")
+        if access.presenter:
+            st.info("No run yet. Pick the settings on the left and press **Start**.", icon=":material/info:")
+        else:
+            st.info("Waiting for the presenter to start a run.", icon=":material/hourglass_top:")
         return
-    status = trainer.status()  # once per tick
-    if status["state"] != seen_state:
+    frame = live_view().frame(trainer)
+    if frame.state != seen_state:
         st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
-    spec = get_loss(status["loss"])
-    st.markdown(f"### {STATE_LABELS.get(status['state'], status['state'])} · Step {status['step']:,} · "
-                f"{status['steps_per_sec']:.0f} steps/s · {fmt_elapsed(status['elapsed'])} elapsed · "
-                f"{status['device']} · {status['dataset']}")
-    st.markdown(f"**{spec.label}** loss · {format_equilibrium(spec)} · lr G {status['lr_g']:g} · "
-                f"lr D {status['lr_d']:g} · D steps {status['d_steps']} · model {status['model']}")
-    banners(status)
-
-    snapshot = trainer.history.snapshot(with_grids=False)  # once per tick; capped at ~4000 rows
-    grid = trainer.history.latest_grid()
-    top = st.columns([2, 1])
-    if snapshot.scalars.empty:
-        top[0].caption("The charts appear after the first step.")
+    st.markdown(frame.headline)
+    st.markdown(frame.details)
+    for banner in frame.banners:
+        BANNER[banner.kind](banner.text, icon=banner.icon)
+    if frame.charts is None:
+        st.caption("The charts appear after the first step.")
     else:
-        built = charts.build_dashboard_charts(snapshot)
-        top[0].altair_chart(built["loss"], width="stretch")
-        bottom = st.columns(2)
-        bottom[0].altair_chart(built["d_outputs"], width="stretch")
-        bottom[1].altair_chart(built["histogram"], width="stretch")
-        bottom[1].caption(f"Histogram of the batch at step {snapshot.probs_step:,}; dashed line: 0.5.")
-    if grid is not None:
-        top[1].image(grid_png(trainer.name, grid), width="stretch", output_format="PNG",
-                     caption=f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})")
+        live_charts(frame.charts, key="live_charts")
 
 
 def metrics_panel() -> None:
@@ -468,25 +429,19 @@ def metrics_panel() -> None:
     monitor = registry.monitor(trainer)
     if monitor is None:
         return
-    snap = monitor.snapshot()
+    frame = quality_view().frame(trainer.name, monitor)  # shared: rebuilt once per evaluation
     st.markdown("#### Quality, scored by a reference classifier trained on real digits")
-    if snap.state == "failed":
-        st.warning(snap.message, icon=":material/warning:")
-        return
-    if snap.rows.empty or snap.latest is None:
-        st.caption(f"The first score comes at step {monitor.every:,}. {snap.message}")
-        return
-    latest, ceiling = snap.latest, snap.ceiling
-    cols = st.columns([2, 1])
-    cols[0].altair_chart(metrics.metrics_chart(snap.rows, snap.ceiling_row, "score"), width="stretch")
-    cols[0].caption(f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
-                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
-                    f"(real: {ceiling.fd:.1f}). {snap.message}.")
-    cols[1].altair_chart(metrics.coverage_chart(latest.coverage, ceiling.coverage, latest.alarm), width="stretch")
-    if latest.alarm.firing:
-        cols[1].error(latest.alarm.message, icon=":material/warning:")
+    if frame.failed:
+        st.warning(frame.message, icon=":material/warning:")
+    elif frame.charts is None:
+        st.caption(frame.message)
     else:
-        cols[1].caption(latest.alarm.message)
+        live_charts(frame.charts, key="quality_charts")
+        st.caption(frame.message)
+        if frame.alarm_firing:
+            st.error(frame.alarm, icon=":material/warning:")
+        else:
+            st.caption(frame.alarm)
 
 
 # Timers: the full panel only while something moves; a paused run is watched cheaply (another tab

@@ -1,0 +1,196 @@
+"""One render per tick, shared by every open dashboard: the live panel's text, banners and chart data.
+
+Thirty viewers refresh every second; if each built its own snapshot and charts, the server would do
+the same work thirty times. ``LiveView.frame(trainer)`` builds a frozen LiveFrame at most once per new
+tick (and at most every MIN_INTERVAL_S while steps stream in), and every session reuses it; a
+refresh without anything new costs a dictionary lookup. A state change (Pause, a loss switch, a
+failure) renders at once, so the presenter's page shows the effect of a click on its very next run.
+Pure Python: the page maps Banner kinds to st.info/st.error and mounts the chart payload.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from gan.losses import format_equilibrium, get_loss
+from gan.protocol import PauseCause, RunState
+
+MIN_INTERVAL_S = 0.5  # viewers refresh every 1 s: a frame half a second old is still news to them
+STATE_LABELS = {RunState.LOADING: "Loading", RunState.RUNNING: "Running", RunState.PAUSED: "Paused",
+                RunState.STOPPED: "Stopped", RunState.FAILED: "Failed", RunState.IDLE: "No run"}
+
+
+class BannerKind(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Banner:
+    kind: BannerKind
+    text: str
+    icon: str  # a Streamlit material icon name
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """What one refresh of the live panel shows; the same object for every session until the next tick."""
+
+    run: str
+    state: RunState
+    step: int
+    headline: str  # "### Running · Step 1,234 · 57 steps/s · 1:02 elapsed · cpu · mnist5k"
+    details: str  # loss, its equilibrium, learning rates, D steps, model
+    banners: tuple[Banner, ...]
+    charts: str | None  # gan.livechart.dashboard_payload JSON; None before the first step
+    built_at: float  # time.monotonic() when rendered
+
+
+def fmt_elapsed(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def banners(status: dict) -> tuple[Banner, ...]:
+    """Warnings and the one state banner, chosen by the typed state and pause cause."""
+    out = [Banner(BannerKind.WARNING, w, ":material/warning:") for w in status["warnings"]]
+    state, reason, cause = status["state"], status["reason"], status.get("pause_cause", PauseCause.NONE)
+    if state == RunState.FAILED:
+        out.append(Banner(BannerKind.ERROR, f"Training failed: {reason}. Check the settings, then press Start for a "
+                          "new run (or Reset to clear the dashboard).", ":material/error:"))
+    elif state == RunState.PAUSED and cause == PauseCause.NAN:
+        out.append(Banner(BannerKind.ERROR, f"Training paused: {reason}", ":material/error:"))
+    elif state == RunState.PAUSED:
+        out.append(Banner(BannerKind.INFO, f"Paused ({reason}). Press Resume, or Step to advance one step at a time.",
+                          ":material/pause:"))
+    elif state == RunState.LOADING:
+        out.append(Banner(BannerKind.INFO, "Loading the dataset and building the models…", ":material/hourglass_top:"))
+    elif state == RunState.STOPPED:
+        out.append(Banner(BannerKind.INFO, "Stopped. The charts and the Samples page keep this run; Start begins a "
+                          "new one.", ":material/stop:"))
+    return tuple(out)
+
+
+def headline(status: dict) -> str:
+    state = RunState(status["state"])
+    return (f"### {STATE_LABELS[state]} · Step {status['step']:,} · {status['steps_per_sec']:.0f} steps/s · "
+            f"{fmt_elapsed(status['elapsed'])} elapsed · {status['device']} · {status['dataset']}")
+
+
+def details(status: dict) -> str:
+    spec = get_loss(status["loss"])
+    return (f"**{spec.label}** loss · {format_equilibrium(spec)} · lr G {status['lr_g']:g} · "
+            f"lr D {status['lr_d']:g} · D steps {status['d_steps']} · model {status['model']}")
+
+
+def _identity(status: dict) -> tuple:
+    """What must show at once when it changes (a click's effect), unlike steps/s or new rows."""
+    return (status["state"], status.get("pause_cause"), status["reason"], status["loss"], status["lr_g"],
+            status["lr_d"], status["d_steps"], tuple(status["warnings"]))
+
+
+class LiveView:
+    """The shared renderer: frame(trainer) for any number of sessions and threads."""
+
+    def __init__(self, min_interval: float = MIN_INTERVAL_S):
+        self.min_interval = min_interval
+        self._lock = threading.Lock()  # one render at a time; the others wait and reuse it
+        self._cached: tuple | None = None  # (frame, (run, identity, history version)): swapped as one
+        self._grid: tuple | None = None  # ((run, grid step), png bytes): encoded once per grid
+        self.renders = 0  # how many frames were built (tests: one per tick, not one per session)
+
+    def frame(self, trainer) -> LiveFrame:
+        status = trainer.status()
+        key = (trainer.name, _identity(status), trainer.history.version)
+        cached = self._cached
+        if self._fresh(cached, key):
+            return cached[0]
+        with self._lock:
+            cached = self._cached
+            if self._fresh(cached, key):
+                return cached[0]  # another session rendered it while this one waited
+            frame = self._render(trainer, status)
+            self._cached = (frame, key)
+            self.renders += 1
+            return frame
+
+    def _fresh(self, cached: tuple | None, key: tuple) -> bool:
+        if cached is None:
+            return False
+        frame, seen = cached
+        if seen[:2] != key[:2]:
+            return False  # another run, or a state/setting change: show it now
+        return seen[2] == key[2] or time.monotonic() - frame.built_at < self.min_interval
+
+    def _render(self, trainer, status: dict) -> LiveFrame:
+        from gan import charts, livechart
+
+        snapshot = trainer.history.snapshot(with_grids=False)  # capped at ~4000 rows at any run length
+        payload = None
+        if not snapshot.scalars.empty:
+            grid = trainer.history.latest_grid()
+            png, caption = None, ""
+            if grid is not None:
+                gkey = (trainer.name, grid.step)
+                if self._grid is None or self._grid[0] != gkey:
+                    self._grid = (gkey, charts.grid_png(grid.images, scale=3))
+                png = self._grid[1]
+                caption = f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})"
+            payload = livechart.dashboard_payload(
+                snapshot, grid_png=png, grid_caption=caption,
+                hist_caption=f"Histogram of the batch at step {snapshot.probs_step:,}; dashed line: 0.5.")
+        return LiveFrame(trainer.name, RunState(status["state"]), status["step"], headline(status), details(status),
+                         banners(status), payload, time.monotonic())
+
+
+@dataclass(frozen=True)
+class QualityFrame:
+    """The quality panel for every session, rebuilt only when the monitor scored again or changed state."""
+
+    message: str  # the score caption, or "The first score comes at step 500. …" before it
+    failed: bool  # the monitor failed: show message as a warning, no charts
+    charts: str | None  # gan.livechart.quality_payload JSON; None before the first score
+    alarm: str = ""  # the mode-collapse alarm's sentence (firing or not)
+    alarm_firing: bool = False
+
+
+class QualityView:
+    """One QualityFrame per evaluation of a run's MetricsMonitor, shared by every session."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._cached: tuple | None = None  # (key, frame)
+
+    def frame(self, run_name: str, monitor) -> QualityFrame:
+        key = (run_name, id(monitor), monitor.evaluations, monitor.state)
+        cached = self._cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._lock:
+            if self._cached is not None and self._cached[0] == key:
+                return self._cached[1]
+            frame = self._render(monitor)
+            self._cached = (key, frame)
+            return frame
+
+    @staticmethod
+    def _render(monitor) -> QualityFrame:
+        from gan import livechart
+
+        snap = monitor.snapshot()
+        if snap.state == "failed":
+            return QualityFrame(snap.message, True, None)
+        if snap.rows.empty or snap.latest is None:
+            return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}", False, None)
+        latest, ceiling = snap.latest, snap.ceiling
+        caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
+                   f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
+                   f"(real: {ceiling.fd:.1f}). {snap.message}.")
+        payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
+                                            latest.alarm)
+        return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing)

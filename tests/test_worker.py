@@ -1,0 +1,294 @@
+"""Training in its own process (gan.worker / gan.remote) and the in-process thread, through one protocol.
+
+The same behaviour is asserted in both modes (GAN_LIVE_TRAINER=process|thread); the process-only
+faults (a killed worker, a stopped server) use real processes and real signals.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gan.config import Config, ConfigError
+from gan.history import History, SampleGrid, SyncCursor
+from gan.protocol import FailureKind, PauseCause, RunState
+from gan.runs import RunLimitError, RunRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = Config(model="mlp", width=64, batch_size=16, sample_every=20)  # fast steps on any CPU
+
+
+@pytest.fixture(params=["process", "thread"])
+def registry(request):
+    reg = RunRegistry(mode=request.param, metrics_every=0, torch_threads=1)
+    yield reg
+    reg.close(timeout=10.0)
+
+
+@pytest.fixture
+def process_registry():
+    reg = RunRegistry(mode="process", metrics_every=0, torch_threads=1)
+    yield reg
+    reg.close(timeout=10.0)
+
+
+def test_every_command_works_the_same_in_both_modes(registry):
+    t = registry.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 30, timeout=60), t.status()
+    t.pause("from the test")
+    st = t.status()
+    assert (st["state"], st["pause_cause"], st["reason"]) == (RunState.PAUSED, PauseCause.USER, "from the test")
+    paused_at = t.step_count
+    # A manual D-only step: exactly one more step, with a caption of what it changed.
+    t.step(1, which="d")
+    assert t.wait_until(lambda t: (t.last_manual_step or {}).get("step") == paused_at + 1, timeout=10)
+    assert t.last_manual_step["which"] == "d" and t.step_count == paused_at + 1
+    # Live changes are recorded at the step they take effect, in the mirror every page reads.
+    t.set_loss("mse")
+    t.set_lr(lr_d=2e-4)
+    t.set_d_steps(2)
+    t.resume()
+    assert t.wait_until(lambda t: t.step_count >= paused_at + 10 and t.loss == "mse", timeout=30)
+    assert t.wait_until(lambda t: {"loss", "lr_d", "d_steps"} <= set(t.history.snapshot().events["kind"]),
+                        timeout=5)
+    events = t.history.snapshot().events
+    switch = events[events.kind == "loss"].iloc[-1]
+    assert switch.detail == "bce → mse" and switch.step == paused_at + 2
+    assert t.status()["lr_d"] == 2e-4 and t.status()["d_steps"] == 2
+    # Bad values are refused with the config's own error, and nothing changes.
+    with pytest.raises(ConfigError, match="lr_g"):
+        t.set_lr(lr_g=-1.0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        t.set_loss("wasserstein-ish")
+    with pytest.raises(RuntimeError, match="paused"):
+        t.step(1)  # only while paused
+    # Sampling and checkpoints read the real weights at a step boundary.
+    G = t.generator_copy()
+    import torch
+
+    with torch.no_grad():
+        out = G(torch.zeros(2, SMALL.latent_dim))
+    assert tuple(out.shape) == (2, 1, 28, 28)
+    state = t.state_dict()
+    assert state["step"] >= paused_at + 10 and state["loss"] == "mse"
+    assert t.stop(timeout=10.0)
+    assert t.wait_until(lambda t: t.state == RunState.STOPPED, timeout=5)
+    # The history every page reads holds every step the run made (mirrored from the worker).
+    final = t.step_count
+    assert t.wait_until(lambda t: t.history.total_steps == final, timeout=5), (t.history.total_steps, final)
+    snap = t.history.snapshot(with_grids=True)
+    assert list(snap.scalars.step)[-1] == final
+    assert [g.step for g in snap.grids][:2] == [0, 20]
+
+
+def test_a_second_start_gets_the_limit_message_and_starts_nothing(registry):
+    t = registry.start(SMALL)
+    with pytest.raises(RunLimitError, match="limit is 1"):
+        registry.start(SMALL)
+    assert registry.names() == [t.name]
+
+
+def test_presets_scheduled_changes_fire_in_the_worker(registry):
+    t = registry.start(SMALL, actions=[(15, "loss", "hinge")])
+    assert t.wait_until(lambda t: t.loss == "hinge", timeout=60), t.status()
+    events = t.history.snapshot().events
+    assert t.wait_until(lambda t: "loss" in set(t.history.snapshot().events.kind), timeout=5)
+    events = t.history.snapshot().events
+    assert events[events.kind == "loss"].step.tolist() == [16]
+
+
+def test_reset_forgets_the_run_everywhere(registry):
+    t = registry.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
+    registry.reset(timeout=10.0)
+    assert registry.current() is None and registry.names() == []
+    assert not t.is_alive()
+    registry.start(SMALL)  # the cap is free again
+
+
+def test_an_uploaded_checkpoint_continues_in_the_worker(process_registry, tmp_path):
+    from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
+    from gan.trainer import Trainer
+
+    local = Trainer(SMALL, name="local")
+    local.start(stop_at_step=40)
+    assert local.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60)
+    path = save_checkpoint(local, tmp_path / "run.pt")
+    local.stop()
+    loaded = trainer_from_checkpoint(load_checkpoint(path), name="upload")
+    remote = process_registry.adopt(loaded)
+    assert remote.history.total_steps == 40  # the saved charts show at once, before the first tick
+    assert remote.wait_until(lambda t: t.step_count >= 50, timeout=60), remote.status()
+    assert remote.wait_until(lambda t: t.history.total_steps >= 50, timeout=5)
+    assert list(remote.history.snapshot().scalars.step[:40]) == list(range(1, 41))
+
+
+def test_a_killed_worker_fails_its_run_with_the_cause_and_the_next_start_works(process_registry):
+    t = process_registry.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 20, timeout=60)
+    rows = t.history.total_steps
+    pid = process_registry.worker.pid
+    os.kill(pid, signal.SIGKILL)
+    assert t.wait_until(lambda t: t.state == RunState.FAILED, timeout=2.0), t.status()
+    st = t.status()
+    assert st["failure"] == FailureKind.WORKER_DIED
+    assert "SIGKILL" in st["reason"] and "out-of-memory" in st["reason"]
+    assert t.history.total_steps >= rows  # the charts keep what the run did
+    assert "failed" in set(t.history.snapshot().events.kind)
+    # Commands to the dead run fail fast with a typed error, they never hang the page.
+    t0 = time.monotonic()
+    t.pause()  # a no-op on a failed run, answered at once by a fresh worker that does not know it
+    assert time.monotonic() - t0 < 30
+    again = process_registry.start(SMALL)
+    assert again.wait_until(lambda t: t.step_count >= 5, timeout=60), again.status()
+    assert process_registry.worker.pid != pid
+
+
+def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_registry, monkeypatch):
+    import gan.remote
+
+    t = process_registry.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
+    os.kill(process_registry.worker.pid, signal.SIGSTOP)  # alive but frozen
+    try:
+        monkeypatch.setattr(gan.remote, "CALL_TIMEOUT_S", 1.0)
+        t0 = time.monotonic()
+        with pytest.raises(gan.remote.WorkerError, match="did not answer"):
+            process_registry.worker.call(gan.remote.p.Ping(), timeout=1.0)
+        assert time.monotonic() - t0 < 5
+    finally:
+        os.kill(process_registry.worker.pid, signal.SIGCONT)
+
+
+# --- the mirror -----------------------------------------------------------------------------------
+def _row(h: History, step: int, loss: str = "bce") -> None:
+    h.append(step, 0.6 + step * 1e-3, 0.7, 0.5, 0.5, 2e-4, 2e-4, loss, when=1000.0 + step)
+
+
+def test_a_mirror_fed_deltas_reads_exactly_like_its_source():
+    src, mirror = History(recent=50, max_buckets=20), History(recent=50, max_buckets=20)
+    cursor = SyncCursor()
+    delta, cursor = src.changes_since(cursor)
+    assert delta is None  # first read: a full copy
+    mirror.load_state_dict(src.state_dict())
+    for step in range(1, 400):
+        _row(src, step, "bce" if step < 150 else "mse")
+        if step == 150:
+            src.add_event(150, "loss", "bce → mse")
+        if step % 40 == 0:
+            src.add_grid(SampleGrid(step, "bce", np.full((64, 28, 28), step % 256, np.uint8)))
+            src.set_probs(np.full(8, 0.25, np.float32), np.full(8, 0.75, np.float32), step)
+        if step % 17 == 0:  # a tick every 17 steps: within `recent`, so always incremental
+            delta, cursor = src.changes_since(cursor)
+            assert delta is not None
+            mirror.apply(delta)
+    delta, cursor = src.changes_since(cursor)
+    mirror.apply(delta)
+    a, b = src.snapshot(), mirror.snapshot()
+    assert a.scalars.drop(columns="time").equals(b.scalars.drop(columns="time"))
+    assert a.events.equals(b.events)
+    assert [g.step for g in a.grids] == [g.step for g in b.grids] and a.probs_step == b.probs_step == 360
+    assert a.total_steps == b.total_steps == 399
+
+
+def test_a_mirror_that_fell_behind_or_a_reloaded_source_asks_for_a_full_copy():
+    src = History(recent=10, max_buckets=20)
+    for step in range(1, 6):
+        _row(src, step)
+    _, cursor = src.changes_since(SyncCursor())
+    for step in range(6, 30):  # 24 steps > recent: some unseen rows were folded into buckets
+        _row(src, step)
+    delta, cursor = src.changes_since(cursor)
+    assert delta is None
+    delta, cursor = src.changes_since(cursor)
+    assert delta is not None and delta.rows == []
+    src.load_state_dict(src.state_dict())  # a reload (resume) starts a new generation
+    delta, _ = src.changes_since(cursor)
+    assert delta is None
+
+
+# --- the real server: no orphans ---------------------------------------------------------------------
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.add(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _poll(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_stopping_the_server_stops_the_worker(tmp_path, how):
+    from gan import viewers
+    from gan.bench import free_port
+
+    port = free_port()
+    env = dict(os.environ, GAN_LIVE_TRAINER="process", PYTHONPATH=str(ROOT), GAN_LIVE_RUNS_DIR=str(tmp_path))
+    env.pop("GAN_LIVE_TOKEN", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        async def open_page():
+            vs, failed = await viewers.open_viewers(f"http://127.0.0.1:{port}", 1, timeout=60)
+            assert not failed, failed
+            await viewers.close_viewers(vs)
+
+        assert _poll(lambda: _ping(port), 60), "server did not come up"
+        asyncio.run(open_page())  # the first page builds the registry, which spawns the worker
+        assert _poll(lambda: any("gan-live-worker" in _cmdline(k) or "multiprocessing" in _cmdline(k)
+                                 for k in _children(server.pid)), 30)
+        workers = {k for k in _children(server.pid) if "multiprocessing" in _cmdline(k)}
+        assert workers
+        os.kill(server.pid, how)
+        server.wait(timeout=30)
+        assert _poll(lambda: not any(_alive(w) for w in workers), 10), "the worker outlived the server"
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(10)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _ping(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
