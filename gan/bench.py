@@ -479,9 +479,11 @@ def stop_app_server(server: subprocess.Popen) -> None:
             continue
 
 
-def steps_per_sec(log: list, t0: float, t1: float) -> float | None:
-    """Steps/s over [t0, t1] from a viewer's status log of (time, StatusLine)."""
-    inside = [(t, line.step) for t, line in log if t0 <= t <= t1]
+def steps_per_sec(logs: list[list], t0: float, t1: float) -> float | None:
+    """Steps/s over [t0, t1] from status logs of (time, StatusLine): every tab shows the same run, so
+    the first and last step seen by any of them in the window span the widest interval (the
+    presenter's own page alone may refresh too rarely under load)."""
+    inside = sorted((t, line.step) for log in logs for t, line in log if t0 <= t <= t1)
     if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
         return None
     return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
@@ -544,11 +546,12 @@ async def _viewers_round(n: int, url: str, presenter, server_pid: int, args) -> 
         timers = live[0].timers() if live else {}
         ok_health = [h for h in health if h is not None]
         out.update({
-            f"{key}_steps_per_sec": steps_per_sec(presenter.status_log, t0, t1),
+            f"{key}_steps_per_sec": steps_per_sec([c.status_log for c in clients], t0, t1),
             f"{key}_refresh_median": statistics.median(rates) if rates else None,
             f"{key}_refresh_min": min(rates) if rates else None,
             f"{key}_refresh_expected": sum(1 / i for i in timers.values()) if timers else None,
             f"{key}_refreshes": refreshes,
+            f"{key}_window_s": span,
             f"{key}_server_ms_per_refresh": (cpu1 - cpu0) * 1000 / refreshes if refreshes else None,
             f"{key}_server_cpu": (cpu1 - cpu0) / span,  # cores used by the server process
             f"{key}_worker_cpu": (wcpu1 - wcpu0) / span,  # cores of its child processes (training worker)
@@ -576,6 +579,8 @@ async def _viewers_round(n: int, url: str, presenter, server_pid: int, args) -> 
         return out
     finally:
         await close_viewers(viewers)
+        # The next round starts from a server that answers again (bounded), not from this round's backlog.
+        await asyncio.to_thread(wait_http, url + "_stcore/health", 30)
 
 
 async def _viewers_session(url: str, token: str, server_pid: int, args) -> dict:
@@ -589,15 +594,21 @@ async def _viewers_session(url: str, token: str, server_pid: int, args) -> dict:
             raise RuntimeError(f"the run did not start; the page says {presenter.alerts()[:2]} "
                                f"{presenter.exceptions()[:1]}")
         out: dict = {"viewers_counts": list(args.viewers), "viewer_seconds": args.viewer_seconds}
-        first_rate = None
+        first: dict | None = None
         for n in args.viewers:
             log(f"viewers: {n} viewer(s) ...")
-            row = await _viewers_round(n, url, presenter, server_pid, args)
-            rate = row.get(f"viewers_{n}_steps_per_sec")
-            if first_rate is None:
-                first_rate = rate
-            row[f"viewers_{n}_train_ratio"] = rate / first_rate if rate and first_rate else None
-            out.update(row)
+            row = {k.replace(f"viewers_{n}_", ""): v for k, v in
+                   (await _viewers_round(n, url, presenter, server_pid, args)).items()}
+            first = first if first is not None else row
+            rate, rate0 = row.get("steps_per_sec"), first.get("steps_per_sec")
+            row["train_ratio"] = rate / rate0 if rate and rate0 else None
+            # The cost of one more refresh: the first round's fixed costs (the app's own threads, the
+            # presenter) cancel out. Only meaningful for rounds with more viewers than the first.
+            # As rates (CPU seconds per second over refreshes per second): the windows differ slightly.
+            extra = row["refreshes"] / row["window_s"] - first["refreshes"] / first["window_s"]
+            row["server_ms_per_extra_refresh"] = ((row["server_cpu"] - first["server_cpu"]) * 1000 / extra
+                                                  if extra > 0.5 else None)
+            out.update({f"viewers_{n}_{k}": v for k, v in row.items()})
             if not presenter.connected:
                 raise RuntimeError(f"the presenter lost its connection: {presenter.closed_reason}")
         return out
@@ -781,11 +792,13 @@ def print_table(r: dict) -> None:
         what = f"all dashboard charts, history of {int(n):,} steps"
         print(f"{'render_ms[' + n + ']':<22} {ms:>10.1f}  {ok + ' (goal <= 100)':<18} {what}")
     for n in r.get("viewers_counts") or []:
-        k = f"viewers_{n}"
-        cells = [f"train {_fmt(r.get(k + '_train_ratio'))}", f"refresh/s med {_fmt(r.get(k + '_refresh_median'))} "
-                 f"min {_fmt(r.get(k + '_refresh_min'))}", f"server {_fmt(r.get(k + '_server_ms_per_refresh'))} "
-                 "ms/refresh", f"pause->all {_fmt(r.get(k + '_action_s'))} s",
-                 f"loss->all {_fmt(r.get(k + '_loss_s'))} s", f"health {_fmt(r.get(k + '_health_ms'))} ms"]
+
+        def v(name: str, n=n) -> str:
+            return _fmt(r.get(f"viewers_{n}_{name}"))
+
+        cells = [f"train {v('train_ratio')}", f"refresh/s med {v('refresh_median')} min {v('refresh_min')}",
+                 f"server {v('server_ms_per_refresh')} ms/refresh ({v('server_ms_per_extra_refresh')} per extra)",
+                 f"pause->all {v('action_s')} s", f"loss->all {v('loss_s')} s", f"health {v('health_ms')} ms"]
         print(f"{'viewers[' + str(n) + ']':<22} " + " · ".join(cells))
     for part, err in r.get("errors", {}).items():
         print(f"error in {part}: {err}")

@@ -339,6 +339,10 @@ class Viewer:
     def fragment_runs_between(self, t0: float, t1: float) -> int:
         return sum(1 for r in self.fragment_runs if t0 <= r.finished_at < t1)
 
+    def cached_hashes(self) -> list[str]:
+        """The message hashes the next rerun request will declare as cached."""
+        return list(self._cache) if self.cache_enabled else []
+
     def timers(self) -> dict[str, float]:
         """The auto-rerun timers running now: fragment id -> interval in seconds."""
         return {fid: interval for fid, (interval, _) in self._timers.items()}
@@ -398,8 +402,7 @@ class Viewer:
         cs.is_auto_rerun = auto
         for state in [*self._widget_values.values(), *(extra or [])]:
             cs.widget_states.widgets.append(state)
-        if self.cache_enabled:
-            cs.cached_message_hashes.extend(self._cache.keys())
+        cs.cached_message_hashes.extend(self.cached_hashes())
         info = cs.context_info
         info.timezone, info.timezone_offset, info.locale = "UTC", 0, "en-US"
         info.url, info.is_embedded, info.color_scheme = self.page_url, False, "light"
@@ -423,7 +426,7 @@ class Viewer:
                 self.stats.messages += 1
                 self.stats.bytes_received += len(raw)
                 try:
-                    self._handle(raw)
+                    self.handle_message(raw)
                 except Exception as exc:  # noqa: BLE001 — one bad message must not end the tab's model
                     self._error(f"could not handle a message: {type(exc).__name__}: {exc}")
                 self._notify()
@@ -440,7 +443,8 @@ class Viewer:
             self._stop_timers()
             self._notify()
 
-    def _handle(self, raw: bytes) -> None:
+    def handle_message(self, raw: bytes) -> None:
+        """Apply one serialized ForwardMsg as if it had just arrived (the reader calls this; tests may too)."""
         msg = ForwardMsg()
         msg.ParseFromString(raw)
         kind = msg.WhichOneof("type")

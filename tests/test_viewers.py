@@ -5,7 +5,9 @@ in their status line grows, their live panel refreshes on its timer, and a Pause
 them. A viewer without the token has no Start button. A viewer that drops its connection mid-run
 leaves the server healthy and the others refreshing. Every wait polls the viewers' page models
 with a timeout; nothing sleeps to synchronise. The tests share the server (one run) and each
-brings the run back to "Running" itself, so they do not depend on their order.
+brings the run back to "Running" itself, so they do not depend on their order. The last tests feed
+hand-made ForwardMsgs to a viewer (page model, message cache, timers) and check the bench's helpers,
+without a server.
 """
 
 import asyncio
@@ -176,3 +178,97 @@ def test_an_abrupt_disconnect_leaves_the_server_healthy(server):
             await close_viewers([presenter, *viewers])
 
     run(scenario())
+
+
+# --- the protocol model and the bench helpers, offline (no server) ---------------------------------
+def forward(kind: str, *, run: str = "run-1", fragments=(), path=(), **fields) -> bytes:
+    """A serialized ForwardMsg of one kind, with the run identity the server attaches."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msg = ForwardMsg()
+    msg.metadata.run.script_run_id = run
+    msg.metadata.run.fragment_ids.extend(fragments)
+    msg.metadata.delta_path.extend(path)
+    if kind == "new_session":
+        msg.new_session.config.max_cached_message_age = 2
+        msg.new_session.page_script_hash = "page-hash"
+    elif kind == "markdown":
+        msg.delta.new_element.markdown.body = fields["body"]
+        msg.delta.fragment_id = fields.get("fragment", "")
+        if "hash" in fields:
+            msg.hash, msg.metadata.cacheable = fields["hash"], True
+    elif kind == "button":
+        msg.delta.new_element.button.id, msg.delta.new_element.button.label = fields["id"], fields["label"]
+    elif kind == "ref_hash":
+        msg.ref_hash = fields["hash"]
+    elif kind == "script_finished":
+        msg.script_finished = fields.get("status", ForwardMsg.FINISHED_SUCCESSFULLY)
+    elif kind == "auto_rerun":
+        msg.auto_rerun.interval, msg.auto_rerun.fragment_id = fields["interval"], fields["fragment"]
+    return msg.SerializeToString()
+
+
+def test_the_page_model_reads_the_status_line_and_drops_what_a_run_did_not_redraw():
+    v = Viewer("http://127.0.0.1:1/")
+    running = forward("markdown", path=(0, 0), body="### Running · Step 1,234 · 5 steps/s")
+    for raw in (forward("new_session"), running, forward("button", path=(0, 1), id="w-start", label="Start"),
+                forward("script_finished")):
+        v.handle_message(raw)
+    assert v.status().state == "Running" and v.status().step == 1234
+    assert v.buttons()["Start"].id == "w-start" and v.page_script_hash == "page-hash"
+    # The next full run draws only the status line: the button is stale and goes, as in the frontend.
+    paused = forward("markdown", run="run-2", path=(0, 0), body="### Paused · Step 1,300")
+    for raw in (forward("new_session", run="run-2"), paused, forward("script_finished", run="run-2")):
+        v.handle_message(raw)
+    assert v.buttons() == {} and v.status().state == "Paused" and v.status().step == 1300
+    assert [line.step for _, line in v.status_log] == [1234, 1300]
+
+
+def test_cached_messages_are_declared_resolved_from_ref_hash_and_aged_out():
+    v = Viewer("http://127.0.0.1:1/")
+    v.handle_message(forward("new_session"))
+    v.handle_message(forward("markdown", path=(0, 0), body="a big chart", hash="h1"))
+    v.handle_message(forward("script_finished"))
+    assert v.cached_hashes() == ["h1"]  # the next rerun tells the server we have it
+    v.handle_message(forward("new_session", run="run-2"))
+    v.handle_message(forward("ref_hash", run="run-2", path=(0, 0), hash="h1"))  # the server sends only the hash
+    v.handle_message(forward("script_finished", run="run-2"))
+    assert v.markdown() == ["a big chart"] and v.stats.cache_hits == 1
+    for run in ("run-3", "run-4", "run-5"):  # unused for more than max_cached_message_age runs
+        v.handle_message(forward("new_session", run=run))
+        v.handle_message(forward("script_finished", run=run))
+    assert v.cached_hashes() == []
+    assert Viewer("http://127.0.0.1:1/", cache=False).cached_hashes() == []
+
+
+def test_auto_rerun_timers_follow_the_frontend_rules():
+    async def scenario():
+        v = Viewer("http://127.0.0.1:1/")
+        v.handle_message(forward("auto_rerun", interval=1.0, fragment="f1"))
+        v.handle_message(forward("auto_rerun", interval=5.0, fragment="f2"))  # one timer per fragment
+        assert v.timers() == {"f1": 1.0, "f2": 5.0}
+        v.handle_message(forward("auto_rerun", interval=2.0, fragment="f1"))  # new interval: new timer
+        assert v.timers() == {"f1": 2.0, "f2": 5.0}
+        v.handle_message(forward("new_session", fragments=("f1",)))  # a fragment run keeps the timers
+        assert v.timers() == {"f1": 2.0, "f2": 5.0}
+        v.handle_message(forward("new_session", run="run-2"))  # a full run clears them
+        assert v.timers() == {}
+        await v.close()
+
+    run(scenario(), 10)
+
+
+def test_bench_helpers_for_the_viewers_part():
+    from gan import bench
+    from gan.viewers import StatusLine
+
+    def line(step):
+        return StatusLine("Running", step, "")
+
+    presenter, viewer = [(1.0, line(10)), (3.0, line(30))], [(0.5, line(5)), (5.0, line(60))]
+    assert bench.steps_per_sec([presenter, viewer], 0.0, 6.0) == pytest.approx((60 - 5) / 4.5)
+    assert bench.steps_per_sec([presenter], 2.0, 6.0) is None  # one sample is no rate
+    assert bench.proc_cpu_seconds(os.getpid()) > 0
+    assert bench.build_parser().parse_args(["--viewers", "1,30"]).viewers == [1, 30]
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["--viewers", "0"])
