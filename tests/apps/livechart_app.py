@@ -5,11 +5,14 @@ Streamlit serves next to the main script):
 
     streamlit run tests/apps/livechart_app.py --server.enableStaticServing true
 
-Query parameters: ``charts`` = ``live`` (a payload built at every rerun from a history that grows
-by 50 steps per rerun), ``live_pre`` (one precomputed payload), ``altair`` (the three charts built
-with gan.charts and drawn with st.altair_chart at every rerun, as the Train page did) or
-``altair_pre`` (prebuilt Altair charts); ``every`` = seconds between fragment reruns (default 1);
-``alarm=cycle`` fires the collapse alarm of the quality panel every third rerun (live mode).
+Query parameters:
+- ``charts``: ``live`` (a payload built at every rerun from a history that grows by 50 steps per
+  rerun, plus the quality panel), ``live_pre`` (one precomputed payload), ``live_build`` (the
+  payload built at every rerun from one fixed snapshot, like ``altair``), ``altair`` (the three
+  charts built with gan.charts and drawn with st.altair_chart at every rerun, as the Train page
+  did), ``altair_pre`` (prebuilt Altair charts) or ``empty`` (the fragment only, a baseline);
+- ``every``: seconds between fragment reruns (default 1);
+- ``alarm=cycle``: the quality panel's collapse alarm fires every third rerun (live mode).
 With GAN_LIVE_RERUN_COUNTER=<path> every fragment rerun appends one byte to that file.
 """
 
@@ -53,9 +56,14 @@ def panel() -> None:
             f.write(b".")
     n = st.session_state["reruns"] = st.session_state.get("reruns", 0) + 1
     st.caption(f"rerun {n}")
+    if mode == "empty":
+        return  # the fragment's own cost, for a baseline
     data = fixed()
     if mode == "live_pre":
         live_charts(data["payload"], key="live")
+    elif mode == "live_build":
+        live_charts(livechart.dashboard_payload(data["snapshot"], grid_png=data["png"],
+                                                grid_caption="Samples (fabricated)"), key="live")
     elif mode == "live":
         # A per-session run that grows between reruns, so every rerun sends new data.
         history = st.session_state.get("history") or charts.fabricate_history(1_000, switch_every=600, n_grids=1)
