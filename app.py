@@ -4,9 +4,13 @@ The pages live in pages/ and all the logic in gan/. AppTest runs pages directly 
 file), so nothing here may be needed by a page.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="GAN Live", page_icon=":material/auto_awesome:", layout="wide")
+# A local icon: a material-icon favicon is fetched from Google's font CDN, and workshops run offline.
+st.set_page_config(page_title="GAN Live", page_icon=str(Path(__file__).parent / "static" / "favicon.png"),
+                   layout="wide")
 
 page = st.navigation(
     [

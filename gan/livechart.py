@@ -166,7 +166,7 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
 
 
 def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, alarm: metrics.Alarm | None, *,
-                    score_caption: str = "") -> str:
+                    score_caption: str = "", alarm_caption: bool = True) -> str:
     """The quality panel: classifier score over steps (2/3) + class coverage (1/3) with the alarm.
 
     Same charts as metrics.metrics_chart(rows, ceiling_row, "score") and metrics.coverage_chart(coverage,
@@ -185,7 +185,7 @@ def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, 
     ref = [] if ceiling_coverage is None else numbers(ceiling_coverage)
     score = {"w": 2, "chart": "score", "caption": score_caption,
              "data": {"line": _cols(df, {"step": "step", "score": "num"}), "ceiling": ceiling}}
-    coverage_cell = {"w": 1, "chart": cov_id, "caption": "" if alarm is None else alarm.message, "alert": firing,
+    coverage_cell = {"w": 1, "chart": cov_id, "caption": "" if alarm is None or not alarm_caption else alarm.message, "alert": firing,
                      "data": {
                          "bars": {"cols": {"digit": [str(i) for i in range(len(cov))], "share": numbers(cov),
                                            "covered": ["yes" if c >= metrics.COVERED_SHARE else "no" for c in cov]}},

@@ -192,5 +192,5 @@ class QualityView:
                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
                    f"(real: {ceiling.fd:.1f}). {snap.message}.")
         payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
-                                            latest.alarm)
+                                            latest.alarm, alarm_caption=False)  # the page says it, as text
         return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing)

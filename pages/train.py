@@ -25,7 +25,9 @@ from pages._shared import get_registry, get_store, live_view, presenter_access, 
 
 DEFAULTS = Config()
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
-PAUSED_WATCH_S = 2.0  # a paused run is only watched for Resume/Step from another tab: no charts
+# Without a running run the page is only watched (2 s, no charts): another tab may press Resume or
+# Step, or the presenter may start a run that every viewer who opened the URL early must then see.
+WATCH_S = 2.0
 METRICS_REFRESH_S = 5.0  # quality is scored every few hundred steps: its panel needs no faster timer
 FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed")
 MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
@@ -444,16 +446,16 @@ def metrics_panel() -> None:
             st.caption(frame.alarm)
 
 
-# Timers: the full panel only while something moves; a paused run is watched cheaply (another tab
-# may press Resume or Step), an idle, stopped or failed run gets no timer at all.
+# Timers: the full panel only while something moves; otherwise a cheap watch (WATCH_S) reruns the
+# page when the run changes (Resume or Step from another tab, a new run, a failure).
 run_every = refresh if state in (LOADING, RUNNING) else None
 st.fragment(live_panel, run_every=run_every)(state)
 st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (LOADING, RUNNING) else None)()
 
-if state == PAUSED:
-    def watch_paused(seen: tuple) -> None:
+if state not in (LOADING, RUNNING):
+    def watch(seen: tuple) -> None:
         t = registry.current()
-        if t is None or (t.state, t.step_count) != seen:
+        if (None if t is None else (t.name, t.state, t.step_count)) != seen:
             st.rerun()
 
-    st.fragment(watch_paused, run_every=PAUSED_WATCH_S)((state, status["step"]))
+    st.fragment(watch, run_every=WATCH_S)(None if trainer is None else (trainer.name, state, status["step"]))

@@ -54,7 +54,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> N
 def server(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=TOKEN,
-               GAN_LIVE_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
+               GAN_LIVE_RUNS_DIR=str(tmp_path_factory.mktemp("runs")),
+               GAN_LIVE_TRAINER="process")  # the product's default: training in the worker process
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
@@ -127,9 +128,9 @@ def test_dashboard_in_a_real_browser(server, page):
     first = wait_step_above(page, 0)
     later = wait_step_above(page, first)  # the number grows while the page only refreshes
     assert later > first
-    # Charts (Vega canvases) and the sample grid image appear in the live panel.
-    sync_api.expect(page.locator(".stVegaLiteChart canvas, .stVegaLiteChart svg").nth(2)).to_be_visible()
-    sync_api.expect(page.locator("[data-testid='stImage'] img").first).to_be_visible()
+    # The three charts (drawn in the browser by the live-chart component) and the sample grid appear.
+    sync_api.expect(page.locator(".host svg").nth(2)).to_be_visible()
+    sync_api.expect(page.locator(".host img").first).to_be_visible()
 
     page.locator(".st-key-loss").get_by_role("radio", name=re.compile("^MSE")).click()
     sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
@@ -162,6 +163,44 @@ def test_viewers_without_the_token_see_the_run_but_no_controls(server, page, que
 
     page.goto(f"{server}?token={TOKEN}")  # the same browser session, now with the right token
     sync_api.expect(button(page, "start")).to_be_enabled()
+
+
+def test_several_tabs_follow_the_presenter(server, browser):
+    """A small room: the presenter and three viewer tabs. Each tab's step advances and its charts draw;
+    the presenter's Pause and loss switch reach every tab; no tab loads anything from outside."""
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(4)]
+    try:
+        tabs = [c.new_page() for c in contexts]
+        outside = []
+        for tab in tabs:
+            tab.set_default_timeout(60_000)
+            tab.on("request", lambda r: outside.append(r.url) if r.url.startswith(("http", "ws"))
+                   and not r.url.startswith(server.rstrip("/")) else None)
+        presenter, viewers = tabs[0], tabs[1:]
+        presenter.goto(f"{server}?token={TOKEN}")
+        for tab in viewers:
+            tab.goto(server)
+        if button(presenter, "start").is_enabled():  # the run of an earlier test may have been stopped
+            button(presenter, "start").click()
+        else:
+            button(presenter, "stop").click()
+            sync_api.expect(button(presenter, "start")).to_be_enabled()
+            button(presenter, "start").click()
+        for tab in viewers:
+            first = wait_step_above(tab, 0)
+            wait_step_above(tab, first)  # each tab's own refresh timer advances it
+            sync_api.expect(tab.locator(".host svg").nth(2)).to_be_visible()
+        button(presenter, "pause_resume").click()
+        for tab in viewers:
+            sync_api.expect(tab.get_by_text(re.compile(r"Paused · Step"))).to_be_visible(timeout=15_000)
+        button(presenter, "pause_resume").click()  # Resume
+        presenter.locator(".st-key-loss").get_by_role("radio", name=re.compile("^Hinge")).click()
+        for tab in viewers:
+            sync_api.expect(tab.get_by_text("equilibrium: D 1 · G 0")).to_be_visible(timeout=15_000)
+        assert not outside, outside[:5]
+    finally:
+        for c in contexts:
+            c.close()
 
 
 def test_theory_page_renders_the_equilibrium_values(server, page):
