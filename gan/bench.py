@@ -3,8 +3,9 @@
 Parts (``--parts``, comma-separated; all by default):
   overhead  trainer_vs_bare: steps/s of the Trainer thread / a bare loop calling the same gan_step
             (same models, batch and seed, one run each); monitor_vs_trainer: with the MetricsMonitor on.
-  render    render_ms: snapshot + build_dashboard_charts + the metrics charts + Vega-Lite JSON,
-            for histories of 1,000 and 1,000,000 steps (median of repeats).
+  render    render_ms: one shared LiveView frame (snapshot + the live charts' data + grid PNG + status)
+            plus the quality panel's payload, for histories of 1,000 and 1,000,000 steps (median of
+            repeats); render_altair_ms: the old per-session Altair path, for comparison.
   rss       rss_growth_mb: resident memory growth over --rss-steps steps after a warm-up (Trainer +
             MetricsMonitor + sample grids; a small fast model so 20,000 steps fit the time budget).
   browser   dashboard_vs_headless and tab_heap_growth_mb: the real app (streamlit run app.py) in
@@ -187,18 +188,40 @@ def part_render(args) -> dict:
         charts["coverage"] = coverage_chart(coverage, np.full(10, 0.1))
         return chart_specs(charts)
 
-    out = {}
+    from gan import livechart
+    from gan.liveview import LiveView
+
+    class _Run:  # what LiveView reads of a run: a name, a status and a history
+        def __init__(self, name, hist):
+            self.name, self.history = name, hist
+
+        def status(self):
+            return {"state": "running", "reason": "", "pause_cause": "", "step": self.history.total_steps,
+                    "steps_per_sec": 30.0, "elapsed": 60.0, "device": "cpu", "dataset": "mnist5k", "loss": "bce",
+                    "lr_g": 1e-3, "lr_d": 5e-4, "d_steps": 1, "model": "dcgan", "warnings": []}
+
+    def build_live(hist, name):
+        # What one tick now costs the server, once for every viewer: snapshot, chart data, grid PNG
+        # (a new grid each time: the worst case), status text; plus the quality panel's payload.
+        view = LiveView(min_interval=0.0)
+        view.frame(_Run(name, hist))
+        livechart.quality_payload(rows, ceiling, coverage, np.full(10, 0.1), None)
+
+    out, old = {}, {}
     for n in args.render_lengths:
         hist = fabricate_history(n, switch_every=max(1, n // 7))
-        build(hist)  # warm caches (Altair schema, imports)
-        times = []
-        for _ in range(args.render_repeats):
-            t0 = time.perf_counter()
-            build(hist)
-            times.append((time.perf_counter() - t0) * 1000)
-        out[str(n)] = statistics.median(times)
-    return {"render_ms": out, "render_includes": "snapshot + build_dashboard_charts + score and coverage "
-            "charts + validated to_dict with Arrow data (as st.altair_chart)"}
+        for fn, into in ((lambda h, i: build_live(h, f"run-{i}"), out), (lambda h, i: build(h), old)):
+            fn(hist, -1)  # warm caches (Altair schema, imports, spec templates)
+            times = []
+            for i in range(args.render_repeats):
+                t0 = time.perf_counter()
+                fn(hist, i)
+                times.append((time.perf_counter() - t0) * 1000)
+            into[str(n)] = statistics.median(times)
+    return {"render_ms": out, "render_altair_ms": old,
+            "render_includes": "one shared LiveView frame (snapshot + chart data + grid PNG + status) and the "
+            "quality payload; render_altair_ms: the old per-session path (snapshot + Altair charts, validated "
+            "to_dict with Arrow data as st.altair_chart)"}
 
 
 # --- rss ---------------------------------------------------------------------------------------
@@ -789,8 +812,11 @@ def print_table(r: dict) -> None:
         print(f"{key:<22} {_fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
     for n, ms in (r.get("render_ms") or {}).items():
         ok = "ok " if ms <= 100 else "MISS"
-        what = f"all dashboard charts, history of {int(n):,} steps"
+        what = f"one shared frame (all live charts' data, grid, quality), history of {int(n):,} steps"
         print(f"{'render_ms[' + n + ']':<22} {ms:>10.1f}  {ok + ' (goal <= 100)':<18} {what}")
+    for n, ms in (r.get("render_altair_ms") or {}).items():
+        what = f"before: the same as Altair charts, per session, history of {int(n):,} steps"
+        print(f"{'render_altair_ms[' + n + ']':<22} {ms:>10.1f}  {'':<18} {what}")
     for n in r.get("viewers_counts") or []:
 
         def v(name: str, n=n) -> str:

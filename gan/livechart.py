@@ -185,7 +185,8 @@ def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, 
     ref = [] if ceiling_coverage is None else numbers(ceiling_coverage)
     score = {"w": 2, "chart": "score", "caption": score_caption,
              "data": {"line": _cols(df, {"step": "step", "score": "num"}), "ceiling": ceiling}}
-    coverage_cell = {"w": 1, "chart": cov_id, "caption": "" if alarm is None or not alarm_caption else alarm.message, "alert": firing,
+    caption = "" if alarm is None or not alarm_caption else alarm.message
+    coverage_cell = {"w": 1, "chart": cov_id, "caption": caption, "alert": firing,
                      "data": {
                          "bars": {"cols": {"digit": [str(i) for i in range(len(cov))], "share": numbers(cov),
                                            "covered": ["yes" if c >= metrics.COVERED_SHARE else "no" for c in cov]}},
