@@ -606,17 +606,39 @@ async def _viewers_round(n: int, url: str, presenter, server_pid: int, args) -> 
         await asyncio.to_thread(wait_http, url + "_stcore/health", 30)
 
 
+async def _press_start(presenter) -> tuple[float, float]:
+    """Seconds from the Start click until the presenter's page answers with the new run (Loading or
+    Running), and until it shows it Running (dataset and models ready, seen on the next refresh)."""
+    t0 = await presenter.click("Start", timeout=60)
+
+    def shows(*states):
+        return lambda v: v.status() is not None and v.status().state in states
+
+    if not await presenter.wait_until(shows("Loading", "Running"), 120):
+        raise RuntimeError(f"the page did not answer Start; it says {presenter.alerts()[:2]} "
+                           f"{presenter.exceptions()[:1]}")
+    answered = time.monotonic() - t0
+    if not await presenter.wait_until(shows("Running"), 120):
+        raise RuntimeError(f"the run did not start; the page says {presenter.alerts()[:2]} "
+                           f"{presenter.exceptions()[:1]}")
+    return answered, time.monotonic() - t0
+
+
 async def _viewers_session(url: str, token: str, server_pid: int, args) -> dict:
     from gan.viewers import Viewer
 
     presenter = await Viewer(url, f"token={token}", name="presenter").connect(args.viewer_connect_timeout)
     try:
-        await presenter.click("Start", timeout=60)
-        if not await presenter.wait_until(lambda v: v.status() is not None and v.status().state == "Running"
-                                          and v.status().step > 0, 120):
-            raise RuntimeError(f"the run did not start; the page says {presenter.alerts()[:2]} "
-                               f"{presenter.exceptions()[:1]}")
-        out: dict = {"viewers_counts": list(args.viewers), "viewer_seconds": args.viewer_seconds}
+        # Cold: Start right after the first page load, while the worker it spawned may still import torch.
+        cold_s, cold_running_s = await _press_start(presenter)
+        # Warm, as in a workshop (the presenter opened the page a while before): Stop, then Start again.
+        await presenter.click("Stop", timeout=60)
+        if not await presenter.wait_until(lambda v: v.status() is not None and v.status().state == "Stopped", 60):
+            raise RuntimeError("the run did not stop")
+        warm_s, warm_running_s = await _press_start(presenter)
+        out: dict = {"viewers_counts": list(args.viewers), "viewer_seconds": args.viewer_seconds,
+                     "viewers_start_cold_s": cold_s, "viewers_start_cold_running_s": cold_running_s,
+                     "viewers_start_s": warm_s, "viewers_start_running_s": warm_running_s}
         first: dict | None = None
         for n in args.viewers:
             log(f"viewers: {n} viewer(s) ...")
@@ -658,7 +680,10 @@ def part_viewers(args) -> dict:
         if not wait_http(url + "_stcore/health", 60):
             raise RuntimeError("the app did not answer on its health endpoint within 60 s")
         try:
-            return asyncio.run(asyncio.wait_for(_viewers_session(url, token, server.pid, args), bound))
+            out = asyncio.run(asyncio.wait_for(_viewers_session(url, token, server.pid, args), bound))
+            text = (tmp / "server.log").read_text(errors="replace")
+            out["viewers_server_log_errors"] = text.count("Traceback") + text.count(" ERROR ")
+            return out
         except asyncio.TimeoutError:
             raise RuntimeError(f"the viewers part did not finish within its bound of {bound:.0f} s") from None
         except Exception as exc:
@@ -826,6 +851,12 @@ def print_table(r: dict) -> None:
                  f"server {v('server_ms_per_refresh')} ms/refresh ({v('server_ms_per_extra_refresh')} per extra)",
                  f"pause->all {v('action_s')} s", f"loss->all {v('loss_s')} s", f"health {v('health_ms')} ms"]
         print(f"{'viewers[' + str(n) + ']':<22} " + " · ".join(cells))
+    if r.get("viewers_start_s") is not None:
+        print(f"{'viewers_start_s':<22} {_fmt(r['viewers_start_s']):>10}  {'':<18} Start click -> the page shows the "
+              f"new run (warm worker); Running after {_fmt(r.get('viewers_start_running_s'))} s; first Start right "
+              f"after the first page load: {_fmt(r.get('viewers_start_cold_s'))} s")
+        print(f"{'viewers_server_log_errors':<22} {_fmt(r.get('viewers_server_log_errors')):>10}  {'':<18} "
+              "tracebacks and ERROR lines in the server's log over the whole part")
     for part, err in r.get("errors", {}).items():
         print(f"error in {part}: {err}")
     print(f"total {r.get('total_seconds', 0):.0f} s; {r['machine']['note']}")

@@ -53,9 +53,11 @@ def _describe_exit(code: int | None) -> str:
 class WorkerClient:
     """One training process and the pipes to it. Thread-safe; one command at a time."""
 
-    def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k"):
+    def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k", pin: bool | None = None):
         self.torch_threads = torch_threads
         self.preload = preload
+        self.pin = os.environ.get("GAN_LIVE_PIN", "1").strip() != "0" if pin is None else pin
+        self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
         self._lock = threading.Lock()  # one command in flight; also guards spawning
         self._runs: dict[str, RemoteTrainer] = {}
         self._runs_lock = threading.Lock()
@@ -83,6 +85,7 @@ class WorkerClient:
         proc = ctx.Process(target=worker.main, name="gan-live-worker", daemon=True,
                            args=(cmd_child, tick_write, os.getpid(), self.torch_threads, self.preload))
         proc.start()
+        self._pin(proc.pid)
         cmd_child.close()  # our copies of the child's ends: closed, so the child's death reads as EOF
         tick_write.close()
         self._proc, self._cmd = proc, cmd_parent
@@ -90,6 +93,25 @@ class WorkerClient:
         self.spawns += 1
         threading.Thread(target=self._read_ticks, args=(proc, tick_read), daemon=True,
                          name=f"gan-worker-ticks-{proc.pid}").start()
+
+    def _pin(self, worker_pid: int) -> None:
+        """Give training cores of its own (Linux): the worker gets the last torch_threads cores, the
+        server keeps the others. Without this the scheduler moves the server's refresh work (30 viewers:
+        ~0.2 cores) onto the training core now and then, and the training step, latency-bound at these
+        sizes, loses ~20 % (measured: 0.81x at 30 viewers unpinned). GAN_LIVE_PIN=0 turns it off."""
+        if not self.pin or not hasattr(os, "sched_setaffinity"):
+            return
+        try:
+            cores = sorted(os.sched_getaffinity(0))
+            take = max(1, self.torch_threads)
+            if len(cores) <= take:
+                return  # no core to spare: leave the scheduler alone
+            os.sched_setaffinity(worker_pid, set(cores[-take:]))
+            for tid in os.listdir("/proc/self/task"):  # each thread of the server (0 would mean this one
+                os.sched_setaffinity(int(tid), set(cores[:-take]))  # only); new threads inherit the mask
+            self.pinned = (cores[:-take], cores[-take:])
+        except OSError as exc:  # not allowed here (a container's cpuset): run unpinned
+            log.info("could not pin the training worker: %s", exc)
 
     @property
     def pid(self) -> int | None:

@@ -71,7 +71,24 @@ def start(at: AppTest, app_registry):
     return trainer
 
 
-def test_start_advances_pause_holds_step_and_resume(app_registry):
+@pytest.fixture(params=["thread", "process"])
+def mode_registry(request, monkeypatch):
+    """The page's registry in each trainer mode (GAN_LIVE_TRAINER): the same clicks, the same page."""
+    import streamlit as st
+
+    from pages._shared import get_registry
+
+    monkeypatch.setenv("GAN_LIVE_TRAINER", request.param)
+    st.cache_resource.clear()
+    registry = get_registry()
+    assert registry.mode == request.param
+    yield registry
+    registry.close(timeout=10.0)
+    st.cache_resource.clear()
+
+
+def test_start_advances_pause_holds_step_and_resume(mode_registry):
+    app_registry = mode_registry
     at = train_page()
     assert at.button(key="start").disabled is False
     trainer = start(at, app_registry)

@@ -50,6 +50,12 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> N
     raise TimeoutError(f"streamlit did not listen on port {port} within {timeout:.0f} s")
 
 
+class ServerURL(str):
+    """The app's base URL, carrying the server's pid (a test kills its training worker)."""
+
+    pid: int
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
@@ -63,7 +69,9 @@ def server(tmp_path_factory):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_port(port, proc)
-        yield f"http://127.0.0.1:{port}/"
+        url = ServerURL(f"http://127.0.0.1:{port}/")
+        url.pid = proc.pid
+        yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
         try:
@@ -201,6 +209,58 @@ def test_several_tabs_follow_the_presenter(server, browser):
     finally:
         for c in contexts:
             c.close()
+
+
+def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
+    """kill -9 of the training process mid-run: each open tab says so (with the cause) within seconds,
+    the charts stay, and the presenter can start again."""
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(3)]
+    try:
+        tabs = [c.new_page() for c in contexts]
+        presenter, viewers = tabs[0], tabs[1:]
+        presenter.goto(f"{server}?token={TOKEN}")
+        for tab in viewers:
+            tab.goto(server)
+        if not button(presenter, "start").is_enabled():
+            button(presenter, "stop").click()
+            sync_api.expect(button(presenter, "start")).to_be_enabled()
+        button(presenter, "start").click()
+        for tab in tabs:
+            wait_step_above(tab, 0)
+        workers = [pid for pid in _children(server.pid) if "multiprocessing" in _cmdline(pid)]
+        assert len(workers) == 1, workers
+        os.kill(workers[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        for tab in tabs:
+            sync_api.expect(tab.get_by_text(re.compile("training process was killed by SIGKILL"))).to_be_visible(
+                timeout=15_000)
+        assert time.monotonic() - t0 < 15
+        sync_api.expect(tabs[1].locator(".host svg").nth(2)).to_be_visible()  # what the run did stays
+        button(presenter, "start").click()  # a fresh worker takes the next run
+        wait_step_above(presenter, 0)
+        sync_api.expect(presenter.get_by_text(re.compile(r"Running · Step"))).to_be_visible()
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return kids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_theory_page_renders_the_equilibrium_values(server, page):
