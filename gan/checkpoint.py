@@ -8,7 +8,6 @@ A checkpoint holds G, D, both Adam states, the config, the step, the live settin
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 
 from gan.config import Config, ConfigError
 from gan.losses import LOSSES
+from gan.storage import torch_save_atomic
 
 FORMAT = "gan-live-checkpoint/1"
 REQUIRED = ("format", "config", "step", "loss", "lr_g", "lr_d", "d_steps", "G", "D", "opt_g", "opt_d",
@@ -28,19 +28,8 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(trainer, path: str | os.PathLike) -> Path:
-    """Write atomically (temp file + rename): a crash mid-save never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = trainer.state_dict()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt-", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write atomically (gan.storage): a crash mid-save never leaves a half-written checkpoint."""
+    return torch_save_atomic(trainer.state_dict(), path)
 
 
 def load_checkpoint(source) -> dict:

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.storage import torch_save_atomic
+
 CLASSIFIER_VERSION = "cnn-v4"  # bump when ReferenceCNN or train_classifier changes
 HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
 SPLIT_SEED = 1234
@@ -152,9 +154,6 @@ def load_reference(dataset, *, retrain: bool = False, directory: Path | None = N
     t0 = time.perf_counter()
     model, acc = train_classifier(images, labels, train_idx, heldout_idx)
     seconds = time.perf_counter() - t0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"key": key, "n_classes": int(labels.max()) + 1, "heldout_accuracy": acc,
-                "weights": model.state_dict()}, tmp)
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    torch_save_atomic({"key": key, "n_classes": int(labels.max()) + 1, "heldout_accuracy": acc,
+                       "weights": model.state_dict()}, path)  # a concurrent reader never sees half a file
     return Reference(model, dataset.name, key, acc, seconds, train_idx, heldout_idx, False, note)

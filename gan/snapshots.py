@@ -28,6 +28,7 @@ from gan.checkpoint import (
 )
 from gan.config import Config, ConfigError
 from gan.losses import get_loss
+from gan.storage import torch_save_atomic
 
 DEFAULT_RUNS_DIR = "~/.cache/gan-live/runs"
 MAX_UPLOAD_MB = 100  # a CPU run checkpoint is ~15 MB with its history; st.file_uploader gets the same cap
@@ -155,19 +156,10 @@ class SnapshotStore:
 
     def add_state(self, name: str, state: dict, overwrite: bool = False) -> Path:
         """Store an already validated state (e.g. from load_upload) under a name."""
-        import torch
-
         path = self.path(name)
         if path.exists() and not overwrite:
             raise FileExistsError(f"a snapshot called {name!r} exists already; choose another name")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)  # atomic: a crash never leaves half a snapshot
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        torch_save_atomic(state, path)  # a crash never leaves half a snapshot
         self._remember(check_name(name), state)
         return path
 
