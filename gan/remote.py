@@ -15,8 +15,10 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+import types
 
 from gan import protocol as p
 from gan.config import Config, ConfigError
@@ -26,6 +28,7 @@ from gan.protocol import LIVE_STATES, FailureKind, PauseCause, RunState
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 10.0  # a command the worker has not answered by then: it is stuck, say so (never hang)
+_spawn_lock = threading.Lock()
 SPAWN_TIMEOUT_S = 60.0  # first answer from a fresh worker (imports torch: seconds on a laptop)
 
 
@@ -84,7 +87,17 @@ class WorkerClient:
         tick_read, tick_write = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=worker.main, name="gan-live-worker", daemon=True,
                            args=(cmd_child, tick_write, os.getpid(), self.torch_threads, self.preload))
-        proc.start()
+        # spawn re-imports the parent's __main__ in the child. Here that may be a Streamlit page (AppTest
+        # runs a page as __main__), a user's unguarded script or the CLI: none belongs in the worker, and a
+        # page would build a registry and spawn again. For the moment of start(), __main__ is a bare module.
+        with _spawn_lock:
+            main = sys.modules.get("__main__")
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                proc.start()
+            finally:
+                if main is not None:
+                    sys.modules["__main__"] = main
         self._pin(proc.pid)
         cmd_child.close()  # our copies of the child's ends: closed, so the child's death reads as EOF
         tick_write.close()

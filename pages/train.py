@@ -18,6 +18,7 @@ from gan.config import DATASETS, MODELS, Config, ConfigError
 from gan.liveview import BannerKind
 from gan.losses import LOSSES
 from gan.presets import PRESETS, get_preset, preset_config
+from gan.remote import WorkerError
 from gan.runs import RunLimitError, read_upload
 from gan.trainer import LOADING, PAUSED, RUNNING
 from pages._livechart import live_charts
@@ -102,8 +103,8 @@ def on_start() -> None:
         return
     try:
         trainer = registry.start(config)
-    except RunLimitError as exc:
-        ss["_notice"] = str(exc)
+    except (RunLimitError, WorkerError) as exc:  # a worker that cannot start is a message, not a traceback
+        ss["_notice"] = f"Not started: {exc}"
         return
     apply_max_rate(trainer)
     ss["_attached"] = trainer.name
