@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--steps", type=int, default=None, help="number of steps (default 1000)")
     length.add_argument("--seconds", type=float, default=None, help="train for this many seconds instead")
     t.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
-    t.add_argument("--resume", default=None, metavar="CHECKPOINT", help="continue a saved run")
+    t.add_argument("--resume", default=None, metavar="CHECKPOINT_OR_RUN_DIR",
+                   help="continue a saved run: a checkpoint file, or a run folder with autosaves")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     t.add_argument("--quiet", action="store_true", help="no progress lines, only the final JSON")
 
@@ -133,7 +134,10 @@ def _config_from_args(args):
 def cmd_train(args) -> int:
     import torch
 
+    from gan.autosave import Autosaver, latest_valid
     from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
+    from gan.protocol import FailureKind
+    from gan.storage import StorageError
     from gan.trainer import FAILED, PAUSED, STOPPED, Trainer
 
     if args.steps is not None and args.steps < 1:
@@ -148,18 +152,28 @@ def cmd_train(args) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out: {out} exists and is not a directory")
     try:
-        if args.resume:
+        if args.resume and Path(args.resume).is_dir():
+            # A run folder (this command's --out, or the dashboard's runs/live/<run>): its newest readable
+            # autosave; damaged ones are named and passed over.
+            path, state, skipped = latest_valid(args.resume)
+            for note in skipped:
+                print(f"warning: {note}", file=sys.stderr)
+            print(f"resuming {path} (step {state['step']})", file=sys.stderr)
+            trainer = trainer_from_checkpoint(state, device=args.device or "auto")
+        elif args.resume:
             trainer = trainer_from_checkpoint(load_checkpoint(args.resume), device=args.device or "auto")
-            start_step = int(trainer.resume_state["step"])
         else:
             trainer = Trainer(_config_from_args(args))
-            start_step = 0
-    except _bad_input_errors() as exc:
+        start_step = int(trainer.resume_state["step"]) if trainer.resume_state else 0
+        # Autosaves into --out while training: after a crash, `--resume OUT` continues from the last one.
+        trainer.autosave = Autosaver(out, name=out.name or "run", root=out.parent)
+    except (*_bad_input_errors(), StorageError) as exc:
         raise UsageError(str(exc)) from None
     steps = args.steps if args.steps is not None or args.seconds is not None else 1000
     target = start_step + steps if steps is not None else None
     trainer.start(stop_at_step=target)
     last_print = 0.0
+    shown: set[str] = set()
     try:
         while True:
             st = trainer.status()
@@ -173,6 +187,10 @@ def cmd_train(args) -> int:
                 losses = f"loss_d {_last(trainer, 'loss_d')}  loss_g {_last(trainer, 'loss_g')}"
                 print(f"step {st['step']}{total}  {losses}  {st['steps_per_sec']:.0f} steps/s  [{st['state']}]",
                       file=sys.stderr, flush=True)
+                for warning in st["warnings"]:  # e.g. an autosave that could not be written (disk full)
+                    if warning not in shown:
+                        shown.add(warning)
+                        print(f"warning: {warning}", file=sys.stderr, flush=True)
             if done:
                 break
             trainer.wait_until(lambda tr: tr.state in (STOPPED, FAILED), timeout=0.2)
@@ -180,7 +198,7 @@ def cmd_train(args) -> int:
         trainer.pause()
         st = trainer.status()
     if st["state"] == FAILED:
-        if "DataUnavailable" in st["reason"]:
+        if st["failure"] == FailureKind.DATA:
             trainer.stop()
             raise UsageError(st["reason"].split(": ", 1)[1])
         trainer.stop()

@@ -70,6 +70,9 @@ def banners(status: dict) -> tuple[Banner, ...]:
                           ":material/pause:"))
     elif state == RunState.LOADING:
         out.append(Banner(BannerKind.INFO, "Loading the dataset and building the models…", ":material/hourglass_top:"))
+    elif state == RunState.STOPPED and status.get("interrupted"):
+        out.append(Banner(BannerKind.INFO, f"This run was interrupted: {reason}. These are its saved charts; the "
+                          "presenter can continue it from there.", ":material/history:"))
     elif state == RunState.STOPPED:
         out.append(Banner(BannerKind.INFO, "Stopped. The charts and the Samples page keep this run; Start begins a "
                           "new one.", ":material/stop:"))

@@ -52,7 +52,8 @@ class MonitorSnapshot:
 
 class MetricsMonitor:
     def __init__(self, trainer, every: int = 500, *, evaluator: Evaluator | None = None, max_points: int = 400,
-                 n_samples: int = SAMPLE_COUNT, poll_s: float = 0.25, seed: int = 0):
+                 n_samples: int = SAMPLE_COUNT, poll_s: float = 0.25, seed: int = 0, initial_rows=(),
+                 on_rows=None):
         if every < 1:
             raise ValueError("every must be at least 1 step")
         self.trainer = trainer
@@ -63,7 +64,8 @@ class MetricsMonitor:
         self.seed = seed  # fixed noise for every evaluation: the curve moves because G moves, not z
         self._evaluator = evaluator
         self._lock = threading.Lock()
-        self._rows: list[tuple] = []
+        self._rows: list[tuple] = [tuple(r) for r in initial_rows]  # a continued run keeps its quality curve
+        self.on_rows = on_rows  # called with all rows after each evaluation (autosave: quality.json)
         self._latest: Quality | None = None
         self._state, self._message = PREPARING, "preparing the reference classifier"
         self._stop = threading.Event()
@@ -173,4 +175,7 @@ class MetricsMonitor:
                 half = len(self._rows) // 2
                 self._rows = self._rows[:half:2] + self._rows[half:]
             self._latest = q
+            rows = list(self._rows)
         self.evaluations += 1
+        if self.on_rows is not None:
+            self.on_rows(rows)

@@ -70,6 +70,8 @@ class Start(Command):
     resume: bytes | None = None  # torch.save bytes of a checkpoint state dict: continue that run ("load")
     dataset_fallback: bool = True  # dashboard semantics: an unavailable dataset falls back to mnist5k
     max_rate: float | None = None  # slow motion from the first step (steps/s; None: full speed)
+    autosave_dir: str = ""  # the run's folder for autosaves (gan.autosave); "" = none
+    autosave_root: str = ""  # the runs folder whose size cap applies
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class Step(Command):
 @dataclass(frozen=True)
 class Stop(Command):
     timeout: float = 5.0
+    clean: bool = True  # False: interrupted (server shutdown), the run stays offered to continue
 
 
 @dataclass(frozen=True)

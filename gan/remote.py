@@ -233,7 +233,7 @@ class RemoteTrainer:
     """A Trainer whose thread runs in the worker process. Same public interface as gan.trainer.Trainer."""
 
     def __init__(self, client: WorkerClient, config: Config, *, name: str = "run", dataset_fallback: bool = True,
-                 resume_state: dict | None = None):
+                 resume_state: dict | None = None, autosave_dir: str = "", autosave_root: str = ""):
         self.client = client
         self.config = config
         self.name = name
@@ -246,6 +246,7 @@ class RemoteTrainer:
         self.last_manual_step: dict | None = None
         self.last_stats: dict | None = None
         self._resume_state = resume_state
+        self.autosave_dir, self.autosave_root = autosave_dir, autosave_root
         self._actions: list[tuple[int, str, object]] = []
         self._max_rate: float | None = None
         self._started = False
@@ -266,8 +267,10 @@ class RemoteTrainer:
     @classmethod
     def from_trainer(cls, client: WorkerClient, trainer) -> RemoteTrainer:
         """The remote twin of an unstarted local Trainer (a branch of a snapshot, an uploaded checkpoint)."""
+        saver = trainer.autosave
         remote = cls(client, trainer.config, name=trainer.name, dataset_fallback=trainer.dataset_fallback,
-                     resume_state=trainer.resume_state)
+                     resume_state=trainer.resume_state, autosave_dir=str(saver.run_dir) if saver else "",
+                     autosave_root=str(saver.root) if saver else "")
         for after_step, kind, value in trainer.scheduled:
             remote.schedule(after_step, kind, value)
         return remote
@@ -294,7 +297,8 @@ class RemoteTrainer:
         self._spawn = self.client.spawns  # the worker process this run lives in
         try:
             self.client.call(p.Start(self.name, self.config.to_dict(), paused, tuple(self._actions), resume,
-                                     self.dataset_fallback, self._max_rate))
+                                     self.dataset_fallback, self._max_rate, self.autosave_dir,
+                                     self.autosave_root))
         except WorkerError as exc:
             self._worker_died(str(exc))
             raise
@@ -312,12 +316,12 @@ class RemoteTrainer:
             raise ValueError("n must be in [1, 10000]")
         self._call(p.Step(self.name, int(n), which))
 
-    def stop(self, timeout: float = 1.0) -> bool:
+    def stop(self, timeout: float = 1.0, clean: bool = True) -> bool:
         """Stop the run in the worker; True when its thread ended within the timeout (or nothing runs)."""
         if not self._started or not self.is_alive():
             return True
         try:
-            stopped = self._call(p.Stop(self.name, timeout), timeout=timeout + CALL_TIMEOUT_S)
+            stopped = self._call(p.Stop(self.name, timeout, clean), timeout=timeout + CALL_TIMEOUT_S)
         except WorkerError:
             return True  # the process is gone, so is the run
         return True if stopped is None else bool(stopped)
@@ -396,6 +400,17 @@ class RemoteTrainer:
     @property
     def resume_state(self) -> dict | None:
         return self._resume_state
+
+    @property
+    def run_dir(self):
+        from pathlib import Path
+
+        return Path(self.autosave_dir) if self.autosave_dir else None
+
+    @property
+    def autosave(self):
+        """Autosaves are written in the worker; here only the folder is known (see run_dir)."""
+        return None
 
     @property
     def scheduled(self) -> list:

@@ -10,13 +10,14 @@ keeps a shared laptop from ever training twice by accident. No streamlit here: t
 import io
 import os
 import threading
+from pathlib import Path
 
 import torch
 
 from gan.config import Config
 from gan.monitor import MetricsMonitor
 from gan.protocol import LIVE_STATES
-from gan.trainer import IDLE, Trainer
+from gan.trainer import FAILED, IDLE, Trainer
 
 DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/monitor.py); 0 turns them off.
@@ -59,7 +60,7 @@ class RunRegistry:
     """Named Trainers, the newest one 'current'. All methods are safe from any thread."""
 
     def __init__(self, max_runs: int | None = None, torch_threads: int | None = None,
-                 metrics_every: int | None = None, mode: str | None = None):
+                 metrics_every: int | None = None, mode: str | None = None, runs_root=None):
         env = int_from_env
         self.max_runs = env("GAN_LIVE_MAX_RUNS", DEFAULT_MAX_RUNS, 1) if max_runs is None else int(max_runs)
         if self.max_runs < 1:
@@ -79,6 +80,18 @@ class RunRegistry:
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
         self._runs: dict[str, Trainer] = {}
+        # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.autosave). A run there
+        # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
+        from gan.autosave import SavedRun, find_interrupted
+        from gan.snapshots import runs_dir
+
+        self.runs_root = Path(runs_root).expanduser() if runs_root is not None else runs_dir()
+        self.live_root = self.runs_root / "live"
+        try:
+            found, self.storage_notes = find_interrupted(self.live_root)
+        except OSError as exc:  # an unreadable runs folder: say so, start empty
+            found, self.storage_notes = [], [f"{self.live_root}: not readable ({exc})"]
+        self._preview = SavedRun(found[0]) if found else None  # the newest interrupted run
         self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
         self._current: str | None = None
         self._counter = 0
@@ -96,7 +109,8 @@ class RunRegistry:
         with self._lock:
             self._check_cap()
             self._counter += 1
-            trainer = self._new_trainer(config, name or f"run-{self._counter}")
+            name = name or f"run-{self._counter}"
+            trainer = self._new_trainer(config, name, self._new_saver(name))
             for after_step, kind, value in actions:
                 trainer.schedule(after_step, kind, value)
             return self._register_and_start(trainer, paused)
@@ -113,18 +127,26 @@ class RunRegistry:
             while trainer.name in self._runs:
                 trainer.name, n = f"{base}-{n}", n + 1
             trainer.dataset_fallback = True  # dashboard semantics: fall back to mnist5k, with a warning
+            if trainer.autosave is None:  # a branch or an upload: a folder of its own
+                trainer.autosave = self._new_saver(trainer.name)
             if self.worker is not None:
                 from gan.remote import RemoteTrainer
 
                 trainer = RemoteTrainer.from_trainer(self.worker, trainer)
             return self._register_and_start(trainer, paused)
 
-    def _new_trainer(self, config: Config, name: str):
+    def _new_saver(self, name: str, run_dir=None):
+        from gan.autosave import Autosaver, new_run_dir
+
+        return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
+
+    def _new_trainer(self, config: Config, name: str, saver):
         if self.worker is None:
-            return Trainer(config, dataset_fallback=True, name=name)
+            return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
         from gan.remote import RemoteTrainer
 
-        return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True)
+        return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
+                             autosave_root=str(saver.root))
 
     def _check_cap(self) -> None:  # caller holds self._lock
         live = [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
@@ -141,9 +163,13 @@ class RunRegistry:
         trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
         self._runs[trainer.name] = trainer  # after a start that worked: a refused one leaves no run behind
         self._current = trainer.name
+        self._preview = None  # a new run replaces the interrupted one on screen (its folder stays)
         if self.metrics_every > 0:
             # Its own thread: waits for the trainer's dataset, then scores a copy of G every N steps.
-            self._monitors[trainer.name] = MetricsMonitor(trainer, every=self.metrics_every).start()
+            run_dir = trainer.run_dir
+            self._monitors[trainer.name] = MetricsMonitor(
+                trainer, every=self.metrics_every, initial_rows=_read_quality(run_dir),
+                on_rows=(lambda rows: _write_quality(run_dir, rows)) if run_dir else None).start()
         return trainer
 
     def monitor(self, trainer: Trainer | None) -> MetricsMonitor | None:
@@ -154,8 +180,41 @@ class RunRegistry:
             return self._monitors.get(trainer.name)
 
     def current(self) -> Trainer | None:
+        """The live or latest run; before any, the newest interrupted run as it was saved (SavedRun)."""
         with self._lock:
-            return self._runs.get(self._current) if self._current else None
+            return self._runs.get(self._current) if self._current else self._preview
+
+    def continue_offer(self):
+        """What the presenter can continue (gan.autosave.Interrupted), or None: the interrupted run shown
+        since the app started, or the current run if it failed (a dead worker, an exception) and has an
+        autosave."""
+        from gan.autosave import Interrupted, SavedRun, latest_valid
+        from gan.storage import StorageError
+
+        current = self.current()
+        if isinstance(current, SavedRun):
+            return current.found
+        if current is None or current.state != FAILED or current.run_dir is None:
+            return None
+        try:
+            path, state, skipped = latest_valid(current.run_dir, self.runs_root)
+        except (StorageError, OSError):
+            return None
+        return Interrupted(current.run_dir, current.name, int(state["step"]), path.stat().st_mtime, path, state,
+                           tuple(skipped))
+
+    def continue_run(self, offer=None) -> Trainer:
+        """Continue an interrupted or failed run from its newest autosave, in the same folder."""
+        from gan.checkpoint import trainer_from_checkpoint
+
+        offer = offer or self.continue_offer()
+        if offer is None:
+            raise ValueError("there is no interrupted run to continue")
+        trainer = trainer_from_checkpoint(offer.state, name=offer.name)
+        trainer.autosave = self._new_saver(offer.name, run_dir=offer.run_dir)
+        with self._lock:
+            self._runs.pop(offer.name, None)  # the failed run of that name makes way for its continuation
+        return self.adopt(trainer)
 
     def get(self, name: str) -> Trainer | None:
         with self._lock:
@@ -166,11 +225,22 @@ class RunRegistry:
             return list(self._runs)
 
     def reset(self, timeout: float = 5.0) -> None:
-        """Stop every run and forget them all: the dashboard is back to 'no run'."""
+        """Stop every run and forget them all: the dashboard is back to 'no run'. Their folders stay on disk,
+        marked as stopped, so an interrupted run is no longer offered to continue."""
+        from gan.autosave import mark_clean
+
         self.stop_all(timeout)
         with self._lock:
+            dirs = [t.run_dir for t in self._runs.values()] + ([self._preview.run_dir] if self._preview else [])
             for trainer in self._runs.values():
                 trainer.forget(timeout)  # a worker-process run is dropped there too
+            self._preview = None
+            for run_dir in dirs:
+                if run_dir is not None:
+                    try:
+                        mark_clean(run_dir)
+                    except OSError:
+                        pass
             self._runs.clear()
             self._monitors.clear()
             self._current = None
@@ -190,6 +260,21 @@ class RunRegistry:
         stopped = [t.stop(timeout) for t in runs]  # stop every one, even after a failure
         stopped += [m.stop(timeout) for m in monitors]
         return all(stopped)
+
+
+def _read_quality(run_dir) -> list:
+    from gan.autosave import read_quality
+
+    return read_quality(run_dir) if run_dir is not None else []
+
+
+def _write_quality(run_dir, rows) -> None:
+    from gan.autosave import write_quality
+
+    try:
+        write_quality(run_dir, rows)
+    except OSError:  # a full disk shows as the autosave's warning; the quality curve stays in memory
+        pass
 
 
 # --- downloads (the Samples page) ------------------------------------------------------------------

@@ -130,7 +130,7 @@ def _restore_buffers(module, saved: dict) -> None:
 
 class Trainer:
     def __init__(self, config: Config, *, dataset_fallback: bool = False, history: History | None = None,
-                 name: str = "run"):
+                 name: str = "run", autosave=None):
         self.config = config
         self.name = name
         self.dataset_fallback = dataset_fallback  # the dashboard falls back to mnist5k; the CLI errors
@@ -164,6 +164,12 @@ class Trainer:
         self.G = self.D = self.opt_g = self.opt_d = None
         self.data: Dataset | None = None
         self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
+        # gan.autosave.Autosaver or None: the run keeps itself on disk every 30 s of training and on pause,
+        # stop and loss switch, so a crash loses at most that (dashboard runs, `gan train --out`).
+        self.autosave = autosave
+        self._autosave_pending = False  # a loss switch or a NaN pause asked for one after this step
+        self._clean_stop = True  # stop(clean=False) when the server goes down: the run stays continuable
+        self._storage_warning = ""  # the last autosave failure, shown until an autosave works again
 
     # --- commands (any thread) ---------------------------------------------------------------
     def start(self, paused: bool = False, stop_at_step: int | None = None) -> None:
@@ -187,6 +193,7 @@ class Trainer:
             with self._step_lock:  # wait for the step boundary
                 pass
         self.history.add_event(self.step_count, "pause", reason or "paused")
+        self.write_autosave()
 
     def resume(self) -> None:
         with self._cond:
@@ -208,10 +215,15 @@ class Trainer:
             self._pending_steps.extend([which] * int(n))
             self._cond.notify_all()
 
-    def stop(self, timeout: float = 1.0) -> bool:
-        """Stop and join the thread; True when it ended within the timeout."""
+    def stop(self, timeout: float = 1.0, clean: bool = True) -> bool:
+        """Stop and join the thread; True when it ended within the timeout.
+
+        clean=False: the run is being interrupted (the server shuts down), not finished: its last autosave
+        is not marked as a clean stop, so the next start of the app offers to continue it.
+        """
         with self._cond:
             self._stop = True
+            self._clean_stop = clean
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -287,6 +299,11 @@ class Trainer:
         return self._resume_state
 
     @property
+    def run_dir(self):
+        """The folder this run autosaves into (gan.autosave), or None."""
+        return None if self.autosave is None else self.autosave.run_dir
+
+    @property
     def scheduled(self) -> list[tuple[int, str, object]]:
         """Live changes still to fire: (after step, kind, value), soonest first."""
         with self._cond:
@@ -311,7 +328,8 @@ class Trainer:
                 "steps_per_sec": rate, "elapsed": self._active_seconds, "device": self.device,
                 "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": self.dataset_source,
                 "loss": self._loss, "lr_g": self._lr_g, "lr_d": self._lr_d, "d_steps": self._d_steps,
-                "max_rate": self._max_rate, "warnings": list(self.warnings),
+                "max_rate": self._max_rate,
+                "warnings": list(self.warnings) + ([self._storage_warning] if self._storage_warning else []),
                 "pending": dict(self._changes), "scheduled": list(self._scheduled),
             }
 
@@ -335,6 +353,8 @@ class Trainer:
                     self._pause_cause = PauseCause.READY if self._start_paused else PauseCause.NONE
             self.started_at = time.time()
             self._loop()
+            if self.has_models():
+                self.write_autosave(clean=self._clean_stop)  # a Stop: the run is complete on disk
         except Exception as exc:  # never a silently dead thread: the reason is shown
             with self._cond:
                 self._state = FAILED
@@ -375,6 +395,8 @@ class Trainer:
         if self._resume_state is not None:
             self._apply_resume_state(self._resume_state)
             self._resume_state = None
+            if self.autosave is not None:
+                self.autosave.last_saved_at = self._active_seconds  # the next one 30 s of training from here
         self._last_good = self._models_state()
         if self.step_count == 0:
             self._record_grid()
@@ -401,6 +423,9 @@ class Trainer:
             with self._step_lock:  # readers of the weights (checkpoints, sampling) wait for the boundary
                 self._apply_changes(changes)
                 self._one_step(which, manual)
+            if self.autosave is not None and (self._autosave_pending or self.autosave.due(self._active_seconds)):
+                self._autosave_pending = False
+                self.write_autosave()
             if self._stop_at is not None and self.step_count >= self._stop_at:
                 target, self._stop_at = self._stop_at, None  # once: Resume goes on past it
                 self.pause(f"reached step {target}", PauseCause.SCHEDULE)
@@ -412,6 +437,7 @@ class Trainer:
             if key == "loss" and value != self._loss:
                 self.history.add_event(k, "loss", f"{self._loss} → {value}")
                 self._loss = value
+                self._autosave_pending = True  # after this step: a switch is a moment worth keeping
             elif key in ("lr_g", "lr_d"):
                 opt = self.opt_g if key == "lr_g" else self.opt_d
                 for group in opt.param_groups:
@@ -473,6 +499,7 @@ class Trainer:
         reason = (f"{bad} became {what} at step {step} (lr_g={self._lr_g:g}, lr_d={self._lr_d:g}); "
                   "weights were restored from the last sample point. Lower the learning rate and press Resume.")
         self.history.add_event(step, "non-finite", reason)
+        self._autosave_pending = True
         with self._cond:
             self._state, self._reason, self._pause_cause = PAUSED, reason, PauseCause.NAN
             self._pending_steps.clear()
@@ -499,6 +526,22 @@ class Trainer:
             self.G.train()
         pixels = ((images.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
         self.history.add_grid(SampleGrid(self.step_count if step is None else step, self._loss, pixels))
+
+    def write_autosave(self, clean: bool = False) -> bool:
+        """Autosave now (any thread; waits for the step boundary). A failed write becomes a warning on the
+        page and in the CLI, training goes on, and the next autosave tries again. True when written."""
+        if self.autosave is None or not self.has_models():
+            return False
+        from gan.storage import StorageError
+
+        try:
+            self.autosave.save(self.state_dict(), clean=clean)
+        except StorageError as exc:
+            self._storage_warning = str(exc)
+            log.warning("run %s: %s", self.name, exc)
+            return False
+        self._storage_warning = ""
+        return True
 
     def generator_copy(self):
         """An eval-mode CPU copy of G taken at a step boundary, for sampling outside the thread."""

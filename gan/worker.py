@@ -81,7 +81,7 @@ class Worker:
             self._reply(self._handle(request_id, cmd))
         self._stop.set()
         for t in list(self.trainers.values()):
-            t.stop(timeout=2.0)
+            t.stop(timeout=2.0, clean=False)  # the server went away: interrupted, to be continued
         # os._exit, not sys.exit: torch's intra-op threads may still exist, and interpreter teardown
         # with them alive aborts ("terminate called without an active exception").
         os._exit(0)
@@ -144,7 +144,7 @@ class Worker:
         elif isinstance(cmd, p.Step):
             trainer.step(cmd.n, which=cmd.which)
         elif isinstance(cmd, p.Stop):
-            return trainer.stop(timeout=cmd.timeout)
+            return trainer.stop(timeout=cmd.timeout, clean=cmd.clean)
         elif isinstance(cmd, p.SetLoss):
             trainer.set_loss(cmd.loss)
         elif isinstance(cmd, p.SetLr):
@@ -184,6 +184,10 @@ class Worker:
         else:
             trainer = Trainer(config, name=cmd.name)
         trainer.dataset_fallback = cmd.dataset_fallback
+        if cmd.autosave_dir:
+            from gan.autosave import Autosaver
+
+            trainer.autosave = Autosaver(cmd.autosave_dir, name=cmd.name, root=cmd.autosave_root or None)
         for after_step, kind, value in cmd.actions:
             trainer.schedule(after_step, kind, value)
         trainer.set_max_rate(cmd.max_rate)

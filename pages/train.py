@@ -139,6 +139,19 @@ def on_stop() -> None:
         trainer.stop(timeout=10.0)
 
 
+def on_continue() -> None:
+    """Continue the interrupted (or failed) run from its newest autosave, in its own folder."""
+    errors().clear()
+    ss.pop("_notice", None)
+    try:
+        trainer = registry.continue_run()
+    except (ValueError, RunLimitError, WorkerError, OSError) as exc:  # CheckpointError is a ValueError
+        ss["_notice"] = f"Not continued: {exc}"
+        return
+    apply_max_rate(trainer)
+    ss.pop("_attached", None)  # attach() loads its settings into the sidebar
+
+
 def on_reset() -> None:
     registry.reset(timeout=10.0)
     ss.pop("_attached", None)
@@ -393,6 +406,13 @@ if access.presenter:
     buttons[4].button("Reset", key="reset", on_click=on_reset, disabled=trainer is None, width="stretch",
                       help="Stop and forget the run: back to an empty dashboard.", icon=":material/restart_alt:")
     workshop_area()
+    offer = registry.continue_offer()
+    if offer is not None and not live:
+        st.button(f"Continue run “{offer.name}” from step {offer.step:,} (saved {offer.saved_clock})",
+                  key="continue_run", type="primary", on_click=on_continue, icon=":material/history:",
+                  help="Picks up the autosave: same weights, optimisers, random state, history and quality curve.")
+    for note in registry.storage_notes:
+        st.warning(f"Runs folder: {note}", icon=":material/folder_off:")
 if ss.get("_notice"):
     st.error(ss["_notice"], icon=":material/block:")
 

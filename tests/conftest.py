@@ -16,6 +16,15 @@ if str(ROOT) not in sys.path:  # pages import `pages._shared` and `gan` from the
 os.environ.setdefault("GAN_LIVE_TRAINER", "thread")
 
 
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    """Every test gets its own runs folder: autosaves and snapshots never land in the user's cache, and
+    one test's interrupted run is never offered to the next."""
+    path = tmp_path / "runs"
+    monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(path))
+    return path
+
+
 @pytest.fixture
 def app_registry():
     """The dashboard's process-wide RunRegistry, emptied after the test.

@@ -1,0 +1,209 @@
+"""No run lost: autosaves, continue after a crash (bit for bit), storage faults, hostile run folders."""
+
+import errno
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from gan import autosave
+from gan.autosave import Autosaver, SavedRun, find_interrupted, latest_valid
+from gan.checkpoint import trainer_from_checkpoint
+from gan.config import Config
+from gan.protocol import RunState
+from gan.runs import RunRegistry
+from gan.storage import atomic_write
+from gan.trainer import Trainer
+
+SMALL = Config(model="mlp", width=64, batch_size=16, sample_every=20)
+
+
+def losses(trainer, first: int, last: int) -> np.ndarray:
+    s = trainer.history.snapshot(with_grids=False).scalars
+    rows = s[(s.step >= first) & (s.step <= last)]
+    return rows[["step", "loss_d", "loss_g", "d_real", "d_fake"]].to_numpy()
+
+
+def test_continuing_from_an_autosave_is_bit_for_bit_the_uninterrupted_run(tmp_path):
+    saver = Autosaver(tmp_path / "a", name="a", every_s=3600)
+    a = Trainer(SMALL, name="a", autosave=saver)
+    a.start(stop_at_step=60)  # pauses itself at 60, and a pause autosaves
+    assert a.wait_until(lambda t: t.state == RunState.PAUSED and saver.saves == 1, timeout=60)
+    path, state, skipped = latest_valid(tmp_path / "a")
+    assert path.name == "autosave-000000060.pt" and state["step"] == 60 and not skipped
+    a.step(50)  # the uninterrupted run goes on
+    assert a.wait_until(lambda t: t.step_count == 110, timeout=60)
+    b = trainer_from_checkpoint(state, name="b")
+    b.start(paused=True)
+    assert b.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60)
+    b.step(50)
+    assert b.wait_until(lambda t: t.step_count == 110, timeout=60)
+    expected, got = losses(a, 61, 110), losses(b, 61, 110)
+    assert expected.shape == (50, 5)
+    assert np.array_equal(expected, got)  # same losses and D outputs, exactly, for the next 50 steps
+    assert losses(b, 1, 60).shape == (60, 5)  # and the history before the autosave came back
+    a.stop(), b.stop()
+
+
+def test_autosaves_every_interval_keep_the_last_two_and_a_stop_is_clean(tmp_path):
+    saver = Autosaver(tmp_path / "run", name="run", every_s=0.05)
+    t = Trainer(SMALL, name="run", autosave=saver)
+    t.start()
+    assert t.wait_until(lambda t: saver.saves >= 4, timeout=60), saver.last_error
+    files = sorted(p.name for p in (tmp_path / "run").glob("autosave-*.pt"))
+    assert len(files) == 2  # bounded: the newest and the one before
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["clean_stop"] is False
+    assert find_interrupted(tmp_path)[0][0].name == "run"  # killed now, it would be offered
+    t.stop(timeout=10)
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["clean_stop"] is True and meta["step"] == t.step_count
+    assert find_interrupted(tmp_path)[0] == []
+
+
+def test_a_loss_switch_autosaves(tmp_path):
+    saver = Autosaver(tmp_path / "run", name="run", every_s=3600)
+    t = Trainer(SMALL, name="run", autosave=saver)
+    t.start()
+    assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
+    before = saver.saves
+    t.set_loss("mse")
+    assert t.wait_until(lambda t: saver.saves > before, timeout=30)
+    _, state, _ = latest_valid(tmp_path / "run")
+    assert state["loss"] == "mse"
+    t.stop()
+
+
+def test_a_full_disk_is_a_warning_training_goes_on_and_the_next_autosave_retries(tmp_path, monkeypatch):
+    saver = Autosaver(tmp_path / "run", name="run", every_s=0.05)
+    real = autosave.torch_save_atomic
+
+    def disk_full(obj, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(autosave, "torch_save_atomic", disk_full)
+    t = Trainer(SMALL, name="run", autosave=saver)
+    t.start()
+    assert t.wait_until(lambda t: saver.failures >= 2, timeout=60)
+    warning = " ".join(t.status()["warnings"])
+    assert "No space left on device" in warning and "training goes on" in warning
+    step = t.step_count
+    assert t.wait_until(lambda t: t.step_count > step + 5, timeout=30)  # training did not stop
+    monkeypatch.setattr(autosave, "torch_save_atomic", real)
+    assert t.wait_until(lambda t: not t.status()["warnings"], timeout=30)  # the retry worked
+    assert list((tmp_path / "run").glob("autosave-*.pt"))
+    t.stop()
+
+
+def test_the_runs_folder_cap_refuses_with_a_clear_message(tmp_path):
+    saver = Autosaver(tmp_path / "live" / "run", name="run", every_s=3600, cap_bytes=1, root=tmp_path)
+    (tmp_path / "big.bin").write_bytes(b"x" * 1000)
+    t = Trainer(SMALL, name="run", autosave=saver)
+    t.start(stop_at_step=5)
+    assert t.wait_until(lambda t: saver.failures >= 1, timeout=60)
+    assert any("over its cap" in w and "GAN_LIVE_RUNS_MAX_MB" in w for w in t.status()["warnings"])
+    t.stop()
+
+
+def test_a_truncated_autosave_is_named_and_the_previous_one_is_used(tmp_path):
+    saver = Autosaver(tmp_path / "run", name="run", every_s=3600)
+    t = Trainer(SMALL, name="run", autosave=saver)
+    t.start(stop_at_step=10)
+    assert t.wait_until(lambda t: t.state == RunState.PAUSED and saver.saves == 1, timeout=60)
+    t.step(5)
+    assert t.wait_until(lambda t: t.step_count == 15, timeout=30)
+    t.pause()  # already paused: write one more autosave by hand
+    assert t.write_autosave()
+    t.stop(clean=False)  # the server went down: still to be continued
+    newest = sorted((tmp_path / "run").glob("autosave-*.pt"))[-1]
+    assert newest.name == "autosave-000000015.pt"
+    newest.write_bytes(newest.read_bytes()[:5000])  # a crash mid-write on a filesystem without rename
+    found, notes = find_interrupted(tmp_path)
+    assert [r.step for r in found] == [10]
+    assert any("autosave-000000015.pt" in n for n in notes)
+
+
+def test_hostile_run_folders_are_refused_by_name_and_nothing_outside_is_read(tmp_path):
+    root = tmp_path / "live"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "run.json").write_text(json.dumps({"format": "gan-live-run/1", "clean_stop": False}))
+    root.mkdir()
+    os.symlink(outside, root / "linked-run")  # a symlink pointing outside the runs folder
+    (root / "garbage-run").mkdir()
+    (root / "garbage-run" / "run.json").write_bytes(os.urandom(64))
+    crafted = root / "crafted-run"
+    crafted.mkdir()
+    (crafted / "run.json").write_text(json.dumps({"format": "gan-live-run/1", "clean_stop": False, "name": "x"}))
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > /tmp/gan-live-pwned",))
+
+    (crafted / "autosave-000000001.pt").write_bytes(pickle.dumps(Boom()))
+    found, notes = find_interrupted(root)
+    assert found == []
+    text = "\n".join(notes)
+    assert "linked-run" in text and "garbage-run" in text and "autosave-000000001.pt" in text
+    assert not os.path.exists("/tmp/gan-live-pwned")
+
+
+def test_a_crash_between_write_and_rename_leaves_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "f.bin"
+    atomic_write(target, b"old contents")
+
+    def crash(src, dst):
+        raise OSError(errno.EIO, "power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="power cut"):
+        atomic_write(target, b"new contents that never land")
+    assert target.read_bytes() == b"old contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temporary file left behind
+
+
+def test_an_interrupted_run_shows_at_once_and_continues_where_it_was(tmp_path):
+    first = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    t = first.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 30, timeout=60)
+    t.pause()  # an autosave at this step
+    saved_step = t.step_count
+    t.stop(clean=False)  # as if the server died here
+    second = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)  # the app starts again
+    shown = second.current()
+    assert isinstance(shown, SavedRun) and shown.step_count == saved_step
+    assert shown.history.total_steps == saved_step and shown.status()["interrupted"]
+    offer = second.continue_offer()
+    assert offer.step == saved_step and offer.name == t.name
+    resumed = second.continue_run()
+    assert resumed.wait_until(lambda r: r.step_count >= saved_step + 10, timeout=60)
+    steps = resumed.history.snapshot(with_grids=False).scalars.step.tolist()
+    assert steps[:saved_step] == list(range(1, saved_step + 1))  # the history before the crash is there
+    second.reset()
+    assert RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path).current() is None  # Reset: not offered
+
+
+def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, monkeypatch):
+    import gan.trainer
+
+    real, calls = gan.trainer.gan_step, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 40:
+            raise RuntimeError("injected fault in the training step")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gan.trainer, "gan_step", flaky)
+    monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", "0.05")
+    reg = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    t = reg.start(SMALL)
+    assert t.wait_until(lambda t: t.state == RunState.FAILED, timeout=60)
+    assert "injected fault" in t.status()["reason"]
+    offer = reg.continue_offer()
+    assert offer is not None and 0 < offer.step < 40
+    monkeypatch.setattr(gan.trainer, "gan_step", real)
+    again = reg.continue_run()
+    assert again.wait_until(lambda r: r.step_count >= offer.step + 5, timeout=60)
+    reg.close()
