@@ -93,8 +93,9 @@ def details(status: dict) -> str:
 
 def _identity(status: dict) -> tuple:
     """What must show at once when it changes (a click's effect), unlike steps/s or new rows."""
+    moving = status["state"] in (RunState.RUNNING, RunState.LOADING)  # else a new step is a Step click
     return (status["state"], status.get("pause_cause"), status["reason"], status["loss"], status["lr_g"],
-            status["lr_d"], status["d_steps"], tuple(status["warnings"]))
+            status["lr_d"], status["d_steps"], tuple(status["warnings"]), None if moving else status["step"])
 
 
 class LiveView:

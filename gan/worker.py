@@ -6,7 +6,9 @@ it to 0.09x). Here the server only sends commands (gan.protocol) and reads ticks
 
 Two pipes: commands in, one Reply out for each (main thread); ticks out from a publisher thread that
 sends, every TICK_S, each run's status and what its History gained since the last tick. The worker
-never imports streamlit and exits when its parent dies (pipe EOF, parent-pid watch, PDEATHSIG).
+never imports streamlit and exits when its parent dies: the command pipe reads EOF (its runs are stopped
+as interrupted, with a last autosave) and, as a backstop, a parent-pid watch. Not PR_SET_PDEATHSIG: it
+fires when the *thread* that spawned us ends, and Streamlit runs each script in a short-lived thread.
 """
 
 from __future__ import annotations
@@ -21,18 +23,6 @@ TICK_S = 0.2  # publisher period: a Pause reaches the server within this, a view
 WATCH_PARENT_S = 0.5  # how often the worker checks that the server process still exists
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel send SIGTERM when the server dies, even by SIGKILL (no orphan trainer)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent-pid watch below still ends us
-        pass
-
-
 def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(WATCH_PARENT_S)
@@ -42,7 +32,6 @@ def _watch_parent(parent_pid: int) -> None:
 
 def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str | None) -> None:
     """Entry point of the spawned process (multiprocessing target)."""
-    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server stops us
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="gan-watch-parent").start()
     import torch

@@ -227,7 +227,7 @@ def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
         button(presenter, "start").click()
         for tab in tabs:
             wait_step_above(tab, 0)
-        workers = [pid for pid in _children(server.pid) if "multiprocessing" in _cmdline(pid)]
+        workers = [pid for pid in _children(server.pid) if "spawn_main" in _cmdline(pid)]
         assert len(workers) == 1, workers
         os.kill(workers[0], signal.SIGKILL)
         t0 = time.monotonic()

@@ -264,9 +264,9 @@ def test_stopping_the_server_stops_the_worker(tmp_path, how):
 
         assert _poll(lambda: _ping(port), 60), "server did not come up"
         asyncio.run(open_page())  # the first page builds the registry, which spawns the worker
-        assert _poll(lambda: any("gan-live-worker" in _cmdline(k) or "multiprocessing" in _cmdline(k)
+        assert _poll(lambda: any("gan-live-worker" in _cmdline(k) or "spawn_main" in _cmdline(k)
                                  for k in _children(server.pid)), 30)
-        workers = {k for k in _children(server.pid) if "multiprocessing" in _cmdline(k)}
+        workers = {k for k in _children(server.pid) if "spawn_main" in _cmdline(k)}
         assert workers
         os.kill(server.pid, how)
         server.wait(timeout=30)
