@@ -1,6 +1,6 @@
 """`python -m gan bench`: numbers, not adjectives.
 
-Parts (``--parts``, comma-separated; all by default):
+Parts (``--parts``, comma-separated; all but soak by default):
   overhead  trainer_vs_bare: steps/s of the Trainer thread / a bare loop calling the same gan_step
             (same models, batch and seed, one run each); monitor_vs_trainer: with the MetricsMonitor on.
   render    render_ms: one shared LiveView frame (snapshot + the live charts' data + grid PNG + status)
@@ -18,6 +18,12 @@ Parts (``--parts``, comma-separated; all by default):
             --viewer-seconds: viewers_N_train_ratio (steps/s vs the first N), refresh rate per
             viewer, server CPU ms per refresh, /_stcore/health latency, and how long a presenter
             action (Pause, a loss switch) takes to reach the last viewer.
+  soak      an hour of a workshop (--minutes, default 60; not in the default set): the real app, a
+            presenter who presses Start and --soak-viewers tabs connected throughout; every
+            --soak-sample-s the server's and the training worker's RSS, the step, the viewers and the
+            autosave files; soak_server/worker_rss_growth_mb (after a warm-up of min(10 %, 60 s)),
+            soak_autosaves and soak_autosaves_readable (each loaded with gan.checkpoint),
+            soak_log_errors, soak_viewers_dropped, soak_refresh_min.
 
 With --json the last line printed is one JSON object holding every key (null where a part was not
 run or failed; ``errors`` says why).
@@ -41,7 +47,8 @@ import torch
 
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
         "seconds_to_score_7", "score_120s", "score_120s_textbook")
-PARTS = ("overhead", "render", "rss", "browser", "score", "viewers")
+PARTS = ("overhead", "render", "rss", "browser", "score", "viewers", "soak")
+DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # an hour long: only when asked for
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -694,10 +701,278 @@ def part_viewers(args) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- soak --------------------------------------------------------------------------------------
+# The lead's naming (gan/autosave.py's FILE_RE), written here so the part also runs on a tree without it.
+AUTOSAVE_RE = re.compile(r"^autosave-\d{9}\.pt$")
+SOAK_MARGIN_S = 300.0  # on top of --minutes: server start, connects, Start, the final Stop, closing
+
+
+def vm_rss_mb(pid: int) -> float | None:
+    """Resident memory of one process (VmRSS), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass  # ended while we read
+    return None
+
+
+def training_worker_pid(server_pid: int) -> int | None:
+    """The server's training worker: a direct child started by multiprocessing (spawn). The spawn
+    context's resource tracker is a multiprocessing child too, so it is passed over by name; after a
+    respawn the newest child (highest pid) is the live worker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid != server_pid:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+        if "multiprocessing" in cmdline and "resource_tracker" not in cmdline:
+            found.append(int(entry))
+    return max(found) if found else None
+
+
+def autosave_files(runs_dir: Path) -> list[Path]:
+    """Autosaves of every dashboard run: $GAN_LIVE_RUNS_DIR/live/<run folder>/autosave-<step>.pt
+    (gan.storage's temporary files start with a dot and never match)."""
+    live = runs_dir / "live"
+    try:
+        return sorted(p for p in live.glob("*/autosave-*.pt") if AUTOSAVE_RE.match(p.name))
+    except OSError:
+        return []  # a folder removed while we listed it: the next sample sees the new state
+
+
+def wait_group_gone(pgid: int, timeout: float) -> bool:
+    """Wait (bounded) until no process of the group is left; SIGKILL what remains at the end."""
+    import signal
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)  # signal 0: is anyone left in the group?
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)  # polling interval of a bounded wait
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def soak_warmup_s(duration_s: float) -> float:
+    """Allocator arenas, caches, the first autosave and the first quality evaluation settle in the first
+    minutes; growth is counted from here: 10 % of the run, at most 60 s."""
+    return min(0.1 * duration_s, 60.0)
+
+
+def soak_schedule(duration_s: float, sample_s: float) -> list[float]:
+    """Sample times (seconds from the start of the window): every sample_s, plus the end of the warm-up
+    (growth is measured from that sample exactly) and the end of the window."""
+    times = {0.0, soak_warmup_s(duration_s), duration_s}
+    k = 1
+    while k * sample_s < duration_s:
+        times.add(k * sample_s)
+        k += 1
+    return sorted(times)
+
+
+def _slope_per_hour(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (seconds, MB) points, in MB per hour; None for fewer than 3 points."""
+    if len(points) < 3:
+        return None
+    mt = statistics.fmean(t for t, _ in points)
+    mv = statistics.fmean(v for _, v in points)
+    den = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (v - mv) for t, v in points) / den * 3600 if den > 0 else None
+
+
+def check_autosaves(paths: list[Path]) -> tuple[int, list[str]]:
+    """Load each file as a user would continue it (gan.checkpoint: weights_only, then validated);
+    returns how many loaded and one line per file that did not."""
+    from gan.checkpoint import load_checkpoint
+
+    readable, failures = 0, []
+    for path in paths:
+        try:
+            load_checkpoint(path)
+            readable += 1
+        except Exception as exc:  # noqa: BLE001 — every unreadable file is reported, whatever the cause
+            failures.append(f"{path.parent.name}/{path.name}: {type(exc).__name__}: {exc}")
+    return readable, failures
+
+
+async def _soak_session(url: str, token: str, server_pid: int, runs_dir: Path, args) -> dict:
+    import asyncio
+
+    from gan.viewers import Viewer, close_viewers, open_viewers, wait_all
+
+    duration = args.minutes * 60
+    presenter = await Viewer(url, f"token={token}", name="presenter").connect(args.viewer_connect_timeout)
+    viewers: list = []
+    try:
+        await _press_start(presenter)  # default settings, as a workshop starts
+        viewers, failed = await open_viewers(url, args.soak_viewers, timeout=args.viewer_connect_timeout,
+                                             prefix="soak")
+        if failed:
+            log(f"soak: {len(failed)} of {args.soak_viewers} viewers did not connect, e.g. {failed[0]}")
+        if not viewers:
+            raise RuntimeError(f"none of {args.soak_viewers} viewers connected: {failed[0] if failed else '?'}")
+        if await wait_all(viewers, lambda v: v.status() is not None and v.status().state == "Running", 60) is None:
+            raise RuntimeError("not every viewer showed 'Running' within 60 s")
+
+        # Refreshes are counted per sample interval and summed: a viewer keeps only its last 10,000 runs,
+        # fewer than an hour-long soak makes, but far more than one interval holds.
+        refreshes = [0] * len(viewers)
+        # The slowest connected viewer in the slowest stretch of >= 10 s: a stall that the whole-run
+        # average hides shows here (shorter stretches would only measure the 1 s timer's quantisation).
+        worst_stretch_rate: float | None = None
+        stretch_at, stretch_counts = None, [0] * len(viewers)
+        seen: set[str] = set()
+        samples: list[dict] = []
+        worker_pids: set[int] = set()
+        t0 = time.monotonic()
+        prev = t0
+        for at in soak_schedule(duration, args.soak_sample_s):
+            await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
+            now = time.monotonic()
+            counts = [v.fragment_runs_between(prev, now) for v in viewers]
+            refreshes = [r + c for r, c in zip(refreshes, counts)]
+            stretch_counts = [r + c for r, c in zip(stretch_counts, counts)]
+            stretch_at = now if stretch_at is None else stretch_at
+            if now - stretch_at >= 10.0:
+                live = [c for c, v in zip(stretch_counts, viewers) if v.connected]
+                rate = min(live) / (now - stretch_at) if live else 0.0
+                worst_stretch_rate = rate if worst_stretch_rate is None else min(worst_stretch_rate, rate)
+                stretch_at, stretch_counts = now, [0] * len(viewers)
+            prev = now
+            worker = training_worker_pid(server_pid)
+            if worker is not None:
+                worker_pids.add(worker)
+            files = autosave_files(runs_dir)
+            seen.update(f"{p.parent.name}/{p.name}" for p in files)
+            line = presenter.status()
+            if line is None:  # the presenter's page mid-rerun or gone: any tab shows the same run
+                lines = [v.status() for v in viewers if v.status() is not None]
+                line = max(lines, key=lambda s: s.step) if lines else None
+            samples.append({"t": round(now - t0, 1), "server_rss_mb": vm_rss_mb(server_pid),
+                            "worker_rss_mb": vm_rss_mb(worker) if worker else None, "worker_pid": worker,
+                            "step": line.step if line else None, "state": line.state if line else None,
+                            "viewers_connected": sum(v.connected for v in viewers), "autosaves_now": len(files)})
+            s = samples[-1]
+            log(f"soak: {s['t']:7.0f} s  step {s['step']}  server {_fmt(s['server_rss_mb'])} MB  "
+                f"worker {_fmt(s['worker_rss_mb'])} MB  viewers {s['viewers_connected']}  autosaves {len(seen)}")
+        span = prev - t0
+
+        out: dict = {"soak_minutes": span / 60, "soak_viewers": args.soak_viewers,
+                     "soak_sample_s": args.soak_sample_s, "soak_warmup_s": soak_warmup_s(duration),
+                     "soak_samples": samples, "soak_worker_pids": sorted(worker_pids),
+                     "soak_autosaves": len(seen), "soak_autosave_names": sorted(seen)}
+        warm = next(s for s in samples if s["t"] >= soak_warmup_s(duration) - 1)  # scheduled exactly there
+        last = samples[-1]
+        for who in ("server", "worker"):
+            key = f"{who}_rss_mb"
+            values = [s[key] for s in samples if s[key] is not None]
+            growth = last[key] - warm[key] if last[key] is not None and warm[key] is not None else None
+            # Last minus warm-up is what the goal reads, but one sample can land on a swing of the
+            # allocator (the server's RSS moves by tens of MB between refreshes): the trend over every
+            # post-warm-up sample says whether memory keeps climbing or only wobbles.
+            after = [(s["t"], s[key]) for s in samples if s["t"] >= warm["t"] and s[key] is not None]
+            out.update({f"soak_{who}_rss_growth_mb": growth, f"soak_{who}_rss_first_mb": values[0] if values else None,
+                        f"soak_{who}_rss_warm_mb": warm[key], f"soak_{who}_rss_last_mb": last[key],
+                        f"soak_{who}_rss_max_mb": max(values) if values else None,
+                        f"soak_{who}_rss_trend_mb_per_h": _slope_per_hour(after)})
+        steps = [(s["t"], s["step"]) for s in samples if s["step"] is not None]
+        out["soak_steps"] = steps[-1][1] if steps else None  # the run started at step 0 on Start
+        out["soak_steps_per_sec"] = ((steps[-1][1] - steps[0][1]) / (steps[-1][0] - steps[0][0])
+                                     if len(steps) >= 2 and steps[-1][0] > steps[0][0] else None)
+        out["soak_steps_advanced"] = len(steps) >= 2 and steps[-1][1] > steps[0][1]
+        rates = [r / span for r, v in zip(refreshes, viewers) if v.connected] if span > 0 else []
+        out.update({"soak_refresh_min": min(rates) if rates else None,
+                    "soak_refresh_median": statistics.median(rates) if rates else None,
+                    "soak_refresh_min_10s": worst_stretch_rate,
+                    "soak_viewer_errors": sum(len(v.stats.errors) for v in viewers),
+                    "soak_viewer_error_examples": [e for v in viewers for e in v.stats.errors][:5],
+                    "soak_connect_failures": len(failed),
+                    # asked for but not connected at the end: failed connects count, they are viewers lost too
+                    "soak_viewers_dropped": args.soak_viewers - sum(v.connected for v in viewers),
+                    "soak_dropped_reasons": [f"{v.name}: {v.closed_reason}" for v in viewers if not v.connected][:5],
+                    "soak_presenter_connected": presenter.connected})
+
+        # End as a workshop ends: Stop (it writes the run's last autosave), so the files are at rest when
+        # they are loaded after the server is gone. Bounded; a Stop that is not seen is reported, not fatal.
+        try:
+            sent = await presenter.click("Stop", timeout=60)
+            stopped = await presenter.wait_until(
+                lambda v: v.status() is not None and v.status().state == "Stopped", 60)
+            out["soak_stop_s"] = time.monotonic() - sent if stopped else None
+        except (TimeoutError, ConnectionError) as exc:
+            out["soak_stop_s"] = None
+            log(f"soak: the final Stop was not seen: {exc}")
+        return out
+    finally:
+        await close_viewers(viewers)
+        await presenter.close()
+
+
+def part_soak(args) -> dict:
+    import asyncio
+    import shutil
+    import tempfile
+
+    if not (REPO / "app.py").is_file():
+        raise RuntimeError("app.py is not in the tree yet")
+    port, token = free_port(), os.urandom(8).hex()
+    tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-soak-"))  # kept until the autosaves are checked
+    runs_dir = tmp / "runs"
+    # The product as shipped: training in the worker process (pytest's conftest sets "thread" for its own
+    # in-process tests, and a soak without a worker would measure nothing of it).
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=str(runs_dir),
+               GAN_LIVE_TRAINER="process")
+    log_path = tmp / "server.log"
+    server = start_app_server(port, env, log_path)
+    url = f"http://127.0.0.1:{port}/"
+    bound = args.minutes * 60 + SOAK_MARGIN_S
+    try:
+        if not wait_http(url + "_stcore/health", 60):
+            raise RuntimeError("the app did not answer on its health endpoint within 60 s")
+        try:
+            out = asyncio.run(asyncio.wait_for(_soak_session(url, token, server.pid, runs_dir, args), bound))
+        except asyncio.TimeoutError:
+            raise RuntimeError(f"the soak did not finish within its bound of {bound:.0f} s") from None
+        except Exception as exc:
+            tail = " ".join(log_path.read_text(errors="replace")[-600:].split())
+            raise RuntimeError(f"{type(exc).__name__}: {exc} | server log: ...{tail}") from exc
+        text = log_path.read_text(errors="replace")  # before stopping: shutdown noise is not the soak's
+        out["soak_log_errors"] = text.count("Traceback") + text.count(" ERROR ")
+        if out["soak_log_errors"]:
+            first = next((ln for ln in text.splitlines() if "Traceback" in ln or " ERROR " in ln), "")
+            out["soak_log_error_example"] = first[:300]
+        stop_app_server(server)
+        wait_group_gone(server.pid, 20)  # the worker too: nothing writes or rotates while the files are read
+        files = autosave_files(runs_dir)
+        out["soak_autosaves_present"] = len(files)
+        out["soak_autosaves_readable"], out["soak_autosave_failures"] = check_autosaves(files)
+        return out
+    finally:
+        stop_app_server(server)  # again on the error paths; a no-op once the group is gone
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- the command -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gan bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    p.add_argument("--parts", default=",".join(DEFAULT_PARTS),
+                   help=f"comma-separated subset of {','.join(PARTS)} (default: all but soak)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--quick", action="store_true", help="tiny settings (seconds, for tests); figures meaningless")
     p.add_argument("--threads", type=int, default=1,
@@ -723,7 +998,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="viewers part: seconds for a round's viewers to connect and see their first page")
     p.add_argument("--viewer-action-timeout", type=float, default=60.0,
                    help="viewers part: seconds for a presenter action to reach every viewer")
+    p.add_argument("--minutes", type=_positive, default=60.0, help="soak part: minutes of the soak window")
+    p.add_argument("--soak-viewers", type=_counts_one, default=10,
+                   help="soak part: simulated viewers connected for the whole soak")
+    p.add_argument("--soak-sample-s", type=_positive, default=30.0,
+                   help="soak part: seconds between samples (RSS, step, viewers, autosave files)")
     return p
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _counts_one(text: str) -> int:
+    counts = _counts(text)
+    if len(counts) != 1:
+        raise argparse.ArgumentTypeError(f"expected one number >= 1, got {text!r}")
+    return counts[0]
 
 
 def _counts(text: str) -> list[int]:
@@ -743,6 +1040,7 @@ def apply_quick(args) -> None:
     args.rss_steps, args.rss_warmup = min(args.rss_steps, 300), 50
     args.heap_seconds, args.headless_seconds, args.browser_warmup = 3.0, 3.0, 1.0
     args.viewers, args.viewer_seconds, args.viewer_warmup = [1, 3], 4.0, 1.0
+    args.minutes, args.soak_viewers, args.soak_sample_s = min(args.minutes, 1.0), min(args.soak_viewers, 2), 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -785,6 +1083,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(part_browser(args))
             elif part == "viewers":
                 results.update(part_viewers(args))
+            elif part == "soak":
+                results.update(part_soak(args))
             elif part == "score":
                 evaluator = Evaluator.for_dataset(cached_dataset(cfg.dataset, cfg.data_dir, "cpu"))
                 results.update(part_score(args, cfg, evaluator))
@@ -801,7 +1101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 GOALS = {"trainer_vs_bare": (">=", 0.95), "monitor_vs_trainer": (">=", 0.95), "dashboard_vs_headless": (">=", 0.85),
          "rss_growth_mb": ("<=", 50), "tab_heap_growth_mb": ("<=", 50), "score_120s": (">=", 7.0),
-         "seconds_to_score_7": ("<=", 120)}
+         "seconds_to_score_7": ("<=", 120), "soak_server_rss_growth_mb": ("<=", 50),
+         "soak_worker_rss_growth_mb": ("<=", 50), "soak_log_errors": ("<=", 0)}
 
 
 def _fmt(v) -> str:
@@ -857,6 +1158,25 @@ def print_table(r: dict) -> None:
               f"after the first page load: {_fmt(r.get('viewers_start_cold_s'))} s")
         print(f"{'viewers_server_log_errors':<22} {_fmt(r.get('viewers_server_log_errors')):>10}  {'':<18} "
               "tracebacks and ERROR lines in the server's log over the whole part")
+    if r.get("soak_minutes") is not None:
+        mins = f"{r['soak_minutes']:.1f} min, {r.get('soak_viewers')} viewers"
+        for key, what in (("soak_server_rss_growth_mb", "server RSS growth after warm-up, MB"),
+                          ("soak_worker_rss_growth_mb", "training worker RSS growth after warm-up, MB")):
+            who = key.split("_")[1]
+            print(f"{key:<22} {_fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what} ({mins}; "
+                  f"first {_fmt(r.get(f'soak_{who}_rss_first_mb'))}, max {_fmt(r.get(f'soak_{who}_rss_max_mb'))}, "
+                  f"trend {_fmt(r.get(f'soak_{who}_rss_trend_mb_per_h'))} MB/h)")
+        print(f"{'soak_log_errors':<22} {_fmt(r.get('soak_log_errors')):>10}  "
+              f"{_verdict('soak_log_errors', r.get('soak_log_errors')):<18} "
+              "tracebacks and ERROR lines in the server log")
+        present, readable = r.get("soak_autosaves_present"), r.get("soak_autosaves_readable")
+        ok = "" if present is None else ("ok " if readable == present else "MISS") + " (goal all)"
+        print(f"{'soak_autosaves':<22} {_fmt(r.get('soak_autosaves')):>10}  {ok:<18} autosave files seen; "
+              f"{_fmt(readable)} of {_fmt(present)} left at the end load with gan.checkpoint")
+        print(f"{'soak_steps':<22} {_fmt(r.get('soak_steps')):>10}  {'':<18} "
+              f"{_fmt(r.get('soak_steps_per_sec'))} steps/s; viewers dropped {_fmt(r.get('soak_viewers_dropped'))}, "
+              f"viewer errors {_fmt(r.get('soak_viewer_errors'))}, refresh/s per viewer min "
+              f"{_fmt(r.get('soak_refresh_min'))} (slowest 10 s: {_fmt(r.get('soak_refresh_min_10s'))})")
     for part, err in r.get("errors", {}).items():
         print(f"error in {part}: {err}")
     print(f"total {r.get('total_seconds', 0):.0f} s; {r['machine']['note']}")
