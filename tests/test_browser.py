@@ -236,6 +236,7 @@ def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
                 timeout=15_000)
         assert time.monotonic() - t0 < 15
         sync_api.expect(tabs[1].locator(".host svg").nth(2)).to_be_visible()  # what the run did stays
+        assert button(tabs[1], "continue_run").count() == 0  # a viewer gets no Continue
         button(presenter, "start").click()  # a fresh worker takes the next run
         wait_step_above(presenter, 0)
         sync_api.expect(presenter.get_by_text(re.compile(r"Running · Step"))).to_be_visible()

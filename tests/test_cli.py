@@ -114,3 +114,52 @@ def test_hostile_checkpoint_is_refused_by_sample(tmp_path):
     torch.save({"x": Evil()}, tmp_path / "evil.pt")
     r = gan("sample", "--checkpoint", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "x.png"))
     assert r.returncode == 2 and "refused" in r.stderr and "pwned" not in r.stdout + r.stderr
+
+
+def test_train_autosaves_into_out_and_resume_takes_the_folder(run_dir, tmp_path):
+    out, _ = run_dir
+    autosaves = sorted(p.name for p in out.glob("autosave-*.pt"))
+    assert autosaves and autosaves[-1] == "autosave-000000060.pt"  # the end of the run is on disk
+    r = gan("train", "--resume", str(out), "--steps", "15", "--out", str(tmp_path / "more"))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["steps"] == 75
+    assert f"resuming {out / 'autosave-000000060.pt'} (step 60)" in r.stderr
+
+
+def test_resume_of_a_folder_with_a_damaged_autosave_names_it_and_uses_the_one_before(run_dir, tmp_path):
+    import shutil
+
+    out, _ = run_dir
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    files = sorted(copy.glob("autosave-*.pt"))
+    assert len(files) >= 1
+    older = copy / "autosave-000000001.pt"
+    shutil.copy(files[-1], older)  # a readable older autosave (same content, another name)
+    files[-1].write_bytes(files[-1].read_bytes()[:3000])  # the newest is truncated
+    r = gan("train", "--resume", str(copy), "--steps", "5", "--out", str(tmp_path / "next"))
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {files[-1]}: not a readable checkpoint" in r.stderr
+    assert f"resuming {older}" in r.stderr
+
+
+def test_a_full_disk_during_training_is_a_warning_and_the_run_finishes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from gan import autosave, cli
+
+    def disk_full(obj, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(autosave, "torch_save_atomic", disk_full)
+    code = cli.main(["train", *SMALL, "--steps", "30", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "warning: autosave of run at step" in err and "No space left on device" in err
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()  # the run itself finished and saved
+
+
+def test_resume_of_a_folder_without_autosaves_is_a_clean_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = gan("train", "--resume", str(tmp_path / "empty"), "--steps", "5", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "no readable autosave" in r.stderr and "Traceback" not in r.stderr
