@@ -3,6 +3,8 @@
 Parts (``--parts``, comma-separated; all but soak by default):
   overhead  trainer_vs_bare: steps/s of the Trainer thread / a bare loop calling the same gan_step
             (same models, batch and seed, one run each); monitor_vs_trainer: with the MetricsMonitor on.
+  autosave  autosave_ms (one autosave of the default run: state_dict + atomic write + fsync), autosave_cost
+            (that per 30 s of training) and autosave_every_1s_vs_none (steps/s, interleaved rounds).
   render    render_ms: one shared LiveView frame (snapshot + the live charts' data + grid PNG + status)
             plus the quality panel's payload, for histories of 1,000 and 1,000,000 steps (median of
             repeats); render_altair_ms: the old per-session Altair path, for comparison.
@@ -47,7 +49,7 @@ import torch
 
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
         "seconds_to_score_7", "score_120s", "score_120s_textbook")
-PARTS = ("overhead", "render", "rss", "browser", "score", "viewers", "soak")
+PARTS = ("overhead", "autosave", "render", "rss", "browser", "score", "viewers", "soak")
 DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # an hour long: only when asked for
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -84,13 +86,15 @@ def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | None = None,
-                          timeout: float = 600.0) -> tuple[float, object]:
+def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | None = None, timeout: float = 600.0,
+                          autosave_dir=None, autosave_every: float = 30.0) -> tuple[float, object]:
     """Run a Trainer to warmup+steps; steps/s from the history's per-step wall times after warm-up."""
+    from gan.autosave import Autosaver
     from gan.monitor import MetricsMonitor
     from gan.trainer import PAUSED, Trainer
 
-    trainer = Trainer(cfg, name="bench")
+    saver = None if autosave_dir is None else Autosaver(autosave_dir, name="bench", every_s=autosave_every)
+    trainer = Trainer(cfg, name="bench", autosave=saver)
     monitor = None
     if monitor_every:  # the classifier loads before the run starts: measure the steady state only
         monitor = MetricsMonitor(trainer, every=monitor_every, evaluator=_evaluator(cfg)).start()
@@ -103,7 +107,7 @@ def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | Non
         s = trainer.history.snapshot(with_grids=False).scalars
         s = s[(s.steps_in_row == 1) & (s.step > warmup)]
         rate = (s.step.iloc[-1] - s.step.iloc[0]) / max(1e-9, s.time.iloc[-1] - s.time.iloc[0])
-        evals = monitor.evaluations if monitor else 0
+        evals = monitor.evaluations if monitor else (saver.saves if saver else 0)
         return float(rate), evals
     finally:
         if monitor is not None:
@@ -141,6 +145,47 @@ def part_overhead(args, cfg) -> dict:
             "bare_steps_per_sec": bare, "trainer_steps_per_sec": trainer,
             "trainer_with_monitor_steps_per_sec": with_monitor, "monitor_every": args.monitor_every,
             "monitor_evaluations": evals, "overhead_steps": steps}
+
+
+def part_autosave(args, cfg) -> dict:
+    """What autosaving costs training: one autosave timed directly, and steps/s with an autosave every
+    second (30x the real rate, so the effect is measurable) against none, in interleaved rounds."""
+    import shutil
+    import tempfile
+
+    from gan.autosave import EVERY_S, Autosaver
+    from gan.trainer import PAUSED, Trainer
+
+    tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-autosave-"))
+    try:
+        trainer = Trainer(cfg, name="bench", autosave=Autosaver(tmp / "one", name="bench", every_s=3600))
+        trainer.start(stop_at_step=50)
+        if not trainer.wait_until(lambda t: t.state == PAUSED, timeout=300):
+            raise RuntimeError(f"the run did not reach step 50: {trainer.status()['reason']}")
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            if not trainer.write_autosave():
+                raise RuntimeError(trainer.status()["warnings"])
+            times.append((time.perf_counter() - t0) * 1000)
+        trainer.stop(5.0)
+        ms = statistics.median(times)
+        size = max(p.stat().st_size for p in (tmp / "one").glob("autosave-*.pt"))
+        steps, warmup = max(10, args.overhead_steps // 3), max(5, args.overhead_steps // 10)
+        ratios, saves = [], 0
+        for r in range(3):
+            sides = {}
+            for side in (("none", "every_1s") if r % 2 == 0 else ("every_1s", "none")):
+                rate, n = trainer_steps_per_sec(cfg, steps, warmup, autosave_dir=tmp / f"r{r}{side}",
+                                                autosave_every=1.0 if side == "every_1s" else 1e9)
+                sides[side] = rate
+                saves += n if side == "every_1s" else 0
+            ratios.append(sides["every_1s"] / sides["none"])
+        return {"autosave_ms": ms, "autosave_mb": size / 2**20, "autosave_cost": ms / (EVERY_S * 1000),
+                "autosave_every_1s_vs_none": statistics.median(ratios),
+                "autosave_rounds": [round(x, 3) for x in ratios], "autosave_saves_in_rounds": saves}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- render ------------------------------------------------------------------------------------
@@ -1075,6 +1120,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if part == "overhead":
                 results.update(part_overhead(args, cfg))
+            elif part == "autosave":
+                results.update(part_autosave(args, cfg))
             elif part == "render":
                 results.update(part_render(args))
             elif part == "rss":
@@ -1125,6 +1172,9 @@ def print_table(r: dict) -> None:
     rows = [
         ("trainer_vs_bare", "trainer thread / bare loop, steps/s"),
         ("monitor_vs_trainer", "with metrics monitor / without, steps/s"),
+        ("autosave_ms", "one autosave of the default run (state, atomic write, fsync), ms"),
+        ("autosave_cost", "that per 30 s of training: share of training time (goal <= 0.02)"),
+        ("autosave_every_1s_vs_none", "steps/s with an autosave every 1 s (30x the real rate) / none"),
         ("dashboard_vs_headless", "app open in Chromium / no viewer, steps/s"),
         ("rss_growth_mb", f"RSS growth over {r.get('rss_steps', '?')} steps, MB"),
         ("tab_heap_growth_mb", f"tab JS heap growth over {r.get('heap_seconds', '?')} s, MB"),

@@ -54,13 +54,15 @@ class ServerURL(str):
     """The app's base URL, carrying the server's pid (a test kills its training worker)."""
 
     pid: int
+    runs: Path
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
+    runs = tmp_path_factory.mktemp("runs")
     env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=TOKEN,
-               GAN_LIVE_RUNS_DIR=str(tmp_path_factory.mktemp("runs")),
+               GAN_LIVE_RUNS_DIR=str(runs), GAN_LIVE_AUTOSAVE_S="2",  # autosave every 2 s of training, not 30
                GAN_LIVE_TRAINER="process")  # the product's default: training in the worker process
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -70,7 +72,7 @@ def server(tmp_path_factory):
     try:
         wait_for_port(port, proc)
         url = ServerURL(f"http://127.0.0.1:{port}/")
-        url.pid = proc.pid
+        url.pid, url.runs = proc.pid, runs
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
@@ -227,6 +229,9 @@ def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
         button(presenter, "start").click()
         for tab in tabs:
             wait_step_above(tab, 0)
+        deadline = time.monotonic() + 60
+        while not list(server.runs.glob("live/*/autosave-*.pt")) and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling the runs folder for the first autosave (2 s of training)
         workers = [pid for pid in _children(server.pid) if "spawn_main" in _cmdline(pid)]
         assert len(workers) == 1, workers
         os.kill(workers[0], signal.SIGKILL)
@@ -237,8 +242,11 @@ def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
         assert time.monotonic() - t0 < 15
         sync_api.expect(tabs[1].locator(".host svg").nth(2)).to_be_visible()  # what the run did stays
         assert button(tabs[1], "continue_run").count() == 0  # a viewer gets no Continue
-        button(presenter, "start").click()  # a fresh worker takes the next run
-        wait_step_above(presenter, 0)
+        sync_api.expect(button(presenter, "continue_run")).to_be_visible()  # the presenter does
+        label = button(presenter, "continue_run").inner_text()
+        saved = int(re.search(r"from step ([\d,]+)", label).group(1).replace(",", ""))
+        button(presenter, "continue_run").click()  # a fresh worker continues from the last autosave
+        wait_step_above(presenter, saved)
         sync_api.expect(presenter.get_by_text(re.compile(r"Running · Step"))).to_be_visible()
     finally:
         for c in contexts:
