@@ -82,9 +82,10 @@ class RunRegistry:
         self._runs: dict[str, Trainer] = {}
         # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.autosave). A run there
         # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
-        from gan.autosave import SavedRun, find_interrupted
+        from gan.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
         from gan.snapshots import runs_dir
 
+        every_s_from_env(), cap_bytes_from_env()  # a bad GAN_LIVE_AUTOSAVE_S / _RUNS_MAX_MB: a clear error now
         self.runs_root = Path(runs_root).expanduser() if runs_root is not None else runs_dir()
         self.live_root = self.runs_root / "live"
         try:

@@ -292,3 +292,15 @@ def _ping(port: int) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("var, value, message", [
+    ("GAN_LIVE_TRAINER", "gpu", "GAN_LIVE_TRAINER must be one of process, thread, got 'gpu'"),
+    ("GAN_LIVE_AUTOSAVE_S", "soon", "GAN_LIVE_AUTOSAVE_S must be a number of seconds > 0, got 'soon'"),
+    ("GAN_LIVE_RUNS_MAX_MB", "-1", "GAN_LIVE_RUNS_MAX_MB must be a whole number >= 1, got '-1'"),
+])
+def test_a_bad_setting_in_the_environment_is_a_clear_error(monkeypatch, var, value, message):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ValueError) as err:
+        RunRegistry(metrics_every=0)
+    assert str(err.value) == message
