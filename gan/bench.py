@@ -47,6 +47,8 @@ from pathlib import Path
 
 import torch
 
+from gan.procs import cpu_seconds, descendants, training_worker_pid
+
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
         "seconds_to_score_7", "score_120s", "score_120s_textbook")
 PARTS = ("overhead", "autosave", "render", "rss", "browser", "score", "viewers", "soak")
@@ -489,51 +491,23 @@ def part_browser(args) -> dict:
 
 
 # --- viewers -----------------------------------------------------------------------------------
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads, children excluded), from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()  # the command name may hold spaces: split after it
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
-
-
-def descendants(pid: int) -> list[int]:
-    """Live descendant processes of pid (the trainer's worker process, when the app uses one)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended while we looked
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def tree_cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
         try:
-            total += proc_cpu_seconds(pid)
+            total += cpu_seconds(pid)
         except OSError:
             pass  # ended in between: its time is lost to us, not to the figure's meaning
     return total
 
 
-def start_app_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
-    """`streamlit run app.py` in its own process group (so its worker children stop with it)."""
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+def start_app_server(port: int, env: dict, log_path: Path, script: str = "app.py",
+                     extra: tuple = ()) -> subprocess.Popen:
+    """`streamlit run app.py` in its own process group (so its worker children stop with it). The bench
+    and the tests that need a real server start it here."""
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", *extra]
     with open(log_path, "wb") as log_file:  # a file, not a pipe: a chatty server can never block on it
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -603,14 +577,14 @@ async def _viewers_round(n: int, url: str, presenter, server_pid: int, args) -> 
         clients = [presenter, *viewers]
         workers = descendants(server_pid)
         bytes0 = [v.stats.bytes_received for v in viewers]
-        t0, cpu0, own0 = time.monotonic(), proc_cpu_seconds(server_pid), time.process_time()
+        t0, cpu0, own0 = time.monotonic(), cpu_seconds(server_pid), time.process_time()
         wcpu0 = tree_cpu_seconds(workers)
         health: list[float | None] = []
         probes = max(3, int(args.viewer_seconds // 5))
         for _ in range(probes):  # spread over the window; each probe runs in a thread of its own
             await asyncio.sleep(args.viewer_seconds / probes)
             health.append(await asyncio.to_thread(_health_ms, url + "_stcore/health"))
-        t1, cpu1, own1 = time.monotonic(), proc_cpu_seconds(server_pid), time.process_time()
+        t1, cpu1, own1 = time.monotonic(), cpu_seconds(server_pid), time.process_time()
         wcpu1 = tree_cpu_seconds(workers)
         span = t1 - t0
         live = [v for v in viewers if v.connected]
@@ -762,28 +736,6 @@ def vm_rss_mb(pid: int) -> float | None:
     except (OSError, ValueError, IndexError):
         pass  # ended while we read
     return None
-
-
-def training_worker_pid(server_pid: int) -> int | None:
-    """The server's training worker: a direct child started by multiprocessing (spawn). The spawn
-    context's resource tracker is a multiprocessing child too, so it is passed over by name; after a
-    respawn the newest child (highest pid) is the live worker."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != server_pid:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended while we looked
-        if "multiprocessing" in cmdline and "resource_tracker" not in cmdline:
-            found.append(int(entry))
-    return max(found) if found else None
 
 
 def autosave_files(runs_dir: Path) -> list[Path]:

@@ -429,12 +429,9 @@ class RemoteTrainer:
         return status
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(poll)
-        return predicate(self)
+        from gan.trainer import poll_until
+
+        return poll_until(lambda: predicate(self), timeout, poll)
 
     @property
     def data(self):

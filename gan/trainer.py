@@ -102,6 +102,16 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     return StepOutput(loss_d.detach(), loss_g.detach(), probs_real, probs_fake, real, fake.detach())
 
 
+def poll_until(condition, timeout: float, poll: float = 0.005) -> bool:
+    """Check condition() every `poll` seconds until it holds or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return condition()
+
+
 def check_live_change(kind: str, value) -> None:
     """Raise ValueError (ConfigError for a bad value) unless (kind, value) is a valid scheduled change."""
     if kind == "loss":
@@ -335,12 +345,7 @@ class Trainer:
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
         """Poll predicate(self) until true or timeout; for tests and the CLI, not the training loop."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self):
-                return True
-            time.sleep(poll)
-        return predicate(self)
+        return poll_until(lambda: predicate(self), timeout, poll)
 
     # --- the training thread ----------------------------------------------------------------
     def _main(self) -> None:

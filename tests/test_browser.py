@@ -11,13 +11,13 @@ A screenshot goes to /tmp/dashboard.png. The tests share the server and run in f
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from gan import procs
+from gan.bench import free_port, start_app_server, stop_app_server, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,25 +29,6 @@ TOKEN = "browser-test-token"
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's /usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)  # polling interval, not synchronisation: the loop checks the port
-    raise TimeoutError(f"streamlit did not listen on port {port} within {timeout:.0f} s")
 
 
 class ServerURL(str):
@@ -64,23 +45,15 @@ def server(tmp_path_factory):
     env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=TOKEN,
                GAN_LIVE_RUNS_DIR=str(runs), GAN_LIVE_AUTOSAVE_S="2",  # autosave every 2 s of training, not 30
                GAN_LIVE_TRAINER="process")  # the product's default: training in the worker process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_app_server(port, env, runs / "server.log")
     try:
-        wait_for_port(port, proc)
+        if not wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60):
+            raise RuntimeError("streamlit did not answer on its health endpoint within 60 s")
         url = ServerURL(f"http://127.0.0.1:{port}/")
         url.pid, url.runs = proc.pid, runs
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_app_server(proc)  # the server's own process group: its worker goes with it
 
 
 @pytest.fixture(scope="module")
@@ -232,9 +205,9 @@ def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
         deadline = time.monotonic() + 60
         while not list(server.runs.glob("live/*/autosave-*.pt")) and time.monotonic() < deadline:
             time.sleep(0.2)  # polling the runs folder for the first autosave (2 s of training)
-        workers = [pid for pid in _children(server.pid) if "spawn_main" in _cmdline(pid)]
-        assert len(workers) == 1, workers
-        os.kill(workers[0], signal.SIGKILL)
+        worker = procs.training_worker_pid(server.pid)
+        assert worker is not None, procs.children(server.pid)
+        os.kill(worker, signal.SIGKILL)
         t0 = time.monotonic()
         for tab in tabs:
             sync_api.expect(tab.get_by_text(re.compile("training process was killed by SIGKILL"))).to_be_visible(
@@ -251,25 +224,6 @@ def test_a_killed_worker_shows_its_cause_on_every_tab(server, browser):
     finally:
         for c in contexts:
             c.close()
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return kids
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def test_theory_page_renders_the_equilibrium_values(server, page):

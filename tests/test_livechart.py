@@ -9,11 +9,8 @@ are skipped where there is no /usr/bin/chromium or no Playwright.
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import altair as alt
@@ -21,6 +18,7 @@ import numpy as np
 import pytest
 
 from gan import charts, livechart, metrics
+from gan.bench import free_port, start_app_server, stop_app_server, wait_http
 from gan.history import History
 from gan.losses import LN2, LOSSES
 
@@ -269,51 +267,21 @@ def test_livechart_does_not_import_streamlit():
 
 
 # --- in a real browser ------------------------------------------------------------------------------------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)  # polling interval, not synchronisation: the loop checks the endpoint
-    raise TimeoutError(f"streamlit was not healthy within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
-def app_url():
+def app_url(tmp_path_factory):
     pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("needs Debian's /usr/bin/chromium")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "tests/apps/livechart_app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false", "--server.enableStaticServing", "true"],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+    port = free_port()
+    proc = start_app_server(port, dict(os.environ, PYTHONPATH=str(ROOT)), tmp_path_factory.mktemp("log") / "log",
+                            script="tests/apps/livechart_app.py", extra=("--server.enableStaticServing", "true"))
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_healthy(url, proc)
+        if not wait_http(url + "_stcore/health", 60):
+            raise RuntimeError("streamlit did not answer on its health endpoint within 60 s")
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_app_server(proc)
 
 
 @pytest.fixture(scope="module")

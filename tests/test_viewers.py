@@ -12,15 +12,12 @@ without a server.
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from gan.bench import free_port, start_app_server, stop_app_server, wait_http
 from gan.viewers import Viewer, close_viewers, http_get, open_viewers, wait_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,46 +26,18 @@ REFRESH_S = 1.0  # pages/train.py's default live-panel refresh
 FIRST_RUN_S = 60.0  # the first page run imports torch and the data on a loaded 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)  # polling interval, not synchronisation: the loop checks the port
-    raise TimeoutError(f"streamlit did not listen on port {port} within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, GAN_LIVE_MAX_RUNS="1", PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=TOKEN,
                GAN_LIVE_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)  # its own process group: the trainer's worker process goes down with it
+    proc = start_app_server(port, env, tmp_path_factory.mktemp("log") / "server.log")
     try:
-        wait_for_port(port, proc)
+        if not wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60):
+            raise RuntimeError("streamlit did not answer on its health endpoint within 60 s")
         yield f"http://127.0.0.1:{port}/"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group, started above
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_app_server(proc)  # the server's own process group: its worker goes with it
 
 
 def run(coro, timeout: float = 90.0):
@@ -268,7 +237,7 @@ def test_bench_helpers_for_the_viewers_part():
     presenter, viewer = [(1.0, line(10)), (3.0, line(30))], [(0.5, line(5)), (5.0, line(60))]
     assert bench.steps_per_sec([presenter, viewer], 0.0, 6.0) == pytest.approx((60 - 5) / 4.5)
     assert bench.steps_per_sec([presenter], 2.0, 6.0) is None  # one sample is no rate
-    assert bench.proc_cpu_seconds(os.getpid()) > 0
+    assert bench.cpu_seconds(os.getpid()) > 0
     assert bench.build_parser().parse_args(["--viewers", "1,30"]).viewers == [1, 30]
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args(["--viewers", "0"])

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gan import procs
 from gan.config import Config, ConfigError
 from gan.history import History, SampleGrid, SyncCursor
 from gan.protocol import FailureKind, PauseCause, RunState
@@ -214,27 +215,6 @@ def test_a_mirror_that_fell_behind_or_a_reloaded_source_asks_for_a_full_copy():
 
 
 # --- the real server: no orphans ---------------------------------------------------------------------
-def _children(pid: int) -> set[int]:
-    kids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                kids.add(int(entry.name))
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _poll(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -264,24 +244,17 @@ def test_stopping_the_server_stops_the_worker(tmp_path, how):
 
         assert _poll(lambda: _ping(port), 60), "server did not come up"
         asyncio.run(open_page())  # the first page builds the registry, which spawns the worker
-        assert _poll(lambda: any("gan-live-worker" in _cmdline(k) or "spawn_main" in _cmdline(k)
-                                 for k in _children(server.pid)), 30)
-        workers = {k for k in _children(server.pid) if "spawn_main" in _cmdline(k)}
+        assert _poll(lambda: any("gan-live-worker" in procs.cmdline(k) or "spawn_main" in procs.cmdline(k)
+                                 for k in procs.children(server.pid)), 30)
+        workers = {k for k in procs.children(server.pid) if "spawn_main" in procs.cmdline(k)}
         assert workers
         os.kill(server.pid, how)
         server.wait(timeout=30)
-        assert _poll(lambda: not any(_alive(w) for w in workers), 10), "the worker outlived the server"
+        assert _poll(lambda: not any(procs.alive(w) for w in workers), 10), "the worker outlived the server"
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _ping(port: int) -> bool:

@@ -1,0 +1,73 @@
+"""Looking at processes through /proc (Linux): children of the server, its training worker, their CPU.
+
+The one home for what the bench and the tests need to find and measure the app's processes. Reads
+only; a process that ends while we look is simply not listed. No streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int | str) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # the command name may hold spaces: split after it
+
+
+def parents() -> dict[int, list[int]]:
+    """ppid -> the pids of its live children."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(entry)[1])
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def children(pid: int) -> list[int]:
+    return sorted(parents().get(pid, []))
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendant processes of pid (the training worker and its helpers, when the app uses one)."""
+    tree, out, todo = parents(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """True for a running process; a zombie (ended, not yet reaped) counts as gone."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def training_worker_pid(server_pid: int) -> int | None:
+    """The server's training worker: a direct child started by multiprocessing's spawn (its command line
+    runs spawn_main; the resource tracker, also a child, does not). After a respawn the newest one."""
+    found = [pid for pid in children(server_pid) if "spawn_main" in cmdline(pid)]
+    return max(found) if found else None
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads, children excluded)."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
