@@ -48,6 +48,7 @@ from pathlib import Path
 import torch
 
 from gan.procs import cpu_seconds, descendants, training_worker_pid
+from gan.storage import atomic_write
 
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
         "seconds_to_score_7", "score_120s", "score_120s_textbook")
@@ -383,7 +384,7 @@ def save_grid(G, latent_dim: int, path: Path) -> None:
         x = G.eval()(torch.randn(64, latent_dim, generator=g))  # (64, 1, 28, 28)
     pixels = ((x.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(grid_png(pixels, scale=3))
+    atomic_write(path, grid_png(pixels, scale=3))
     log(f"sample grid written to {path}")
 
 

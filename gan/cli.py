@@ -137,7 +137,7 @@ def cmd_train(args) -> int:
     from gan.autosave import Autosaver, latest_valid
     from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
     from gan.protocol import FailureKind
-    from gan.storage import StorageError
+    from gan.storage import StorageError, atomic_write
     from gan.trainer import FAILED, PAUSED, STOPPED, Trainer
 
     if args.steps is not None and args.steps < 1:
@@ -206,11 +206,11 @@ def cmd_train(args) -> int:
         return 1
     out.mkdir(parents=True, exist_ok=True)
     snap = trainer.history.snapshot()
-    snap.scalars.to_csv(out / "history.csv", index=False)
+    atomic_write(out / "history.csv", snap.scalars.to_csv(index=False).encode())
     from gan.images import grid_png_bytes
 
     if snap.grids:
-        (out / "samples.png").write_bytes(grid_png_bytes(_final_grid(trainer)))
+        atomic_write(out / "samples.png", grid_png_bytes(_final_grid(trainer)))
     save_checkpoint(trainer, out / "checkpoint.pt")
     trainer.stop()
     seconds = st["elapsed"]
@@ -270,10 +270,12 @@ def cmd_sample(args) -> int:
     with torch.no_grad():
         images = G(torch.randn(args.n, config.latent_dim, generator=gen)).clamp(-1, 1)  # (N, 1, 28, 28)
     out.parent.mkdir(parents=True, exist_ok=True)
+    from gan.storage import atomic_write
+
     if out.suffix == ".npy":
-        np.save(out, images.numpy().astype(np.float32))
+        atomic_write(out, lambda f: np.save(f, images.numpy().astype(np.float32)))
     else:
         pixels = ((images.squeeze(1) + 1) * 127.5).round().to(torch.uint8).numpy()
-        out.write_bytes(grid_png_bytes(pixels))
+        atomic_write(out, grid_png_bytes(pixels))
     print(json.dumps({"n": args.n, "out": str(out), "step": state["step"]}))
     return 0
