@@ -164,7 +164,16 @@ class RunRegistry:
         trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
         self._runs[trainer.name] = trainer  # after a start that worked: a refused one leaves no run behind
         self._current = trainer.name
-        self._preview = None  # a new run replaces the interrupted one on screen (its folder stays)
+        if self._preview is not None and self._preview.run_dir != trainer.run_dir:
+            # The presenter started something else instead of continuing: the interrupted run stays on disk
+            # but is no longer offered (the next start of the app would otherwise offer it again).
+            from gan.autosave import mark_clean
+
+            try:
+                mark_clean(self._preview.run_dir)
+            except OSError:
+                pass
+        self._preview = None
         if self.metrics_every > 0:
             # Its own thread: waits for the trainer's dataset, then scores a copy of G every N steps.
             run_dir = trainer.run_dir

@@ -184,6 +184,22 @@ def test_an_interrupted_run_shows_at_once_and_continues_where_it_was(tmp_path):
     assert RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path).current() is None  # Reset: not offered
 
 
+def test_starting_another_run_instead_of_continuing_dismisses_the_interrupted_one(tmp_path):
+    first = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    t = first.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
+    t.pause()
+    t.stop(clean=False)
+    second = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    assert isinstance(second.current(), SavedRun)
+    fresh = second.start(SMALL)
+    assert second.current() is fresh and second.continue_offer() is None
+    assert fresh.wait_until(lambda t: t.step_count >= 3, timeout=60)
+    fresh.stop(clean=False)  # this one is interrupted too: it, not the dismissed one, is offered next time
+    third = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    assert third.current().run_dir == fresh.run_dir
+
+
 def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, monkeypatch):
     import gan.trainer
 
