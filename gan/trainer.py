@@ -302,6 +302,7 @@ class Trainer:
         if self._thread is not None:
             raise RuntimeError("set_resume_state must come before start()")
         self._resume_state = state
+        self.step_count, self._loss = int(state["step"]), state["loss"]  # what status() says while it loads
 
     @property
     def resume_state(self) -> dict | None:
