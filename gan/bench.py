@@ -449,8 +449,11 @@ def part_browser(args) -> dict:
     if not (REPO / "app.py").is_file():
         raise RuntimeError("app.py is not in the tree yet")
     port = free_port()
+    import tempfile
+
     token = os.urandom(8).hex()  # the presenter lock (gan/auth.py): the bench is the presenter
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token)
+    runs = tempfile.mkdtemp(prefix="gan-live-bench-browser-")  # its autosaves, not in the user's runs folder
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=runs)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -489,6 +492,9 @@ def part_browser(args) -> dict:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+        import shutil
+
+        shutil.rmtree(runs, ignore_errors=True)
 
 
 # --- viewers -----------------------------------------------------------------------------------
