@@ -244,7 +244,8 @@ class SavedRun:
         self._status = {
             "name": self.name, "state": RunState.STOPPED, "step": found.step, "pause_cause": PauseCause.NONE,
             "failure": FailureKind.NONE, "interrupted": True,
-            "reason": f"interrupted at step {found.step:,}; autosaved at {found.saved_clock}",
+            "reason": f"the app or its training process stopped at step {found.step:,}; autosaved at "
+                      f"{found.saved_clock}",
             "steps_per_sec": 0.0, "elapsed": float(state.get("active_seconds", 0.0)), "device": "cpu",
             "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": "", "loss": state["loss"],
             "lr_g": float(state["lr_g"]), "lr_d": float(state["lr_d"]), "d_steps": int(state["d_steps"]),

@@ -80,7 +80,7 @@ def attach(trainer) -> None:
     cfg, status = trainer.config, trainer.status()
     load_form({"dataset": cfg.dataset, "model": cfg.model, "batch_size": cfg.batch_size,
                "latent_dim": cfg.latent_dim, "lr_g": f"{status['lr_g']:g}", "lr_d": f"{status['lr_d']:g}",
-               "d_steps": status["d_steps"], "seed": cfg.seed})
+               "d_steps": status["d_steps"], "seed": cfg.seed, "loss": status["loss"]})
     ss["_attached"] = trainer.name
     errors().clear()
 
