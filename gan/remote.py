@@ -28,8 +28,9 @@ from gan.protocol import LIVE_STATES, FailureKind, PauseCause, RunState
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 10.0  # a command the worker has not answered by then: it is stuck, say so (never hang)
-_spawn_lock = threading.Lock()
 SPAWN_TIMEOUT_S = 60.0  # first answer from a fresh worker (imports torch: seconds on a laptop)
+SILENT_S = 10.0  # a running run that sent no tick for this long: the page says so (frozen or swamped worker)
+_spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned (see WorkerClient)
 
 
 class WorkerError(RuntimeError):
@@ -251,6 +252,7 @@ class RemoteTrainer:
         self._max_rate: float | None = None
         self._started = False
         self._spawn = -1  # WorkerClient.spawns when started: a later spawn is another process
+        self._last_tick = time.monotonic()
         self._has_models = False
         self._data = None
         self._lock = threading.Lock()
@@ -425,7 +427,11 @@ class RemoteTrainer:
     def status(self) -> dict:
         with self._lock:
             status = dict(self._status)
+            silent = time.monotonic() - self._last_tick
         status.pop("stamp", None)
+        if status["state"] == RunState.RUNNING and silent > SILENT_S:  # ticks come 5 times a second
+            status["warnings"] = [*status["warnings"], f"No news from the training process for {silent:.0f} s: "
+                                  "it may be frozen or starved of CPU. The charts show the last step it reported."]
         return status
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
@@ -475,6 +481,7 @@ class RemoteTrainer:
             self.history.apply(tick.delta)
         self.last_manual_step, self.last_stats = tick.last_manual_step, tick.last_stats
         self._has_models = tick.has_models
+        self._last_tick = time.monotonic()
         self.dataset_name = tick.dataset_name or self.dataset_name
         self.warnings = list(tick.warnings)
         self._set_status(tick.status)

@@ -163,6 +163,10 @@ def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_regist
         with pytest.raises(gan.remote.WorkerError, match="did not answer"):
             process_registry.worker.call(gan.remote.p.Ping(), timeout=1.0)
         assert time.monotonic() - t0 < 5
+        monkeypatch.setattr(gan.remote, "SILENT_S", 1.5)
+        # The page is told that the numbers have stopped, instead of showing a stale "Running" as if live.
+        assert t.wait_until(lambda t: any("No news from the training process" in w for w in t.status()["warnings"]),
+                            timeout=10)
     finally:
         os.kill(process_registry.worker.pid, signal.SIGCONT)
 
