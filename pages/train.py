@@ -1,9 +1,11 @@
-"""Train: the live dashboard. Widgets in, commands to the run's Trainer out, charts from gan.charts.
+"""Train: the live dashboard. Widgets in, commands to the run out, one shared frame of text and chart
+data per tick (gan.liveview) drawn in the browser (pages/_livechart.py).
 
-The run lives in the process-wide registry (pages/_shared.py), so a reload, a second tab or a trip
-to the Samples page reattaches to it. Only the live panel reruns on a timer (st.fragment with
-run_every), and only while the run is loading or running; a paused run gets a cheap state watch,
-an idle or stopped one no timer at all.
+The run lives in the process-wide registry (pages/_shared.py) and trains in the worker process
+(gan.worker), so a reload, a second tab or a trip to the Samples page reattaches to it, and thirty
+viewers cost the training nothing. Only the live panel reruns on a timer (st.fragment with run_every),
+while the run is loading or running; otherwise a cheap 1 s watch notices a new run, a Resume, a Step
+or a failure. After a crash the run's autosave is shown, and the presenter can Continue it.
 
 Workshop controls (presets, slow motion, D-only/G-only steps, snapshots and branches, checkpoint
 upload) sit in one collapsed "Workshop" expander under the buttons, so the projector shows charts.
