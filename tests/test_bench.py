@@ -16,7 +16,7 @@ def _run(capsys, argv):
 
 
 def test_bench_json_has_every_key(capsys, tmp_path):
-    code, lines = _run(capsys, ["--quick", "--json", "--threads", "1", "--parts", "overhead,render,rss,score",
+    code, lines = _run(capsys, ["--quick", "--json", "--threads", "1", "--parts", "overhead,autosave,render,rss,score",
                                 "--grid-dir", str(tmp_path)])
     result = json.loads(lines[-1])  # the last line is one JSON object
     assert code == 0, result["errors"]
@@ -25,6 +25,7 @@ def test_bench_json_has_every_key(capsys, tmp_path):
     assert result["trainer_vs_bare"] > 0 and result["monitor_vs_trainer"] > 0
     assert set(result["render_ms"]) == {"1000", "1000000"} and all(v > 0 for v in result["render_ms"].values())
     assert isinstance(result["rss_growth_mb"], float)
+    assert result["autosave_ms"] > 0 and 0 < result["autosave_cost"] < 1 and result["autosave_every_1s_vs_none"] > 0
     assert 1.0 <= result["score_120s"] <= 10.0 and 1.0 <= result["score_120s_textbook"] <= 10.0
     assert result["dashboard_vs_headless"] is None and result["tab_heap_growth_mb"] is None  # not run
     assert (tmp_path / "grid_default_2s.png").read_bytes()[:4] == b"\x89PNG"
