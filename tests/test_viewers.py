@@ -149,6 +149,34 @@ def test_an_abrupt_disconnect_leaves_the_server_healthy(server):
     run(scenario())
 
 
+def test_viewers_of_a_replaced_run_follow_the_new_one_without_errors(server):
+    """A stale session: tabs open on one run while the presenter resets it and starts another."""
+    async def scenario():
+        presenter = await running_presenter(server)
+        viewers, failed = await open_viewers(server, 2, timeout=FIRST_RUN_S)
+        try:
+            assert not failed, failed
+            assert all([await v.wait_until(lambda v: v.status() is not None and v.status().step > 150, 60)
+                        for v in viewers])
+            await presenter.click("Reset")
+            t_reset = time.monotonic()
+            assert await presenter.wait_until(lambda v: "Start" in v.buttons() and not v.buttons()["Start"].disabled,
+                                              30), presenter.buttons()
+            await presenter.click("Start")
+            # Each viewer's page moves to the new run (its step count starts again) on its own timers.
+            # (seen as the step going back below where the old run was: 150+ steps, ~6 s of training).
+            fresh = await asyncio.gather(*(v.wait_until(
+                lambda v: state_is("Running")(v) and any(t > t_reset and line.step < 150 for t, line in v.status_log),
+                60) for v in viewers))
+            assert all(fresh), [(v.name, v.status()) for v in viewers]
+            assert all(not v.exceptions() and not v.stats.errors and v.connected for v in viewers), \
+                [(v.exceptions(), v.stats.errors) for v in viewers]
+        finally:
+            await close_viewers([presenter, *viewers])
+
+    run(scenario(), timeout=180)
+
+
 # --- the protocol model and the bench helpers, offline (no server) ---------------------------------
 def forward(kind: str, *, run: str = "run-1", fragments=(), path=(), **fields) -> bytes:
     """A serialized ForwardMsg of one kind, with the run identity the server attaches."""
