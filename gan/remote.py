@@ -54,6 +54,16 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+def _pin_threads(cores: set) -> None:
+    """sched_setaffinity for every thread of this process (pid 0 would mean the calling thread only);
+    threads started later inherit the mask of the thread that starts them."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except ProcessLookupError:
+            pass  # the thread ended meanwhile
+
+
 class WorkerClient:
     """One training process and the pipes to it. Thread-safe; one command at a time."""
 
@@ -62,6 +72,7 @@ class WorkerClient:
         self.preload = preload
         self.pin = os.environ.get("GAN_LIVE_PIN", "1").strip() != "0" if pin is None else pin
         self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
+        self._unpinned: set = set()
         self._lock = threading.Lock()  # one command in flight; also guards spawning
         self._runs: dict[str, RemoteTrainer] = {}
         self._runs_lock = threading.Lock()
@@ -121,8 +132,9 @@ class WorkerClient:
             if len(cores) <= take:
                 return  # no core to spare: leave the scheduler alone
             os.sched_setaffinity(worker_pid, set(cores[-take:]))
-            for tid in os.listdir("/proc/self/task"):  # each thread of the server (0 would mean this one
-                os.sched_setaffinity(int(tid), set(cores[:-take]))  # only); new threads inherit the mask
+            _pin_threads(set(cores[:-take]))
+            if self.pinned is None:
+                self._unpinned = set(cores)  # given back by shutdown (a test process goes on after us)
             self.pinned = (cores[:-take], cores[-take:])
         except OSError as exc:  # not allowed here (a container's cpuset): run unpinned
             log.info("could not pin the training worker: %s", exc)
@@ -150,6 +162,12 @@ class WorkerClient:
             proc.kill()
             proc.join(2.0)
         conn.close()
+        if self.pinned is not None:
+            try:
+                _pin_threads(self._unpinned)
+            except OSError:
+                pass
+            self.pinned = None
 
     # --- commands -------------------------------------------------------------------------------------
     def call(self, cmd: p.Command, timeout: float = CALL_TIMEOUT_S):
