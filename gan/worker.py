@@ -27,6 +27,9 @@ def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(WATCH_PARENT_S)
         if os.getppid() != parent_pid:
+            # The command loop has normally seen EOF and is stopping the runs with a last autosave: give it
+            # the time for that, then make sure this process does not outlive the server.
+            time.sleep(5.0)
             os._exit(0)
 
 
