@@ -175,13 +175,15 @@ def latest_valid(run_dir: str | os.PathLike, root: str | os.PathLike | None = No
     raise StorageError(f"{run_dir}: no readable autosave" + (f" ({'; '.join(skipped)})" if skipped else ""))
 
 
-def find_interrupted(root: str | os.PathLike) -> tuple[list[Interrupted], list[str]]:
-    """Runs under ``root`` whose last autosave is newer than their last clean stop, newest first, and one
-    message per folder or file that was refused (garbage, links out of the folder, damaged autosaves)."""
+def find_interrupted(root: str | os.PathLike, limit: int = 1) -> tuple[list[Interrupted], list[str]]:
+    """Runs under ``root`` whose last autosave is newer than their last clean stop, newest first (at most
+    ``limit``: each one is loaded and validated, ~4 MB, so the app does not load a whole history of old
+    runs to show one), and one message per folder or file that was refused (garbage, links out of the
+    folder, damaged autosaves)."""
     root = Path(root).expanduser()
-    found, notes = [], []
+    candidates, notes = [], []
     if not root.is_dir():
-        return found, notes
+        return [], notes
     for run_dir in sorted(root.iterdir()):
         if not run_dir.is_dir():
             continue
@@ -196,8 +198,13 @@ def find_interrupted(root: str | os.PathLike) -> tuple[list[Interrupted], list[s
         except (OSError, ValueError) as exc:
             notes.append(f"{meta_path}: skipped ({exc})")
             continue
-        if meta["clean_stop"]:
-            continue
+        if not meta["clean_stop"]:
+            newest = max((p.stat().st_mtime for p in run_dir.iterdir() if FILE_RE.match(p.name)), default=0.0)
+            candidates.append((newest, run_dir, meta))
+    found = []
+    for _, run_dir, meta in sorted(candidates, key=lambda c: c[0], reverse=True):
+        if len(found) >= limit:
+            break
         try:
             path, state, skipped = latest_valid(run_dir, root)
         except StorageError as exc:
@@ -206,7 +213,6 @@ def find_interrupted(root: str | os.PathLike) -> tuple[list[Interrupted], list[s
         notes.extend(skipped)
         found.append(Interrupted(run_dir, str(meta.get("name") or run_dir.name), int(state["step"]),
                                  path.stat().st_mtime, path, state, tuple(skipped)))
-    found.sort(key=lambda r: r.saved_at, reverse=True)
     return found, notes
 
 

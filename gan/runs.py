@@ -93,6 +93,7 @@ class RunRegistry:
         except OSError as exc:  # an unreadable runs folder: say so, start empty
             found, self.storage_notes = [], [f"{self.live_root}: not readable ({exc})"]
         self._preview = SavedRun(found[0]) if found else None  # the newest interrupted run
+        self._offer_cache: tuple | None = None  # ((run folder, newest autosave, mtime), Interrupted)
         self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
         self._current: str | None = None
         self._counter = 0
@@ -207,11 +208,18 @@ class RunRegistry:
         if current is None or current.state != FAILED or current.run_dir is None:
             return None
         try:
+            files = sorted(current.run_dir.glob("autosave-*.pt"))
+            key = (current.run_dir, files[-1].name if files else "", files[-1].stat().st_mtime if files else 0)
+            cached = self._offer_cache
+            if cached is not None and cached[0] == key:
+                return cached[1]  # the presenter's page asks on every rerun: load the file once
             path, state, skipped = latest_valid(current.run_dir, self.runs_root)
         except (StorageError, OSError):
             return None
-        return Interrupted(current.run_dir, current.name, int(state["step"]), path.stat().st_mtime, path, state,
-                           tuple(skipped))
+        offer = Interrupted(current.run_dir, current.name, int(state["step"]), path.stat().st_mtime, path, state,
+                            tuple(skipped))
+        self._offer_cache = (key, offer)
+        return offer
 
     def continue_run(self, offer=None) -> Trainer:
         """Continue an interrupted or failed run from its newest autosave, in the same folder."""
