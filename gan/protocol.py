@@ -7,7 +7,7 @@ no tensors (they travel as torch.save bytes), no streamlit, no threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -170,12 +170,9 @@ class Tick:
     """What changed in one run since the previous tick (gan.history.HistoryDelta), plus its status."""
 
     name: str
-    seq: int
-    status: dict  # Trainer.status() (state and pause_cause as str enums)
+    status: dict  # Trainer.status() (state and pause_cause as str enums; dataset, warnings)
     delta: object | None  # gan.history.HistoryDelta; None when the mirror must load full_history
     full_history: bytes | None = None  # torch.save(History.state_dict()) when an increment is impossible
     last_manual_step: dict | None = None
     last_stats: dict | None = None
     has_models: bool = False
-    dataset_name: str = ""
-    warnings: list = field(default_factory=list)

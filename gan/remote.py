@@ -260,8 +260,6 @@ class RemoteTrainer:
         self.history = History()  # the mirror every page reads
         self.device = config.resolved_device()
         self.model_kind = config.resolved_model()
-        self.dataset_name = config.dataset
-        self.warnings: list[str] = []
         self.last_manual_step: dict | None = None
         self.last_stats: dict | None = None
         self._resume_state = resume_state
@@ -422,6 +420,14 @@ class RemoteTrainer:
         return self._resume_state
 
     @property
+    def dataset_name(self) -> str:
+        return self._status["dataset"]  # the worker's: mnist5k when it had to fall back
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._status["warnings"])
+
+    @property
     def run_dir(self):
         from pathlib import Path
 
@@ -500,8 +506,6 @@ class RemoteTrainer:
         self.last_manual_step, self.last_stats = tick.last_manual_step, tick.last_stats
         self._has_models = tick.has_models
         self._last_tick = time.monotonic()
-        self.dataset_name = tick.dataset_name or self.dataset_name
-        self.warnings = list(tick.warnings)
         self._set_status(tick.status)
 
     def _worker_died(self, cause: str) -> None:

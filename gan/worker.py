@@ -50,7 +50,6 @@ class Worker:
         self.trainers: dict = {}  # run name -> Trainer
         self.cursors: dict = {}  # run name -> gan.history.SyncCursor of what the server has
         self.published: dict = {}  # run name -> the status its last tick carried
-        self.seq = 0
         self._lock = threading.Lock()  # trainers/cursors between the command loop and the publisher
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
@@ -224,9 +223,8 @@ class Worker:
             if name in self.cursors:
                 self.cursors[name] = new_cursor
         self.published[name] = status
-        self.seq += 1
-        return p.Tick(name, self.seq, dict(status, stamp=stamp), delta, full, trainer.last_manual_step,
-                      trainer.last_stats, trainer.has_models(), trainer.dataset_name, list(trainer.warnings))
+        return p.Tick(name, dict(status, stamp=stamp), delta, full, trainer.last_manual_step, trainer.last_stats,
+                      trainer.has_models())
 
 
 def _to_bytes(obj) -> bytes:
