@@ -118,18 +118,18 @@ def interpolate_at(generator, z0: torch.Tensor, z1: torch.Tensor, t: float, meth
 
 # --- labels from the reference classifier ---------------------------------------------------------------
 @torch.no_grad()
-def classify_cells(images: np.ndarray, predict_probs) -> list[tuple[int, float]]:
+def classify_cells(images: np.ndarray, embed) -> list[tuple[int | None, float]]:
     """The reference classifier's guess for each grid cell: [(digit, confidence), ...].
 
-    ``predict_probs`` maps float (N, 1, 28, 28) in [-1, 1] to class probabilities (N, C), e.g.
-    ``lambda x: reference.model.embed(x)[1]`` with gan.classifier's Reference.
+    ``embed`` maps float (N, 1, 28, 28) in [-1, 1] to (features, class probabilities (N, C), is_digit (N,)),
+    e.g. gan.classifier's ``reference.model.embed``. A cell that is not a digit gets (None, 0.0).
     """
     x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1.0
-    probs = torch.as_tensor(predict_probs(x))  # (N, C)
-    conf, digit = probs.max(dim=1)
-    return [(int(d), float(c)) for d, c in zip(digit, conf)]
+    _, probs, is_digit = embed(x)
+    conf, digit = torch.as_tensor(probs).max(dim=1)
+    return [(int(d), float(c)) if ok else (None, 0.0) for d, c, ok in zip(digit, conf, is_digit)]
 
 
-def cell_captions(labels: list[tuple[int, float]], min_confidence: float = 0.5) -> list[str]:
-    """'7 (93%)' per cell; '?' when the classifier is unsure (below min_confidence)."""
-    return [f"{d} ({c:.0%})" if c >= min_confidence else f"? ({c:.0%})" for d, c in labels]
+def cell_captions(labels: list[tuple[int | None, float]], min_confidence: float = 0.5) -> list[str]:
+    """'7 (93%)' per cell; '?' when the classifier is unsure (below min_confidence); '–' for not a digit."""
+    return ["–" if d is None else f"{d} ({c:.0%})" if c >= min_confidence else f"? ({c:.0%})" for d, c in labels]

@@ -4,6 +4,11 @@ A small CNN trained on REAL images of the dataset in use (never on generated one
 stratified held-out split so its accuracy is measured honestly. Training takes seconds on a CPU;
 the weights are cached under the user's cache directory and retrained when missing or stale.
 
+It also says "not a digit": an extra class trained on synthetic non-digits (noise, blank and grey
+images, shuffled pixels, blobs, smudges of the mean digit). Without it a softmax must name a digit for
+every input, and early grey blobs read as a confident "8" — counting noise as coverage. Samples whose
+most likely class is "not a digit" count for no class in gan/metrics.py.
+
 Cache key = dataset name + a hash of (the images, the labels, CLASSIFIER_VERSION). Bump
 CLASSIFIER_VERSION whenever the architecture or the training recipe changes: a key mismatch is
 "stale", and a stale or unreadable cache file is simply retrained and overwritten.
@@ -15,6 +20,7 @@ import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -23,42 +29,86 @@ from torch import nn
 
 from gan.storage import torch_save_atomic
 
-CLASSIFIER_VERSION = "cnn-v4"  # bump when ReferenceCNN or train_classifier changes
+CLASSIFIER_VERSION = "cnn-v5-reject"  # bump when ReferenceCNN or train_classifier changes
 HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
 SPLIT_SEED = 1234
 FEATURE_DIM = 128
 
 
+class Embedding(NamedTuple):
+    features: torch.Tensor  # (B, 128) the feature layer, for the Fréchet distance
+    probs: torch.Tensor  # (B, C) class probabilities given "it is one of the C classes" (rows sum to 1)
+    is_digit: torch.Tensor  # (B,) bool: the most likely of the C + 1 outputs is a class, not "not a digit"
+
+
 class ReferenceCNN(nn.Module):
     """Two conv blocks and a 128-d feature layer: ~98% on mnist5k held-out, fast on a CPU.
 
-    Trained plainly (no augmentation, no label smoothing) so it is confident on real digits, like the
-    classifiers behind published MNIST "Inception scores": real held-out images score ~9.4 of 10.
-    A softer classifier would compress every score towards 1 and hide differences between runs.
+    Outputs C + 1 logits: the C classes and, last, "not a digit". Trained plainly on the real classes
+    (no augmentation, no label smoothing) so it is confident on real digits, like the classifiers
+    behind published MNIST "Inception scores": real held-out images score ~9.4 of 10. A softer
+    classifier would compress every score towards 1 and hide differences between runs.
     """
 
     def __init__(self, n_classes: int = 10):
         super().__init__()
+        self.n_classes = n_classes
         self.conv = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 14, 14)
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
         )
         self.features = nn.Sequential(nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURE_DIM), nn.ReLU())  # (B, 128)
-        self.head = nn.Linear(FEATURE_DIM, n_classes)
+        self.head = nn.Linear(FEATURE_DIM, n_classes + 1)  # the last logit: "not a digit"
 
     def forward(self, x):  # x: (B, 1, 28, 28) in [-1, 1]
-        return self.head(self.features(self.conv(x)))  # (B, 10) logits
+        return self.head(self.features(self.conv(x)))  # (B, C + 1) logits
 
     @torch.no_grad()
-    def embed(self, x, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features (B, 128) and class probabilities (B, 10), in chunks to bound memory."""
+    def embed(self, x, batch: int = 500) -> Embedding:
+        """Features, class probabilities and the digit/not-a-digit verdict, in chunks to bound memory."""
         self.eval()
         feats, probs = [], []
         for i in range(0, x.shape[0], batch):
             f = self.features(self.conv(x[i:i + batch]))
             feats.append(f)
-            probs.append(F.softmax(self.head(f), dim=1))
-        return torch.cat(feats), torch.cat(probs)
+            probs.append(F.softmax(self.head(f), dim=1))  # (b, C + 1)
+        f, p = torch.cat(feats), torch.cat(probs)
+        digits = p[:, :self.n_classes]
+        return Embedding(f, digits / digits.sum(1, keepdim=True).clamp_min(1e-12), p.argmax(1) < self.n_classes)
+
+
+def non_digits(n: int, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """n synthetic images that are no digit, (n, 1, 28, 28) in [-1, 1]: the "not a digit" class.
+
+    Eight kinds in equal parts, each a way a GAN's early or broken samples look: uniform and Gaussian
+    noise, blank and flat grey, the pixels of a real digit shuffled, a soft blob, the mean digit
+    smudged with noise, and smooth low-frequency noise (grey clouds, what G draws after ~100 steps).
+    ``images`` are the real (N, 1, 28, 28) digits the shuffled and mean kinds are made from.
+    """
+    g = generator
+    k = -(-n // 8)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=g)
+
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    cx, cy, width = 8 + 12 * rand(k, 1, 1), 8 + 12 * rand(k, 1, 1), 2 + 6 * rand(k, 1, 1)
+    blob = torch.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * width ** 2)) * (2 * rand(k, 1, 1)) - 1
+    pick = torch.randint(len(images), (k,), generator=g)
+    shuffled = torch.stack([im.reshape(-1)[torch.randperm(784, generator=g)] for im in images[pick]])
+    mean = images.mean(0, keepdim=True)
+    clouds = F.interpolate(torch.randn(k, 1, 7, 7, generator=g), size=28, mode="bilinear", align_corners=False)
+    kinds = [
+        rand(k, 1, 28, 28) * 2 - 1,  # uniform noise
+        torch.randn(k, 1, 28, 28, generator=g) * (0.2 + 0.6 * rand(k, 1, 1, 1)),  # Gaussian noise
+        -1 + 0.1 * rand(k, 1, 1, 1) * torch.randn(k, 1, 28, 28, generator=g),  # blank, maybe a little noisy
+        (2 * rand(k, 1, 1, 1) - 1).expand(k, 1, 28, 28),  # flat grey of any level
+        shuffled.reshape(k, 1, 28, 28),  # a digit's ink, scattered
+        blob.unsqueeze(1),  # one soft blob
+        mean + (0.1 + 0.4 * rand(k, 1, 1, 1)) * torch.randn(k, 1, 28, 28, generator=g),  # the mean digit, smudged
+        clouds * (0.3 + 0.7 * rand(k, 1, 1, 1)) - 0.5 * rand(k, 1, 1, 1),  # grey clouds
+    ]
+    return torch.cat(kinds)[:n].clamp(-1, 1)
 
 
 @dataclass
@@ -104,18 +154,28 @@ def data_key(dataset_name: str, images: torch.Tensor, labels: torch.Tensor) -> s
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, heldout_idx, *,
                      epochs: int = 10, batch_size: int = 64, seed: int = 0) -> tuple[ReferenceCNN, float]:
-    """Train on images[train_idx] only; returns the model and its accuracy on images[heldout_idx]."""
+    """Train on images[train_idx] only; returns the model and its accuracy on images[heldout_idx].
+
+    Each epoch adds fresh non_digits() (a fifth as many as the real images) labelled "not a digit".
+    Accuracy counts a held-out digit as right only when it gets its own class, not "not a digit".
+    """
     g = torch.Generator().manual_seed(seed)
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
-    model = ReferenceCNN(int(labels.max()) + 1)
+    n_classes = int(labels.max()) + 1
+    model = ReferenceCNN(n_classes)
     torch.random.set_rng_state(state)  # leave the caller's global RNG untouched
-    x, y = images[train_idx].cpu(), labels[train_idx].cpu()
+    real_x, real_y = images[train_idx].cpu(), labels[train_idx].cpu()
+    n_neg = len(real_x) // 5
+    x = torch.cat([real_x, non_digits(n_neg, real_x, g)])
+    y = torch.cat([real_y, torch.full((n_neg,), n_classes, dtype=real_y.dtype)])
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if epoch:  # new non-digits every epoch: the class means "anything else", not these n images
+            x[len(real_x):] = non_digits(n_neg, real_x, g)
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):
             b = order[i:i + batch_size]
@@ -124,8 +184,8 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
             loss.backward()
             opt.step()
             sched.step()
-    _, probs = model.embed(images[heldout_idx].cpu())
-    acc = (probs.argmax(1) == labels[heldout_idx].cpu()).float().mean().item()
+    _, probs, is_digit = model.embed(images[heldout_idx].cpu())
+    acc = ((probs.argmax(1) == labels[heldout_idx].cpu()) & is_digit).float().mean().item()
     return model.eval(), acc
 
 

@@ -165,6 +165,11 @@ class QualityFrame:
     alarm_firing: bool = False
 
 
+def not_digits_text(share: float) -> str:
+    """"41 % not digits yet": the share of samples the classifier rejects, as the quality panel says it."""
+    return "every sample is a digit" if share < 0.005 else f"{share:.0%} not digits yet"
+
+
 class QualityView:
     """One QualityFrame per evaluation of a run's MetricsMonitor, shared by every session."""
 
@@ -196,7 +201,7 @@ class QualityView:
         latest, ceiling = snap.latest, snap.ceiling
         caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
-                   f"(real: {ceiling.fd:.1f}). {snap.message}.")
+                   f"(real: {ceiling.fd:.1f}) · {not_digits_text(latest.not_digit)}. {snap.message}.")
         payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
                                             latest.alarm, alarm_caption=False)  # the page says it, as text
         return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing)

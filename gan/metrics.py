@@ -7,9 +7,12 @@ On a fixed number of samples (SAMPLE_COUNT) we compute:
   the real training images: ‖μ₁-μ₂‖² + Tr(Σ₁ + Σ₂ - 2(Σ₁Σ₂)^½). 0 = same feature statistics.
 - class coverage: the share of samples whose most likely class is each digit, and its entropy in
   nats (ln 10 ≈ 2.30 = perfectly even; 0 = one class only).
+- not a digit: the share of samples the classifier rejects (gan/classifier.py). They count for no
+  class: in the score they carry no label (uniform p(y|x)), in coverage they fill no bar.
 The same numbers for real held-out images (never seen by the classifier) are the ceiling.
 
-A GAN has collapsed when its samples cover few classes: `collapse_alarm` says so in one sentence.
+A GAN has collapsed when its digits cover few classes: `collapse_alarm` says so in one sentence. While
+most samples are not digits yet there is nothing to judge, and the alarm says that instead.
 Chart specs at the bottom are pure functions of plain data (Altair), testable without a browser.
 """
 
@@ -23,12 +26,19 @@ SAMPLE_COUNT = 1000  # generated images per evaluation; FD is biased by n, so re
 COVERED_SHARE = 0.02  # a class "is covered" when at least 2% of the samples fall in it
 MIN_COVERED = 7  # the alarm fires below 7 covered classes ...
 MIN_ENTROPY = 1.6  # ... or below 1.6 nats of coverage entropy (e^1.6 ≈ 5 equally used classes)
+MIN_DIGIT_SHARE = 0.5  # judge collapse only when at least half the samples are digits
 
 
 # --- pure metrics on arrays ------------------------------------------------------------------------
-def classifier_score(probs) -> float:
-    """exp(mean_x KL(p(y|x) ‖ p(y))) for probs (N, C) whose rows sum to 1."""
-    p = np.asarray(probs, dtype=np.float64)
+def classifier_score(probs, is_digit=None) -> float:
+    """exp(mean_x KL(p(y|x) ‖ p(y))) for probs (N, C) whose rows sum to 1.
+
+    Rows where ``is_digit`` (N,) is False become uniform: a non-digit tells nothing about the label,
+    so all-noise samples score 1, the same as "no confident label".
+    """
+    p = np.array(probs, dtype=np.float64)
+    if is_digit is not None:
+        p[~np.asarray(is_digit, dtype=bool)] = 1.0 / p.shape[1]
     p_y = p.mean(axis=0, keepdims=True)  # (1, C) the marginal label distribution
     eps = 1e-12
     kl = (p * (np.log(p + eps) - np.log(p_y + eps))).sum(axis=1)  # (N,)
@@ -54,12 +64,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
 
 
-def class_coverage(probs, n_classes: int | None = None) -> np.ndarray:
-    """Share of samples whose most likely class is c, for each c: (C,) summing to 1."""
+def class_coverage(probs, is_digit=None, n_classes: int | None = None) -> np.ndarray:
+    """Share of ALL samples whose most likely class is c, counting digits only: (C,) summing to the
+    share of digits (1 when ``is_digit`` is None)."""
     p = np.asarray(probs)
     n_classes = n_classes or p.shape[1]
-    counts = np.bincount(p.argmax(axis=1), minlength=n_classes)
-    return counts / max(1, counts.sum())
+    keep = np.ones(len(p), bool) if is_digit is None else np.asarray(is_digit, dtype=bool)
+    counts = np.bincount(p.argmax(axis=1)[keep], minlength=n_classes)
+    return counts / max(1, len(p))
 
 
 def coverage_entropy(coverage) -> float:
@@ -71,18 +83,27 @@ def coverage_entropy(coverage) -> float:
 @dataclass(frozen=True)
 class Alarm:
     firing: bool
-    covered: int  # classes with at least COVERED_SHARE of the samples
-    entropy: float
+    covered: int  # classes with at least COVERED_SHARE of the digits
+    entropy: float  # of the classes among the digits, nats
     message: str  # one sentence for the dashboard
+    not_digit: float = 0.0  # share of samples that are no digit
+    judged: bool = True  # False while too few samples are digits to call collapse either way
 
 
 def collapse_alarm(coverage, *, min_covered: int = MIN_COVERED, min_entropy: float = MIN_ENTROPY,
-                   covered_share: float = COVERED_SHARE) -> Alarm:
-    cov = np.asarray(coverage, dtype=np.float64)
+                   covered_share: float = COVERED_SHARE, min_digit_share: float = MIN_DIGIT_SHARE) -> Alarm:
+    """coverage: (C,) shares of all samples per class (class_coverage); 1 - its sum are non-digits."""
+    raw = np.asarray(coverage, dtype=np.float64)
+    digits = float(raw.sum())
+    not_digit = max(0.0, 1.0 - digits)
+    cov = raw / digits if digits > 0 else raw  # shares among the digits
     covered = int((cov >= covered_share).sum())
     entropy = coverage_entropy(cov)
-    firing = covered < min_covered or entropy < min_entropy
     top = int(cov.argmax())
+    if digits < min_digit_share:
+        return Alarm(False, covered, entropy, f"Too early to judge collapse: {not_digit:.0%} of the samples are "
+                     f"not digits yet (the classifier rejects them), so they count for no class.", not_digit, False)
+    firing = covered < min_covered or entropy < min_entropy
     if firing:
         message = (f"Mode collapse: only {covered} of {len(cov)} digits appear in at least {covered_share:.0%} "
                    f"of the samples (coverage entropy {entropy:.2f} nats, real data {math.log(len(cov)):.2f}); "
@@ -90,7 +111,9 @@ def collapse_alarm(coverage, *, min_covered: int = MIN_COVERED, min_entropy: flo
     else:
         message = (f"No collapse: {covered} of {len(cov)} digits each make up at least {covered_share:.0%} "
                    f"of the samples (coverage entropy {entropy:.2f} of {math.log(len(cov)):.2f} nats).")
-    return Alarm(firing, covered, entropy, message)
+    if not_digit >= 0.005:
+        message += f" {not_digit:.0%} of the samples are not digits yet and count for no class."
+    return Alarm(firing, covered, entropy, message, not_digit)
 
 
 @dataclass(frozen=True)
@@ -102,16 +125,21 @@ class Quality:
     alarm: Alarm
     n: int  # samples measured
 
+    @property
+    def not_digit(self) -> float:
+        """Share of the samples the classifier rejects as no digit."""
+        return self.alarm.not_digit
+
     def as_row(self) -> dict:
         return {"score": self.score, "fd": self.fd, "entropy": self.entropy, "covered": self.alarm.covered,
-                "collapse": self.alarm.firing}
+                "collapse": self.alarm.firing, "not_digit": self.not_digit}
 
 
-def quality_from_embedding(features, probs, real_mu, real_sigma) -> Quality:
-    cov = class_coverage(probs)
+def quality_from_embedding(features, probs, real_mu, real_sigma, is_digit=None) -> Quality:
+    cov = class_coverage(probs, is_digit)
     mu, sigma = gaussian_stats(features)
     alarm = collapse_alarm(cov)
-    return Quality(classifier_score(probs), frechet_distance(mu, sigma, real_mu, real_sigma),
+    return Quality(classifier_score(probs, is_digit), frechet_distance(mu, sigma, real_mu, real_sigma),
                    tuple(float(c) for c in cov), alarm.entropy, alarm, len(probs))
 
 
@@ -133,14 +161,14 @@ class Evaluator:
 
         ref = load_reference(dataset, **load_kwargs)
         images = dataset.images.cpu()
-        feats, _ = ref.model.embed(images[ref.train_idx])
+        feats = ref.model.embed(images[ref.train_idx]).features
         mu, sigma = gaussian_stats(feats.numpy())
         rng = np.random.default_rng(0)
         held = ref.heldout_idx
         if len(held) > n_samples:
             held = np.sort(rng.choice(held, n_samples, replace=False))
-        hf, hp = ref.model.embed(images[held])
-        ceiling = quality_from_embedding(hf.numpy(), hp.numpy(), mu, sigma)
+        hf, hp, hd = ref.model.embed(images[held])
+        ceiling = quality_from_embedding(hf.numpy(), hp.numpy(), mu, sigma, hd.numpy())
         info = {"dataset": dataset.name, "heldout_accuracy": ref.heldout_accuracy,
                 "train_seconds": ref.train_seconds, "from_cache": ref.from_cache, "key": ref.key}
         return cls(ref, mu, sigma, ceiling, n_samples, info)
@@ -148,8 +176,8 @@ class Evaluator:
     @torch.no_grad()
     def evaluate_images(self, images: torch.Tensor) -> Quality:
         """images: (N, 1, 28, 28) in [-1, 1] on the CPU."""
-        feats, probs = self.reference.model.embed(images.float().clamp(-1, 1))
-        return quality_from_embedding(feats.numpy(), probs.numpy(), self.real_mu, self.real_sigma)
+        feats, probs, is_digit = self.reference.model.embed(images.float().clamp(-1, 1))
+        return quality_from_embedding(feats.numpy(), probs.numpy(), self.real_mu, self.real_sigma, is_digit.numpy())
 
     @torch.no_grad()
     def evaluate_generator(self, G, latent_dim: int, seed: int = 0, batch: int = 500) -> Quality:

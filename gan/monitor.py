@@ -18,7 +18,8 @@ import pandas as pd
 
 from gan.metrics import SAMPLE_COUNT, Evaluator, Quality
 
-ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms")
+ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit")
+SAVED_COLUMNS = ("step", "score", "fd", "entropy", "covered", "not_digit")  # what a snapshot keeps
 PREPARING, READY, FAILED, STOPPED = "preparing", "ready", "failed", "stopped"
 
 
@@ -50,6 +51,14 @@ class MonitorSnapshot:
         return None if self.ceiling is None else self.ceiling.as_row()
 
 
+def quality_columns(rows: pd.DataFrame) -> dict | None:
+    """The quality rows as plain lists per SAVED_COLUMNS (None when there are none): what a checkpoint
+    stores under "metrics" and gan.snapshots.metrics_frame reads back. Unknown values become NaN."""
+    if rows is None or rows.empty:
+        return None
+    return {c: [float(v) if v is not None else float("nan") for v in rows[c]] for c in SAVED_COLUMNS}
+
+
 class MetricsMonitor:
     def __init__(self, trainer, every: int = 500, *, evaluator: Evaluator | None = None, max_points: int = 400,
                  n_samples: int = SAMPLE_COUNT, poll_s: float = 0.25, seed: int = 0, initial_rows=(),
@@ -64,7 +73,8 @@ class MetricsMonitor:
         self.seed = seed  # fixed noise for every evaluation: the curve moves because G moves, not z
         self._evaluator = evaluator
         self._lock = threading.Lock()
-        self._rows: list[tuple] = [tuple(r) for r in initial_rows]  # a continued run keeps its quality curve
+        # A continued run keeps its quality curve; rows saved before a column existed get None for it.
+        self._rows: list[tuple] = [(tuple(r) + (None,) * len(ROW_COLUMNS))[:len(ROW_COLUMNS)] for r in initial_rows]
         self.on_rows = on_rows  # called with all rows after each evaluation (autosave: quality.json)
         self._latest: Quality | None = None
         self._state, self._message = PREPARING, "preparing the reference classifier"
@@ -93,11 +103,6 @@ class MetricsMonitor:
     def state(self) -> str:
         """preparing | ready | failed | stopped (see MonitorSnapshot)."""
         return self._state
-
-    def set_every(self, every: int) -> None:
-        if every < 1:
-            raise ValueError("every must be at least 1 step")
-        self.every = int(every)
 
     # --- reading -------------------------------------------------------------------------------
     def snapshot(self) -> MonitorSnapshot:
@@ -165,7 +170,7 @@ class MetricsMonitor:
         step = self.trainer.step_count
         q = self._evaluator.evaluate_generator(G, self.trainer.config.latent_dim, seed=self.seed)
         ms = (time.perf_counter() - t0) * 1000
-        row = (step, q.score, q.fd, q.entropy, q.alarm.covered, q.alarm.firing, ms)
+        row = (step, q.score, q.fd, q.entropy, q.alarm.covered, q.alarm.firing, ms, q.not_digit)
         with self._lock:
             if self._rows and self._rows[-1][0] == step:
                 self._rows[-1] = row  # paused run: re-measured the same step

@@ -17,7 +17,7 @@ import streamlit as st
 from gan import animation, charts
 from gan.images import grid_png_bytes
 from gan.runs import checkpoint_bytes, history_csv
-from pages._shared import get_registry, presenter_access, reference_classifier
+from pages._shared import get_registry, no_run_notice, presenter_access, reference_classifier
 
 ss = st.session_state
 st.title("Samples")
@@ -25,8 +25,7 @@ access = presenter_access()
 trainer = get_registry().current()
 
 if trainer is None:
-    st.info("No run yet. Start one on the Train page (top menu); its sample grids appear here.",
-            icon=":material/info:")
+    no_run_notice(access, "No run yet. Start one on the Train page (top menu); its sample grids appear here.")
     st.stop()
 
 if ss.get("_samples_run") != trainer.name or st.button("Load newer grids", icon=":material/refresh:"):
@@ -102,21 +101,23 @@ with right:
     st.subheader("Reference classifier")
     if st.toggle("Label each cell with the classifier's guess", key="label_cells",
                  help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
-                      "metrics). Its guess per cell, in the grid's order; '?' when it is unsure."):
+                      "metrics). Its guess per cell, in the grid's order; '?' when it is unsure, "
+                      "'–' when it is no digit at all (noise, a blob, blank)."):
         try:
             reference = reference_classifier(trainer.dataset_name)
         except Exception as exc:  # a missing dataset or cache must not break the page
             st.error(f"The reference classifier is not available: {exc}")
         else:
             labels = session_cached("_cell_labels", (trainer.name, grid.step), lambda: animation.cell_captions(
-                animation.classify_cells(grid.images, lambda x: reference.model.embed(x)[1])))
-            digits = [lab.split(" ")[0] for lab in labels]  # "7 (93%)" -> "7"; "?" when unsure
+                animation.classify_cells(grid.images, reference.model.embed)))
+            digits = [lab.split(" ")[0] for lab in labels]  # "7 (93%)" -> "7"; "?" when unsure, "–" no digit
             per_row = 8  # the grid's layout: row r, column c of the table is the cell beside it
             st.table(pd.DataFrame([digits[i:i + per_row] for i in range(0, len(digits), per_row)]),
                      hide_index=True, hide_header=True)
-            known = [d for d in digits if d != "?"]
+            known = [d for d in digits if d not in ("?", "–")]
             st.caption(f"Grid step {grid.step:,}: {len(set(known))} different classes among {len(known)} confident "
-                       f"cells ({digits.count('?')} unsure, below 50%). Few classes on many cells: mode collapse.")
+                       f"cells ({digits.count('?')} unsure, below 50%; {digits.count('–')} not a digit, '–'). "
+                       "Few classes on many cells: mode collapse.")
 
 st.divider()
 st.subheader("Latent interpolation")

@@ -101,8 +101,72 @@ def test_one_repeated_digit_scores_one(evaluator, mnist):
 def test_noise_scores_low(evaluator):
     noise = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     q = evaluator.evaluate_images(noise)
-    assert q.score < 2.0
+    assert q.score == pytest.approx(1.0, abs=0.01)  # no sample carries a label
+    assert q.not_digit == 1.0 and sum(q.coverage) == 0.0
+    assert not q.alarm.firing and not q.alarm.judged  # noise is "too early", never "collapse"
+    assert "not digits yet" in q.alarm.message
     assert q.fd > 100
+
+
+# --- "not a digit": the rejection rule ------------------------------------------------------------
+def _non_digit_sets(mnist, n=300, seed=12345):
+    """Images no digit looks like, made independently of the classifier's training negatives."""
+    g = torch.Generator().manual_seed(seed)
+    real = mnist.images[torch.randperm(len(mnist), generator=g)[:n]]
+    yy, xx = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    return {
+        "uniform noise": torch.rand(n, 1, 28, 28, generator=g) * 2 - 1,
+        "blank": torch.full((n, 1, 28, 28), -1.0),
+        "white": torch.full((n, 1, 28, 28), 1.0),
+        "shuffled pixels": real.reshape(n, -1)[:, torch.randperm(784, generator=g)].reshape(n, 1, 28, 28),
+        "grey disc": torch.where((xx - 14) ** 2 + (yy - 14) ** 2 < 64, 0.2, -1.0).expand(n, 1, 28, 28),
+    }
+
+
+def test_classifier_rejects_noise_blank_and_shuffled_but_keeps_real_digits(evaluator, mnist):
+    model = evaluator.reference.model
+    held = mnist.images[evaluator.reference.heldout_idx]
+    assert (~model.embed(held).is_digit).float().mean() <= 0.01  # at most 1 % of real held-out digits lost
+    for kind, images in _non_digit_sets(mnist).items():
+        rejected = (~model.embed(images).is_digit).float().mean().item()
+        assert rejected >= 0.95, f"{kind}: only {rejected:.0%} rejected"
+
+
+def test_rejected_samples_count_for_no_class_in_score_coverage_or_alarm(evaluator, mnist):
+    """41 % noise beside real digits: the digits keep their classes, the noise fills none."""
+    g = torch.Generator().manual_seed(3)
+    held_idx = evaluator.reference.heldout_idx  # sorted by class: take a random 590 of them
+    held = mnist.images[held_idx[torch.randperm(len(held_idx), generator=g)[:590].numpy()]]
+    noise = torch.rand(410, 1, 28, 28, generator=g) * 2 - 1
+    q = evaluator.evaluate_images(torch.cat([held, noise]))
+    assert q.not_digit == pytest.approx(0.41, abs=0.01)
+    assert sum(q.coverage) == pytest.approx(0.59, abs=0.01)
+    assert q.alarm.judged and not q.alarm.firing and q.alarm.covered == 10  # the digits are diverse
+    assert "41% of the samples are not digits yet" in q.alarm.message
+    assert 1.0 < q.score < evaluator.ceiling.score  # noise lowers the score, never raises it
+    # A single repeated digit plus noise: collapse is judged on the digits only.
+    seven = mnist.images[mnist.labels == 7][:1].repeat(600, 1, 1, 1)
+    collapsed = evaluator.evaluate_images(torch.cat([seven, noise[:400]]))
+    assert collapsed.alarm.firing and collapsed.alarm.covered == 1
+
+
+def test_alarm_waits_while_most_samples_are_not_digits():
+    mostly_noise = np.array([0.04] * 10)  # 40 % digits, evenly spread; 60 % rejected
+    alarm = collapse_alarm(mostly_noise)
+    assert not alarm.firing and not alarm.judged and alarm.not_digit == pytest.approx(0.6)
+    half = np.array([0.5] + [0.0] * 9)  # half the samples are one digit, half rejected
+    assert collapse_alarm(half).firing and collapse_alarm(half).judged
+
+
+def test_score_ignores_rejected_rows():
+    confident = np.eye(10)[np.arange(100) % 10]
+    junk = np.eye(10)[np.zeros(100, int)]  # "all zeros" on noise: must not count as class 0
+    both = np.concatenate([confident, junk])
+    keep = np.array([True] * 100 + [False] * 100)
+    assert class_coverage(both, keep).tolist() == [0.05] * 10
+    # the junk rows become uniform: they add no label, so the score is below the all-digit 10 ...
+    assert classifier_score(both, keep) == pytest.approx(math.exp(0.5 * math.log(10)))
+    assert classifier_score(both, keep) < classifier_score(both)  # ... and below junk counted as confident '0's
 
 
 # --- classifier cache ----------------------------------------------------------------------------
@@ -170,7 +234,9 @@ def test_monitor_records_metrics_while_training(evaluator):
         snap = monitor.snapshot()
         assert snap.state == "ready" and "held-out accuracy" in snap.message
         assert snap.rows.step.is_monotonic_increasing and snap.rows.step.iloc[0] == 0
-        assert snap.latest is not None and sum(snap.latest.coverage) == pytest.approx(1.0)
+        assert snap.latest is not None  # 40 steps of a tiny G: noise, no digit yet
+        assert sum(snap.latest.coverage) + snap.latest.not_digit == pytest.approx(1.0)
+        assert snap.rows.not_digit.iloc[-1] == snap.latest.not_digit
         assert snap.ceiling.score > 8
     finally:
         monitor.stop()

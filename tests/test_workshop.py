@@ -141,17 +141,17 @@ def test_slerp_keeps_the_norm_lerp_does_not_and_both_hit_the_endpoints(paused_tr
 
 
 def test_cells_get_the_classifiers_guess():
-    images = np.zeros((3, 28, 28), np.uint8)
+    images = np.zeros((4, 28, 28), np.uint8)
 
-    def fake_probs(x):  # a stand-in classifier: class = index, confidence 0.9 / 0.4
-        assert x.shape == (3, 1, 28, 28) and float(x.min()) == -1.0
-        p = torch.full((3, 10), 0.0)
-        p[0, 7], p[1, 1], p[2, 3] = 0.9, 0.9, 0.4
-        return p
+    def fake_embed(x):  # a stand-in classifier: class = index, confidence 0.9 / 0.4, the last no digit
+        assert x.shape == (4, 1, 28, 28) and float(x.min()) == -1.0
+        p = torch.full((4, 10), 0.0)
+        p[0, 7], p[1, 1], p[2, 3], p[3, 5] = 0.9, 0.9, 0.4, 0.99
+        return None, p, torch.tensor([True, True, True, False])
 
-    labels = animation.classify_cells(images, fake_probs)
-    assert [d for d, _ in labels] == [7, 1, 3]
-    assert animation.cell_captions(labels) == ["7 (90%)", "1 (90%)", "? (40%)"]
+    labels = animation.classify_cells(images, fake_embed)
+    assert [d for d, _ in labels] == [7, 1, 3, None]
+    assert animation.cell_captions(labels) == ["7 (90%)", "1 (90%)", "? (40%)", "–"]
 
 
 # --- snapshots, branch, compare data --------------------------------------------------------------------
@@ -184,7 +184,7 @@ def test_snapshot_save_load_and_branch_with_another_loss(paused_trainer, tmp_pat
         fresh.branch("base", loss="nope")
     with pytest.raises(ValueError):
         fresh.branch("base", latent_dim=8)  # would change the models' shapes
-    hist = fresh.histories(["base"])
+    hist = snapshots.history_frame(fresh.load("base"), "base")
     assert set(hist["run"]) == {"base"} and len(hist) == paused_trainer.step_count
 
 
