@@ -16,6 +16,7 @@ import torch
 from gan.config import Config, ConfigError
 from gan.losses import LOSSES
 from gan.storage import torch_save_atomic
+from gan.trainer import check_live_change
 
 FORMAT = "gan-live-checkpoint/1"
 REQUIRED = ("format", "config", "step", "loss", "lr_g", "lr_d", "d_steps", "G", "D", "opt_g", "opt_d",
@@ -27,9 +28,16 @@ class CheckpointError(ValueError):
     """The file is not a usable GAN Live checkpoint."""
 
 
-def save_checkpoint(trainer, path: str | os.PathLike) -> Path:
-    """Write atomically (gan.storage): a crash mid-save never leaves a half-written checkpoint."""
-    return torch_save_atomic(trainer.state_dict(), path)
+def save_checkpoint(trainer, path: str | os.PathLike, metrics: dict | None = None) -> Path:
+    """Write atomically (gan.storage): a crash mid-save never leaves a half-written checkpoint.
+
+    ``metrics``: the run's quality rows as plain columns (gan.monitor.quality_columns), kept under
+    state["metrics"] so the Compare page can draw a snapshot's score curve.
+    """
+    state = trainer.state_dict()
+    if metrics:
+        state["metrics"] = metrics
+    return torch_save_atomic(state, path)
 
 
 def load_checkpoint(source) -> dict:
@@ -77,6 +85,14 @@ def validate_state(state, name: str = "checkpoint") -> Config:
         sd = state[key]
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
             raise CheckpointError(f"{name}: {key} is not a state dict of tensors")
+    scheduled = state.get("scheduled", [])
+    try:
+        for at, kind, value in scheduled:
+            if not isinstance(at, int) or at < 0:
+                raise ValueError(f"step {at!r}")
+            check_live_change(kind, value)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{name}: invalid scheduled change ({exc})") from None
     noise = state["fixed_noise"]
     if not isinstance(noise, torch.Tensor) or noise.ndim != 2 or noise.shape[1] != config.latent_dim:
         raise CheckpointError(f"{name}: fixed_noise does not match latent_dim {config.latent_dim}")

@@ -97,10 +97,10 @@ def events_frame(state: dict, run: str) -> pd.DataFrame:
 def metrics_frame(state: dict, run: str) -> pd.DataFrame:
     """Quality metrics saved with a run, long form (run, step, metric, value); empty when none.
 
-    Looks for a dict of equal-length lists with a "step" column under state["metrics"] or
-    state["history"]["metrics"] — where a metrics evaluator saves its rows.
+    Reads state["metrics"]: a dict of equal-length lists with a "step" column, as SnapshotStore.save
+    and gan.runs.live_state write them (gan.monitor.quality_columns).
     """
-    raw = state.get("metrics") or state.get("history", {}).get("metrics")
+    raw = state.get("metrics")
     if not isinstance(raw, dict) or "step" not in raw:
         return pd.DataFrame(columns=["run", "step", "metric", "value"])
     try:
@@ -142,14 +142,17 @@ class SnapshotStore:
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 
-    def save(self, name: str, trainer, overwrite: bool = False) -> Path:
-        """Snapshot a trainer (running or paused: its state_dict waits for the step boundary)."""
+    def save(self, name: str, trainer, overwrite: bool = False, metrics: dict | None = None) -> Path:
+        """Snapshot a trainer (running or paused: its state_dict waits for the step boundary).
+
+        ``metrics``: its quality rows (gan.monitor.quality_columns), for the Compare page's score curves.
+        """
         path = self.path(name)
         if path.exists() and not overwrite:
             raise FileExistsError(f"a snapshot called {name!r} exists already; choose another name")
         if not trainer.has_models():
             raise RuntimeError("this run has not built its models yet; wait until it is running")
-        save_checkpoint(trainer, path)
+        save_checkpoint(trainer, path, metrics)
         with self._lock:
             self._memory.pop(check_name(name), None)  # re-read from disk on next use
         return path
@@ -191,25 +194,6 @@ class SnapshotStore:
             while len(self._memory) > self.keep_in_memory:
                 self._memory.popitem(last=False)
 
-    # --- compare --------------------------------------------------------------------------------
-    def histories(self, names) -> pd.DataFrame:
-        frames = [history_frame(self.load(n), n) for n in names]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "step", *CURVES])
-
-    def events(self, names) -> pd.DataFrame:
-        frames = [events_frame(self.load(n), n) for n in names]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "step", "kind"])
-
-    def metrics(self, names) -> pd.DataFrame:
-        frames = [metrics_frame(self.load(n), n) for n in names]
-        frames = [f for f in frames if not f.empty]
-        if not frames:
-            return pd.DataFrame(columns=["run", "step", "metric", "value"])
-        return pd.concat(frames, ignore_index=True)
-
-    def summaries(self, names) -> pd.DataFrame:
-        return pd.DataFrame([summary(self.load(n), n) for n in names])
-
     # --- branch ---------------------------------------------------------------------------------
     def branch(self, name: str, *, run_name: str | None = None, device: str = "auto", **changes):
         """A new, not yet started Trainer that continues snapshot ``name`` with ``changes``.
@@ -240,6 +224,7 @@ def branch_state(state: dict, source: str, **changes) -> dict:
         raise ValueError(f"branch setting rejected: {exc}") from None
     new = dict(state)  # shallow: tensors are shared read-only; the trainer copies them into its models
     new["config"] = config
+    new["scheduled"] = []  # a branch is the presenter's own experiment: the source's pending plan stays behind
     def old_value(key):
         return state[key] if key in BRANCH_SETTINGS else state["config"][key]
 

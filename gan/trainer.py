@@ -578,6 +578,9 @@ class Trainer:
                 "history": self.history.state_dict(),
                 "fixed_noise": self.fixed_noise.cpu(),
                 "rng": self.gen.get_state(),
+                # Live changes still to fire (a preset's "MSE at step 1200"): a resumed run fires each
+                # one once, at its step; those already fired are gone from the list, so never twice.
+                "scheduled": [[at, kind, value] for at, kind, value in self._scheduled],
             }
 
     def check_resume_state(self, state: dict) -> None:
@@ -601,3 +604,6 @@ class Trainer:
         self._loss, self._lr_g, self._lr_d = state["loss"], float(state["lr_g"]), float(state["lr_d"])
         self._d_steps = int(state["d_steps"])
         self.history.load_state_dict(state["history"])
+        with self._cond:
+            self._scheduled = sorted(((int(at), kind, value) for at, kind, value in state.get("scheduled", [])),
+                                     key=lambda item: item[0])

@@ -119,3 +119,38 @@ def test_arbitrary_bytes_only_ever_raise_checkpoint_error(trained):
         f.name = "upload.pt"
         with pytest.raises(CheckpointError):
             load_checkpoint(f)
+
+
+def test_a_presets_live_action_fires_once_across_resume_and_never_in_a_branch(tmp_path):
+    """Scheduled changes travel with the run: a resumed run fires a pending one once; a fired one never
+    again; a branch (the presenter's own experiment) drops the plan."""
+    from gan import snapshots
+
+    t = Trainer(Config(**SMALL))
+    t.schedule(20, "loss", "mse")
+    t.schedule(60, "lr_d", 1e-4)
+    t.start(stop_at_step=40)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 60)
+    assert t.loss == "mse" and t.scheduled == [(60, "lr_d", 1e-4)]  # the first fired, the second waits
+    t.set_loss("bce")  # the presenter overrides the fired action: a resume must not re-fire it
+    t.step(1)
+    assert t.wait_until(lambda tr: tr.step_count == 41 and tr.loss == "bce", 30)
+    path = save_checkpoint(t, tmp_path / "mid.pt")
+    t.stop()
+    state = load_checkpoint(path)
+    resumed = trainer_from_checkpoint(state, device="cpu")
+    resumed.start(stop_at_step=70)
+    try:
+        assert resumed.wait_until(lambda tr: tr.state == PAUSED and tr.step_count >= 70, 60), resumed.status()
+        assert resumed.loss == "bce"  # the loss action fired before the save: not again
+        assert resumed.status()["lr_d"] == 1e-4 and resumed.scheduled == []  # the pending one fired, once
+        events = resumed.history.snapshot().events
+        assert len(events[(events.kind == "lr_d") & (events.step > 41)]) == 1
+    finally:
+        resumed.stop()
+    branch = trainer_from_checkpoint(snapshots.branch_state(state, "mid"), device="cpu")
+    assert branch.scheduled == []
+    bad = dict(state, scheduled=[[10, "loss", "nonsense"]])
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="scheduled"):
+        load_checkpoint(tmp_path / "bad.pt")
