@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from gan.config import Config
-from gan.monitor import MetricsMonitor
+from gan.monitor import MetricsMonitor, quality_columns
 from gan.protocol import LIVE_STATES
 from gan.trainer import FAILED, IDLE, Trainer
 
@@ -190,6 +190,11 @@ class RunRegistry:
         with self._lock:
             return self._monitors.get(trainer.name)
 
+    def quality_columns(self, trainer: Trainer | None) -> dict | None:
+        """The run's quality rows as plain columns (gan.monitor.quality_columns), None without a monitor."""
+        monitor = self.monitor(trainer)
+        return None if monitor is None else quality_columns(monitor.snapshot().rows)
+
     def current(self) -> Trainer | None:
         """The live or latest run; before any, the newest interrupted run as it was saved (SavedRun)."""
         with self._lock:
@@ -314,7 +319,7 @@ def history_csv(trainer: Trainer) -> bytes:
 
 
 # --- compare (the Compare page overlays the live run with saved snapshots) ---------------------------
-def live_state(trainer: Trainer) -> dict:
+def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
     """The current run in the shape gan.snapshots' frames read (history, settings), without weights.
 
     Cheap (a history snapshot, no model copy), so the Compare page can include the live run on every
@@ -325,7 +330,7 @@ def live_state(trainer: Trainer) -> dict:
     history = {"scalars": {c: snap.scalars[c].tolist() for c in snap.scalars.columns},
                "events": {c: snap.events[c].tolist() for c in snap.events.columns}}
     return {"step": status["step"], "loss": status["loss"], "lr_g": status["lr_g"], "lr_d": status["lr_d"],
-            "d_steps": status["d_steps"], "history": history}
+            "d_steps": status["d_steps"], "history": history, "metrics": metrics}
 
 
 # --- uploads (the Train and Compare pages) -------------------------------------------------------------

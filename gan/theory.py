@@ -118,6 +118,24 @@ def loss_curves(n: int = 199) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def g_push_table(d_fakes=(0.5, 0.1, 0.01, 0.001), losses=("minimax", "bce", "mse")) -> pd.DataFrame:
+    """How hard each G loss pushes a fake that D rejects: |∂L_G/∂l| at D(G(z)) = p, per sample.
+
+    The rescue story in numbers: minimax's ln(1 − σ(l)) has slope σ(l) → 0 as D(fake) → 0
+    (saturates); BCE's −ln σ(l) has slope 1 − σ(l) → 1 (keeps pushing); MSE's (σ(l) − 1)² has slope
+    2(1 − σ(l))σ(l) → 0 (saturates too: the sigmoid's own slope σ(1 − σ) kills it). Columns: loss,
+    d_fake, push. Computed through gan.losses, so it is the slope the trainer really backpropagates.
+    """
+    rows = []
+    for loss in losses:
+        spec = get_loss(loss)
+        for p in d_fakes:
+            logit = _prob_to_logit(p).requires_grad_(True)
+            spec.g_loss(fake_logits=logit).backward()
+            rows.append({"loss": loss, "label": spec.label, "d_fake": float(p), "push": abs(float(logit.grad))})
+    return pd.DataFrame(rows)
+
+
 def equilibrium_table() -> pd.DataFrame:
     """Every registry loss evaluated at D = 0.5 (logit 0) with its declared equilibrium beside it."""
     zero = torch.zeros(8, dtype=torch.float64)  # a batch of logits 0: D says 0.5 to everything

@@ -64,3 +64,14 @@ def presenter_access() -> auth.Access:
     if access.notice:
         st.info(access.notice, icon=":material/lock:")
     return access
+
+
+WAITING = "Waiting for the presenter to start a run."  # what a viewer sees on every page before a run
+
+
+def no_run_notice(access: auth.Access, presenter_text: str) -> None:
+    """Before any run: the presenter reads what to do; a viewer, who has no controls, reads that they wait."""
+    if access.presenter:
+        st.info(presenter_text, icon=":material/info:")
+    else:
+        st.info(WAITING, icon=":material/hourglass_top:")

@@ -11,12 +11,13 @@ import streamlit as st
 from gan import snapshots
 from gan.checkpoint import CheckpointError
 from gan.runs import live_state, read_upload
-from pages._shared import get_registry, get_store, presenter_access
+from pages._shared import get_registry, get_store, no_run_notice, presenter_access
 
 st.title("Compare runs")
 access = presenter_access()
 store = get_store()  # the same store the Train page saves to
-live = get_registry().current()
+registry = get_registry()
+live = registry.current()
 LIVE = f"{live.name} (current run)" if live is not None else None
 
 if access.presenter:
@@ -40,10 +41,12 @@ if access.presenter:
 names = store.names()
 options = names + ([LIVE] if LIVE else [])
 if not options:
-    st.info("No snapshots yet. On the Train page, save the run as a named snapshot; it appears here.")
+    no_run_notice(access, "No snapshots yet. On the Train page, save the run as a named snapshot; it appears here.")
     st.stop()
 if not names:
-    st.caption("No snapshots yet: save one in the Train page's Workshop area to overlay it with the current run.")
+    st.caption("No snapshots yet: save one in the Train page's Workshop area to overlay it with the current run."
+               if access.presenter else "No snapshots yet: when the presenter saves one, it appears here beside the "
+                                        "current run.")
 
 chosen = st.multiselect("Runs to compare", options, default=names[-3:] + ([LIVE] if LIVE else []),
                         key="compare_runs")
@@ -55,7 +58,7 @@ if LIVE in chosen:
 states, broken = {}, []
 for n in chosen:
     try:
-        states[n] = live_state(live) if n == LIVE else store.load(n)
+        states[n] = live_state(live, registry.quality_columns(live)) if n == LIVE else store.load(n)
     except (CheckpointError, KeyError, OSError) as exc:
         broken.append(f"{n}: {exc}")
 for line in broken:
@@ -78,11 +81,24 @@ if not marks.empty:  # loss switches and branch points, as on the Train page
         x="step:Q", color="run:N", tooltip=["run", "step", "kind", "detail"])
 st.altair_chart(chart, width="stretch")
 
+st.subheader("Quality")
 metrics = pd.concat([snapshots.metrics_frame(s, n) for n, s in states.items()], ignore_index=True)
-if not metrics.empty:
-    metric = st.selectbox("Quality metric", sorted(metrics["metric"].unique()), key="compare_metric")
+scored = sorted(set(metrics["run"])) if not metrics.empty else []
+if not scored:
+    st.caption("No quality scores among these runs yet: a snapshot keeps the quality panel's scores of its run "
+               "up to the moment it was saved (the first score comes after 500 steps).")
+else:
+    quality_labels = {"score": "classifier score (↑, max 10)", "fd": "Fréchet distance (↓)",
+                      "not_digit": "share of samples that are not digits (↓)",
+                      "entropy": "coverage entropy, nats (↑, max 2.30)", "covered": "classes covered (of 10)"}
+    present = [m for m in quality_labels if m in set(metrics["metric"])]
+    metric = st.selectbox("Quality metric", present, format_func=quality_labels.get, key="compare_metric")
     st.altair_chart(alt.Chart(metrics[metrics["metric"] == metric]).mark_line(point=True).encode(
-        x="step:Q", y=alt.Y("value:Q", title=metric), color="run:N"), width="stretch")
+        x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=quality_labels[metric]), color="run:N",
+        tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")]), width="stretch")
+    missing = [n for n in states if n not in scored]
+    if missing:
+        st.caption(f"No scores saved for: {', '.join(missing)} (saved before the first score, or by an older version).")
 
 st.dataframe(pd.DataFrame([snapshots.summary(s, n) for n, s in states.items()]), hide_index=True, width="stretch")
 

@@ -97,6 +97,19 @@ g_bce, g_mse = theory.gradient_at_half("bce"), theory.gradient_at_half("mse")
 st.caption(f"At p = 0.5, real target: BCE value {g_bce['value']:.3f}, slope {g_bce['grad_output']:.2f}; "
            f"MSE value {g_mse['value']:.2f}, slope {g_mse['grad_output']:.2f}.")
 
+st.subheader("Why BCE rescues a stalled G, and MSE does not")
+st.markdown("When D rejects every fake, $D(G(z)) \\to 0$. What G learns from is the slope of its loss "
+            "with respect to D's logit $l$ (D ends in a logit; $D = \\sigma(l)$):")
+st.latex(r"\text{minimax } \ln(1-\sigma(l)):\ |\partial_l| = \sigma(l) \to 0 \qquad"
+         r"\text{BCE } -\ln\sigma(l):\ |\partial_l| = 1-\sigma(l) \to 1 \qquad"
+         r"\text{MSE } (\sigma(l)-1)^2:\ |\partial_l| = 2(1-\sigma(l))\,\sigma(l) \to 0")
+push = theory.g_push_table()
+st.dataframe(push.pivot(index="d_fake", columns="label", values="push").sort_index(ascending=False)
+             .rename_axis("D(fake)").round(3), width="stretch")
+st.caption("Per sample, through gan.losses. MSE on D's sigmoid inherits the sigmoid's own flat tails, so it "
+           "stalls like minimax; BCE's slope stays near 1. The presets 'Rescue: minimax stall, then BCE' and "
+           "'Rescue attempt: … then MSE' show it on a real run (the README gives G's measured gradient norms).")
+
 # --- 4. the catalogue -----------------------------------------------------------------------------------
 st.header("4 · A catalogue of generative-model losses")
 tab_nll, tab_rec, tab_kl, tab_adv = st.tabs(["Negative log-likelihood", "Reconstruction (MSE)",

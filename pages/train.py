@@ -24,7 +24,7 @@ from gan.remote import WorkerError
 from gan.runs import RunLimitError, read_upload
 from gan.trainer import LOADING, PAUSED, RUNNING
 from pages._livechart import live_charts
-from pages._shared import get_registry, get_store, live_view, presenter_access, quality_view
+from pages._shared import get_registry, get_store, live_view, no_run_notice, presenter_access, quality_view
 
 DEFAULTS = Config()
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
@@ -241,7 +241,7 @@ def on_save_snapshot() -> None:
         return
     try:
         name = snapshots.check_name(ss.get("snapshot_name", ""))
-        get_store().save(name, trainer)
+        get_store().save(name, trainer, metrics=registry.quality_columns(trainer))
     except (ValueError, FileExistsError, RuntimeError, OSError) as exc:
         workshop_notice("error", f"Not saved: {exc}")
         return
@@ -430,10 +430,7 @@ def live_panel(seen_state: str) -> None:
     """
     trainer = registry.current()
     if trainer is None:
-        if access.presenter:
-            st.info("No run yet. Pick the settings on the left and press **Start**.", icon=":material/info:")
-        else:
-            st.info("Waiting for the presenter to start a run.", icon=":material/hourglass_top:")
+        no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
         return
     frame = live_view().frame(trainer)
     if frame.state != seen_state:
