@@ -18,8 +18,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gan.storage import StorageError, atomic_write, folder_bytes, torch_save_atomic
+
+if TYPE_CHECKING:
+    from gan.protocol import RunStatus
 
 EVERY_S = 30.0  # seconds of training between autosaves: the most a crash can lose
 KEEP = 2  # autosaves kept per run: the newest, and one before it in case the newest is damaged
@@ -234,7 +238,7 @@ class SavedRun:
     def __init__(self, found: Interrupted):
         from gan.config import Config
         from gan.history import History
-        from gan.protocol import FailureKind, PauseCause, RunState
+        from gan.protocol import RunState, RunStatus
 
         state = found.state
         self.found = found
@@ -247,26 +251,24 @@ class SavedRun:
         self.last_manual_step = self.last_stats = None
         self.warnings = [f"skipped a damaged autosave: {note}" for note in found.skipped]
         self.autosave = None
-        self._status = {
-            "name": self.name, "state": RunState.STOPPED, "step": found.step, "pause_cause": PauseCause.NONE,
-            "failure": FailureKind.NONE, "interrupted": True,
-            "reason": f"the app or its training process stopped at step {found.step:,}; autosaved at "
-                      f"{found.saved_clock}",
-            "steps_per_sec": 0.0, "elapsed": float(state.get("active_seconds", 0.0)), "device": "cpu",
-            "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": "", "loss": state["loss"],
-            "lr_g": float(state["lr_g"]), "lr_d": float(state["lr_d"]), "d_steps": int(state["d_steps"]),
-            "max_rate": None, "warnings": list(self.warnings), "pending": {}, "scheduled": [],
-        }
+        self._status = RunStatus(
+            name=self.name, state=RunState.STOPPED, step=found.step, interrupted=True,
+            reason=f"the app or its training process stopped at step {found.step:,}; autosaved at "
+                   f"{found.saved_clock}",
+            elapsed=float(state.get("active_seconds", 0.0)), device="cpu", model=self.model_kind,
+            dataset=self.dataset_name, loss=state["loss"], lr_g=float(state["lr_g"]), lr_d=float(state["lr_d"]),
+            d_steps=int(state["d_steps"]), warnings=tuple(self.warnings),
+        )
 
     run_dir = property(lambda self: self.found.run_dir)
-    state = property(lambda self: self._status["state"])
-    loss = property(lambda self: self._status["loss"])
+    state = property(lambda self: self._status.state)
+    loss = property(lambda self: self._status.loss)
     step_count = property(lambda self: self.found.step)
     resume_state = property(lambda self: self.found.state)
     scheduled = property(lambda self: [])
 
-    def status(self) -> dict:
-        return dict(self._status)
+    def status(self) -> RunStatus:
+        return self._status  # frozen: handed out as is
 
     def is_alive(self) -> bool:
         return False

@@ -106,7 +106,7 @@ def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | Non
         ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= warmup + steps or
                                 t.state in ("failed", "stopped"), timeout=timeout, poll=0.05)
         if not ok or trainer.state != PAUSED:
-            raise RuntimeError(f"trainer did not reach step {warmup + steps}: {trainer.status()['reason']}")
+            raise RuntimeError(f"trainer did not reach step {warmup + steps}: {trainer.status().reason}")
         s = trainer.history.snapshot(with_grids=False).scalars
         s = s[(s.steps_in_row == 1) & (s.step > warmup)]
         rate = (s.step.iloc[-1] - s.step.iloc[0]) / max(1e-9, s.time.iloc[-1] - s.time.iloc[0])
@@ -164,12 +164,12 @@ def part_autosave(args, cfg) -> dict:
         trainer = Trainer(cfg, name="bench", autosave=Autosaver(tmp / "one", name="bench", every_s=3600))
         trainer.start(stop_at_step=50)
         if not trainer.wait_until(lambda t: t.state == PAUSED, timeout=300):
-            raise RuntimeError(f"the run did not reach step 50: {trainer.status()['reason']}")
+            raise RuntimeError(f"the run did not reach step 50: {trainer.status().reason}")
         times = []
         for _ in range(7):
             t0 = time.perf_counter()
             if not trainer.write_autosave():
-                raise RuntimeError(trainer.status()["warnings"])
+                raise RuntimeError(trainer.status().warnings)
             times.append((time.perf_counter() - t0) * 1000)
         trainer.stop(5.0)
         ms = statistics.median(times)
@@ -245,15 +245,16 @@ def part_render(args) -> dict:
 
     from gan import livechart
     from gan.liveview import LiveView
+    from gan.protocol import RunState, RunStatus
 
     class _Run:  # what LiveView reads of a run: a name, a status and a history
         def __init__(self, name, hist):
             self.name, self.history = name, hist
 
         def status(self):
-            return {"state": "running", "reason": "", "pause_cause": "", "step": self.history.total_steps,
-                    "steps_per_sec": 30.0, "elapsed": 60.0, "device": "cpu", "dataset": "mnist5k", "loss": "bce",
-                    "lr_g": 1e-3, "lr_d": 5e-4, "d_steps": 1, "model": "dcgan", "warnings": []}
+            return RunStatus(name=self.name, state=RunState.RUNNING, step=self.history.total_steps,
+                             steps_per_sec=30.0, elapsed=60.0, device="cpu", dataset="mnist5k", loss="bce",
+                             lr_g=1e-3, lr_d=5e-4, d_steps=1, model="dcgan")
 
     def build_live(hist, name):
         # What one tick now costs the server, once for every viewer: snapshot, chart data, grid PNG
@@ -308,7 +309,7 @@ def part_rss(args) -> dict:
         trainer.resume()
         ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= target, timeout=900, poll=0.05)
         if not ok:
-            raise RuntimeError(f"rss run stopped at step {trainer.step_count}: {trainer.status()['reason']}")
+            raise RuntimeError(f"rss run stopped at step {trainer.step_count}: {trainer.status().reason}")
         gc.collect()
         after = rss_mb()
         return {"rss_growth_mb": after - before, "rss_before_mb": before, "rss_after_mb": after,
@@ -329,12 +330,12 @@ def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[floa
     copies = []
     try:
         if not trainer.wait_until(lambda t: t.state == RUNNING, timeout=120, poll=0.01):
-            raise RuntimeError(f"trainer did not start: {trainer.status()['reason']}")
+            raise RuntimeError(f"trainer did not start: {trainer.status().reason}")
         next_copy = copy_every
         while True:
             elapsed = trainer._active_seconds
             if trainer.state != RUNNING:
-                raise RuntimeError(f"training stopped: {trainer.status()['reason']}")
+                raise RuntimeError(f"training stopped: {trainer.status().reason}")
             if elapsed >= min(next_copy, seconds):
                 if elapsed >= seconds:
                     trainer.pause("bench time is up")

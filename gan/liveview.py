@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gan.losses import format_equilibrium, get_loss
-from gan.protocol import PauseCause, RunState
+from gan.protocol import PauseCause, RunState, RunStatus
 
 MIN_INTERVAL_S = 0.5  # viewers refresh every 1 s: a frame half a second old is still news to them
 STATE_LABELS = {RunState.LOADING: "Loading", RunState.RUNNING: "Running", RunState.PAUSED: "Paused",
@@ -56,10 +56,10 @@ def fmt_elapsed(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def banners(status: dict) -> tuple[Banner, ...]:
+def banners(status: RunStatus) -> tuple[Banner, ...]:
     """Warnings and the one state banner, chosen by the typed state and pause cause."""
-    out = [Banner(BannerKind.WARNING, w, ":material/warning:") for w in status["warnings"]]
-    state, reason, cause = status["state"], status["reason"], status.get("pause_cause", PauseCause.NONE)
+    out = [Banner(BannerKind.WARNING, w, ":material/warning:") for w in status.warnings]
+    state, reason, cause = status.state, status.reason, status.pause_cause
     if state == RunState.FAILED:
         out.append(Banner(BannerKind.ERROR, f"Training failed: {reason}. Check the settings, then press Start for a "
                           "new run (or Reset to clear the dashboard).", ":material/error:"))
@@ -70,7 +70,7 @@ def banners(status: dict) -> tuple[Banner, ...]:
                           ":material/pause:"))
     elif state == RunState.LOADING:
         out.append(Banner(BannerKind.INFO, "Loading the dataset and building the models…", ":material/hourglass_top:"))
-    elif state == RunState.STOPPED and status.get("interrupted"):
+    elif state == RunState.STOPPED and status.interrupted:
         out.append(Banner(BannerKind.INFO, f"This run was interrupted: {reason}. These are its saved charts; the "
                           "presenter can continue it from there.", ":material/history:"))
     elif state == RunState.STOPPED:
@@ -79,23 +79,22 @@ def banners(status: dict) -> tuple[Banner, ...]:
     return tuple(out)
 
 
-def headline(status: dict) -> str:
-    state = RunState(status["state"])
-    return (f"### {STATE_LABELS[state]} · Step {status['step']:,} · {status['steps_per_sec']:.0f} steps/s · "
-            f"{fmt_elapsed(status['elapsed'])} elapsed · {status['device']} · {status['dataset']}")
+def headline(status: RunStatus) -> str:
+    return (f"### {STATE_LABELS[status.state]} · Step {status.step:,} · {status.steps_per_sec:.0f} steps/s · "
+            f"{fmt_elapsed(status.elapsed)} elapsed · {status.device} · {status.dataset}")
 
 
-def details(status: dict) -> str:
-    spec = get_loss(status["loss"])
-    return (f"**{spec.label}** loss · {format_equilibrium(spec)} · lr G {status['lr_g']:g} · "
-            f"lr D {status['lr_d']:g} · D steps {status['d_steps']} · model {status['model']}")
+def details(status: RunStatus) -> str:
+    spec = get_loss(status.loss)
+    return (f"**{spec.label}** loss · {format_equilibrium(spec)} · lr G {status.lr_g:g} · "
+            f"lr D {status.lr_d:g} · D steps {status.d_steps} · model {status.model}")
 
 
-def _identity(status: dict) -> tuple:
+def _identity(status: RunStatus) -> tuple:
     """What must show at once when it changes (a click's effect), unlike steps/s or new rows."""
-    moving = status["state"] in (RunState.RUNNING, RunState.LOADING)  # else a new step is a Step click
-    return (status["state"], status.get("pause_cause"), status["reason"], status["loss"], status["lr_g"],
-            status["lr_d"], status["d_steps"], tuple(status["warnings"]), None if moving else status["step"])
+    moving = status.state in (RunState.RUNNING, RunState.LOADING)  # else a new step is a Step click
+    return (status.state, status.pause_cause, status.reason, status.loss, status.lr_g, status.lr_d,
+            status.d_steps, status.warnings, None if moving else status.step)
 
 
 class LiveView:
@@ -131,7 +130,7 @@ class LiveView:
             return False  # another run, or a state/setting change: show it now
         return seen[2] == key[2] or time.monotonic() - frame.built_at < self.min_interval
 
-    def _render(self, trainer, status: dict) -> LiveFrame:
+    def _render(self, trainer, status: RunStatus) -> LiveFrame:
         from gan import charts, livechart
 
         snapshot = trainer.history.snapshot(with_grids=False)  # capped at ~4000 rows at any run length
@@ -150,7 +149,7 @@ class LiveView:
             payload = livechart.dashboard_payload(
                 snapshot, grid_png=png, grid_caption=caption,
                 hist_caption=f"Histogram of the batch at step {snapshot.probs_step:,}; dashed line: 0.5.")
-        return LiveFrame(trainer.name, RunState(status["state"]), status["step"], headline(status), details(status),
+        return LiveFrame(trainer.name, status.state, status.step, headline(status), details(status),
                          banners(status), payload, time.monotonic())
 
 

@@ -1,18 +1,20 @@
 """The typed run protocol: states, pause causes, the commands a page sends and the ticks a run streams.
 
-Shared by the in-process Trainer (gan.trainer), the training worker process (gan.worker) and its
-server-side proxy (gan.remote). Everything here is plain data that pickles across a process pipe:
-no tensors (they travel as torch.save bytes), no streamlit, no threads.
+Shared by the in-process Trainer (gan.trainer), the training worker process (gan.worker), its
+server-side proxy (gan.remote) and every reader of a run's RunStatus (pages, CLI, bench). Everything
+here is plain data that pickles across a process pipe: no tensors (they travel as torch.save bytes),
+no streamlit, no threads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class RunState(str, Enum):
-    """Where a run is. A str enum: RunState.RUNNING == "running", so status dicts stay readable."""
+    """Where a run is. A str enum: RunState.RUNNING == "running", so logs and f-strings stay readable."""
 
     IDLE = "idle"  # built, not started
     LOADING = "loading"  # dataset and models being prepared
@@ -52,6 +54,50 @@ class FailureKind(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+# --- a run's status: Trainer.status(), RemoteTrainer.status(), SavedRun.status() ----------------------
+@dataclass(frozen=True, kw_only=True)
+class RunStatus:
+    """One consistent reading of a run, taken under its lock: what every page, the CLI and the bench show.
+
+    Frozen and made of plain values (str enums, numbers, strings, tuples) because it crosses threads and
+    processes: a reader can keep it without copying, the worker compares it with the last one it sent
+    (no change, no tick) and pickles it into Ticks and Replies. Keyword-only: read and built by name.
+    To derive one (the proxy's "no news" warning, a dead worker), use dataclasses.replace.
+    """
+
+    name: str  # the run's name: the registry's key and its autosave folder's name
+    state: RunState  # where the run is; pages branch on this (and the two causes), never on the reason
+    reason: str = ""  # why it is in that state, in words for people ("paused from the dashboard", the error)
+    step: int  # training steps done, including those of the checkpoint it continued from
+    pause_cause: PauseCause = PauseCause.NONE  # why it is paused (NONE unless PAUSED): picks the banner
+    failure: FailureKind = FailureKind.NONE  # why it failed (NONE unless FAILED): data, error or a dead worker
+    steps_per_sec: float = 0.0  # recent speed; 0 unless running and the rate window is fresh
+    elapsed: float = 0.0  # seconds spent training, pauses and loading excluded (the CLI's --seconds counts it)
+    device: str  # where the weights live ("cpu", "cuda"): resolved, never "auto"
+    model: str  # "mlp" | "dcgan": resolved, never "auto"
+    dataset: str  # what it trains on: mnist5k when the asked-for one was unavailable (warnings say so)
+    dataset_source: str = ""  # where the images came from (gan.data.Dataset.source); "" until loaded
+    loss: str  # the loss in use now (a gan.losses name); a switch not yet applied is in pending
+    lr_g: float  # G's learning rate now
+    lr_d: float  # D's learning rate now
+    d_steps: int  # D updates per G update
+    max_rate: float | None = None  # the slow-motion throttle in steps/s; None: full speed
+    warnings: tuple[str, ...] = ()  # shown but not stopping the run: dataset fallback, autosave failing
+    # Live changes given but not applied yet, as (kind, value) pairs (kind: loss, lr_g, lr_d, d_steps).
+    # They take effect at the next step boundary; a page shows them at once so a click is not undone by
+    # the next refresh. Pairs rather than a dict so the status stays immutable and hashable.
+    pending: tuple[tuple[str, Any], ...] = ()
+    scheduled: tuple[tuple[int, str, Any], ...] = ()  # planned changes (after_step, kind, value), by step
+    # A run from before a restart, shown from its autosave until the presenter continues it (SavedRun):
+    # it reads STOPPED, and this picks the "interrupted" banner instead of "Stopped".
+    interrupted: bool = False
+
+    @property
+    def is_live(self) -> bool:
+        """A training thread exists (loading, running or paused): settings fixed at start are locked."""
+        return self.state in LIVE_STATES
 
 
 # --- commands: page/registry -> worker ---------------------------------------------------------------
@@ -161,7 +207,8 @@ class Reply:
     error: str = ""  # ValueError | RuntimeError | ConfigError | KeyError
     message: str = ""
     field: str = ""  # ConfigError's field
-    status: dict | None = None  # the run's status right after the command, so a page shows its effect
+    status: RunStatus | None = None  # the run's status right after the command, so a page shows its effect
+    stamp: float = 0.0  # time.monotonic() when status was taken: the proxy keeps the newer of reply and tick
 
 
 # --- ticks: worker -> server ------------------------------------------------------------------------
@@ -170,9 +217,10 @@ class Tick:
     """What changed in one run since the previous tick (gan.history.HistoryDelta), plus its status."""
 
     name: str
-    status: dict  # Trainer.status() (state and pause_cause as str enums; dataset, warnings)
+    status: RunStatus  # the worker Trainer's status(): the proxy's dataset, warnings and state come from it
     delta: object | None  # gan.history.HistoryDelta; None when the mirror must load full_history
     full_history: bytes | None = None  # torch.save(History.state_dict()) when an increment is impossible
     last_manual_step: dict | None = None
     last_stats: dict | None = None
     has_models: bool = False
+    stamp: float = 0.0  # time.monotonic() when status was taken (a system-wide clock, as Reply.stamp)

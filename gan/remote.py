@@ -19,11 +19,12 @@ import sys
 import threading
 import time
 import types
+from dataclasses import replace
 
 from gan import protocol as p
 from gan.config import Config, ConfigError
 from gan.history import History
-from gan.protocol import LIVE_STATES, FailureKind, PauseCause, RunState
+from gan.protocol import FailureKind, PauseCause, RunState, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ class WorkerClient:
         if reply.status is not None:
             run = self._run(cmd.name)
             if run is not None:
-                run._set_status(reply.status)
+                run._set_status(reply.status, reply.stamp)
         if not reply.ok:
             if reply.error == "ConfigError":
                 raise ConfigError(reply.field, reply.message.split(": ", 1)[-1])
@@ -273,14 +274,16 @@ class RemoteTrainer:
         self._data = None
         self._lock = threading.Lock()
         step = int(resume_state["step"]) if resume_state else 0
-        self._status = {
-            "name": name, "state": RunState.IDLE, "reason": "", "step": step, "pause_cause": PauseCause.NONE,
-            "failure": FailureKind.NONE, "steps_per_sec": 0.0, "elapsed": 0.0, "device": self.device,
-            "model": self.model_kind, "dataset": config.dataset, "dataset_source": "",
-            "loss": resume_state["loss"] if resume_state else config.loss,
-            "lr_g": config.lr_g, "lr_d": config.lr_d, "d_steps": config.d_steps, "max_rate": None,
-            "warnings": [], "pending": {}, "scheduled": [], "stamp": -1.0,
-        }
+        # What the page shows until the worker's first status arrives: the config's settings.
+        self._status = RunStatus(
+            name=name, state=RunState.IDLE, step=step, device=self.device, model=self.model_kind,
+            dataset=config.dataset, loss=resume_state["loss"] if resume_state else config.loss,
+            lr_g=config.lr_g, lr_d=config.lr_d, d_steps=config.d_steps,
+        )
+        # When _status was taken in the worker (time.monotonic(), a system-wide clock): replies and ticks
+        # come on two pipes, so an older one can arrive last; only a newer stamp replaces the status.
+        # Below any real stamp: -1 the placeholder above, -0.5 "loading" set by start().
+        self._stamp = -1.0
 
     @classmethod
     def from_trainer(cls, client: WorkerClient, trainer) -> RemoteTrainer:
@@ -310,7 +313,7 @@ class RemoteTrainer:
             torch.save(self._resume_state, buf)
             resume = buf.getvalue()
             self.history.load_state_dict(self._resume_state["history"])  # charts at once, before the first tick
-        self._set_status(dict(self._status, state=RunState.LOADING, stamp=-0.5))
+        self._set_status(replace(self._status, state=RunState.LOADING), -0.5)
         self.client.ensure_started()
         self._spawn = self.client.spawns  # the worker process this run lives in
         try:
@@ -360,7 +363,7 @@ class RemoteTrainer:
         self._call(p.SetLoss(self.name, name))
 
     def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
-        Config(lr_g=lr_g or self._status["lr_g"], lr_d=lr_d or self._status["lr_d"])
+        Config(lr_g=lr_g or self._status.lr_g, lr_d=lr_d or self._status.lr_d)
         self._call(p.SetLr(self.name, lr_g, lr_d))
 
     def set_d_steps(self, n: int) -> None:
@@ -385,12 +388,12 @@ class RemoteTrainer:
             self._actions.append((int(after_step), kind, value))
 
     def _call(self, cmd: p.Command, timeout: float = CALL_TIMEOUT_S):
-        if self._status["failure"] == FailureKind.WORKER_DIED or self._spawn != self.client.spawns:
+        if self._status.failure == FailureKind.WORKER_DIED or self._spawn != self.client.spawns:
             # Its process is gone: a fresh worker does not know this run. Commands that steer a live run
             # are no-ops on a dead one (as on a stopped Trainer); reads that need its weights cannot work.
             if isinstance(cmd, (p.Step, p.Snapshot, p.GeneratorWeights)):
                 raise RuntimeError(f"run {self.name!r} has no training process any more "
-                                   f"({self._status['reason'] or 'it ended'})")
+                                   f"({self._status.reason or 'it ended'})")
             return None
         try:
             return self.client.call(cmd, timeout=timeout)
@@ -401,19 +404,19 @@ class RemoteTrainer:
     # --- reading (any thread) ------------------------------------------------------------------------
     @property
     def state(self) -> RunState:
-        return self._status["state"]
+        return self._status.state
 
     @property
     def loss(self) -> str:
-        return self._status["loss"]
+        return self._status.loss
 
     @property
     def step_count(self) -> int:
-        return self._status["step"]
+        return self._status.step
 
     @property
     def active_seconds(self) -> float:
-        return self._status["elapsed"]
+        return self._status.elapsed
 
     @property
     def resume_state(self) -> dict | None:
@@ -421,11 +424,11 @@ class RemoteTrainer:
 
     @property
     def dataset_name(self) -> str:
-        return self._status["dataset"]  # the worker's: mnist5k when it had to fall back
+        return self._status.dataset  # the worker's: mnist5k when it had to fall back
 
     @property
     def warnings(self) -> list[str]:
-        return list(self._status["warnings"])
+        return list(self._status.warnings)
 
     @property
     def run_dir(self):
@@ -440,22 +443,22 @@ class RemoteTrainer:
 
     @property
     def scheduled(self) -> list:
-        return list(self._status["scheduled"]) if self._started else list(self._actions)
+        return list(self._status.scheduled) if self._started else list(self._actions)
 
     def is_alive(self) -> bool:
-        return self._status["state"] in LIVE_STATES
+        return self._status.is_live
 
     def has_models(self) -> bool:
         return self._has_models
 
-    def status(self) -> dict:
+    def status(self) -> RunStatus:
         with self._lock:
-            status = dict(self._status)
+            status = self._status
             silent = time.monotonic() - self._last_tick
-        status.pop("stamp", None)
-        if status["state"] == RunState.RUNNING and silent > SILENT_S:  # ticks come 5 times a second
-            status["warnings"] = [*status["warnings"], f"No news from the training process for {silent:.0f} s: "
-                                  "it may be frozen or starved of CPU. The charts show the last step it reported."]
+        if status.state == RunState.RUNNING and silent > SILENT_S:  # ticks come 5 times a second
+            status = replace(status, warnings=(
+                *status.warnings, f"No news from the training process for {silent:.0f} s: it may be frozen or "
+                "starved of CPU. The charts show the last step it reported."))
         return status
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
@@ -491,10 +494,10 @@ class RemoteTrainer:
         return torch.load(io.BytesIO(self._call(p.Snapshot(self.name))), map_location="cpu", weights_only=True)
 
     # --- from the tick reader ------------------------------------------------------------------------
-    def _set_status(self, status: dict) -> None:
+    def _set_status(self, status: RunStatus, stamp: float) -> None:
         with self._lock:
-            if status.get("stamp", 0.0) >= self._status.get("stamp", -1.0):
-                self._status = status
+            if stamp >= self._stamp:
+                self._status, self._stamp = status, stamp
 
     def _apply_tick(self, tick: p.Tick) -> None:
         if tick.full_history is not None:
@@ -506,13 +509,14 @@ class RemoteTrainer:
         self.last_manual_step, self.last_stats = tick.last_manual_step, tick.last_stats
         self._has_models = tick.has_models
         self._last_tick = time.monotonic()
-        self._set_status(tick.status)
+        self._set_status(tick.status, tick.stamp)
 
     def _worker_died(self, cause: str) -> None:
         with self._lock:
-            if self._status["state"] not in LIVE_STATES:
+            if not self._status.is_live:
                 return
-            reason = f"{cause}; training stopped at step {self._status['step']:,}, the charts keep what it did"
-            self._status = dict(self._status, state=RunState.FAILED, reason=reason, failure=FailureKind.WORKER_DIED,
-                                pause_cause=PauseCause.NONE, steps_per_sec=0.0, stamp=float("inf"))
-        self.history.add_event(self._status["step"], "failed", reason)
+            reason = f"{cause}; training stopped at step {self._status.step:,}, the charts keep what it did"
+            self._status = replace(self._status, state=RunState.FAILED, reason=reason,
+                                   failure=FailureKind.WORKER_DIED, pause_cause=PauseCause.NONE, steps_per_sec=0.0)
+            self._stamp = float("inf")  # final: a late tick or reply from the dead process changes nothing
+        self.history.add_event(self._status.step, "failed", reason)

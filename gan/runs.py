@@ -329,8 +329,8 @@ def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
     status = trainer.status()
     history = {"scalars": {c: snap.scalars[c].tolist() for c in snap.scalars.columns},
                "events": {c: snap.events[c].tolist() for c in snap.events.columns}}
-    return {"step": status["step"], "loss": status["loss"], "lr_g": status["lr_g"], "lr_d": status["lr_d"],
-            "d_steps": status["d_steps"], "history": history, "metrics": metrics}
+    return {"step": status.step, "loss": status.loss, "lr_g": status.lr_g, "lr_d": status.lr_d,
+            "d_steps": status.d_steps, "history": history, "metrics": metrics}
 
 
 # --- uploads (the Train and Compare pages) -------------------------------------------------------------

@@ -21,7 +21,7 @@ from gan.data import Dataset, DataUnavailable, load_dataset
 from gan.history import History, SampleGrid
 from gan.losses import LossSpec, get_loss
 from gan.models import build_models
-from gan.protocol import FailureKind, PauseCause, RunState
+from gan.protocol import FailureKind, PauseCause, RunState, RunStatus
 
 # Module-level names kept for callers and tests; they are the RunState members (str enums).
 IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = (RunState.IDLE, RunState.LOADING, RunState.RUNNING,
@@ -325,7 +325,7 @@ class Trainer:
         """Seconds spent running (pauses excluded)."""
         return self._active_seconds
 
-    def status(self) -> dict:
+    def status(self) -> RunStatus:
         with self._cond:
             now = time.time()
             window = list(self._rate_window)
@@ -333,16 +333,16 @@ class Trainer:
             if self._state == RUNNING and len(window) >= 2 and now - window[-1][0] < 2.0:
                 (t0, s0), (t1, s1) = window[0], window[-1]
                 rate = (s1 - s0) / max(t1 - t0, 1e-9)
-            return {
-                "name": self.name, "state": self._state, "reason": self._reason, "step": self.step_count,
-                "pause_cause": self._pause_cause, "failure": self._failure,
-                "steps_per_sec": rate, "elapsed": self._active_seconds, "device": self.device,
-                "model": self.model_kind, "dataset": self.dataset_name, "dataset_source": self.dataset_source,
-                "loss": self._loss, "lr_g": self._lr_g, "lr_d": self._lr_d, "d_steps": self._d_steps,
-                "max_rate": self._max_rate,
-                "warnings": list(self.warnings) + ([self._storage_warning] if self._storage_warning else []),
-                "pending": dict(self._changes), "scheduled": list(self._scheduled),
-            }
+            return RunStatus(
+                name=self.name, state=self._state, reason=self._reason, step=self.step_count,
+                pause_cause=self._pause_cause, failure=self._failure,
+                steps_per_sec=rate, elapsed=self._active_seconds, device=self.device,
+                model=self.model_kind, dataset=self.dataset_name, dataset_source=self.dataset_source,
+                loss=self._loss, lr_g=self._lr_g, lr_d=self._lr_d, d_steps=self._d_steps,
+                max_rate=self._max_rate,
+                warnings=tuple(self.warnings) + ((self._storage_warning,) if self._storage_warning else ()),
+                pending=tuple(self._changes.items()), scheduled=tuple(self._scheduled),
+            )
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
         """Poll predicate(self) until true or timeout; for tests and the CLI, not the training loop."""

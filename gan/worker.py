@@ -108,8 +108,8 @@ class Worker:
             return p.Reply(request_id, False, error="RuntimeError", message=f"{type(exc).__name__}: {exc}")
         trainer = self.trainers.get(cmd.name)
         stamp = time.monotonic()
-        status = None if trainer is None else dict(trainer.status(), stamp=stamp)
-        return p.Reply(request_id, True, value=value, status=status)
+        status = None if trainer is None else trainer.status()
+        return p.Reply(request_id, True, value=value, status=status, stamp=stamp)
 
     def _dispatch(self, cmd):
         from gan import protocol as p
@@ -223,8 +223,8 @@ class Worker:
             if name in self.cursors:
                 self.cursors[name] = new_cursor
         self.published[name] = status
-        return p.Tick(name, dict(status, stamp=stamp), delta, full, trainer.last_manual_step, trainer.last_stats,
-                      trainer.has_models())
+        return p.Tick(name, status, delta, full, trainer.last_manual_step, trainer.last_stats,
+                      trainer.has_models(), stamp=stamp)
 
 
 def _to_bytes(obj) -> bytes:

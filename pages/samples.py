@@ -34,7 +34,7 @@ if ss.get("_samples_run") != trainer.name or st.button("Load newer grids", icon=
     ss.pop("samples_step", None)
 grids = ss["_samples_grids"]
 status = trainer.status()
-st.caption(f"{trainer.name}: {status['state']}, step {status['step']:,}. {len(grids)} grids from fixed noise "
+st.caption(f"{trainer.name}: {status.state}, step {status.step:,}. {len(grids)} grids from fixed noise "
            f"(one every {trainer.config.sample_every} steps; older ones are thinned out on long runs).")
 if not grids:
     st.info("No sample grid yet: the first appears when the run has loaded.", icon=":material/hourglass_top:")
@@ -92,7 +92,7 @@ with right:
                        mime="text/csv", icon=":material/table:", on_click="ignore", width="stretch")
     if access.presenter:
         st.download_button("Checkpoint (.pt)", lambda: checkpoint_bytes(trainer),
-                           file_name=f"gan-live-{trainer.name}-step{status['step']}.pt",
+                           file_name=f"gan-live-{trainer.name}-step{status.step}.pt",
                            mime="application/octet-stream", icon=":material/save:", on_click="ignore",
                            width="stretch", disabled=not trainer.has_models(), key="checkpoint_download",
                            help="G, D, both optimisers, the config and the history; resume it with the CLI "
@@ -133,11 +133,11 @@ seed_b = controls[1].number_input("Seed B", 0, 2**31 - 1, 2, key="interp_b")
 method = controls[2].radio("Path", ("slerp", "lerp"), key="interp_method", horizontal=True)
 t = controls[3].slider("Position between A and B", 0.0, 1.0, 0.5, 0.05, key="interp_t")
 # One copy of G per run and step (taken at a step boundary), not one per slider move.
-G = session_cached("_interp_G", (trainer.name, status["step"]), trainer.generator_copy)
+G = session_cached("_interp_G", (trainer.name, status.step), trainer.generator_copy)
 z0, z1 = animation.latent_pair(trainer.config.latent_dim, seed_a, seed_b)
 frames = st.columns([1, 6])
 frames[0].image(grid_png_bytes(animation.interpolate_at(G, z0, z1, t, method)[None], per_row=1, scale=5),
                 caption=f"t = {t:.2f}", width="stretch")
 strip = animation.interpolate(G, z0, z1, 10, method)  # (10, 28, 28)
 frames[1].image(grid_png_bytes(strip, per_row=10, scale=3), caption=f"A → B in 10 steps ({method}), G at step "
-                f"{status['step']:,}", width="stretch")
+                f"{status.step:,}", width="stretch")

@@ -86,12 +86,12 @@ def test_a_full_disk_is_a_warning_training_goes_on_and_the_next_autosave_retries
     t = Trainer(SMALL, name="run", autosave=saver)
     t.start()
     assert t.wait_until(lambda t: saver.failures >= 2, timeout=60)
-    warning = " ".join(t.status()["warnings"])
+    warning = " ".join(t.status().warnings)
     assert "No space left on device" in warning and "training goes on" in warning
     step = t.step_count
     assert t.wait_until(lambda t: t.step_count > step + 5, timeout=30)  # training did not stop
     monkeypatch.setattr(autosave, "torch_save_atomic", real)
-    assert t.wait_until(lambda t: not t.status()["warnings"], timeout=30)  # the retry worked
+    assert t.wait_until(lambda t: not t.status().warnings, timeout=30)  # the retry worked
     assert list((tmp_path / "run").glob("autosave-*.pt"))
     t.stop()
 
@@ -102,7 +102,7 @@ def test_the_runs_folder_cap_refuses_with_a_clear_message(tmp_path):
     t = Trainer(SMALL, name="run", autosave=saver)
     t.start(stop_at_step=5)
     assert t.wait_until(lambda t: saver.failures >= 1, timeout=60)
-    assert any("over its cap" in w and "GAN_LIVE_RUNS_MAX_MB" in w for w in t.status()["warnings"])
+    assert any("over its cap" in w and "GAN_LIVE_RUNS_MAX_MB" in w for w in t.status().warnings)
     t.stop()
 
 
@@ -173,7 +173,7 @@ def test_an_interrupted_run_shows_at_once_and_continues_where_it_was(tmp_path):
     second = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)  # the app starts again
     shown = second.current()
     assert isinstance(shown, SavedRun) and shown.step_count == saved_step
-    assert shown.history.total_steps == saved_step and shown.status()["interrupted"]
+    assert shown.history.total_steps == saved_step and shown.status().interrupted
     offer = second.continue_offer()
     assert offer.step == saved_step and offer.name == t.name
     resumed = second.continue_run()
@@ -216,7 +216,7 @@ def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, mo
     reg = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
     t = reg.start(SMALL)
     assert t.wait_until(lambda t: t.state == RunState.FAILED, timeout=60)
-    assert "injected fault" in t.status()["reason"]
+    assert "injected fault" in t.status().reason
     offer = reg.continue_offer()
     assert offer is not None and 0 < offer.step < 40
     monkeypatch.setattr(gan.trainer, "gan_step", real)

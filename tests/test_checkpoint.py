@@ -143,7 +143,7 @@ def test_a_presets_live_action_fires_once_across_resume_and_never_in_a_branch(tm
     try:
         assert resumed.wait_until(lambda tr: tr.state == PAUSED and tr.step_count >= 70, 60), resumed.status()
         assert resumed.loss == "bce"  # the loss action fired before the save: not again
-        assert resumed.status()["lr_d"] == 1e-4 and resumed.scheduled == []  # the pending one fired, once
+        assert resumed.status().lr_d == 1e-4 and resumed.scheduled == []  # the pending one fired, once
         events = resumed.history.snapshot().events
         assert len(events[(events.kind == "lr_d") & (events.step > 41)]) == 1
     finally:

@@ -28,7 +28,7 @@ def make_trainer():
 
 def wait_step(t, n, timeout=30):
     assert t.wait_until(lambda tr: tr.step_count >= n or tr.state == FAILED, timeout), t.status()
-    assert t.state != FAILED, t.status()["reason"]
+    assert t.state != FAILED, t.status().reason
 
 
 def test_start_runs_in_a_background_thread_and_records_history(make_trainer):
@@ -122,7 +122,7 @@ def test_loss_switch_at_step_k_is_recorded_at_k_and_changes_the_loss_from_k_on(m
     assert (s.loc[1:10, "loss"] == "bce").all() and (s.loc[11:20, "loss"] == "mse").all()
     # MSE on probabilities is bounded by 1 and the two regimes differ in value, not just in label.
     assert (s.loc[11:20, ["loss_d", "loss_g"]] <= 1.0).all().all()
-    assert t.status()["loss"] == "mse"
+    assert t.status().loss == "mse"
 
 
 def test_loss_switch_keeps_the_same_models_and_optimisers(make_trainer):
@@ -142,7 +142,7 @@ def test_live_lr_and_d_steps_changes_reach_the_optimisers(make_trainer):
     wait_step(t, 3)
     t.set_lr(lr_g=1e-3, lr_d=5e-4)
     t.set_d_steps(2)
-    assert t.wait_until(lambda tr: tr.status()["d_steps"] == 2, 10)
+    assert t.wait_until(lambda tr: tr.status().d_steps == 2, 10)
     assert [g["lr"] for g in t.opt_g.param_groups] == [1e-3]
     assert [g["lr"] for g in t.opt_d.param_groups] == [5e-4]
     kinds = set(t.history.snapshot().events.kind)
@@ -189,8 +189,8 @@ def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_trai
     t.start()
     assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), 30)
     st = t.status()
-    assert st["state"] == PAUSED
-    assert "became" in st["reason"] and "at step" in st["reason"] and "Lower the learning rate" in st["reason"]
+    assert st.state == PAUSED
+    assert "became" in st.reason and "at step" in st.reason and "Lower the learning rate" in st.reason
     assert "non-finite" in set(t.history.snapshot().events.kind)
     assert all(torch.isfinite(p).all() for p in t.G.parameters())  # restored to healthy weights
     # Lowering the lr and resuming continues training.
@@ -210,7 +210,7 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
 
     monkeypatch.setattr("gan.trainer.gan_step", broken)
     assert t.wait_until(lambda tr: tr.state == FAILED, 10)
-    assert "boom in the step" in t.status()["reason"]
+    assert "boom in the step" in t.status().reason
     assert t.wait_until(lambda tr: not tr.is_alive(), 5)  # the thread ended; it does not linger
     assert "failed" in set(t.history.snapshot().events.kind)
 
@@ -220,13 +220,13 @@ def test_missing_dataset_fails_with_the_reason_or_falls_back(make_trainer, tmp_p
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
     assert t.wait_until(lambda tr: tr.state == FAILED, 30)
-    assert "mnist5k" in t.status()["reason"]
+    assert "mnist5k" in t.status().reason
     fb = Trainer(Config(**SMALL, dataset="mnist", data_dir=str(tmp_path)), dataset_fallback=True)
     try:
         fb.start()
         wait_step(fb, 2)
         st = fb.status()
-        assert st["dataset"] == "mnist5k" and "mnist5k" in st["warnings"][0]
+        assert st.dataset == "mnist5k" and "mnist5k" in st.warnings[0]
     finally:
         fb.stop()
 
@@ -259,7 +259,7 @@ def test_scheduled_loss_switch_fires_after_the_given_step(make_trainer):
     assert list(snap.events[snap.events.kind == "loss"].step) == [7]
     s = snap.scalars.set_index("step")
     assert (s.loc[1:6, "loss"] == "minimax").all() and (s.loc[7:10, "loss"] == "mse").all()
-    assert t.status()["scheduled"] == []
+    assert t.status().scheduled == ()
 
 
 def test_manual_d_step_reports_its_effect_on_the_same_batch(make_trainer):

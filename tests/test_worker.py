@@ -44,7 +44,7 @@ def test_every_command_works_the_same_in_both_modes(registry):
     assert t.wait_until(lambda t: t.step_count >= 30, timeout=60), t.status()
     t.pause("from the test")
     st = t.status()
-    assert (st["state"], st["pause_cause"], st["reason"]) == (RunState.PAUSED, PauseCause.USER, "from the test")
+    assert (st.state, st.pause_cause, st.reason) == (RunState.PAUSED, PauseCause.USER, "from the test")
     paused_at = t.step_count
     # A manual D-only step: exactly one more step, with a caption of what it changed.
     t.step(1, which="d")
@@ -61,7 +61,7 @@ def test_every_command_works_the_same_in_both_modes(registry):
     events = t.history.snapshot().events
     switch = events[events.kind == "loss"].iloc[-1]
     assert switch.detail == "bce → mse" and switch.step == paused_at + 2
-    assert t.status()["lr_d"] == 2e-4 and t.status()["d_steps"] == 2
+    assert t.status().lr_d == 2e-4 and t.status().d_steps == 2
     # Bad values are refused with the config's own error, and nothing changes.
     with pytest.raises(ConfigError, match="lr_g"):
         t.set_lr(lr_g=-1.0)
@@ -138,8 +138,8 @@ def test_a_killed_worker_fails_its_run_with_the_cause_and_the_next_start_works(p
     os.kill(pid, signal.SIGKILL)
     assert t.wait_until(lambda t: t.state == RunState.FAILED, timeout=2.0), t.status()
     st = t.status()
-    assert st["failure"] == FailureKind.WORKER_DIED
-    assert "SIGKILL" in st["reason"] and "out-of-memory" in st["reason"]
+    assert st.failure == FailureKind.WORKER_DIED
+    assert "SIGKILL" in st.reason and "out-of-memory" in st.reason
     assert t.history.total_steps >= rows  # the charts keep what the run did
     assert "failed" in set(t.history.snapshot().events.kind)
     # Commands to the dead run fail fast with a typed error, they never hang the page.
@@ -165,7 +165,7 @@ def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_regist
         assert time.monotonic() - t0 < 5
         monkeypatch.setattr(gan.remote, "SILENT_S", 1.5)
         # The page is told that the numbers have stopped, instead of showing a stale "Running" as if live.
-        assert t.wait_until(lambda t: any("No news from the training process" in w for w in t.status()["warnings"]),
+        assert t.wait_until(lambda t: any("No news from the training process" in w for w in t.status().warnings),
                             timeout=10)
     finally:
         os.kill(process_registry.worker.pid, signal.SIGCONT)
