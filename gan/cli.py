@@ -105,13 +105,11 @@ def cmd_losses(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    try:
-        from gan.presets import PRESETS
-    except ImportError:
-        print("no presets defined")
-        return 0
+    from gan.presets import PRESETS
+
     for name, preset in PRESETS.items():
-        print(f"{name:<16} {getattr(preset, 'description', '')}")
+        plan = "; ".join(f"{kind} → {value} at step {at:,}" for at, kind, value in preset.plan())
+        print(f"{name:<16} {preset.description}" + (f" [live: {plan}]" if plan else ""))
     return 0
 
 
@@ -121,14 +119,17 @@ def _config_from_args(args):
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
     base = {}
     if args.preset:
-        try:
-            from gan.presets import PRESETS
-        except ImportError:
-            PRESETS = {}
-        if args.preset not in PRESETS:
-            raise UsageError(f"--preset: unknown preset {args.preset!r}; choose one of {', '.join(PRESETS) or 'none'}")
-        base = dict(getattr(PRESETS[args.preset], "config", {}) or {})
+        base = dict(_preset(args.preset).config)
     return Config.from_dict({**base, **overrides})
+
+
+def _preset(name: str):
+    from gan.presets import get_preset
+
+    try:
+        return get_preset(name)
+    except ValueError as exc:
+        raise UsageError(f"--preset: {exc}") from None
 
 
 def cmd_train(args) -> int:
@@ -138,7 +139,7 @@ def cmd_train(args) -> int:
     from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
     from gan.protocol import FailureKind
     from gan.storage import StorageError, atomic_write
-    from gan.trainer import FAILED, PAUSED, STOPPED, Trainer
+    from gan.trainer import FAILED, LOADING, PAUSED, STOPPED, Trainer
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
@@ -164,6 +165,8 @@ def cmd_train(args) -> int:
             trainer = trainer_from_checkpoint(load_checkpoint(args.resume), device=args.device or "auto")
         else:
             trainer = Trainer(_config_from_args(args))
+            for at, kind, value in _preset(args.preset).plan() if args.preset else []:
+                trainer.schedule(at, kind, value)  # e.g. "MSE at step 1200", fired by the trainer itself
         start_step = int(trainer.resume_state["step"]) if trainer.resume_state else 0
         # Autosaves into --out while training: after a crash, `--resume OUT` continues from the last one.
         trainer.autosave = Autosaver(out, name=out.name or "run", root=out.parent)
@@ -179,15 +182,15 @@ def cmd_train(args) -> int:
             st = trainer.status()
             # The CLI never pauses by itself: a pause means the step target was reached or a loss went
             # non-finite (the reason says which).
-            out_of_time = args.seconds is not None and st["elapsed"] >= args.seconds  # training time, not load time
-            done = st["state"] in (PAUSED, STOPPED, FAILED) or out_of_time
-            if not args.quiet and (time.monotonic() - last_print >= 1.0 or done) and st["state"] != "loading":
+            out_of_time = args.seconds is not None and st.elapsed >= args.seconds  # training time, not load time
+            done = st.state in (PAUSED, STOPPED, FAILED) or out_of_time
+            if not args.quiet and (time.monotonic() - last_print >= 1.0 or done) and st.state != LOADING:
                 last_print = time.monotonic()
                 total = f"/{target}" if target else ""
                 losses = f"loss_d {_last(trainer, 'loss_d')}  loss_g {_last(trainer, 'loss_g')}"
-                print(f"step {st['step']}{total}  {losses}  {st['steps_per_sec']:.0f} steps/s  [{st['state']}]",
+                print(f"step {st.step}{total}  {losses}  {st.steps_per_sec:.0f} steps/s  [{st.state}]",
                       file=sys.stderr, flush=True)
-                for warning in st["warnings"]:  # e.g. an autosave that could not be written (disk full)
+                for warning in st.warnings:  # e.g. an autosave that could not be written (disk full)
                     if warning not in shown:
                         shown.add(warning)
                         print(f"warning: {warning}", file=sys.stderr, flush=True)
@@ -197,12 +200,12 @@ def cmd_train(args) -> int:
     finally:
         trainer.pause()
         st = trainer.status()
-    if st["state"] == FAILED:
-        if st["failure"] == FailureKind.DATA:
+    if st.state == FAILED:
+        if st.failure == FailureKind.DATA:
             trainer.stop()
-            raise UsageError(st["reason"].split(": ", 1)[1])
+            raise UsageError(st.reason.split(": ", 1)[1])
         trainer.stop()
-        print(f"error: training failed: {st['reason']}", file=sys.stderr)
+        print(f"error: training failed: {st.reason}", file=sys.stderr)
         return 1
     out.mkdir(parents=True, exist_ok=True)
     snap = trainer.history.snapshot()
@@ -213,17 +216,17 @@ def cmd_train(args) -> int:
         atomic_write(out / "samples.png", grid_png_bytes(_final_grid(trainer)))
     save_checkpoint(trainer, out / "checkpoint.pt")
     trainer.stop()
-    seconds = st["elapsed"]
-    steps_done = st["step"] - start_step
+    seconds = st.elapsed
+    steps_done = st.step - start_step
     tail = snap.scalars.tail(50)
     summary = {
-        "steps": st["step"], "seconds": round(seconds, 3), "steps_per_sec": round(steps_done / max(seconds, 1e-9), 2),
+        "steps": st.step, "seconds": round(seconds, 3), "steps_per_sec": round(steps_done / max(seconds, 1e-9), 2),
         "loss_d": round(float(tail.loss_d.mean()), 4) if len(tail) else None,
         "loss_g": round(float(tail.loss_g.mean()), 4) if len(tail) else None,
         "d_real": round(float(tail.d_real.mean()), 4) if len(tail) else None,
         "d_fake": round(float(tail.d_fake.mean()), 4) if len(tail) else None,
-        "loss": st["loss"], "dataset": st["dataset"], "device": st["device"], "model": st["model"],
-        "state": st["state"], "reason": st["reason"], "out": str(out),
+        "loss": st.loss, "dataset": st.dataset, "device": st.device, "model": st.model,
+        "state": st.state, "reason": st.reason, "out": str(out),
     }
     print(json.dumps(summary))
     return 0

@@ -107,8 +107,9 @@ push = theory.g_push_table()
 st.dataframe(push.pivot(index="d_fake", columns="label", values="push").sort_index(ascending=False)
              .rename_axis("D(fake)").round(3), width="stretch")
 st.caption("Per sample, through gan.losses. MSE on D's sigmoid inherits the sigmoid's own flat tails, so it "
-           "stalls like minimax; BCE's slope stays near 1. The presets 'Rescue: minimax stall, then BCE' and "
-           "'Rescue attempt: … then MSE' show it on a real run (the README gives G's measured gradient norms).")
+           "stalls like minimax; BCE's slope stays near 1. The Workshop presets “Rescue: the minimax stall, then "
+           "BCE” and “Rescue attempt: the minimax stall, then MSE” show it on a real run (README: G's measured "
+           "gradient after each switch).")
 
 # --- 4. the catalogue -----------------------------------------------------------------------------------
 st.header("4 · A catalogue of generative-model losses")

@@ -81,8 +81,8 @@ def attach(trainer) -> None:
         return
     cfg, status = trainer.config, trainer.status()
     load_form({"dataset": cfg.dataset, "model": cfg.model, "batch_size": cfg.batch_size,
-               "latent_dim": cfg.latent_dim, "lr_g": f"{status['lr_g']:g}", "lr_d": f"{status['lr_d']:g}",
-               "d_steps": status["d_steps"], "seed": cfg.seed, "loss": status["loss"]})
+               "latent_dim": cfg.latent_dim, "lr_g": f"{status.lr_g:g}", "lr_d": f"{status.lr_d:g}",
+               "d_steps": status.d_steps, "seed": cfg.seed, "loss": status.loss})
     ss["_attached"] = trainer.name
     errors().clear()
 
@@ -127,12 +127,12 @@ def on_step(which: str = "both") -> None:
     trainer = live_trainer()
     if trainer is None or trainer.state != PAUSED:
         return
-    target, reason = trainer.step_count + 1, trainer.status()["reason"]
+    target, reason = trainer.step_count + 1, trainer.status().reason
     trainer.step(1, which=which)
     # Wait (briefly) for the step so the page that follows shows it and its caption; a NaN pause
     # (which ends the step without a report) also ends the wait.
     trainer.wait_until(lambda t: (t.last_manual_step or {}).get("step") == target or t.state != PAUSED
-                       or t.status()["reason"] != reason, timeout=10.0)
+                       or t.status().reason != reason, timeout=10.0)
 
 
 def on_stop() -> None:
@@ -222,10 +222,9 @@ def replace_live_run(launch):
 
 def on_start_preset() -> None:
     preset = get_preset(ss.preset)
-    actions = [(a.at_step, a.kind, a.value) for a in preset.actions]  # Trainer.schedule: fire with no tab open
     try:
         config = preset_config(preset.name)  # validated before the live run is stopped
-        trainer = replace_live_run(lambda: registry.start(config, actions=actions))
+        trainer = replace_live_run(lambda: registry.start(config, actions=preset.plan()))
     except (RunLimitError, ConfigError, ValueError) as exc:
         workshop_notice("error", f"Preset not started: {exc}")
         return
@@ -289,17 +288,23 @@ def on_load_upload() -> None:
 # --- page ----------------------------------------------------------------------------------------
 trainer = registry.current()
 status = trainer.status() if trainer is not None else None
-state = status["state"] if status else "idle"
-live = state in (LOADING, RUNNING, PAUSED)
+state = status.state if status else "idle"
+live = status is not None and status.is_live
 
 for key, value in {**form_defaults(), **ss.get("_form", {})}.items():
     ss.setdefault(key, value)
 attach(trainer)
 ss.setdefault("max_rate", 0)
 ss.setdefault("preset", "default")
+if access.presenter and "preset" in st.query_params and ss.get("_url_preset") != st.query_params["preset"]:
+    ss["_url_preset"] = st.query_params["preset"]  # ?preset=NAME preselects it once (it does not start it)
+    try:
+        ss["preset"] = get_preset(ss["_url_preset"]).name
+    except ValueError as exc:  # names every preset; nothing else changes
+        st.error(f"?preset= in the address: {exc}", icon=":material/error:")
 if live:  # follow the run's loss and throttle, also when another tab changed them
-    ss["loss"] = status["pending"].get("loss", status["loss"])
-    ss["max_rate"] = min(MAX_RATE_LIMIT, int(status["max_rate"] or 0))
+    ss["loss"] = dict(status.pending).get("loss", status.loss)  # a switch not applied yet: show it, not the old
+    ss["max_rate"] = min(MAX_RATE_LIMIT, int(status.max_rate or 0))
 
 
 def field_error(field: str) -> None:
@@ -477,4 +482,4 @@ if state not in (LOADING, RUNNING):
         if (None if t is None else (t.name, t.state, t.step_count)) != seen:
             st.rerun()
 
-    st.fragment(watch, run_every=WATCH_S)(None if trainer is None else (trainer.name, state, status["step"]))
+    st.fragment(watch, run_every=WATCH_S)(None if trainer is None else (trainer.name, state, status.step))

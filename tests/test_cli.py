@@ -89,6 +89,7 @@ def test_losses_table_lists_the_equilibrium_values():
     (["sample", "--checkpoint", "/nonexistent.pt", "--out", "x.png"], "no such file"),
     (["sample", "--checkpoint", "/nonexistent.pt", "--out", "x.jpg"], "must end in .png or .npy"),
     (["train", "--frobnicate"], "unrecognized arguments"),
+    (["train", "--preset", "mode-colapse"], "unknown preset 'mode-colapse'; choose one of default, textbook"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment):
     r = gan(*args)
@@ -163,3 +164,17 @@ def test_resume_of_a_folder_without_autosaves_is_a_clean_error(tmp_path):
     (tmp_path / "empty").mkdir()
     r = gan("train", "--resume", str(tmp_path / "empty"), "--steps", "5", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "no readable autosave" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
+    """`--preset lsgan_rescue` is minimax, then MSE at step 1200 — fired by the trainer, as on the Train page."""
+    out = tmp_path / "rescue"
+    r = gan("train", "--preset", "lsgan_rescue", *SMALL, "--steps", "1210", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["config"]["loss"] == "minimax" and state["loss"] == "mse"
+    events = state["history"]["events"]
+    switches = [(s, d) for s, k, d in zip(events["step"], events["kind"], events["detail"]) if k == "loss"]
+    assert switches == [(1201, "minimax → mse")] and state["scheduled"] == []
+    listing = gan("presets").stdout
+    assert "lsgan_rescue" in listing and "loss → mse at step 1,200" in listing

@@ -21,7 +21,7 @@ from gan.trainer import PAUSED, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Config(batch_size=16, latent_dim=8, sample_every=5)
-WORKSHOP_PRESETS = ("default", "d_too_strong", "minimax_stall", "mode_collapse", "lsgan_rescue")
+WORKSHOP_PRESETS = ("default", "d_too_strong", "minimax_stall", "mode_collapse", "bce_rescue", "lsgan_rescue")
 
 
 def page(name: str, token: str | None = None) -> AppTest:
@@ -78,15 +78,15 @@ def test_each_preset_starts_with_its_settings_through_the_page(app_registry, no_
     assert trainer is not None, [e.value for e in at.error]
     preset, status = PRESETS[name], trainer.status()
     for key in ("lr_g", "lr_d", "d_steps", "loss"):
-        assert status[key] == preset.config.get(key, getattr(Config(), key)), key
+        assert getattr(status, key) == preset.config.get(key, getattr(Config(), key)), key
     for key in ("model", "width", "beta1", "batch_size", "latent_dim"):
         assert getattr(trainer.config, key) == preset.config.get(key, getattr(Config(), key)), key
-    assert status["scheduled"] == [(a.at_step, a.kind, a.value) for a in preset.actions]
-    assert status["max_rate"] == 20
+    assert list(status.scheduled) == [(a.at_step, a.kind, a.value) for a in preset.actions]
+    assert status.max_rate == 20
     assert any(f"preset “{preset.label}”" in s.value for s in at.success)
     # The sidebar shows the run's settings (a reload would too).
-    assert at.text_input(key="lr_d").value == f"{status['lr_d']:g}"
-    assert at.segmented_control(key="loss").value == status["loss"]
+    assert at.text_input(key="lr_d").value == f"{status.lr_d:g}"
+    assert at.segmented_control(key="loss").value == status.loss
 
 
 def test_a_preset_replaces_the_live_run_and_its_action_fires_without_a_tab(app_registry, no_lock, monkeypatch):
@@ -144,14 +144,14 @@ def test_slow_motion_throttles_the_running_trainer(app_registry, no_lock):
     run(at)
     at.slider(key="max_rate").set_value(5)
     run(at)
-    assert trainer.status()["max_rate"] == 5
+    assert trainer.status().max_rate == 5
     assert trainer.wait_until(lambda t: t.step_count > 0, timeout=60)
     s0 = trainer.step_count
     assert trainer.wait_until(lambda t: t.step_count >= s0 + 3, timeout=10)
     assert trainer.step_count - s0 < 20  # 5 steps/s, not hundreds
     at.slider(key="max_rate").set_value(0)
     run(at)
-    assert trainer.status()["max_rate"] is None
+    assert trainer.status().max_rate is None
 
 
 # --- snapshots, branches, uploads ------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_save_a_snapshot_and_branch_it_with_another_loss(app_registry, no_lock):
     assert branch is not source and not source.is_alive()
     assert branch.wait_until(lambda t: t.step_count > source.step_count, timeout=60), branch.status()
     status = branch.status()
-    assert status["loss"] == "mse" and status["lr_d"] == pytest.approx(1e-4)
+    assert status.loss == "mse" and status.lr_d == pytest.approx(1e-4)
     assert "branch" in branch.history.snapshot().events["kind"].tolist()
 
 
@@ -286,8 +286,11 @@ def test_samples_page_labels_cells_with_the_reference_classifier(app_registry, n
     run(at)
     table = at.table[0].value  # the classifier's guess per cell, laid out like the 8 x 8 grid
     assert table.shape == (8, 8)
-    assert all(re.fullmatch(r"\d|\?", cell) for cell in table.to_numpy().ravel())
-    assert any("different classes among" in c.value for c in at.caption)
+    cells = table.to_numpy().ravel().tolist()
+    assert all(re.fullmatch(r"\d|\?|–", cell) for cell in cells)
+    caption = next(c.value for c in at.caption if "different classes among" in c.value)
+    assert f"{cells.count('–')} not a digit" in caption  # a few steps of a tiny G: mostly noise, no class
+    assert cells.count("–") > 32
 
 
 # --- the presenter lock ------------------------------------------------------------------------------------
@@ -340,3 +343,15 @@ def test_compare_overlays_the_live_run_with_a_saved_snapshot(app_registry, no_lo
     summary = at.dataframe[0].value.set_index("run")
     assert summary.loc[live, "step"] == trainer.step_count and summary.loc["saved", "step"] == saved_at
     assert len(at.get("vega_lite_chart")) >= 1
+
+
+def test_preset_in_the_url_preselects_it_and_an_unknown_one_lists_the_names(app_registry, no_lock):
+    at = page("train")
+    at.query_params["preset"] = "mode_collapse"
+    run(at)
+    assert at.selectbox(key="preset").value == "mode_collapse" and app_registry.current() is None  # not started
+    bad = page("train")
+    bad.query_params["preset"] = "mode-colapse"
+    run(bad)
+    assert any("unknown preset 'mode-colapse'; choose one of default, textbook" in e.value for e in bad.error)
+    assert bad.selectbox(key="preset").value == "default"
