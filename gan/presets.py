@@ -20,12 +20,32 @@ class LiveAction:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A number the preset's text promises, checked at its check step by tests/test_presets.py."""
+
+    metric: str  # a field of gan.presets_check.Measurement
+    op: str  # ">" or "<"
+    value: float
+    why: str  # the words of the description this number backs
+
+
+@dataclass(frozen=True)
 class Preset:
     name: str  # the key in PRESETS, used by the CLI (--preset NAME)
     label: str  # short text for a select box
     description: str  # one sentence: what you will see and why
     config: dict = field(default_factory=dict)  # Config overrides: fields that differ from Config()
     actions: tuple = ()  # LiveAction, in step order
+    # About 60 s of one laptop CPU thread for this preset (measured here: the MLP pair ~77 steps/s, ~31
+    # with 3 D steps per G step; the DCGAN pair ~23): the step where its claims must hold. A step count,
+    # not seconds, so the check is the same run on any machine.
+    check_steps: int = 0
+    claims: tuple = ()  # Claim, what the description promises in numbers
+
+    def plan(self) -> list[tuple[int, str, object]]:
+        """The live actions as Trainer.schedule arguments: the Train page, the CLI and the checks all use
+        this, and the trainer fires each once at its step (with no tab open, and across a resume)."""
+        return [(a.at_step, a.kind, a.value) for a in self.actions]
 
 
 # The textbook baseline, spelled out in full (not taken from Config()'s defaults), so retuning the
@@ -45,32 +65,66 @@ PRESETS: dict[str, Preset] = {
         "it learns, but much more slowly than the default.",
         TEXTBOOK,
     ),
-    # --- workshop failure modes (measured headless with `python -m gan.presets_check`; each shows its
-    # effect within 60 s on a laptop CPU), each the textbook baseline with a few changes.
+    # --- workshop failure modes, each the textbook baseline with a few changes. Each makes Claims at
+    # check_steps (~60 s of one laptop CPU thread); tests/test_presets.py checks them, and
+    # `python -m gan.presets_check --seeds 0 1 2 --markdown` prints the README's table.
     "d_too_strong": Preset(
         "d_too_strong", "Failure: D too strong (lr_D = 100 × lr_G)",
         "Watch D(real) run to 1 and D(fake) to 0 while D's loss drops far below 0.693 and G's loss climbs "
-        "to 3 or more: D wins, and the samples stay grey blobs.",
+        "past 3: D wins, and most samples stay grey noise, not digits.",
         {**TEXTBOOK, "lr_g": 2e-5, "lr_d": 2e-3},
+        check_steps=4000,
+        claims=(Claim("d_real", ">", 0.9, "D(real) runs to 1"), Claim("d_fake", "<", 0.1, "D(fake) to 0"),
+                Claim("loss_g", ">", 3.0, "G's loss climbs past 3"),
+                Claim("not_digit", ">", 0.5, "most samples stay grey noise, not digits")),
     ),
+    # The next four share one strong D (3 D steps per G step, lr_D 10× lr_G) and differ in G's loss.
     "minimax_stall": Preset(
-        "minimax_stall", "Failure: saturating minimax G loss",
-        "Watch G's loss creep up from −0.69 towards 0 as D learns to spot fakes: ln(1 − D(G(z))) goes flat, "
-        "G's gradient fades and the samples stop improving.",
-        {**TEXTBOOK, "lr_d": 2e-3, "loss": "minimax"},
+        "minimax_stall", "Failure: saturating minimax G loss (strong D)",
+        "D takes 3 steps per G step at 10× G's learning rate: within seconds D(fake) sinks to 0, G's loss "
+        "ln(1 − D(G(z))) flattens at 0 and G's gradient vanishes (BCE's would be large), so the samples freeze "
+        "as they were — noise or half-formed digits — and stop changing.",
+        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3, "loss": "minimax"},
+        check_steps=1800,
+        claims=(Claim("d_fake", "<", 0.05, "D(fake) sinks to 0"),
+                Claim("loss_g", ">", -0.05, "G's loss flattens at 0"),
+                Claim("g_grad_ratio", "<", 0.05, "G's gradient vanishes: under 5 % of BCE's on the same models"),
+                Claim("grid_change", "<", 0.02, "the samples freeze (a learning run changes 0.03–0.05 per 500 steps)")),
     ),
     "mode_collapse": Preset(
-        "mode_collapse", "Failure: mode collapse (G's lr 10×, high momentum)",
-        "Watch the sample grid: within a minute all 64 cells turn into nearly the same stroke, "
-        "while D(fake) sinks to 0 — G found one output that fooled D once and stays there.",
-        {**TEXTBOOK, "lr_g": 2e-3, "beta1": 0.9},
+        "mode_collapse", "Failure: mode collapse (strong D, BCE)",
+        "The same strong D, with BCE: G survives but retreats to the one digit it can draw well enough to fool D. "
+        "Within a minute most of the 64 cells show the same digit (often a 1), the classifier agrees, and the "
+        "coverage alarm fires.",
+        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3},
+        check_steps=1800,
+        claims=(Claim("grid_similarity", ">", 0.4, "the cells look alike (64 random real digits: 0.30, at most 0.34)"),
+                Claim("grid_digits", ">", 0.8, "the classifier reads them as digits"),
+                Claim("grid_top2", ">", 0.75, "most cells show the same one or two digits"),
+                Claim("collapse_alarm", ">", 0.5, "the coverage alarm fires")),
+    ),
+    "bce_rescue": Preset(
+        "bce_rescue", "Rescue: the minimax stall, then BCE at step 800",
+        "Starts as the minimax stall and switches to BCE (non-saturating) at step 800: D(fake) climbs off 0 "
+        "at once and digits fill the grid within a minute — BCE's slope stays near 1 where minimax's is 0. "
+        "D is still strong, so they lean towards a few classes (see Mode collapse).",
+        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3, "loss": "minimax"},
+        (LiveAction(800, "loss", "bce"),),
+        check_steps=1800,
+        claims=(Claim("d_fake_before", "<", 0.1, "starts as the minimax stall"),
+                Claim("recovery_steps", "<", 300, "D(fake) climbs off 0 at once"),
+                Claim("grid_digits", ">", 0.8, "digits fill the grid")),
     ),
     "lsgan_rescue": Preset(
-        "lsgan_rescue", "Rescue attempt: minimax stall, then MSE at step 1200",
-        "Starts as the minimax stall and switches to MSE at step 1200 (the lines jump to 0.25): watch D(fake) "
-        "and G's loss — MSE on D's sigmoid saturates too, so G barely recovers; press BCE to see a real rescue.",
-        {**TEXTBOOK, "lr_d": 2e-3, "loss": "minimax"},
-        (LiveAction(1200, "loss", "mse"),),
+        "lsgan_rescue", "Rescue attempt: the minimax stall, then MSE at step 800",
+        "Starts as the minimax stall and switches to MSE at step 800 (the lines jump to 0.25): MSE on D's "
+        "sigmoid saturates too, so G gets under a tenth of the gradient BCE would give it on the same models, "
+        "and D(fake) does not climb back the way it does under BCE. Compare the BCE rescue.",
+        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3, "loss": "minimax"},
+        (LiveAction(800, "loss", "mse"),),
+        check_steps=1800,
+        claims=(Claim("d_fake_before", "<", 0.1, "starts as the minimax stall"),
+                Claim("g_grad_ratio", "<", 0.1, "under a tenth of the gradient BCE would give")),
     ),
 }
 

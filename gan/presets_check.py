@@ -1,110 +1,200 @@
-"""Does each workshop preset show its effect within a minute on a CPU? Train it headless and measure.
+"""Does each workshop preset show what its text promises? Train it headless, measure, check its claims.
 
-    python -m gan.presets_check                 # every preset, 45 s each, 1 torch thread
-    python -m gan.presets_check d_too_strong --seconds 30
+    python -m gan.presets_check                       # every preset with claims, seed 0
+    python -m gan.presets_check mode_collapse --seeds 0 1 2
+    python -m gan.presets_check --seeds 0 1 2 --markdown   # the README's table
 
-For each preset: a Trainer with the preset's config, its live actions applied when their step is
-reached (apply_due_actions — the same logic the Train page uses), then the diagnostics a teacher
-points at: D(real), D(fake) and both losses (mean of the last 50 steps), G's gradient norm on a
-fresh batch, and the diversity of the fixed-noise grid (per-pixel std across its 64 samples,
-compared with 64 real digits). Timings depend on the machine; on a shared CPU they are slower.
+Each preset trains for its ``check_steps`` (about 60 s of one CPU thread on a laptop; the step count
+makes the check the same on any machine: same seed, same run on a CPU), its live actions fired by
+Trainer.schedule exactly as on the Train page. Then we measure what a teacher points at and compare
+it with the preset's Claims (gan/presets.py). tests/test_presets.py runs this for every preset.
 """
 
 import argparse
 import copy
+import math
 import time
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from gan.losses import get_loss
-from gan.presets import PRESETS, get_preset, preset_config
-from gan.trainer import RUNNING, Trainer
+from gan.monitor import shared_evaluator
+from gan.presets import PRESETS, Preset, get_preset, preset_config
+from gan.trainer import FAILED, PAUSED, Trainer
+
+TAIL = 50  # steps averaged for D(real), D(fake) and the losses: one batch is noisy
 
 
-def apply_due_actions(trainer, preset, applied: set) -> list:
-    """Apply the preset's LiveActions whose step has been reached; returns the ones applied now.
+@dataclass(frozen=True)
+class Measurement:
+    """What a preset's run shows at its check step. Every field can back a Claim."""
 
-    ``applied`` holds indices of actions already applied (keep it per run, e.g. in session state).
+    preset: str
+    seed: int
+    steps: int
+    seconds: float  # wall time of the training on this machine (not part of any claim)
+    d_real: float  # mean D(x) over the last TAIL steps
+    d_fake: float  # mean D(G(z))
+    loss_d: float
+    loss_g: float
+    g_grad: float  # ‖∂L_G/∂θ_G‖ with the active loss, on one fixed batch of 256 z
+    g_grad_bce: float  # the same models and batch, had G used BCE (non-saturating)
+    g_grad_ratio: float  # g_grad / g_grad_bce: < 1 means the active loss gives G less to learn from
+    grid_similarity: float  # mean pairwise correlation of the 64 fixed-noise samples (real digits ≤ 0.59)
+    grid_digits: float  # share of the 64 grid cells the reference classifier calls a digit
+    grid_top2: float  # share of the digit cells in their two most common classes
+    grid_change: float  # mean |pixel change| of the grid over the last ~500 steps, 0…1: ~0 when G stopped learning
+    not_digit: float  # share of 1,000 samples that are not digits
+    score: float  # classifier score of 1,000 samples (1 … 10)
+    covered: int  # classes with ≥ 2 % of the digits
+    collapse_alarm: bool  # the quality panel's alarm
+    d_fake_before: float  # mean D(G(z)) over the TAIL steps before the first live action (NaN if none)
+    d_fake_min_after: float  # the lowest TAIL-step mean of D(G(z)) after it … (NaN if none)
+    d_fake_max_after: float  # … and the highest: did D(fake) recover?
+    recovery_steps: float  # steps after the first live action until a TAIL-step D(fake) mean > 0.1 (inf: never)
+
+
+def grid_similarity(images_uint8: np.ndarray) -> float:
+    """Mean pairwise Pearson correlation of the images (N, 28, 28): 1 when all are the same image.
+
+    64 random real digits give 0.30 (at most 0.34 over 200 draws); 64 real digits of ONE class at
+    most 0.59 (ones). Above 0.7 the grid is nearly one image repeated.
     """
-    done = []
-    for i, action in enumerate(preset.actions):
-        if i in applied or trainer.step_count < action.at_step:
-            continue
-        if action.kind == "loss":
-            trainer.set_loss(action.value)
-        elif action.kind in ("lr_g", "lr_d"):
-            trainer.set_lr(**{action.kind: action.value})
-        elif action.kind == "d_steps":
-            trainer.set_d_steps(action.value)
-        applied.add(i)
-        done.append(action)
-    return done
+    x = images_uint8.reshape(len(images_uint8), -1).astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-9
+    c = x @ x.T
+    n = len(x)
+    return float((c.sum() - np.trace(c)) / (n * (n - 1)))
 
 
-@torch.no_grad()
-def grid_diversity(images_uint8: np.ndarray) -> float:
-    """Mean over pixels of the std across samples, in [-1, 1] units: ~0 when every sample is the same."""
-    x = images_uint8.astype(np.float32) / 127.5 - 1.0  # (N, 28, 28)
-    return float(x.std(axis=0).mean())
-
-
-def g_gradient_norm(trainer, batch: int = 256) -> float:
-    """‖∂ loss_G / ∂θ_G‖ on a fresh batch with the active loss; the trainer must be paused."""
+def g_gradient_norm(trainer, loss: str | None = None, batch: int = 256) -> float:
+    """‖∂ loss_G / ∂θ_G‖ on a fixed batch, with ``loss`` (default: the active one); trainer paused."""
     G, D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
     G.zero_grad(set_to_none=True)
     z = torch.randn(batch, trainer.config.latent_dim, generator=torch.Generator().manual_seed(7))
-    loss = get_loss(trainer.loss).g_loss(fake_logits=D(G(z.to(trainer.device))))
-    loss.backward()
+    get_loss(loss or trainer.loss).g_loss(fake_logits=D(G(z.to(trainer.device)))).backward()
     return float(torch.sqrt(sum((p.grad ** 2).sum() for p in G.parameters() if p.grad is not None)))
 
 
-def check_preset(name: str, seconds: float = 45.0, threads: int = 1, seed: int = 0) -> dict:
+def _windows(values: np.ndarray) -> np.ndarray:
+    """Means of consecutive TAIL-step windows (the curve a teacher reads, without one-batch noise)."""
+    n = len(values) // TAIL
+    return values[:n * TAIL].reshape(n, TAIL).mean(axis=1) if n else np.array([np.nan])
+
+
+def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1,
+            checkpoint: str | None = None) -> Measurement:
+    """Train preset ``name`` to its check step and measure it; ``checkpoint``: also save the run there
+    (the tests load it in a real browser for the README's screenshot)."""
     torch.set_num_threads(threads)
     preset = get_preset(name)
+    steps = steps or preset.check_steps
     trainer = Trainer(preset_config(name, seed=seed, device="cpu"), name=f"check-{name}")
-    applied: set = set()
-    trainer.start()
+    for a in preset.actions:  # the Train page's path: the trainer fires them itself
+        trainer.schedule(a.at_step, a.kind, a.value)
+    t0 = time.monotonic()
+    trainer.start(stop_at_step=steps)
     try:
-        if not trainer.wait_until(lambda t: t.state == RUNNING, timeout=60):
-            raise RuntimeError(f"{name}: did not start: {trainer.status()}")
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds and trainer.state == RUNNING:
-            apply_due_actions(trainer, preset, applied)
-            trainer.wait_until(lambda t: t.state != RUNNING, timeout=0.05)  # short poll, not a sleep
-        trainer.pause("check done")
+        if not trainer.wait_until(lambda t: t.state in (PAUSED, FAILED) and (t.step_count >= steps or
+                                                                           t.state == FAILED), timeout=1800):
+            raise RuntimeError(f"{name}: did not reach step {steps}: {trainer.status()}")
+        seconds = time.monotonic() - t0
+        if trainer.state == FAILED:
+            raise RuntimeError(f"{name}: the run failed: {trainer.status()}")
         snap = trainer.history.snapshot()
-        tail = snap.scalars.tail(50)
-        real = trainer.data.images[torch.randperm(len(trainer.data), generator=torch.Generator().manual_seed(1))[:64]]
-        real_uint8 = ((real.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-        result = {
-            "preset": name, "seconds": round(time.monotonic() - t0, 1), "steps": trainer.step_count,
-            "loss": trainer.loss, "state": trainer.state,
-            **{k: round(float(tail[k].mean()), 4) for k in ("d_real", "d_fake", "loss_d", "loss_g")},
-            "g_grad_norm": round(g_gradient_norm(trainer), 5),
-            "grid_diversity": round(grid_diversity(snap.grids[-1].images), 4),
-            "real_diversity": round(grid_diversity(real_uint8), 4),
-            "actions_applied": len(applied),
-        }
-        if preset.actions:  # the same numbers over the 50 steps before the first live action
+        s = snap.scalars
+        tail = s.tail(TAIL)
+        evaluator = shared_evaluator(trainer.data)
+        quality = evaluator.evaluate_generator(trainer.generator_copy(), trainer.config.latent_dim)
+        grid = snap.grids[-1].images  # (64, 28, 28) uint8 from the fixed noise
+        earlier = [g for g in snap.grids if g.step <= snap.grids[-1].step - 500] or snap.grids[:1]
+        change = float(np.abs(grid.astype(np.float32) - earlier[-1].images.astype(np.float32)).mean() / 255)
+        _, probs, is_digit = evaluator.reference.model.embed(
+            torch.from_numpy(grid.astype(np.float32) / 127.5 - 1.0).unsqueeze(1))
+        labels = probs.argmax(1)[is_digit].numpy()
+        counts = np.sort(np.bincount(labels, minlength=10))[::-1]
+        before = min_after = max_after = recovery = math.nan
+        if preset.actions:
             k = preset.actions[0].at_step
-            pre = snap.scalars[(snap.scalars["step"] > k - 50) & (snap.scalars["step"] <= k)]
-            result["before_action"] = {c: round(float(pre[c].mean()), 4) for c in ("d_real", "d_fake", "loss_g")}
-        early = snap.scalars[snap.scalars["step"] <= 50]
-        result["loss_g_first50"] = round(float(early["loss_g"].mean()), 4)
-        return result
+            before = float(s[(s.step > k - TAIL) & (s.step <= k)].d_fake.mean())
+            after = _windows(s[s.step > k].d_fake.to_numpy())
+            min_after, max_after = float(np.nanmin(after)), float(np.nanmax(after))
+            recovered = np.flatnonzero(after > 0.1)
+            recovery = float((recovered[0] + 1) * TAIL) if len(recovered) else math.inf
+        g_grad, g_grad_bce = g_gradient_norm(trainer), g_gradient_norm(trainer, "bce")
+        if checkpoint:
+            from gan.checkpoint import save_checkpoint
+
+            save_checkpoint(trainer, checkpoint)
+        return Measurement(
+            preset=name, seed=seed, steps=trainer.step_count, seconds=round(seconds, 1),
+            **{k: float(tail[k].mean()) for k in ("d_real", "d_fake", "loss_d", "loss_g")},
+            g_grad=g_grad, g_grad_bce=g_grad_bce, g_grad_ratio=g_grad / max(g_grad_bce, 1e-12),
+            grid_similarity=grid_similarity(grid), grid_digits=float(is_digit.float().mean()),
+            grid_top2=float(counts[:2].sum() / max(1, counts.sum())), grid_change=change,
+            not_digit=quality.not_digit,
+            score=quality.score, covered=quality.alarm.covered, collapse_alarm=quality.alarm.firing,
+            d_fake_before=before, d_fake_min_after=min_after, d_fake_max_after=max_after,
+            recovery_steps=recovery)
     finally:
         trainer.stop(5.0)
 
 
+def failed_claims(preset: Preset, m: Measurement) -> list[str]:
+    """The preset's claims that the measurement does not bear out, each as one readable line."""
+    failed = []
+    for c in preset.claims:
+        value = getattr(m, c.metric)
+        ok = value > c.value if c.op == ">" else value < c.value
+        if not ok:
+            failed.append(f"{preset.name} seed {m.seed}: {c.metric} = {value:.3g}, claimed {c.op} {c.value:g} "
+                          f"({c.why})")
+    return failed
+
+
+def markdown_table(results: list[Measurement]) -> str:
+    """One row per preset: each claim with its measured range over the seeds."""
+    lines = ["| preset | claim (at step) | measured, seeds " + ", ".join(sorted({str(r.seed) for r in results}))
+             + " | holds |", "|---|---|---|---|"]
+    by_preset: dict[str, list[Measurement]] = {}
+    for r in results:
+        by_preset.setdefault(r.preset, []).append(r)
+    for name, rs in by_preset.items():
+        preset = get_preset(name)
+        for c in preset.claims:
+            values = [getattr(r, c.metric) for r in rs]
+            holds = all(not failed_claims(Preset(name, "", "", claims=(c,)), r) for r in rs)
+            lines.append(f"| {name} | {c.metric} {c.op} {c.value:g} (step {rs[0].steps:,}) | "
+                         f"{' / '.join(f'{v:.3g}' for v in values)} | {'yes' if holds else '**no**'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("presets", nargs="*", default=list(PRESETS))
-    parser.add_argument("--seconds", type=float, default=45.0)
+    parser.add_argument("presets", nargs="*", default=[k for k, p in PRESETS.items() if p.claims])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=None, help="override each preset's check_steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--markdown", action="store_true", help="print the README's claims table at the end")
     args = parser.parse_args(argv)
+    results, failures = [], []
     for name in args.presets:
-        print(check_preset(name, args.seconds, args.threads), flush=True)
+        get_preset(name)  # an unknown name: one clear line listing the names, before any training
+    for name in args.presets:
+        for seed in args.seeds:
+            m = measure(name, seed, args.steps, args.threads)
+            results.append(m)
+            bad = failed_claims(get_preset(name), m)
+            failures += bad
+            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(m).items()}, flush=True)
+            for line in bad:
+                print("  CLAIM FAILS:", line, flush=True)
+    if args.markdown:
+        print(markdown_table(results))
+    raise SystemExit(1 if failures else 0)
 
 
 if __name__ == "__main__":

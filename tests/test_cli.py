@@ -167,14 +167,14 @@ def test_resume_of_a_folder_without_autosaves_is_a_clean_error(tmp_path):
 
 
 def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
-    """`--preset lsgan_rescue` is minimax, then MSE at step 1200 — fired by the trainer, as on the Train page."""
+    """`--preset lsgan_rescue` is minimax, then MSE at step 800 — fired by the trainer, as on the Train page."""
     out = tmp_path / "rescue"
-    r = gan("train", "--preset", "lsgan_rescue", *SMALL, "--steps", "1210", "--out", str(out))
+    r = gan("train", "--preset", "lsgan_rescue", *SMALL, "--steps", "810", "--out", str(out))
     assert r.returncode == 0, r.stderr
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["config"]["loss"] == "minimax" and state["loss"] == "mse"
     events = state["history"]["events"]
     switches = [(s, d) for s, k, d in zip(events["step"], events["kind"], events["detail"]) if k == "loss"]
-    assert switches == [(1201, "minimax → mse")] and state["scheduled"] == []
+    assert switches == [(801, "minimax → mse")] and state["scheduled"] == []
     listing = gan("presets").stdout
-    assert "lsgan_rescue" in listing and "loss → mse at step 1,200" in listing
+    assert "lsgan_rescue" in listing and "loss → mse at step 800" in listing
