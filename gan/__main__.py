@@ -1,6 +1,6 @@
 import sys
 
-from gan.cli import main
+from gan.tools.cli import main
 
 if __name__ == "__main__":  # guarded: the training worker is spawned, and spawn imports the main module
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""The live charts component: browser-side drawing of gan/livechart.py's payloads.
+"""The live charts component: browser-side drawing of gan/viz/livechart.py's payloads.
 
 Streamlit resends a component's html, css and js strings with every rerun, so they stay tiny: the
 js is a stub that imports static/livechart.js (served by server.enableStaticServing, cached by the
@@ -46,7 +46,7 @@ _component = st.components.v2.component("gan_live_charts", html='<div class="gl-
 
 
 def live_charts(payload: str, *, key: str, height="content"):
-    """Mount (or update) the charts for one payload from gan.livechart; one stable key per panel.
+    """Mount (or update) the charts for one payload from gan.viz.livechart; one stable key per panel.
 
     The payload goes as UTF-8 bytes: Streamlit passes bytes through as they are, where a str would be
     JSON-escaped once more on the server and parsed twice in the browser.

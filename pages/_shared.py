@@ -10,9 +10,9 @@ as a helper).
 
 import streamlit as st
 
-from gan import auth, snapshots
-from gan.liveview import LiveView, QualityView
-from gan.runs import RunRegistry
+from gan.viz.liveview import LiveView, QualityView
+from gan.workshop import auth, snapshots
+from gan.workshop.runs import RunRegistry
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda registry: registry.close())
@@ -24,7 +24,7 @@ def get_registry() -> RunRegistry:
 
 @st.cache_resource(show_spinner=False)
 def live_view() -> LiveView:
-    return LiveView()  # one render per tick, shared by every session (gan.liveview)
+    return LiveView()  # one render per tick, shared by every session (gan.viz.liveview)
 
 
 @st.cache_resource(show_spinner=False)
@@ -44,16 +44,16 @@ def get_store() -> snapshots.SnapshotStore:
 
 @st.cache_resource(show_spinner="Loading the reference classifier…")
 def reference_classifier(dataset_name: str):
-    """The reference digit classifier of gan.classifier for a dataset (trained once and cached on disk)."""
-    from gan.classifier import load_reference
-    from gan.config import Config
-    from gan.trainer import cached_dataset
+    """The reference digit classifier of gan.quality.classifier for a dataset (trained once and cached on disk)."""
+    from gan.engine.config import Config
+    from gan.engine.trainer import cached_dataset
+    from gan.quality.classifier import load_reference
 
     return load_reference(cached_dataset(dataset_name, Config().data_dir, "cpu"))
 
 
 def presenter_access() -> auth.Access:
-    """The presenter lock (gan.auth) for this browser session; shows its one-line notice, if any.
+    """The presenter lock (gan.workshop.auth) for this browser session; shows its one-line notice, if any.
 
     With GAN_LIVE_TOKEN set, only a session that opened the app with ?token=<value> gets controls;
     the flag is kept in st.session_state so switching pages keeps it.

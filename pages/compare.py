@@ -1,16 +1,16 @@
 """Compare: overlay the curves of saved snapshots and of the current (live) run.
 
-Presenter-only (gan.auth lock): add a snapshot from a checkpoint upload, delete a snapshot. The live
-run is read as a history snapshot (gan.runs.live_state: no weights), so including it is cheap.
+Presenter-only (gan.workshop.auth lock): add a snapshot from a checkpoint upload, delete a snapshot. The live
+run is read as a history snapshot (gan.workshop.runs.live_state: no weights), so including it is cheap.
 """
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gan import snapshots
-from gan.checkpoint import CheckpointError
-from gan.runs import live_state, read_upload
+from gan.engine.checkpoint import CheckpointError
+from gan.workshop import snapshots
+from gan.workshop.runs import live_state, read_upload
 from pages._shared import get_registry, get_store, no_run_notice, presenter_access
 
 st.title("Compare runs")

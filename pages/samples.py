@@ -14,9 +14,9 @@ whole run, weights included) only for the presenter.
 import pandas as pd
 import streamlit as st
 
-from gan import animation, charts
-from gan.images import grid_png_bytes
-from gan.runs import checkpoint_bytes, history_csv
+from gan.viz import animation, charts
+from gan.viz.images import grid_png_bytes
+from gan.workshop.runs import checkpoint_bytes, history_csv
 from pages._shared import get_registry, no_run_notice, presenter_access, reference_classifier
 
 ss = st.session_state

@@ -1,4 +1,4 @@
-"""Theory: why the lines sit at 0.693 (BCE) and 0.25 (MSE). Thin UI over gan.theory; no training here."""
+"""Theory: why the lines sit at 0.693 (BCE) and 0.25 (MSE). Thin UI over gan.viz.theory; no training here."""
 
 import math
 
@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gan import theory
-from gan.data import DataUnavailable, load_dataset
+from gan.engine.data import DataUnavailable, load_dataset
+from gan.viz import theory
 
 st.title("Theory: where 0.693 and 0.25 come from")
-st.caption("Every number on this page is computed live by gan/theory.py, through the same gan/losses "
+st.caption("Every number on this page is computed live by gan/viz/theory.py, through the same gan/losses "
            "functions that train the GAN. Move the sliders; nothing here touches the running training.")
 
 # --- 1. entropy of a coin ---------------------------------------------------------------------------
@@ -64,8 +64,8 @@ st.markdown("At equilibrium D says 0.5 to every image. D's loss is the **mean** 
 st.latex(rf"\text{{BCE: }} -\ln 0.5 = \ln 2 \approx {bce_half:.3f}")
 st.latex(rf"\text{{MSE: }} (0.5 - 1)^2 = (0.5 - 0)^2 = {mse_half:.2f}")
 m1, m2 = st.columns(2)
-m1.metric("BCE at D = 0.5 (from gan.losses)", f"{bce_half:.3f}")
-m2.metric("MSE at D = 0.5 (from gan.losses)", f"{mse_half:.2f}")
+m1.metric("BCE at D = 0.5 (from gan.engine.losses)", f"{bce_half:.3f}")
+m2.metric("MSE at D = 0.5 (from gan.engine.losses)", f"{mse_half:.2f}")
 
 curves = theory.loss_curves()
 half = curves[np.isclose(curves["d_output"], 0.5)]
@@ -106,7 +106,7 @@ st.latex(r"\text{minimax } \ln(1-\sigma(l)):\ |\partial_l| = \sigma(l) \to 0 \qq
 push = theory.g_push_table()
 st.dataframe(push.pivot(index="d_fake", columns="label", values="push").sort_index(ascending=False)
              .rename_axis("D(fake)").round(3), width="stretch")
-st.caption("Per sample, through gan.losses. MSE on D's sigmoid inherits the sigmoid's own flat tails, so it "
+st.caption("Per sample, through gan.engine.losses. MSE on D's sigmoid inherits the sigmoid's own flat tails, so it "
            "stalls like minimax; BCE's slope stays near 1. The Workshop presets “Rescue: the minimax stall, then "
            "BCE” and “Rescue attempt: the minimax stall, then MSE” show it on a real run (README: G's measured "
            "gradient after each switch).")

@@ -1,28 +1,29 @@
 """Train: the live dashboard. Widgets in, commands to the run out, one shared frame of text and chart
-data per tick (gan.liveview) drawn in the browser (pages/_livechart.py).
+data per tick (gan.viz.liveview) drawn in the browser (pages/_livechart.py).
 
 The run lives in the process-wide registry (pages/_shared.py) and trains in the worker process
-(gan.worker), so a reload, a second tab or a trip to the Samples page reattaches to it, and thirty
+(gan.engine.worker), so a reload, a second tab or a trip to the Samples page reattaches to it, and thirty
 viewers cost the training nothing. Only the live panel reruns on a timer (st.fragment with run_every),
 while the run is loading or running; otherwise a cheap 1 s watch notices a new run, a Resume, a Step
 or a failure. After a crash the run's autosave is shown, and the presenter can Continue it.
 
 Workshop controls (presets, slow motion, D-only/G-only steps, snapshots and branches, checkpoint
 upload) sit in one collapsed "Workshop" expander under the buttons, so the projector shows charts.
-With GAN_LIVE_TOKEN set, only the presenter's browser (?token=...) sees any control (gan.auth).
+With GAN_LIVE_TOKEN set, only the presenter's browser (?token=...) sees any control (gan.workshop.auth).
 """
 
 import streamlit as st
 
-from gan import snapshots, theory
-from gan.checkpoint import CheckpointError, trainer_from_checkpoint
-from gan.config import DATASETS, MODELS, Config, ConfigError
-from gan.liveview import BannerKind
-from gan.losses import LOSSES
-from gan.presets import PRESETS, get_preset, preset_config
-from gan.remote import WorkerError
-from gan.runs import RunLimitError, read_upload
-from gan.trainer import LOADING, PAUSED, RUNNING
+from gan.engine.checkpoint import CheckpointError, trainer_from_checkpoint
+from gan.engine.config import DATASETS, MODELS, Config, ConfigError
+from gan.engine.losses import LOSSES
+from gan.engine.remote import WorkerError
+from gan.engine.trainer import LOADING, PAUSED, RUNNING
+from gan.viz import theory
+from gan.viz.liveview import BannerKind
+from gan.workshop import snapshots
+from gan.workshop.presets import PRESETS, get_preset, preset_config
+from gan.workshop.runs import RunLimitError, read_upload
 from pages._livechart import live_charts
 from pages._shared import get_registry, get_store, live_view, no_run_notice, presenter_access, quality_view
 
@@ -123,7 +124,7 @@ def on_pause_resume() -> None:
 
 
 def on_step(which: str = "both") -> None:
-    """One manual step while paused: both networks, or D only / G only (gan.trainer.Trainer.step)."""
+    """One manual step while paused: both networks, or D only / G only (gan.engine.trainer.Trainer.step)."""
     trainer = live_trainer()
     if trainer is None or trainer.state != PAUSED:
         return
@@ -428,7 +429,7 @@ BANNER = {BannerKind.INFO: st.info, BannerKind.WARNING: st.warning, BannerKind.E
 
 
 def live_panel(seen_state: str) -> None:
-    """The live status, banners, charts and sample grid: one shared LiveFrame (gan.liveview) per tick.
+    """The live status, banners, charts and sample grid: one shared LiveFrame (gan.viz.liveview) per tick.
 
     Thirty viewers rerun this every second; each only lays out the frame that the first of them (or the
     tick before) rendered, and the charts are drawn in each browser (pages/_livechart.py).

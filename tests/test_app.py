@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan.checkpoint import load_checkpoint
-from gan.config import Config
-from gan.runs import RunLimitError, RunRegistry, checkpoint_bytes, history_csv
+from gan.engine.checkpoint import load_checkpoint
+from gan.engine.config import Config
+from gan.workshop.runs import RunLimitError, RunRegistry, checkpoint_bytes, history_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = re.compile(r"Step ([\d,]+)")
@@ -201,12 +201,12 @@ def test_a_second_session_reattaches_and_never_starts_a_second_run(app_registry)
 
 
 def test_failures_show_a_banner_with_the_reason_and_what_to_do(app_registry, monkeypatch):
-    import gan.trainer
+    import gan.engine.trainer
 
     def broken(*args, **kwargs):
         raise RuntimeError("model construction exploded")
 
-    monkeypatch.setattr(gan.trainer, "build_models", broken)
+    monkeypatch.setattr(gan.engine.trainer, "build_models", broken)
     at = train_page()
     trainer = start(at, app_registry)
     assert trainer.wait_until(lambda t: t.state == "failed", timeout=30)
@@ -218,13 +218,13 @@ def test_failures_show_a_banner_with_the_reason_and_what_to_do(app_registry, mon
 
 
 def test_a_nan_pause_says_lower_the_lr_and_resume(app_registry, monkeypatch):
-    import gan.trainer
-    from gan.losses import get_loss
+    import gan.engine.trainer
+    from gan.engine.losses import get_loss
 
     real = get_loss("bce")
     nan_loss = real.__class__(**{**real.__dict__, "d_loss": lambda *, real_logits, fake_logits:
                                  (real_logits.mean() + fake_logits.mean()) * float("nan")})
-    monkeypatch.setattr(gan.trainer, "get_loss", lambda name: nan_loss)
+    monkeypatch.setattr(gan.engine.trainer, "get_loss", lambda name: nan_loss)
     at = train_page()
     trainer = start(at, app_registry)
     assert trainer.wait_until(lambda t: t.state == "paused" and "became" in t.status().reason, timeout=30)

@@ -8,14 +8,14 @@ import pickle
 import numpy as np
 import pytest
 
-from gan import autosave
-from gan.autosave import Autosaver, SavedRun, find_interrupted, latest_valid
-from gan.checkpoint import trainer_from_checkpoint
-from gan.config import Config
-from gan.protocol import RunState
-from gan.runs import RunRegistry
-from gan.storage import atomic_write
-from gan.trainer import Trainer
+from gan.engine import autosave
+from gan.engine.autosave import Autosaver, SavedRun, find_interrupted, latest_valid
+from gan.engine.checkpoint import trainer_from_checkpoint
+from gan.engine.config import Config
+from gan.engine.protocol import RunState
+from gan.engine.storage import atomic_write
+from gan.engine.trainer import Trainer
+from gan.workshop.runs import RunRegistry
 
 SMALL = Config(model="mlp", width=64, batch_size=16, sample_every=20)
 
@@ -201,9 +201,9 @@ def test_starting_another_run_instead_of_continuing_dismisses_the_interrupted_on
 
 
 def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, monkeypatch):
-    import gan.trainer
+    import gan.engine.trainer
 
-    real, calls = gan.trainer.gan_step, {"n": 0}
+    real, calls = gan.engine.trainer.gan_step, {"n": 0}
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -211,7 +211,7 @@ def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, mo
             raise RuntimeError("injected fault in the training step")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gan.trainer, "gan_step", flaky)
+    monkeypatch.setattr(gan.engine.trainer, "gan_step", flaky)
     monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", "0.05")
     reg = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
     t = reg.start(SMALL)
@@ -219,7 +219,7 @@ def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, mo
     assert "injected fault" in t.status().reason
     offer = reg.continue_offer()
     assert offer is not None and 0 < offer.step < 40
-    monkeypatch.setattr(gan.trainer, "gan_step", real)
+    monkeypatch.setattr(gan.engine.trainer, "gan_step", real)
     again = reg.continue_run()
     assert again.wait_until(lambda r: r.step_count >= offer.step + 5, timeout=60)
     reg.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gan import bench
+from gan.tools import bench
 
 
 def _run(capsys, argv):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gan import procs
-from gan.bench import free_port, start_app_server, stop_app_server, wait_http
+from gan.engine import procs
+from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

@@ -1,4 +1,4 @@
-"""gan.charts without a browser: chart specs from a history snapshot, grids, the fabricated history."""
+"""gan.viz.charts without a browser: chart specs from a history snapshot, grids, the fabricated history."""
 
 import io
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan import charts
-from gan.history import History
+from gan.engine.history import History
+from gan.viz import charts
 
 LOSS_STEPS = 300  # bce for steps 1-100, mse 101-200, hinge 201-300
 

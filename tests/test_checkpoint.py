@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 
-from gan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, trainer_from_checkpoint
-from gan.config import Config
-from gan.trainer import FAILED, PAUSED, Trainer
+from gan.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, trainer_from_checkpoint
+from gan.engine.config import Config
+from gan.engine.trainer import FAILED, PAUSED, Trainer
 
 SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=5)
 
@@ -124,7 +124,7 @@ def test_arbitrary_bytes_only_ever_raise_checkpoint_error(trained):
 def test_a_presets_live_action_fires_once_across_resume_and_never_in_a_branch(tmp_path):
     """Scheduled changes travel with the run: a resumed run fires a pending one once; a fired one never
     again; a branch (the presenter's own experiment) drops the plan."""
-    from gan import snapshots
+    from gan.workshop import snapshots
 
     t = Trainer(Config(**SMALL))
     t.schedule(20, "loss", "mse")

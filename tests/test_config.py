@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from gan.config import Config, ConfigError
+from gan.engine.config import Config, ConfigError
 
 
 @pytest.mark.parametrize("field, value, fragment", [

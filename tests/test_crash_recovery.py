@@ -13,9 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from gan import viewers
-from gan.autosave import latest_valid
-from gan.bench import free_port, start_app_server, wait_http
+from gan.engine.autosave import latest_valid
+from gan.tools import viewers
+from gan.tools.bench import free_port, start_app_server, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "crash-test-token"

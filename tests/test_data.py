@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.data import FASHION_DIR, DataUnavailable, load_dataset, read_idx
+from gan.engine.data import FASHION_DIR, DataUnavailable, load_dataset, read_idx
 
 
 def check_images(ds, n):
@@ -54,7 +54,7 @@ def test_mnist_reads_a_torchvision_cache_without_network(tmp_path):
 
 
 def test_mnist_without_cache_or_network_fails_fast_naming_mnist5k(tmp_path, monkeypatch):
-    monkeypatch.setattr("gan.data.DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setattr("gan.engine.data.DOWNLOAD_TIMEOUT_S", 2.0)
     began = time.monotonic()
     with pytest.raises(DataUnavailable, match="use dataset mnist5k"):
         load_dataset("mnist", data_dir=str(tmp_path))

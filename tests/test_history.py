@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from gan.history import History, SampleGrid
+from gan.engine.history import History, SampleGrid
 
 
 def fill(history, steps, switch_at=None):

@@ -1,4 +1,4 @@
-"""Live charts: the payloads of gan/livechart.py, their spec templates, and the browser component.
+"""Live charts: the payloads of gan/viz/livechart.py, their spec templates, and the browser component.
 
 The payload tests expand each table the way static/livechart.js does (`expand` below) and compare
 the rows with the data Altair inlines for the same chart, so the browser draws today's charts. The
@@ -17,10 +17,11 @@ import altair as alt
 import numpy as np
 import pytest
 
-from gan import charts, livechart, metrics
-from gan.bench import free_port, start_app_server, stop_app_server, wait_http
-from gan.history import History
-from gan.losses import LN2, LOSSES
+from gan.engine.history import History
+from gan.engine.losses import LN2, LOSSES
+from gan.quality import metrics
+from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
+from gan.viz import charts, livechart, quality_charts
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -202,12 +203,12 @@ def test_quality_payload_matches_the_metrics_charts():
     c = cells(livechart.quality_payload(rows, {"score": 9.2, "fd": 1.0}, cov, ref, alarm, score_caption="cap"))
     assert [cell["w"] for cell in c["_doc"]["rows"][0]] == [2, 1]
     assert c["score"]["caption"] == "cap"
-    theirs = altair_datasets(metrics.metrics_chart(rows, {"score": 9.2}, "score"), ["line", "ceiling"])
+    theirs = altair_datasets(quality_charts.metrics_chart(rows, {"score": 9.2}, "score"), ["line", "ceiling"])
     for role in ("line", "ceiling"):
         assert_rows_close(expand(c["score"]["data"][role]), theirs[role])
     cell = c["coverage_alarm"]  # the red variant of the coverage chart
     assert cell["alert"] is True and cell["caption"] == alarm.message
-    theirs = altair_datasets(metrics.coverage_chart(cov, ref, alarm), ["bars", "real", None])
+    theirs = altair_datasets(quality_charts.coverage_chart(cov, ref, alarm), ["bars", "real", None])
     for role in ("bars", "real"):
         assert_rows_close(expand(cell["data"][role]), theirs[role])
 
@@ -261,7 +262,7 @@ def test_the_app_serves_static_files():
 
 
 def test_livechart_does_not_import_streamlit():
-    code = "import sys, gan.livechart; print('streamlit' in sys.modules)"
+    code = "import sys, gan.viz.livechart; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -6,20 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from gan import classifier as clf
-from gan.config import Config
-from gan.data import Dataset, load_dataset
-from gan.metrics import (
+from gan.engine.config import Config
+from gan.engine.data import Dataset, load_dataset
+from gan.quality import classifier as clf
+from gan.quality.metrics import (
     Evaluator,
     class_coverage,
     classifier_score,
     collapse_alarm,
-    coverage_chart,
     coverage_entropy,
     frechet_distance,
-    metrics_chart,
 )
-from gan.presets import PRESETS, preset_config, validate_presets
+from gan.viz.quality_charts import coverage_chart, metrics_chart
+from gan.workshop.presets import PRESETS, preset_config, validate_presets
 
 
 @pytest.fixture(scope="module")
@@ -216,8 +215,8 @@ def test_stratified_split_holds_out_every_class(mnist):
 
 # --- the live monitor ----------------------------------------------------------------------------
 def test_monitor_records_metrics_while_training(evaluator):
-    from gan.monitor import MetricsMonitor
-    from gan.trainer import PAUSED, Trainer
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.quality.monitor import MetricsMonitor
 
     trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-monitor")
     monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, n_samples=200, poll_s=0.01).start()
@@ -245,7 +244,7 @@ def test_monitor_records_metrics_while_training(evaluator):
 
 
 def test_monitor_history_is_bounded(evaluator):
-    from gan.monitor import MetricsMonitor
+    from gan.quality.monitor import MetricsMonitor
 
     class FakeTrainer:  # only what the monitor reads; a real G so the metric runs for real
         config = Config(model="mlp", width=16, latent_dim=16)
@@ -253,7 +252,7 @@ def test_monitor_history_is_bounded(evaluator):
         step_count = 0
 
         def __init__(self):
-            from gan.models import build_models
+            from gan.engine.models import build_models
 
             self.G, _ = build_models("mlp", 16, 16)
 

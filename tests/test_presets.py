@@ -1,7 +1,7 @@
 """Every workshop preset shows what its text promises: trained headless to its check step (about 60 s
-of one laptop CPU thread), measured, and each Claim of gan/presets.py checked with its number.
+of one laptop CPU thread), measured, and each Claim of gan/workshop/presets.py checked with its number.
 
-One preset per test, seed 0 (the README's table has seeds 0, 1, 2: `python -m gan.presets_check
+One preset per test, seed 0 (the README's table has seeds 0, 1, 2: `python -m gan.workshop.presets_check
 --seeds 0 1 2 --markdown`). Marked `presets`: `python -m pytest -m "not presets"` skips them.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gan.presets import PRESETS, get_preset
-from gan.presets_check import failed_claims, grid_similarity, measure
+from gan.workshop.presets import PRESETS, get_preset
+from gan.workshop.presets_check import failed_claims, grid_similarity, measure
 
 pytestmark = pytest.mark.presets
 CLAIMED = [name for name, p in PRESETS.items() if p.claims]
@@ -43,6 +43,17 @@ def test_preset_shows_what_its_text_promises(name, checkpoints):
     checkpoints[name] = path
 
 
+def test_grid_similarity_tells_one_image_from_real_digits():
+    import numpy as np
+
+    from gan.engine.data import load_dataset
+
+    real = load_dataset("mnist5k").images  # sorted by class: every 78th image spans all ten
+    u8 = ((real[:: len(real) // 64][:64].squeeze(1) + 1) * 127.5).round().numpy().astype("uint8")
+    assert grid_similarity(u8) < 0.45
+    assert grid_similarity(np.repeat(u8[:1], 64, axis=0)) == pytest.approx(1.0)
+
+
 def test_each_checked_preset_run_in_a_real_browser(checkpoints, tmp_path):
     """Each checked run loaded on the Train page (Load a checkpoint file), paused, and photographed:
     the grid, D(real)/D(fake) and the losses a teacher points at."""
@@ -61,7 +72,7 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
     """Start the app, load each checkpoint as the presenter, pause it and take a screenshot; returns sizes."""
     from playwright import sync_api
 
-    from gan.bench import free_port, start_app_server, stop_app_server, wait_http
+    from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
 
     port, token = free_port(), "preset-shots"
     env = dict(os.environ, PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=str(tmp_path / "runs"),

@@ -6,8 +6,8 @@ import time
 import pytest
 import torch
 
-from gan.config import Config
-from gan.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
+from gan.engine.config import Config
+from gan.engine.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
 
 SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
 
@@ -208,7 +208,7 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
     def broken(*args, **kwargs):
         raise RuntimeError("boom in the step")
 
-    monkeypatch.setattr("gan.trainer.gan_step", broken)
+    monkeypatch.setattr("gan.engine.trainer.gan_step", broken)
     assert t.wait_until(lambda tr: tr.state == FAILED, 10)
     assert "boom in the step" in t.status().reason
     assert t.wait_until(lambda tr: not tr.is_alive(), 5)  # the thread ended; it does not linger
@@ -216,7 +216,7 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
 
 
 def test_missing_dataset_fails_with_the_reason_or_falls_back(make_trainer, tmp_path, monkeypatch):
-    monkeypatch.setattr("gan.data.DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setattr("gan.engine.data.DOWNLOAD_TIMEOUT_S", 2.0)
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
     assert t.wait_until(lambda tr: tr.state == FAILED, 30)

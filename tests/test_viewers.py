@@ -1,4 +1,4 @@
-"""Simulated viewers (gan/viewers.py) against ONE real `streamlit run app.py` with a presenter token.
+"""Simulated viewers (gan/tools/viewers.py) against ONE real `streamlit run app.py` with a presenter token.
 
 The presenter (?token=...) presses Start; three viewers without the token follow the run: the step
 in their status line grows, their live panel refreshes on its timer, and a Pause reaches all of
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from gan.bench import free_port, start_app_server, stop_app_server, wait_http
-from gan.viewers import Viewer, close_viewers, http_get, open_viewers, wait_all
+from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
+from gan.tools.viewers import Viewer, close_viewers, http_get, open_viewers, wait_all
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "viewers-test-token"
@@ -256,8 +256,8 @@ def test_auto_rerun_timers_follow_the_frontend_rules():
 
 
 def test_bench_helpers_for_the_viewers_part():
-    from gan import bench
-    from gan.viewers import StatusLine
+    from gan.tools import bench
+    from gan.tools.viewers import StatusLine
 
     def line(step):
         return StatusLine("Running", step, "")

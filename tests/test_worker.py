@@ -1,4 +1,4 @@
-"""Training in its own process (gan.worker / gan.remote) and the in-process thread, through one protocol.
+"""Training in its own process (gan.engine.worker / gan.engine.remote) and the in-process thread, through one protocol.
 
 The same behaviour is asserted in both modes (GAN_LIVE_TRAINER=process|thread); the process-only
 faults (a killed worker, a stopped server) use real processes and real signals.
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gan import procs
-from gan.config import Config, ConfigError
-from gan.history import History, SampleGrid, SyncCursor
-from gan.protocol import FailureKind, PauseCause, RunState
-from gan.runs import RunLimitError, RunRegistry
+from gan.engine import procs
+from gan.engine.config import Config, ConfigError
+from gan.engine.history import History, SampleGrid, SyncCursor
+from gan.engine.protocol import FailureKind, PauseCause, RunState
+from gan.workshop.runs import RunLimitError, RunRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Config(model="mlp", width=64, batch_size=16, sample_every=20)  # fast steps on any CPU
@@ -114,8 +114,8 @@ def test_reset_forgets_the_run_everywhere(registry):
 
 
 def test_an_uploaded_checkpoint_continues_in_the_worker(process_registry, tmp_path):
-    from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
-    from gan.trainer import Trainer
+    from gan.engine.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
+    from gan.engine.trainer import Trainer
 
     local = Trainer(SMALL, name="local")
     local.start(stop_at_step=40)
@@ -152,18 +152,18 @@ def test_a_killed_worker_fails_its_run_with_the_cause_and_the_next_start_works(p
 
 
 def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_registry, monkeypatch):
-    import gan.remote
+    import gan.engine.remote
 
     t = process_registry.start(SMALL)
     assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
     os.kill(process_registry.worker.pid, signal.SIGSTOP)  # alive but frozen
     try:
-        monkeypatch.setattr(gan.remote, "CALL_TIMEOUT_S", 1.0)
+        monkeypatch.setattr(gan.engine.remote, "CALL_TIMEOUT_S", 1.0)
         t0 = time.monotonic()
-        with pytest.raises(gan.remote.WorkerError, match="did not answer"):
-            process_registry.worker.call(gan.remote.p.Ping(), timeout=1.0)
+        with pytest.raises(gan.engine.remote.WorkerError, match="did not answer"):
+            process_registry.worker.call(gan.engine.remote.p.Ping(), timeout=1.0)
         assert time.monotonic() - t0 < 5
-        monkeypatch.setattr(gan.remote, "SILENT_S", 1.5)
+        monkeypatch.setattr(gan.engine.remote, "SILENT_S", 1.5)
         # The page is told that the numbers have stopped, instead of showing a stale "Running" as if live.
         assert t.wait_until(lambda t: any("No news from the training process" in w for w in t.status().warnings),
                             timeout=10)
@@ -230,8 +230,8 @@ def _poll(predicate, timeout: float) -> bool:
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_stopping_the_server_stops_the_worker(tmp_path, how):
-    from gan import viewers
-    from gan.bench import free_port
+    from gan.tools import viewers
+    from gan.tools.bench import free_port
 
     port = free_port()
     env = dict(os.environ, GAN_LIVE_TRAINER="process", PYTHONPATH=str(ROOT), GAN_LIVE_RUNS_DIR=str(tmp_path))

@@ -11,11 +11,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from gan import animation, auth, snapshots, theory
-from gan.checkpoint import CheckpointError
-from gan.config import Config
-from gan.history import SampleGrid
-from gan.trainer import FAILED, PAUSED, Trainer
+from gan.engine.checkpoint import CheckpointError
+from gan.engine.config import Config
+from gan.engine.history import SampleGrid
+from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.viz import animation, theory
+from gan.workshop import auth, snapshots
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"width": 32, "batch_size": 16, "latent_dim": 16, "sample_every": 5, "seed": 3}
@@ -307,10 +308,10 @@ WORKSHOP_PRESETS = ("default", "d_too_strong", "minimax_stall", "mode_collapse",
 
 @pytest.mark.parametrize("name", WORKSHOP_PRESETS)
 def test_each_workshop_preset_applies_its_settings(name):
-    from gan.presets import PRESETS, preset_config
+    from gan.workshop.presets import PRESETS, preset_config
 
     if name not in PRESETS:
-        pytest.fail(f"preset {name!r} missing from gan/presets.py")
+        pytest.fail(f"preset {name!r} missing from gan/workshop/presets.py")
     preset = PRESETS[name]
     assert preset.description.strip().endswith(".")  # one sentence of what to watch
     t = Trainer(preset_config(name, device="cpu"), name=f"preset-{name}")

@@ -13,11 +13,12 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from gan import animation, snapshots
-from gan.config import Config
-from gan.presets import PRESETS
-from gan.runs import RunLimitError, RunRegistry, checkpoint_bytes
-from gan.trainer import PAUSED, Trainer
+from gan.engine.config import Config
+from gan.engine.trainer import PAUSED, Trainer
+from gan.viz import animation
+from gan.workshop import snapshots
+from gan.workshop.presets import PRESETS
+from gan.workshop.runs import RunLimitError, RunRegistry, checkpoint_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Config(batch_size=16, latent_dim=8, sample_every=5)
@@ -94,7 +95,7 @@ def test_a_preset_replaces_the_live_run_and_its_action_fires_without_a_tab(app_r
     first = app_registry.start(TINY)
     assert first.wait_until(lambda t: t.step_count > 0, timeout=60)
     # lsgan_rescue switches to MSE at step 800; a shorter schedule keeps this test quick.
-    from gan import presets
+    from gan.workshop import presets
 
     quick = presets.Preset("quick", "Quick rescue", "Switches to MSE at step 5.", {"batch_size": 16, "latent_dim": 8,
                            "loss": "minimax"}, (presets.LiveAction(5, "loss", "mse"),))

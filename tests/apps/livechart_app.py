@@ -9,7 +9,7 @@ Query parameters:
 - ``charts``: ``live`` (a payload built at every rerun from a history that grows by 50 steps per
   rerun, plus the quality panel), ``live_pre`` (one precomputed payload), ``live_build`` (the
   payload built at every rerun from one fixed snapshot, like ``altair``), ``altair`` (the three
-  charts built with gan.charts and drawn with st.altair_chart at every rerun, as the Train page
+  charts built with gan.viz.charts and drawn with st.altair_chart at every rerun, as the Train page
   did), ``altair_pre`` (prebuilt Altair charts) or ``empty`` (the fragment only, a baseline);
 - ``every``: seconds between fragment reruns (default 1);
 - ``alarm=cycle``: the quality panel's collapse alarm fires every third rerun (live mode).
@@ -27,7 +27,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from gan import charts, livechart, metrics  # noqa: E402
+from gan.quality import metrics  # noqa: E402
+from gan.viz import charts, livechart  # noqa: E402
 from pages._livechart import live_charts  # noqa: E402
 
 COUNTER = os.environ.get("GAN_LIVE_RERUN_COUNTER")

@@ -1,4 +1,4 @@
-"""Named snapshots of runs, for Compare and Branch: in memory, and on disk as gan.checkpoint files.
+"""Named snapshots of runs, for Compare and Branch: in memory, and on disk as gan.engine.checkpoint files.
 
 A snapshot is a whole checkpoint (weights, optimisers, settings, history) saved under a name the
 teacher chose ("bce-1200", "d-too-strong"). The Compare page overlays their histories; a branch is
@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from gan.checkpoint import (
+from gan.engine.checkpoint import (
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
     trainer_from_checkpoint,
 )
-from gan.config import Config, ConfigError
-from gan.losses import get_loss
-from gan.storage import torch_save_atomic
+from gan.engine.config import Config, ConfigError
+from gan.engine.losses import get_loss
+from gan.engine.storage import torch_save_atomic
 
 DEFAULT_RUNS_DIR = "~/.cache/gan-live/runs"
 MAX_UPLOAD_MB = 100  # a CPU run checkpoint is ~15 MB with its history; st.file_uploader gets the same cap
@@ -98,7 +98,7 @@ def metrics_frame(state: dict, run: str) -> pd.DataFrame:
     """Quality metrics saved with a run, long form (run, step, metric, value); empty when none.
 
     Reads state["metrics"]: a dict of equal-length lists with a "step" column, as SnapshotStore.save
-    and gan.runs.live_state write them (gan.monitor.quality_columns).
+    and gan.workshop.runs.live_state write them (gan.quality.monitor.quality_columns).
     """
     raw = state.get("metrics")
     if not isinstance(raw, dict) or "step" not in raw:
@@ -145,7 +145,7 @@ class SnapshotStore:
     def save(self, name: str, trainer, overwrite: bool = False, metrics: dict | None = None) -> Path:
         """Snapshot a trainer (running or paused: its state_dict waits for the step boundary).
 
-        ``metrics``: its quality rows (gan.monitor.quality_columns), for the Compare page's score curves.
+        ``metrics``: its quality rows (gan.quality.monitor.quality_columns), for the Compare page's score curves.
         """
         path = self.path(name)
         if path.exists() and not overwrite:

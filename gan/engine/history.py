@@ -113,9 +113,9 @@ class History:
         self._grids: list[SampleGrid] = []
         self._probs = (np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
         self.total_steps = 0
-        # Bumped by every change: a reader (the shared render of gan.liveview) redraws only when it moved.
+        # Bumped by every change: a reader (the shared render of gan.viz.liveview) redraws only when it moved.
         self.version = 0
-        # Bumped by load_state_dict: an incremental reader (gan.worker's tick publisher) must resend all.
+        # Bumped by load_state_dict: an incremental reader (gan.engine.worker's tick publisher) must resend all.
         self.generation = 0
         self._event_count = 0  # events ever added (the deque forgets old ones; this never goes back)
         self._last_folded_step = -1  # newest step folded out of the recent rows
@@ -199,7 +199,7 @@ class History:
         return Snapshot(scalars, ev, d_real, d_fake, probs_step, grids, total)
 
     def changes_since(self, cursor: "SyncCursor") -> "tuple[HistoryDelta | None, SyncCursor]":
-        """What was added after ``cursor``, for a mirror in another process (gan.worker -> gan.remote).
+        """What was added after ``cursor``, for a mirror in another process (gan.engine.worker -> gan.engine.remote).
 
         Returns (delta, new cursor). The delta is None when an incremental update is impossible — the
         history was reloaded, or more than ``recent`` steps went by so some were folded already — and

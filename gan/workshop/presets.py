@@ -7,7 +7,7 @@ To add one (failure modes, comparisons), add an entry to PRESETS; names are lowe
 
 from dataclasses import dataclass, field
 
-from gan.config import Config
+from gan.engine.config import Config
 
 ACTION_KINDS = ("loss", "lr_g", "lr_d", "d_steps")  # the Trainer's live setters: set_loss, set_lr, set_d_steps
 
@@ -23,7 +23,7 @@ class LiveAction:
 class Claim:
     """A number the preset's text promises, checked at its check step by tests/test_presets.py."""
 
-    metric: str  # a field of gan.presets_check.Measurement
+    metric: str  # a field of gan.workshop.presets_check.Measurement
     op: str  # ">" or "<"
     value: float
     why: str  # the words of the description this number backs
@@ -67,7 +67,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # --- workshop failure modes, each the textbook baseline with a few changes. Each makes Claims at
     # check_steps (~60 s of one laptop CPU thread); tests/test_presets.py checks them, and
-    # `python -m gan.presets_check --seeds 0 1 2 --markdown` prints the README's table.
+    # `python -m gan.workshop.presets_check --seeds 0 1 2 --markdown` prints the README's table.
     "d_too_strong": Preset(
         "d_too_strong", "Failure: D too strong (lr_D = 100 × lr_G)",
         "Watch D(real) run to 1 and D(fake) to 0 while D's loss drops far below 0.693 and G's loss climbs "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gan.images import tile
+from gan.viz.images import tile
 
 MAX_GIF_FRAMES = 200  # the history keeps at most ~120 grids; a cap keeps a GIF small anyway
 
@@ -122,7 +122,7 @@ def classify_cells(images: np.ndarray, embed) -> list[tuple[int | None, float]]:
     """The reference classifier's guess for each grid cell: [(digit, confidence), ...].
 
     ``embed`` maps float (N, 1, 28, 28) in [-1, 1] to (features, class probabilities (N, C), is_digit (N,)),
-    e.g. gan.classifier's ``reference.model.embed``. A cell that is not a digit gets (None, 0.0).
+    e.g. gan.quality.classifier's ``reference.model.embed``. A cell that is not a digit gets (None, 0.0).
     """
     x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1.0
     _, probs, is_digit = embed(x)

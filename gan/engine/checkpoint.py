@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from gan.config import Config, ConfigError
-from gan.losses import LOSSES
-from gan.storage import torch_save_atomic
-from gan.trainer import check_live_change
+from gan.engine.config import Config, ConfigError
+from gan.engine.losses import LOSSES
+from gan.engine.storage import torch_save_atomic
+from gan.engine.trainer import check_live_change
 
 FORMAT = "gan-live-checkpoint/1"
 REQUIRED = ("format", "config", "step", "loss", "lr_g", "lr_d", "d_steps", "G", "D", "opt_g", "opt_d",
@@ -29,9 +29,9 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(trainer, path: str | os.PathLike, metrics: dict | None = None) -> Path:
-    """Write atomically (gan.storage): a crash mid-save never leaves a half-written checkpoint.
+    """Write atomically (gan.engine.storage): a crash mid-save never leaves a half-written checkpoint.
 
-    ``metrics``: the run's quality rows as plain columns (gan.monitor.quality_columns), kept under
+    ``metrics``: the run's quality rows as plain columns (gan.quality.monitor.quality_columns), kept under
     state["metrics"] so the Compare page can draw a snapshot's score curve.
     """
     state = trainer.state_dict()
@@ -105,7 +105,7 @@ def trainer_from_checkpoint(state: dict, *, device: str = "auto", name: str = "r
     The models are built and loaded before this returns, so a checkpoint whose tensors do not fit
     its own config is refused here with a clear error instead of failing later in the thread.
     """
-    from gan.trainer import Trainer
+    from gan.engine.trainer import Trainer
 
     config = Config.from_dict(dict(state["config"], device=device))
     trainer = Trainer(config, name=name, **trainer_kwargs)

@@ -1,7 +1,7 @@
 """The server side of the training worker: a client that owns the process, and Trainer-shaped proxies.
 
-``WorkerClient`` spawns gan.worker in its own process (kept warm, so Start answers in well under a
-second), sends it gan.protocol commands with a timeout (the server never hangs on a stuck worker) and
+``WorkerClient`` spawns gan.engine.worker in its own process (kept warm, so Start answers in well under a
+second), sends it gan.engine.protocol commands with a timeout (the server never hangs on a stuck worker) and
 reads its ticks in one thread, which keeps each run's mirror History and status. ``RemoteTrainer``
 has the Trainer's public interface, so pages, the registry, the metrics monitor and snapshots use
 either without knowing where training happens. A worker that dies marks its runs failed with the
@@ -21,10 +21,10 @@ import time
 import types
 from dataclasses import replace
 
-from gan import protocol as p
-from gan.config import Config, ConfigError
-from gan.history import History
-from gan.protocol import FailureKind, PauseCause, RunState, RunStatus
+from gan.engine import protocol as p
+from gan.engine.config import Config, ConfigError
+from gan.engine.history import History
+from gan.engine.protocol import FailureKind, PauseCause, RunState, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ _spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned 
 
 
 class WorkerError(RuntimeError):
-    """The training worker is gone or not answering; ``kind`` says which (gan.protocol.FailureKind)."""
+    """The training worker is gone or not answering; ``kind`` says which (gan.engine.protocol.FailureKind)."""
 
     def __init__(self, kind: FailureKind, message: str):
         super().__init__(message)
@@ -92,7 +92,7 @@ class WorkerClient:
     def _ensure_started_locked(self) -> None:
         if self._proc is not None and self._proc.is_alive():
             return
-        from gan import worker
+        from gan.engine import worker
 
         # spawn, not fork: the server has threads (fork would copy their locks mid-use) and torch state.
         ctx = multiprocessing.get_context("spawn")
@@ -250,7 +250,7 @@ class WorkerClient:
 
 
 class RemoteTrainer:
-    """A Trainer whose thread runs in the worker process. Same public interface as gan.trainer.Trainer."""
+    """A Trainer whose thread runs in the worker process. Same public interface as gan.engine.trainer.Trainer."""
 
     def __init__(self, client: WorkerClient, config: Config, *, name: str = "run", dataset_fallback: bool = True,
                  resume_state: dict | None = None, autosave_dir: str = "", autosave_root: str = ""):
@@ -357,7 +357,7 @@ class RemoteTrainer:
                 pass
 
     def set_loss(self, name: str) -> None:
-        from gan.losses import get_loss
+        from gan.engine.losses import get_loss
 
         get_loss(name)  # ValueError for an unknown loss, here, before anything is sent
         self._call(p.SetLoss(self.name, name))
@@ -379,7 +379,7 @@ class RemoteTrainer:
             self._max_rate = steps_per_sec  # sent with Start
 
     def schedule(self, after_step: int, kind: str, value) -> None:
-        from gan.trainer import check_live_change
+        from gan.engine.trainer import check_live_change
 
         check_live_change(kind, value)
         if self._started:
@@ -462,7 +462,7 @@ class RemoteTrainer:
         return status
 
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
-        from gan.trainer import poll_until
+        from gan.engine.trainer import poll_until
 
         return poll_until(lambda: predicate(self), timeout, poll)
 
@@ -470,7 +470,7 @@ class RemoteTrainer:
     def data(self):
         """The run's dataset, loaded in this process too (the metrics monitor scores against it)."""
         if self._data is None and self._has_models:
-            from gan.trainer import cached_dataset
+            from gan.engine.trainer import cached_dataset
 
             self._data = cached_dataset(self.dataset_name, self.config.data_dir, "cpu")
         return self._data
@@ -479,7 +479,7 @@ class RemoteTrainer:
         """An eval-mode CPU copy of G, taken at a step boundary in the worker."""
         import torch
 
-        from gan.models import build_models
+        from gan.engine.models import build_models
 
         weights = torch.load(io.BytesIO(self._call(p.GeneratorWeights(self.name))), map_location="cpu",
                              weights_only=True)

@@ -1,7 +1,7 @@
 """The typed run protocol: states, pause causes, the commands a page sends and the ticks a run streams.
 
-Shared by the in-process Trainer (gan.trainer), the training worker process (gan.worker), its
-server-side proxy (gan.remote) and every reader of a run's RunStatus (pages, CLI, bench). Everything
+Shared by the in-process Trainer (gan.engine.trainer), the training worker process (gan.engine.worker), its
+server-side proxy (gan.engine.remote) and every reader of a run's RunStatus (pages, CLI, bench). Everything
 here is plain data that pickles across a process pipe: no tensors (they travel as torch.save bytes),
 no streamlit, no threads.
 """
@@ -78,8 +78,8 @@ class RunStatus:
     device: str  # where the weights live ("cpu", "cuda"): resolved, never "auto"
     model: str  # "mlp" | "dcgan": resolved, never "auto"
     dataset: str  # what it trains on: mnist5k when the asked-for one was unavailable (warnings say so)
-    dataset_source: str = ""  # where the images came from (gan.data.Dataset.source); "" until loaded
-    loss: str  # the loss in use now (a gan.losses name); a switch not yet applied is in pending
+    dataset_source: str = ""  # where the images came from (gan.engine.data.Dataset.source); "" until loaded
+    loss: str  # the loss in use now (a gan.engine.losses name); a switch not yet applied is in pending
     lr_g: float  # G's learning rate now
     lr_d: float  # D's learning rate now
     d_steps: int  # D updates per G update
@@ -116,7 +116,7 @@ class Start(Command):
     resume: bytes | None = None  # torch.save bytes of a checkpoint state dict: continue that run ("load")
     dataset_fallback: bool = True  # dashboard semantics: an unavailable dataset falls back to mnist5k
     max_rate: float | None = None  # slow motion from the first step (steps/s; None: full speed)
-    autosave_dir: str = ""  # the run's folder for autosaves (gan.autosave); "" = none
+    autosave_dir: str = ""  # the run's folder for autosaves (gan.engine.autosave); "" = none
     autosave_root: str = ""  # the runs folder whose size cap applies
 
 
@@ -214,11 +214,11 @@ class Reply:
 # --- ticks: worker -> server ------------------------------------------------------------------------
 @dataclass
 class Tick:
-    """What changed in one run since the previous tick (gan.history.HistoryDelta), plus its status."""
+    """What changed in one run since the previous tick (gan.engine.history.HistoryDelta), plus its status."""
 
     name: str
     status: RunStatus  # the worker Trainer's status(): the proxy's dataset, warnings and state come from it
-    delta: object | None  # gan.history.HistoryDelta; None when the mirror must load full_history
+    delta: object | None  # gan.engine.history.HistoryDelta; None when the mirror must load full_history
     full_history: bytes | None = None  # torch.save(History.state_dict()) when an increment is impossible
     last_manual_step: dict | None = None
     last_stats: dict | None = None

@@ -23,7 +23,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    from gan.config import Config
+    from gan.engine.config import Config
 
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
-        from gan.bench import main as bench_main
+        from gan.tools.bench import main as bench_main
 
         return bench_main(argv[1:])
     parser = build_parser()
@@ -84,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bad_input_errors():
-    from gan.checkpoint import CheckpointError
-    from gan.config import ConfigError
-    from gan.data import DataUnavailable
+    from gan.engine.checkpoint import CheckpointError
+    from gan.engine.config import ConfigError
+    from gan.engine.data import DataUnavailable
 
     return (ConfigError, CheckpointError, DataUnavailable)
 
 
 def cmd_losses(args) -> int:
-    from gan.losses import LOSSES
+    from gan.engine.losses import LOSSES
 
     def fmt(v):
         return "—" if v is None else f"{v:.4f}"
@@ -105,7 +105,7 @@ def cmd_losses(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from gan.presets import PRESETS
+    from gan.workshop.presets import PRESETS
 
     for name, preset in PRESETS.items():
         plan = "; ".join(f"{kind} → {value} at step {at:,}" for at, kind, value in preset.plan())
@@ -114,7 +114,7 @@ def cmd_presets(args) -> int:
 
 
 def _config_from_args(args):
-    from gan.config import Config
+    from gan.engine.config import Config
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
     base = {}
@@ -124,7 +124,7 @@ def _config_from_args(args):
 
 
 def _preset(name: str):
-    from gan.presets import get_preset
+    from gan.workshop.presets import get_preset
 
     try:
         return get_preset(name)
@@ -135,11 +135,11 @@ def _preset(name: str):
 def cmd_train(args) -> int:
     import torch
 
-    from gan.autosave import Autosaver, latest_valid
-    from gan.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
-    from gan.protocol import FailureKind
-    from gan.storage import StorageError, atomic_write
-    from gan.trainer import FAILED, LOADING, PAUSED, STOPPED, Trainer
+    from gan.engine.autosave import Autosaver, latest_valid
+    from gan.engine.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
+    from gan.engine.protocol import FailureKind
+    from gan.engine.storage import StorageError, atomic_write
+    from gan.engine.trainer import FAILED, LOADING, PAUSED, STOPPED, Trainer
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
@@ -210,7 +210,7 @@ def cmd_train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     snap = trainer.history.snapshot()
     atomic_write(out / "history.csv", snap.scalars.to_csv(index=False).encode())
-    from gan.images import grid_png_bytes
+    from gan.viz.images import grid_png_bytes
 
     if snap.grids:
         atomic_write(out / "samples.png", grid_png_bytes(_final_grid(trainer)))
@@ -251,10 +251,10 @@ def cmd_sample(args) -> int:
     import numpy as np
     import torch
 
-    from gan.checkpoint import load_checkpoint
-    from gan.config import Config
-    from gan.images import grid_png_bytes
-    from gan.models import build_models
+    from gan.engine.checkpoint import load_checkpoint
+    from gan.engine.config import Config
+    from gan.engine.models import build_models
+    from gan.viz.images import grid_png_bytes
 
     if not 1 <= args.n <= 100_000:
         raise UsageError(f"--n: must be in [1, 100000], got {args.n}")
@@ -273,7 +273,7 @@ def cmd_sample(args) -> int:
     with torch.no_grad():
         images = G(torch.randn(args.n, config.latent_dim, generator=gen)).clamp(-1, 1)  # (N, 1, 28, 28)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from gan.storage import atomic_write
+    from gan.engine.storage import atomic_write
 
     if out.suffix == ".npy":
         atomic_write(out, lambda f: np.save(f, images.numpy().astype(np.float32)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from gan.metrics import SAMPLE_COUNT, Evaluator, Quality
+from gan.quality.metrics import SAMPLE_COUNT, Evaluator, Quality
 
 ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit")
 SAVED_COLUMNS = ("step", "score", "fd", "entropy", "covered", "not_digit")  # what a snapshot keeps
@@ -53,7 +53,7 @@ class MonitorSnapshot:
 
 def quality_columns(rows: pd.DataFrame) -> dict | None:
     """The quality rows as plain lists per SAVED_COLUMNS (None when there are none): what a checkpoint
-    stores under "metrics" and gan.snapshots.metrics_frame reads back. Unknown values become NaN."""
+    stores under "metrics" and gan.workshop.snapshots.metrics_frame reads back. Unknown values become NaN."""
     if rows is None or rows.empty:
         return None
     return {c: [float(v) if v is not None else float("nan") for v in rows[c]] for c in SAVED_COLUMNS}

@@ -1,6 +1,6 @@
 """Dashboard charts and sample-grid images: pure functions of a history Snapshot, no streamlit.
 
-Every chart is built from one ``gan.history.Snapshot`` (at most ~4000 scalar rows whatever the run
+Every chart is built from one ``gan.engine.history.Snapshot`` (at most ~4000 scalar rows whatever the run
 length), downsampled to at most ``MAX_POINTS`` rows per series, so building and drawing a chart costs
 the same at step 1k and step 1M. One colour means one player on every chart: D is blue, G is orange.
 D(real) shares D's blue (real data is D's side of the game) and D(fake) = D(G(z)) shares G's orange
@@ -15,9 +15,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gan.history import History, SampleGrid, Snapshot
-from gan.images import tile
-from gan.losses import LOSSES
+from gan.engine.history import History, SampleGrid, Snapshot
+from gan.engine.losses import LOSSES
+from gan.viz.images import tile
 
 # Okabe-Ito blue and vermillion: distinct for colour-blind viewers and on a washed-out projector.
 D_COLOR = "#0072B2"
@@ -229,7 +229,7 @@ def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS) -> 
         }
 
 
-# --- sample grids (tiling is gan.images'; these add checks and the projector scale) ---------------
+# --- sample grids (tiling is gan.viz.images'; these add checks and the projector scale) ---------------
 def grid_image(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 1) -> np.ndarray:
     """(N, 28, 28) or (N, 1, 28, 28) uint8 -> one (H, W) uint8 mosaic, scaled by nearest neighbour.
 

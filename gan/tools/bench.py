@@ -16,7 +16,7 @@ Parts (``--parts``, comma-separated; all but soak by default):
             G is copied every few seconds while the Trainer runs (a copy costs milliseconds) and the
             copies are scored after training, so measuring does not slow the run being measured.
   viewers   what a workshop room costs: the real app with a presenter (?token=) who presses Start,
-            then for each N in --viewers, N simulated browser tabs (gan/viewers.py) over
+            then for each N in --viewers, N simulated browser tabs (gan/tools/viewers.py) over
             --viewer-seconds: viewers_N_train_ratio (steps/s vs the first N), refresh rate per
             viewer, server CPU ms per refresh, /_stcore/health latency, and how long a presenter
             action (Pause, a loss switch) takes to reach the last viewer.
@@ -24,7 +24,7 @@ Parts (``--parts``, comma-separated; all but soak by default):
             presenter who presses Start and --soak-viewers tabs connected throughout; every
             --soak-sample-s the server's and the training worker's RSS, the step, the viewers and the
             autosave files; soak_server/worker_rss_growth_mb (after a warm-up of min(10 %, 60 s)),
-            soak_autosaves and soak_autosaves_readable (each loaded with gan.checkpoint),
+            soak_autosaves and soak_autosaves_readable (each loaded with gan.engine.checkpoint),
             soak_log_errors, soak_viewers_dropped, soak_refresh_min.
 
 With --json the last line printed is one JSON object holding every key (null where a part was not
@@ -47,8 +47,8 @@ from pathlib import Path
 
 import torch
 
-from gan.procs import cpu_seconds, descendants, training_worker_pid
-from gan.storage import atomic_write
+from gan.engine.procs import cpu_seconds, descendants, training_worker_pid
+from gan.engine.storage import atomic_write
 
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
         "seconds_to_score_7", "score_120s", "score_120s_textbook")
@@ -57,7 +57,7 @@ DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # an hour long: only whe
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # gan/tools/bench.py -> the repository
 TINY = {"model": "mlp", "width": 16, "batch_size": 16, "latent_dim": 16}  # for --quick and the rss part
 
 
@@ -68,9 +68,9 @@ def log(msg: str) -> None:
 # --- overhead ----------------------------------------------------------------------------------
 def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
     """The same gan_step as the Trainer, in a plain loop: no thread, no history, no commands."""
-    from gan.losses import get_loss
-    from gan.models import build_models
-    from gan.trainer import cached_dataset, gan_step
+    from gan.engine.losses import get_loss
+    from gan.engine.models import build_models
+    from gan.engine.trainer import cached_dataset, gan_step
 
     data = cached_dataset(cfg.dataset, cfg.data_dir, "cpu")
     torch.manual_seed(cfg.seed)
@@ -92,9 +92,9 @@ def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
 def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | None = None, timeout: float = 600.0,
                           autosave_dir=None, autosave_every: float = 30.0) -> tuple[float, object]:
     """Run a Trainer to warmup+steps; steps/s from the history's per-step wall times after warm-up."""
-    from gan.autosave import Autosaver
-    from gan.monitor import MetricsMonitor
-    from gan.trainer import PAUSED, Trainer
+    from gan.engine.autosave import Autosaver
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.quality.monitor import MetricsMonitor
 
     saver = None if autosave_dir is None else Autosaver(autosave_dir, name="bench", every_s=autosave_every)
     trainer = Trainer(cfg, name="bench", autosave=saver)
@@ -119,8 +119,8 @@ def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | Non
 
 
 def _evaluator(cfg):
-    from gan.metrics import Evaluator
-    from gan.trainer import cached_dataset
+    from gan.engine.trainer import cached_dataset
+    from gan.quality.metrics import Evaluator
 
     return Evaluator.for_dataset(cached_dataset(cfg.dataset, cfg.data_dir, "cpu"))
 
@@ -156,8 +156,8 @@ def part_autosave(args, cfg) -> dict:
     import shutil
     import tempfile
 
-    from gan.autosave import EVERY_S, Autosaver
-    from gan.trainer import PAUSED, Trainer
+    from gan.engine.autosave import EVERY_S, Autosaver
+    from gan.engine.trainer import PAUSED, Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-autosave-"))
     try:
@@ -227,8 +227,8 @@ def chart_specs(charts: dict) -> list[dict]:
 def part_render(args) -> dict:
     import numpy as np
 
-    from gan.charts import build_dashboard_charts, fabricate_history
-    from gan.metrics import coverage_chart, metrics_chart
+    from gan.viz.charts import build_dashboard_charts, fabricate_history
+    from gan.viz.quality_charts import coverage_chart, metrics_chart
 
     rng = np.random.default_rng(0)
     rows = [{"step": 500 * i, "score": 1 + 8 * (1 - math.exp(-i / 50)), "fd": 300 * math.exp(-i / 50),
@@ -243,9 +243,9 @@ def part_render(args) -> dict:
         charts["coverage"] = coverage_chart(coverage, np.full(10, 0.1))
         return chart_specs(charts)
 
-    from gan import livechart
-    from gan.liveview import LiveView
-    from gan.protocol import RunState, RunStatus
+    from gan.engine.protocol import RunState, RunStatus
+    from gan.viz import livechart
+    from gan.viz.liveview import LiveView
 
     class _Run:  # what LiveView reads of a run: a name, a status and a history
         def __init__(self, name, hist):
@@ -290,9 +290,9 @@ def rss_mb() -> float:
 
 
 def part_rss(args) -> dict:
-    from gan.config import Config
-    from gan.monitor import MetricsMonitor
-    from gan.trainer import PAUSED, Trainer
+    from gan.engine.config import Config
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.quality.monitor import MetricsMonitor
 
     cfg = Config(**TINY, sample_every=100)
     trainer = Trainer(cfg, name="bench-rss")
@@ -323,7 +323,7 @@ def part_rss(args) -> dict:
 # --- score -------------------------------------------------------------------------------------
 def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[float, int, object]]:
     """Run a Trainer for `seconds` of training time; (elapsed, step, G copy) every copy_every seconds."""
-    from gan.trainer import RUNNING, Trainer
+    from gan.engine.trainer import RUNNING, Trainer
 
     trainer = Trainer(cfg, name="bench-score")
     trainer.start()
@@ -349,7 +349,7 @@ def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[floa
 
 
 def part_score(args, cfg, evaluator) -> dict:
-    from gan.presets import preset_config
+    from gan.workshop.presets import preset_config
 
     out = {"ceiling_score": evaluator.ceiling.score, "ceiling_fd": evaluator.ceiling.fd,
            "classifier_heldout_accuracy": evaluator.info["heldout_accuracy"]}
@@ -378,7 +378,7 @@ def part_score(args, cfg, evaluator) -> dict:
 
 
 def save_grid(G, latent_dim: int, path: Path) -> None:
-    from gan.charts import grid_png
+    from gan.viz.charts import grid_png
 
     g = torch.Generator().manual_seed(2)  # 64 fixed samples
     with torch.no_grad():
@@ -452,7 +452,7 @@ def part_browser(args) -> dict:
     port = free_port()
     import tempfile
 
-    token = os.urandom(8).hex()  # the presenter lock (gan/auth.py): the bench is the presenter
+    token = os.urandom(8).hex()  # the presenter lock (gan/workshop/auth.py): the bench is the presenter
     runs = tempfile.mkdtemp(prefix="gan-live-bench-browser-")  # its autosaves, not in the user's runs folder
     env = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=runs)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -562,7 +562,7 @@ def _health_ms(url: str) -> float | None:
 async def _viewers_round(n: int, url: str, presenter, server_pid: int, args) -> dict:
     import asyncio
 
-    from gan.viewers import close_viewers, open_viewers, wait_all
+    from gan.tools.viewers import close_viewers, open_viewers, wait_all
 
     def shows(state):
         return lambda v: v.status() is not None and v.status().state == state
@@ -659,7 +659,7 @@ async def _press_start(presenter) -> tuple[float, float]:
 
 
 async def _viewers_session(url: str, token: str, server_pid: int, args) -> dict:
-    from gan.viewers import Viewer
+    from gan.tools.viewers import Viewer
 
     presenter = await Viewer(url, f"token={token}", name="presenter").connect(args.viewer_connect_timeout)
     try:
@@ -729,7 +729,7 @@ def part_viewers(args) -> dict:
 
 
 # --- soak --------------------------------------------------------------------------------------
-# The lead's naming (gan/autosave.py's FILE_RE), written here so the part also runs on a tree without it.
+# The lead's naming (gan/engine/autosave.py's FILE_RE), written here so the part also runs on a tree without it.
 AUTOSAVE_RE = re.compile(r"^autosave-\d{9}\.pt$")
 SOAK_MARGIN_S = 300.0  # on top of --minutes: server start, connects, Start, the final Stop, closing
 
@@ -748,7 +748,7 @@ def vm_rss_mb(pid: int) -> float | None:
 
 def autosave_files(runs_dir: Path) -> list[Path]:
     """Autosaves of every dashboard run: $GAN_LIVE_RUNS_DIR/live/<run folder>/autosave-<step>.pt
-    (gan.storage's temporary files start with a dot and never match)."""
+    (gan.engine.storage's temporary files start with a dot and never match)."""
     live = runs_dir / "live"
     try:
         return sorted(p for p in live.glob("*/autosave-*.pt") if AUTOSAVE_RE.match(p.name))
@@ -802,9 +802,9 @@ def _slope_per_hour(points: list[tuple[float, float]]) -> float | None:
 
 
 def check_autosaves(paths: list[Path]) -> tuple[int, list[str]]:
-    """Load each file as a user would continue it (gan.checkpoint: weights_only, then validated);
+    """Load each file as a user would continue it (gan.engine.checkpoint: weights_only, then validated);
     returns how many loaded and one line per file that did not."""
-    from gan.checkpoint import load_checkpoint
+    from gan.engine.checkpoint import load_checkpoint
 
     readable, failures = 0, []
     for path in paths:
@@ -819,7 +819,7 @@ def check_autosaves(paths: list[Path]) -> tuple[int, list[str]]:
 async def _soak_session(url: str, token: str, server_pid: int, runs_dir: Path, args) -> dict:
     import asyncio
 
-    from gan.viewers import Viewer, close_viewers, open_viewers, wait_all
+    from gan.tools.viewers import Viewer, close_viewers, open_viewers, wait_all
 
     duration = args.minutes * 60
     presenter = await Viewer(url, f"token={token}", name="presenter").connect(args.viewer_connect_timeout)
@@ -1061,9 +1061,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         apply_quick(args)
     torch.set_num_threads(args.threads)
-    from gan.config import Config
-    from gan.metrics import Evaluator
-    from gan.trainer import cached_dataset
+    from gan.engine.config import Config
+    from gan.engine.trainer import cached_dataset
+    from gan.quality.metrics import Evaluator
 
     cfg = Config(device="cpu")
     if args.quick:
@@ -1182,7 +1182,7 @@ def print_table(r: dict) -> None:
         present, readable = r.get("soak_autosaves_present"), r.get("soak_autosaves_readable")
         ok = "" if present is None else ("ok " if readable == present else "MISS") + " (goal all)"
         print(f"{'soak_autosaves':<22} {_fmt(r.get('soak_autosaves')):>10}  {ok:<18} autosave files seen; "
-              f"{_fmt(readable)} of {_fmt(present)} left at the end load with gan.checkpoint")
+              f"{_fmt(readable)} of {_fmt(present)} left at the end load with gan.engine.checkpoint")
         print(f"{'soak_steps':<22} {_fmt(r.get('soak_steps')):>10}  {'':<18} "
               f"{_fmt(r.get('soak_steps_per_sec'))} steps/s; viewers dropped {_fmt(r.get('soak_viewers_dropped'))}, "
               f"viewer errors {_fmt(r.get('soak_viewer_errors'))}, refresh/s per viewer min "

@@ -1,4 +1,4 @@
-"""Quality metrics for generated digits, all measured with the reference classifier (gan/classifier.py).
+"""Quality metrics for generated digits, all measured with the reference classifier (gan/quality/classifier.py).
 
 On a fixed number of samples (SAMPLE_COUNT) we compute:
 - classifier score: the Inception-score form exp(E_x KL(p(y|x) ‖ p(y))). 1 = every image gets the
@@ -7,13 +7,13 @@ On a fixed number of samples (SAMPLE_COUNT) we compute:
   the real training images: ‖μ₁-μ₂‖² + Tr(Σ₁ + Σ₂ - 2(Σ₁Σ₂)^½). 0 = same feature statistics.
 - class coverage: the share of samples whose most likely class is each digit, and its entropy in
   nats (ln 10 ≈ 2.30 = perfectly even; 0 = one class only).
-- not a digit: the share of samples the classifier rejects (gan/classifier.py). They count for no
+- not a digit: the share of samples the classifier rejects (gan/quality/classifier.py). They count for no
   class: in the score they carry no label (uniform p(y|x)), in coverage they fill no bar.
 The same numbers for real held-out images (never seen by the classifier) are the ceiling.
 
 A GAN has collapsed when its digits cover few classes: `collapse_alarm` says so in one sentence. While
 most samples are not digits yet there is nothing to judge, and the alarm says that instead.
-Chart specs at the bottom are pure functions of plain data (Altair), testable without a browser.
+Their charts live in gan/viz/quality_charts.py.
 """
 
 import math
@@ -148,7 +148,7 @@ def quality_from_embedding(features, probs, real_mu, real_sigma, is_digit=None) 
 class Evaluator:
     """Holds the classifier, the real feature statistics and the real held-out ceiling."""
 
-    reference: object  # gan.classifier.Reference
+    reference: object  # gan.quality.classifier.Reference
     real_mu: np.ndarray
     real_sigma: np.ndarray
     ceiling: Quality  # real held-out images, SAMPLE_COUNT of them (or all if fewer)
@@ -157,7 +157,7 @@ class Evaluator:
 
     @classmethod
     def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, **load_kwargs) -> "Evaluator":
-        from gan.classifier import load_reference
+        from gan.quality.classifier import load_reference
 
         ref = load_reference(dataset, **load_kwargs)
         images = dataset.images.cpu()
@@ -191,65 +191,3 @@ class Evaluator:
         finally:
             G.train(was_training)
         return self.evaluate_images(images.cpu())
-
-
-# --- chart specs (Altair), pure functions of plain data --------------------------------------------
-METRIC_LABELS = {"score": "classifier score (↑, max 10)", "fd": "Fréchet distance (↓)",
-                 "entropy": "coverage entropy, nats (↑, max 2.30)"}
-
-
-def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", height: int = 260):
-    """A line chart of one metric over training steps, with the real held-out value as a dashed rule.
-
-    rows: a DataFrame or list of dicts with columns step and the metric (MetricsMonitor.snapshot()).
-    ceiling: {"score": ..., "fd": ..., "entropy": ...} for real held-out images, or None.
-    """
-    import altair as alt
-    import pandas as pd
-
-    from gan.charts import CHART_CONFIG  # the dashboard's projector fonts, shared by every chart
-
-    df = pd.DataFrame(rows)
-    if df.empty:
-        df = pd.DataFrame({"step": pd.Series(dtype=float), metric: pd.Series(dtype=float)})
-    df = df[["step", metric]]
-    title = METRIC_LABELS.get(metric, metric)
-    line = alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step", axis=alt.Axis(format=",d", tickMinStep=1)),  # steps are integers
-        y=alt.Y(f"{metric}:Q", title=title),
-        tooltip=["step:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
-    )
-    layers = [line]
-    if ceiling is not None and metric in ceiling:
-        ref = pd.DataFrame({"value": [float(ceiling[metric])], "label": ["real held-out"]})
-        layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color="gray").encode(
-            y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
-    return alt.LayerChart(layer=layers, height=height, title=title, config=CHART_CONFIG)
-
-
-def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height: int = 260):
-    """Bars: share of generated samples per class; ticks: the real held-out share; red when collapsing."""
-    import altair as alt
-    import pandas as pd
-
-    from gan.charts import CHART_CONFIG  # the dashboard's projector fonts, shared by every chart
-
-    cov = [float(c) for c in coverage]
-    df = pd.DataFrame({"digit": [str(i) for i in range(len(cov))], "share": cov,
-                       "covered": ["yes" if c >= COVERED_SHARE else "no" for c in cov]})
-    color = "#d62728" if alarm is not None and alarm.firing else "#4c78a8"
-    bars = alt.Chart(df).mark_bar(color=color).encode(
-        x=alt.X("digit:N", title="class (classifier's label)", sort=None),
-        y=alt.Y("share:Q", title="share of samples", axis=alt.Axis(format="%")),
-        opacity=alt.Opacity("covered:N", scale=alt.Scale(domain=["yes", "no"], range=[1.0, 0.4]), legend=None),
-        tooltip=["digit:N", alt.Tooltip("share:Q", format=".1%")],
-    )
-    layers = [bars]
-    if reference is not None:
-        rdf = pd.DataFrame({"digit": [str(i) for i in range(len(reference))],
-                            "real": [float(r) for r in reference]})
-        layers.append(alt.Chart(rdf).mark_tick(color="black", thickness=2).encode(
-            x=alt.X("digit:N", sort=None), y="real:Q", tooltip=["digit:N", alt.Tooltip("real:Q", format=".1%")]))
-    rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color="gray").encode(y="y:Q")
-    layers.append(rule)
-    return alt.LayerChart(layer=layers, height=height, title="class coverage (ticks: real data)", config=CHART_CONFIG)

@@ -1,4 +1,4 @@
-"""A reference digit classifier: the yardstick for every quality metric in gan/metrics.py.
+"""A reference digit classifier: the yardstick for every quality metric in gan/quality/metrics.py.
 
 A small CNN trained on REAL images of the dataset in use (never on generated ones), with a seeded
 stratified held-out split so its accuracy is measured honestly. Training takes seconds on a CPU;
@@ -7,7 +7,7 @@ the weights are cached under the user's cache directory and retrained when missi
 It also says "not a digit": an extra class trained on synthetic non-digits (noise, blank and grey
 images, shuffled pixels, blobs, smudges of the mean digit). Without it a softmax must name a digit for
 every input, and early grey blobs read as a confident "8" — counting noise as coverage. Samples whose
-most likely class is "not a digit" count for no class in gan/metrics.py.
+most likely class is "not a digit" count for no class in gan/quality/metrics.py.
 
 Cache key = dataset name + a hash of (the images, the labels, CLASSIFIER_VERSION). Bump
 CLASSIFIER_VERSION whenever the architecture or the training recipe changes: a key mismatch is
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.storage import torch_save_atomic
+from gan.engine.storage import torch_save_atomic
 
 CLASSIFIER_VERSION = "cnn-v5-reject"  # bump when ReferenceCNN or train_classifier changes
 HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
@@ -192,7 +192,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
 def load_reference(dataset, *, retrain: bool = False, directory: Path | None = None) -> Reference:
     """The cached classifier for this dataset; trains (and caches) one when missing or stale.
 
-    ``dataset`` is a gan.data.Dataset (images in [-1, 1], labels). Loading uses
+    ``dataset`` is a gan.engine.data.Dataset (images in [-1, 1], labels). Loading uses
     torch.load(weights_only=True): the cache file can hold tensors and plain values only.
     """
     images, labels = dataset.images.cpu(), dataset.labels.cpu()

@@ -3,7 +3,7 @@
 Each dashboard or CLI run with a run folder gets an ``Autosaver``. The Trainer calls it every
 EVERY_S seconds of training and on pause, stop and loss switch; it writes the whole run (weights,
 optimisers, RNG, step, config, the history with events and grids — Trainer.state_dict) as
-``autosave-<step>.pt`` through gan.storage (atomic), keeps the newest KEEP files, and records in
+``autosave-<step>.pt`` through gan.engine.storage (atomic), keeps the newest KEEP files, and records in
 ``run.json`` whether the run ended cleanly. ``find_interrupted`` lists the runs that did not, newest
 autosave first, skipping (and naming) a truncated or corrupt file. Nothing outside the runs folder is
 read or written; loading stays weights_only. No streamlit.
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gan.storage import StorageError, atomic_write, folder_bytes, torch_save_atomic
+from gan.engine.storage import StorageError, atomic_write, folder_bytes, torch_save_atomic
 
 if TYPE_CHECKING:
-    from gan.protocol import RunStatus
+    from gan.engine.protocol import RunStatus
 
 EVERY_S = 30.0  # seconds of training between autosaves: the most a crash can lose
 KEEP = 2  # autosaves kept per run: the newest, and one before it in case the newest is damaged
@@ -162,7 +162,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def latest_valid(run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> tuple[Path, dict, list[str]]:
     """The newest autosave of a run folder that loads and validates; (file, state, skipped "file: why")."""
-    from gan.checkpoint import CheckpointError, load_checkpoint
+    from gan.engine.checkpoint import CheckpointError, load_checkpoint
 
     run_dir = Path(run_dir)
     root = Path(root) if root is not None else run_dir.parent
@@ -236,9 +236,9 @@ class SavedRun:
     continues it, starts another or resets. It reads like a stopped Trainer and trains nothing."""
 
     def __init__(self, found: Interrupted):
-        from gan.config import Config
-        from gan.history import History
-        from gan.protocol import RunState, RunStatus
+        from gan.engine.config import Config
+        from gan.engine.history import History
+        from gan.engine.protocol import RunState, RunStatus
 
         state = found.state
         self.found = found

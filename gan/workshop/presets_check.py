@@ -1,13 +1,13 @@
 """Does each workshop preset show what its text promises? Train it headless, measure, check its claims.
 
-    python -m gan.presets_check                       # every preset with claims, seed 0
-    python -m gan.presets_check mode_collapse --seeds 0 1 2
-    python -m gan.presets_check --seeds 0 1 2 --markdown   # the README's table
+    python -m gan.workshop.presets_check                       # every preset with claims, seed 0
+    python -m gan.workshop.presets_check mode_collapse --seeds 0 1 2
+    python -m gan.workshop.presets_check --seeds 0 1 2 --markdown   # the README's table
 
 Each preset trains for its ``check_steps`` (about 60 s of one CPU thread on a laptop; the step count
 makes the check the same on any machine: same seed, same run on a CPU), its live actions fired by
 Trainer.schedule exactly as on the Train page. Then we measure what a teacher points at and compare
-it with the preset's Claims (gan/presets.py). tests/test_presets.py runs this for every preset.
+it with the preset's Claims (gan/workshop/presets.py). tests/test_presets.py runs this for every preset.
 """
 
 import argparse
@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from gan.losses import get_loss
-from gan.monitor import shared_evaluator
-from gan.presets import PRESETS, Preset, get_preset, preset_config
-from gan.trainer import FAILED, PAUSED, Trainer
+from gan.engine.losses import get_loss
+from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.quality.monitor import shared_evaluator
+from gan.workshop.presets import PRESETS, Preset, get_preset, preset_config
 
 TAIL = 50  # steps averaged for D(real), D(fake) and the losses: one batch is noisy
 
@@ -126,7 +126,7 @@ def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1
             recovery = float((recovered[0] + 1) * TAIL) if len(recovered) else math.inf
         g_grad, g_grad_bce = g_gradient_norm(trainer), g_gradient_norm(trainer, "bce")
         if checkpoint:
-            from gan.checkpoint import save_checkpoint
+            from gan.engine.checkpoint import save_checkpoint
 
             save_checkpoint(trainer, checkpoint)
         return Measurement(

@@ -2,7 +2,7 @@
 
 Why a process: at these tensor sizes a training step is GIL-bound, so in one process every
 millisecond the Streamlit server spends on a viewer's refresh came out of training (30 viewers cut
-it to 0.09x). Here the server only sends commands (gan.protocol) and reads ticks.
+it to 0.09x). Here the server only sends commands (gan.engine.protocol) and reads ticks.
 
 Two pipes: commands in, one Reply out for each (main thread); ticks out from a publisher thread that
 sends, every TICK_S, each run's status and what its History gained since the last tick. The worker
@@ -48,7 +48,7 @@ class Worker:
     def __init__(self, cmd_conn, tick_conn):
         self.cmd_conn, self.tick_conn = cmd_conn, tick_conn
         self.trainers: dict = {}  # run name -> Trainer
-        self.cursors: dict = {}  # run name -> gan.history.SyncCursor of what the server has
+        self.cursors: dict = {}  # run name -> gan.engine.history.SyncCursor of what the server has
         self.published: dict = {}  # run name -> the status its last tick carried
         self._lock = threading.Lock()  # trainers/cursors between the command loop and the publisher
         self._send_lock = threading.Lock()
@@ -59,7 +59,7 @@ class Worker:
         publisher.start()
         if preload:  # warm the dataset cache so Start is quick (the server's first page spawned us)
             threading.Thread(target=self._preload, args=(preload,), daemon=True).start()
-        from gan import protocol as p
+        from gan.engine import protocol as p
 
         while True:
             try:
@@ -79,8 +79,8 @@ class Worker:
 
     @staticmethod
     def _preload(dataset: str) -> None:
-        from gan.config import Config
-        from gan.trainer import cached_dataset
+        from gan.engine.config import Config
+        from gan.engine.trainer import cached_dataset
 
         try:
             cached_dataset(dataset, Config().data_dir, Config().resolved_device())
@@ -93,8 +93,8 @@ class Worker:
 
     # --- commands ---------------------------------------------------------------------------------
     def _handle(self, request_id: int, cmd):
-        from gan import protocol as p
-        from gan.config import ConfigError
+        from gan.engine import protocol as p
+        from gan.engine.config import ConfigError
 
         try:
             value = self._dispatch(cmd)
@@ -112,7 +112,7 @@ class Worker:
         return p.Reply(request_id, True, value=value, status=status, stamp=stamp)
 
     def _dispatch(self, cmd):
-        from gan import protocol as p
+        from gan.engine import protocol as p
 
         if isinstance(cmd, p.Ping):
             return os.getpid()
@@ -157,9 +157,9 @@ class Worker:
         return None
 
     def _start(self, cmd):
-        from gan.checkpoint import CheckpointError, trainer_from_checkpoint
-        from gan.config import Config
-        from gan.trainer import Trainer
+        from gan.engine.checkpoint import CheckpointError, trainer_from_checkpoint
+        from gan.engine.config import Config
+        from gan.engine.trainer import Trainer
 
         if cmd.name in self.trainers and self.trainers[cmd.name].is_alive():
             raise RuntimeError(f"run {cmd.name!r} is already live in the training worker")
@@ -176,13 +176,13 @@ class Worker:
             trainer = Trainer(config, name=cmd.name)
         trainer.dataset_fallback = cmd.dataset_fallback
         if cmd.autosave_dir:
-            from gan.autosave import Autosaver
+            from gan.engine.autosave import Autosaver
 
             trainer.autosave = Autosaver(cmd.autosave_dir, name=cmd.name, root=cmd.autosave_root or None)
         for after_step, kind, value in cmd.actions:
             trainer.schedule(after_step, kind, value)
         trainer.set_max_rate(cmd.max_rate)
-        from gan.history import SyncCursor
+        from gan.engine.history import SyncCursor
 
         with self._lock:
             self.trainers[cmd.name] = trainer
@@ -206,7 +206,7 @@ class Worker:
                     os._exit(0)  # the server is gone: nobody to train for
 
     def _tick(self, name: str, trainer):
-        from gan import protocol as p
+        from gan.engine import protocol as p
 
         with self._lock:
             cursor = self.cursors.get(name)

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import torch
 
-from gan.config import Config
-from gan.monitor import MetricsMonitor, quality_columns
-from gan.protocol import LIVE_STATES
-from gan.trainer import FAILED, IDLE, Trainer
+from gan.engine.config import Config
+from gan.engine.protocol import LIVE_STATES
+from gan.engine.trainer import FAILED, IDLE, Trainer
+from gan.quality.monitor import MetricsMonitor, quality_columns
 
 DEFAULT_MAX_RUNS = 1
-# Quality metrics every N steps in the monitor's own thread (gan/monitor.py); 0 turns them off.
+# Quality metrics every N steps in the monitor's own thread (gan/quality/monitor.py); 0 turns them off.
 DEFAULT_METRICS_EVERY = 500
 # The dashboard shares the CPU with the Streamlit server and the browser that draws the charts.
 # Measured on the 2-core workshop box (see README / issue 4): 1 torch thread keeps the server and
 # the browser responsive; GAN_LIVE_TORCH_THREADS overrides it (0 = leave torch's default).
 DEFAULT_TORCH_THREADS = 1
 # Where dashboard runs train (GAN_LIVE_TRAINER): "process" = a warm worker process with its own GIL
-# (gan.worker), so viewers' refreshes cost training nothing; "thread" = a thread in the server process
+# (gan.engine.worker), so viewers' refreshes cost training nothing; "thread" = a thread in the server process
 # (tests, debugging; every viewer refresh then competes with training for the GIL).
 TRAINER_MODES = ("process", "thread")
 DEFAULT_TRAINER_MODE = "process"
@@ -75,15 +75,15 @@ class RunRegistry:
             raise ValueError(f"mode must be one of {TRAINER_MODES}, got {self.mode!r}")
         self.worker = None
         if self.mode == "process":
-            from gan.remote import WorkerClient
+            from gan.engine.remote import WorkerClient
 
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
         self._runs: dict[str, Trainer] = {}
-        # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.autosave). A run there
+        # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.engine.autosave). A run there
         # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
-        from gan.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
-        from gan.snapshots import runs_dir
+        from gan.engine.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
+        from gan.workshop.snapshots import runs_dir
 
         every_s_from_env(), cap_bytes_from_env()  # a bad GAN_LIVE_AUTOSAVE_S / _RUNS_MAX_MB: a clear error now
         self.runs_root = Path(runs_root).expanduser() if runs_root is not None else runs_dir()
@@ -132,20 +132,20 @@ class RunRegistry:
             if trainer.autosave is None:  # a branch or an upload: a folder of its own
                 trainer.autosave = self._new_saver(trainer.name)
             if self.worker is not None:
-                from gan.remote import RemoteTrainer
+                from gan.engine.remote import RemoteTrainer
 
                 trainer = RemoteTrainer.from_trainer(self.worker, trainer)
             return self._register_and_start(trainer, paused)
 
     def _new_saver(self, name: str, run_dir=None):
-        from gan.autosave import Autosaver, new_run_dir
+        from gan.engine.autosave import Autosaver, new_run_dir
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
     def _new_trainer(self, config: Config, name: str, saver):
         if self.worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
-        from gan.remote import RemoteTrainer
+        from gan.engine.remote import RemoteTrainer
 
         return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
                              autosave_root=str(saver.root))
@@ -168,7 +168,7 @@ class RunRegistry:
         if self._preview is not None and self._preview.run_dir != trainer.run_dir:
             # The presenter started something else instead of continuing: the interrupted run stays on disk
             # but is no longer offered (the next start of the app would otherwise offer it again).
-            from gan.autosave import mark_clean
+            from gan.engine.autosave import mark_clean
 
             try:
                 mark_clean(self._preview.run_dir)
@@ -191,7 +191,7 @@ class RunRegistry:
             return self._monitors.get(trainer.name)
 
     def quality_columns(self, trainer: Trainer | None) -> dict | None:
-        """The run's quality rows as plain columns (gan.monitor.quality_columns), None without a monitor."""
+        """The run's quality rows as plain columns (gan.quality.monitor.quality_columns), None without a monitor."""
         monitor = self.monitor(trainer)
         return None if monitor is None else quality_columns(monitor.snapshot().rows)
 
@@ -201,11 +201,11 @@ class RunRegistry:
             return self._runs.get(self._current) if self._current else self._preview
 
     def continue_offer(self):
-        """What the presenter can continue (gan.autosave.Interrupted), or None: the interrupted run shown
+        """What the presenter can continue (gan.engine.autosave.Interrupted), or None: the interrupted run shown
         since the app started, or the current run if it failed (a dead worker, an exception) and has an
         autosave."""
-        from gan.autosave import Interrupted, SavedRun, latest_valid
-        from gan.storage import StorageError
+        from gan.engine.autosave import Interrupted, SavedRun, latest_valid
+        from gan.engine.storage import StorageError
 
         current = self.current()
         if isinstance(current, SavedRun):
@@ -228,7 +228,7 @@ class RunRegistry:
 
     def continue_run(self, offer=None) -> Trainer:
         """Continue an interrupted or failed run from its newest autosave, in the same folder."""
-        from gan.checkpoint import trainer_from_checkpoint
+        from gan.engine.checkpoint import trainer_from_checkpoint
 
         offer = offer or self.continue_offer()
         if offer is None:
@@ -250,7 +250,7 @@ class RunRegistry:
     def reset(self, timeout: float = 5.0) -> None:
         """Stop every run and forget them all: the dashboard is back to 'no run'. Their folders stay on disk,
         marked as stopped, so an interrupted run is no longer offered to continue."""
-        from gan.autosave import mark_clean
+        from gan.engine.autosave import mark_clean
 
         self.stop_all(timeout)
         with self._lock:
@@ -286,13 +286,13 @@ class RunRegistry:
 
 
 def _read_quality(run_dir) -> list:
-    from gan.autosave import read_quality
+    from gan.engine.autosave import read_quality
 
     return read_quality(run_dir) if run_dir is not None else []
 
 
 def _write_quality(run_dir, rows) -> None:
-    from gan.autosave import write_quality
+    from gan.engine.autosave import write_quality
 
     try:
         write_quality(run_dir, rows)
@@ -302,7 +302,7 @@ def _write_quality(run_dir, rows) -> None:
 
 # --- downloads (the Samples page) ------------------------------------------------------------------
 def checkpoint_bytes(trainer: Trainer) -> bytes:
-    """The whole run as a checkpoint file's bytes (gan.checkpoint.load_checkpoint reads them back).
+    """The whole run as a checkpoint file's bytes (gan.engine.checkpoint.load_checkpoint reads them back).
 
     Taken at a step boundary (state_dict holds the step lock), so it is consistent while training runs.
     """
@@ -320,7 +320,7 @@ def history_csv(trainer: Trainer) -> bytes:
 
 # --- compare (the Compare page overlays the live run with saved snapshots) ---------------------------
 def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
-    """The current run in the shape gan.snapshots' frames read (history, settings), without weights.
+    """The current run in the shape gan.workshop.snapshots' frames read (history, settings), without weights.
 
     Cheap (a history snapshot, no model copy), so the Compare page can include the live run on every
     rerun without holding up the training thread.
@@ -335,13 +335,13 @@ def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
 
 # --- uploads (the Train and Compare pages) -------------------------------------------------------------
 def read_upload(upload, max_bytes: int | None = None) -> dict:
-    """gan.snapshots.load_upload, with any other failure of an unreadable file turned into CheckpointError.
+    """gan.workshop.snapshots.load_upload, with any other failure of an unreadable file turned into CheckpointError.
 
     torch's weights-only unpickler can fail on arbitrary bytes with errors load_checkpoint does not
     expect (e.g. KeyError from a bogus memo index); a browser upload must get a message, not a traceback.
     """
-    from gan import snapshots
-    from gan.checkpoint import CheckpointError
+    from gan.engine.checkpoint import CheckpointError
+    from gan.workshop import snapshots
 
     name = getattr(upload, "name", None) or "upload"
     try:

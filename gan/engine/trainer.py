@@ -16,12 +16,12 @@ from typing import NamedTuple
 
 import torch
 
-from gan.config import Config
-from gan.data import Dataset, DataUnavailable, load_dataset
-from gan.history import History, SampleGrid
-from gan.losses import LossSpec, get_loss
-from gan.models import build_models
-from gan.protocol import FailureKind, PauseCause, RunState, RunStatus
+from gan.engine.config import Config
+from gan.engine.data import Dataset, DataUnavailable, load_dataset
+from gan.engine.history import History, SampleGrid
+from gan.engine.losses import LossSpec, get_loss
+from gan.engine.models import build_models
+from gan.engine.protocol import FailureKind, PauseCause, RunState, RunStatus
 
 # Module-level names kept for callers and tests; they are the RunState members (str enums).
 IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = (RunState.IDLE, RunState.LOADING, RunState.RUNNING,
@@ -174,7 +174,7 @@ class Trainer:
         self.G = self.D = self.opt_g = self.opt_d = None
         self.data: Dataset | None = None
         self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
-        # gan.autosave.Autosaver or None: the run keeps itself on disk every 30 s of training and on pause,
+        # gan.engine.autosave.Autosaver or None: the run keeps itself on disk every 30 s of training and on pause,
         # stop and loss switch, so a crash loses at most that (dashboard runs, `gan train --out`).
         self.autosave = autosave
         self._autosave_pending = False  # a loss switch or a NaN pause asked for one after this step
@@ -311,7 +311,7 @@ class Trainer:
 
     @property
     def run_dir(self):
-        """The folder this run autosaves into (gan.autosave), or None."""
+        """The folder this run autosaves into (gan.engine.autosave), or None."""
         return None if self.autosave is None else self.autosave.run_dir
 
     @property
@@ -538,7 +538,7 @@ class Trainer:
         page and in the CLI, training goes on, and the next autosave tries again. True when written."""
         if self.autosave is None or not self.has_models():
             return False
-        from gan.storage import StorageError
+        from gan.engine.storage import StorageError
 
         try:
             self.autosave.save(self.state_dict(), clean=clean)

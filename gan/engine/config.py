@@ -35,7 +35,7 @@ class Config:
     # the DCGAN pair 32/64 channels (D 32/64/128): ~2.5x the steps/s of 256 on a CPU, with the same
     # quality per step.
     width: int = 128
-    # Key into gan.losses.LOSSES; can change live while training runs.
+    # Key into gan.engine.losses.LOSSES; can change live while training runs.
     loss: str = "bce"
     # Size of z. 64 is plenty for digits and keeps the first layer cheap.
     latent_dim: int = 64
@@ -67,7 +67,7 @@ class Config:
         _choice("dataset", self.dataset, DATASETS)
         _choice("model", self.model, MODELS)
         _choice("device", self.device, DEVICES)
-        from gan.losses import LOSSES  # local: losses imports torch, config stays light
+        from gan.engine.losses import LOSSES  # local: losses imports torch, config stays light
 
         _choice("loss", self.loss, tuple(LOSSES))
         if not isinstance(self.data_dir, str) or not self.data_dir.strip():

@@ -2,7 +2,7 @@
 
 Why: st.altair_chart rebuilds and serialises three Altair charts on the server at every refresh of
 every open tab (~25 ms of server CPU each time, on the same cores that train). Here the Vega-Lite
-spec of each chart is derived ONCE from the Altair functions in gan/charts.py and gan/metrics.py
+spec of each chart is derived ONCE from the Altair functions in gan/viz/charts.py and gan/quality/metrics.py
 (one home per chart: same colours, fonts, titles, tooltips), with each changing dataset replaced by
 a named placeholder. A refresh then only produces the data: short column arrays, numbers rounded to
 4 significant digits. The browser (static/livechart.js) embeds a spec once per ``key`` and
@@ -25,12 +25,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from gan import charts, metrics
-from gan.history import Snapshot
+from gan.engine.history import Snapshot
+from gan.quality import metrics
+from gan.viz import charts, quality_charts
 
 PAYLOAD_VERSION = 1  # bump with static/livechart.js when the payload's shape changes
 SIG_DIGITS = 4  # enough for a chart and a 3-decimal tooltip; keeps each number ~6 characters
-LOSS_SERIES = {"loss_d": "D loss", "loss_g": "G loss"}  # history column -> legend label (gan/charts.py's)
+LOSS_SERIES = {"loss_d": "D loss", "loss_g": "G loss"}  # history column -> legend label (gan/viz/charts.py's)
 PROB_SERIES = {"d_real": "D(real)", "d_fake": "D(fake)"}
 EMPTY_TEXT = "The charts appear after the first step."
 
@@ -95,9 +96,9 @@ def quality_specs() -> dict:
     cov = np.full(10, 0.1)
     ok, firing = (metrics.collapse_alarm(c) for c in (cov, np.eye(10)[0]))
     return {
-        "score": _entry(_template(metrics.metrics_chart(rows, {"score": 9.0}, "score"), ["line", "ceiling"])),
-        "coverage": _entry(_template(metrics.coverage_chart(cov, cov, ok), ["bars", "real", None])),
-        "coverage_alarm": _entry(_template(metrics.coverage_chart(cov, cov, firing), ["bars", "real", None])),
+        "score": _entry(_template(quality_charts.metrics_chart(rows, {"score": 9.0}, "score"), ["line", "ceiling"])),
+        "coverage": _entry(_template(quality_charts.coverage_chart(cov, cov, ok), ["bars", "real", None])),
+        "coverage_alarm": _entry(_template(quality_charts.coverage_chart(cov, cov, firing), ["bars", "real", None])),
     }
 
 
@@ -169,7 +170,7 @@ def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, 
                     score_caption: str = "", alarm_caption: bool = True) -> str:
     """The quality panel: classifier score over steps (2/3) + class coverage (1/3) with the alarm.
 
-    Same charts as metrics.metrics_chart(rows, ceiling_row, "score") and metrics.coverage_chart(coverage,
+    Same charts as quality_charts.metrics_chart(rows, ceiling_row, "score") and quality_charts.coverage_chart(coverage,
     ceiling_coverage, alarm); the alarm's message goes under the coverage chart (red while firing).
     """
     firing = alarm is not None and alarm.firing

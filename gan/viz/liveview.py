@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
-from gan.losses import format_equilibrium, get_loss
-from gan.protocol import PauseCause, RunState, RunStatus
+from gan.engine.losses import format_equilibrium, get_loss
+from gan.engine.protocol import PauseCause, RunState, RunStatus
 
 MIN_INTERVAL_S = 0.5  # viewers refresh every 1 s: a frame half a second old is still news to them
 STATE_LABELS = {RunState.LOADING: "Loading", RunState.RUNNING: "Running", RunState.PAUSED: "Paused",
@@ -46,7 +46,7 @@ class LiveFrame:
     headline: str  # "### Running · Step 1,234 · 57 steps/s · 1:02 elapsed · cpu · mnist5k"
     details: str  # loss, its equilibrium, learning rates, D steps, model
     banners: tuple[Banner, ...]
-    charts: str | None  # gan.livechart.dashboard_payload JSON; None before the first step
+    charts: str | None  # gan.viz.livechart.dashboard_payload JSON; None before the first step
     built_at: float  # time.monotonic() when rendered
 
 
@@ -131,7 +131,7 @@ class LiveView:
         return seen[2] == key[2] or time.monotonic() - frame.built_at < self.min_interval
 
     def _render(self, trainer, status: RunStatus) -> LiveFrame:
-        from gan import charts, livechart
+        from gan.viz import charts, livechart
 
         snapshot = trainer.history.snapshot(with_grids=False)  # capped at ~4000 rows at any run length
         payload = None
@@ -159,7 +159,7 @@ class QualityFrame:
 
     message: str  # the score caption, or "The first score comes at step 500. …" before it
     failed: bool  # the monitor failed: show message as a warning, no charts
-    charts: str | None  # gan.livechart.quality_payload JSON; None before the first score
+    charts: str | None  # gan.viz.livechart.quality_payload JSON; None before the first score
     alarm: str = ""  # the mode-collapse alarm's sentence (firing or not)
     alarm_firing: bool = False
 
@@ -190,7 +190,7 @@ class QualityView:
 
     @staticmethod
     def _render(monitor) -> QualityFrame:
-        from gan import livechart
+        from gan.viz import livechart
 
         snap = monitor.snapshot()
         if snap.state == "failed":
