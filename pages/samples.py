@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from gan.viz import animation, charts
-from gan.viz.images import grid_png_bytes
+from gan.viz.images import grid_png
 from gan.workshop.runs import checkpoint_bytes, history_csv
 from pages._shared import get_registry, no_run_notice, presenter_access, reference_classifier
 
@@ -58,7 +58,7 @@ if len(steps) > 1:
 else:
     step = steps[0]
 grid = by_step[step]
-png = charts.grid_png(grid.images, scale=4)
+png = grid_png(grid.images, scale=4)
 
 left, middle, right = st.columns(3, gap="medium")
 left.image(png, output_format="PNG", width="stretch",
@@ -136,8 +136,8 @@ t = controls[3].slider("Position between A and B", 0.0, 1.0, 0.5, 0.05, key="int
 G = session_cached("_interp_G", (trainer.name, status.step), trainer.generator_copy)
 z0, z1 = animation.latent_pair(trainer.config.latent_dim, seed_a, seed_b)
 frames = st.columns([1, 6])
-frames[0].image(grid_png_bytes(animation.interpolate_at(G, z0, z1, t, method)[None], per_row=1, scale=5),
+frames[0].image(grid_png(animation.interpolate_at(G, z0, z1, t, method)[None], per_row=1, scale=5),
                 caption=f"t = {t:.2f}", width="stretch")
 strip = animation.interpolate(G, z0, z1, 10, method)  # (10, 28, 28)
-frames[1].image(grid_png_bytes(strip, per_row=10, scale=3), caption=f"A → B in 10 steps ({method}), G at step "
+frames[1].image(grid_png(strip, per_row=10, scale=3), caption=f"A → B in 10 steps ({method}), G at step "
                 f"{status.step:,}", width="stretch")

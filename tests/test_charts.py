@@ -9,6 +9,7 @@ from PIL import Image
 
 from gan.engine.history import History
 from gan.viz import charts
+from gan.viz.images import grid_image, grid_png
 
 LOSS_STEPS = 300  # bce for steps 1-100, mse 101-200, hinge 201-300
 
@@ -167,22 +168,22 @@ def test_fabricated_history_matches_appending_every_step():
 def test_grid_image_tiles_eight_a_row_with_padding_and_scale():
     images = np.zeros((64, 28, 28), np.uint8)
     images[5] = 255
-    tiled = charts.grid_image(images, per_row=8, padding=2)
+    tiled = grid_image(images, per_row=8, padding=2)
     assert tiled.shape == (8 * 30 + 2, 8 * 30 + 2)
     y, x = 2, 2 + 5 * 30  # image 5 is in row 0, column 5
     assert tiled[y:y + 28, x:x + 28].min() == 255
     assert tiled[y - 1, x] != 255  # padding around it
-    assert charts.grid_image(images[:, None], scale=3).shape == (3 * 242, 3 * 242)
+    assert grid_image(images[:, None], scale=3).shape == (3 * 242, 3 * 242)
     with pytest.raises(ValueError, match="uint8"):
-        charts.grid_image(images.astype(np.float32))
+        grid_image(images.astype(np.float32))
 
 
 def test_grid_png_decodes_to_the_grid():
     images = np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8)
-    png = charts.grid_png(images, scale=2)
+    png = grid_png(images, scale=2)
     img = Image.open(io.BytesIO(png))
     assert img.size == (2 * 242, 2 * 242)
-    assert np.array_equal(np.asarray(img)[::2, ::2], charts.grid_image(images))
+    assert np.array_equal(np.asarray(img)[::2, ::2], grid_image(images))
 
 
 def test_charts_serialise_to_json(switched):

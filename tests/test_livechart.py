@@ -21,7 +21,7 @@ from gan.engine.history import History
 from gan.engine.losses import LN2, LOSSES
 from gan.quality import metrics
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
-from gan.viz import charts, livechart, quality_charts
+from gan.viz import charts, images, livechart, quality_charts
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -146,7 +146,7 @@ def test_payload_rows_match_what_altair_draws(run4k):
 
 
 def test_layout_grid_image_and_captions(run4k):
-    png = charts.grid_png(run4k.latest_grid().images)
+    png = images.grid_png(run4k.latest_grid().images)
     c = cells(livechart.dashboard_payload(run4k.snapshot(with_grids=False), grid_png=png,
                                           grid_caption="Samples at step 4,000", hist_caption="hist"))
     rows = c["_doc"]["rows"]

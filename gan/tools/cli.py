@@ -210,10 +210,10 @@ def cmd_train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     snap = trainer.history.snapshot()
     atomic_write(out / "history.csv", snap.scalars.to_csv(index=False).encode())
-    from gan.viz.images import grid_png_bytes
+    from gan.viz.images import grid_png
 
     if snap.grids:
-        atomic_write(out / "samples.png", grid_png_bytes(_final_grid(trainer)))
+        atomic_write(out / "samples.png", grid_png(_final_grid(trainer), scale=1))
     save_checkpoint(trainer, out / "checkpoint.pt")
     trainer.stop()
     seconds = st.elapsed
@@ -239,12 +239,8 @@ def _last(trainer, column: str) -> str:
 
 def _final_grid(trainer):
     """The fixed-noise grid at the final step (recorded now if the last sample point was earlier)."""
-    grid = trainer.history.latest_grid()
-    if grid is None or grid.step != trainer.step_count:
-        with trainer._step_lock:
-            trainer._record_grid()
-        grid = trainer.history.latest_grid()
-    return grid.images
+    trainer.record_grid_now()
+    return trainer.history.latest_grid().images
 
 
 def cmd_sample(args) -> int:
@@ -253,8 +249,9 @@ def cmd_sample(args) -> int:
 
     from gan.engine.checkpoint import load_checkpoint
     from gan.engine.config import Config
+    from gan.engine.data import to_uint8
     from gan.engine.models import build_models
-    from gan.viz.images import grid_png_bytes
+    from gan.viz.images import grid_png
 
     if not 1 <= args.n <= 100_000:
         raise UsageError(f"--n: must be in [1, 100000], got {args.n}")
@@ -278,7 +275,6 @@ def cmd_sample(args) -> int:
     if out.suffix == ".npy":
         atomic_write(out, lambda f: np.save(f, images.numpy().astype(np.float32)))
     else:
-        pixels = ((images.squeeze(1) + 1) * 127.5).round().to(torch.uint8).numpy()
-        atomic_write(out, grid_png_bytes(pixels))
+        atomic_write(out, grid_png(to_uint8(images), scale=1))
     print(json.dumps({"n": args.n, "out": str(out), "step": state["step"]}))
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from gan.engine.data import to_uint8
 from gan.viz.images import tile
 
 MAX_GIF_FRAMES = 200  # the history keeps at most ~120 grids; a cap keeps a GIF small anyway
@@ -100,7 +101,7 @@ def interpolation_path(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: s
 def render(generator, z: torch.Tensor) -> np.ndarray:
     """(n, d) latents -> (n, 28, 28) uint8 through G. Pass trainer.generator_copy() (an eval-mode CPU copy)."""
     images = generator(z.float())  # (n, 1, 28, 28) in [-1, 1]
-    return ((images.squeeze(1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return to_uint8(images)
 
 
 def interpolate(generator, z0: torch.Tensor, z1: torch.Tensor, steps: int = 10, method: str = "slerp") -> np.ndarray:

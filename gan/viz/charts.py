@@ -7,7 +7,6 @@ D(real) shares D's blue (real data is D's side of the game) and D(fake) = D(G(z)
 (the fakes are G's images, and G wants that number up) — two colours for the whole dashboard.
 """
 
-import io
 import math
 import time
 
@@ -17,7 +16,6 @@ import pandas as pd
 
 from gan.engine.history import History, SampleGrid, Snapshot
 from gan.engine.losses import LOSSES
-from gan.viz.images import tile
 
 # Okabe-Ito blue and vermillion: distinct for colour-blind viewers and on a washed-out projector.
 D_COLOR = "#0072B2"
@@ -230,34 +228,6 @@ def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS) -> 
 
 
 # --- sample grids (tiling is gan.viz.images'; these add checks and the projector scale) ---------------
-def grid_image(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 1) -> np.ndarray:
-    """(N, 28, 28) or (N, 1, 28, 28) uint8 -> one (H, W) uint8 mosaic, scaled by nearest neighbour.
-
-    Nearest-neighbour upscaling keeps pixels crisp on a projector (a browser would blur them).
-    """
-    images = np.asarray(images)
-    if images.ndim == 4 and images.shape[1] == 1:
-        images = images[:, 0]  # (N, 1, H, W) -> (N, H, W)
-    if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(f"expected uint8 images (N, H, W), got {images.dtype} {images.shape}")
-    out = tile(images, per_row=per_row, pad=padding)
-    if scale > 1:
-        out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
-    return out
-
-
-def grid_pil(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 3):
-    from PIL import Image
-
-    return Image.fromarray(grid_image(images, per_row, padding, scale), mode="L")
-
-
-def grid_png(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 3) -> bytes:
-    buf = io.BytesIO()
-    grid_pil(images, per_row, padding, scale).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 # --- a History of N steps, fast, for benchmarks and tests ------------------------------------------
 def fabricate_history(n_steps: int, *, switch_every: int | None = None, recent: int = 2000,
                       max_buckets: int = 2000, n_grids: int = 8, seed: int = 0, exact: bool = False) -> History:

@@ -1,4 +1,7 @@
-"""Sample grids as pictures: uint8 (N, 28, 28) -> one tiled image (PIL / PNG bytes)."""
+"""Sample grids as pictures: uint8 (N, 28, 28) -> one tiled mosaic (array, PIL image or PNG bytes).
+
+The one home for turning a grid into a picture; G's output becomes uint8 in gan.engine.data.to_uint8.
+"""
 
 import io
 
@@ -19,14 +22,27 @@ def tile(images: np.ndarray, per_row: int = 8, pad: int = 2, background: int = 4
     return out
 
 
-def grid_image(images: np.ndarray, per_row: int = 8, scale: int = 1) -> Image.Image:
-    img = Image.fromarray(tile(images, per_row), mode="L")
-    if scale > 1:  # nearest keeps pixels crisp on a projector
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    return img
+def grid_image(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 1) -> np.ndarray:
+    """(N, 28, 28) or (N, 1, 28, 28) uint8 -> one (H, W) uint8 mosaic, scaled by nearest neighbour.
+
+    Nearest-neighbour upscaling keeps pixels crisp on a projector (a browser would blur them).
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]  # (N, 1, H, W) -> (N, H, W)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"expected uint8 images (N, H, W), got {images.dtype} {images.shape}")
+    out = tile(images, per_row=per_row, pad=padding)
+    if scale > 1:
+        out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
+    return out
 
 
-def grid_png_bytes(images: np.ndarray, per_row: int = 8, scale: int = 1) -> bytes:
+def grid_pil(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 3) -> Image.Image:
+    return Image.fromarray(grid_image(images, per_row, padding, scale), mode="L")
+
+
+def grid_png(images: np.ndarray, per_row: int = 8, padding: int = 2, scale: int = 3) -> bytes:
     buf = io.BytesIO()
-    grid_image(images, per_row, scale).save(buf, format="PNG")
+    grid_pil(images, per_row, padding, scale).save(buf, format="PNG")
     return buf.getvalue()

@@ -131,7 +131,7 @@ class LiveView:
         return seen[2] == key[2] or time.monotonic() - frame.built_at < self.min_interval
 
     def _render(self, trainer, status: RunStatus) -> LiveFrame:
-        from gan.viz import charts, livechart
+        from gan.viz import charts, images, livechart
 
         snapshot = trainer.history.snapshot(with_grids=False)  # capped at ~4000 rows at any run length
         payload = None
@@ -143,7 +143,7 @@ class LiveView:
                 if self._grid is None or self._grid[0] != gkey:
                     # Scale 1: the browser upscales it crisply (image-rendering: pixelated), and every
                     # viewer's refresh carries a third of the bytes of a scale-3 PNG.
-                    self._grid = (gkey, charts.grid_png(grid.images, scale=1))
+                    self._grid = (gkey, images.grid_png(grid.images, scale=1))
                 png = self._grid[1]
                 caption = f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})"
             payload = livechart.dashboard_payload(

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from gan.quality import metrics  # noqa: E402
-from gan.viz import charts, livechart  # noqa: E402
+from gan.viz import charts, images, livechart  # noqa: E402
 from pages._livechart import live_charts  # noqa: E402
 
 COUNTER = os.environ.get("GAN_LIVE_RERUN_COUNTER")
@@ -39,7 +39,7 @@ def fixed() -> dict:
     """One long fabricated run, its grid PNG, payload and Altair charts: the 'precomputed' cases."""
     history = charts.fabricate_history(100_000, switch_every=30_000)
     snapshot = history.snapshot(with_grids=False)
-    png = charts.grid_png(history.latest_grid().images)
+    png = images.grid_png(history.latest_grid().images)
     return {"snapshot": snapshot, "png": png,
             "payload": livechart.dashboard_payload(snapshot, grid_png=png, grid_caption="Samples (fabricated)"),
             "altair": charts.build_dashboard_charts(snapshot)}
