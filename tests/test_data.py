@@ -1,11 +1,12 @@
 import shutil
+import socket
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from gan.engine.data import FASHION_DIR, DataUnavailable, load_dataset, read_idx
+from gan.engine.data import FASHION_DIR, DataProblem, DataUnavailable, load_dataset, read_idx
 
 
 def check_images(ds, n):
@@ -54,24 +55,28 @@ def test_mnist_reads_a_torchvision_cache_without_network(tmp_path):
 
 
 def test_mnist_without_cache_or_network_fails_fast_naming_mnist5k(tmp_path, monkeypatch):
-    monkeypatch.setattr("gan.engine.data.DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setenv("GAN_LIVE_DOWNLOAD_TIMEOUT", "2")
     began = time.monotonic()
-    with pytest.raises(DataUnavailable, match="use dataset mnist5k"):
+    with pytest.raises(DataUnavailable, match="use dataset mnist5k") as err:
         load_dataset("mnist", data_dir=str(tmp_path))
     assert time.monotonic() - began < 60
+    assert err.value.problem == DataProblem.OFFLINE
+    assert socket.getdefaulttimeout() is None  # the download's timeout never leaked into the process
 
 
 def test_missing_fashion_files_name_the_debian_package(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_LIVE_FASHION_DIR", str(tmp_path))
-    with pytest.raises(DataUnavailable, match="dataset-fashion-mnist"):
+    with pytest.raises(DataUnavailable, match="dataset-fashion-mnist") as err:
         load_dataset("fashion")
+    assert err.value.problem == DataProblem.NOT_FOUND
 
 
 def test_truncated_idx_file_is_reported(tmp_path):
     good = Path(tmp_path / "x-idx3-ubyte")
     good.write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]) + bytes(28 * 28 * 2 - 5))
-    with pytest.raises(DataUnavailable, match="truncated"):
+    with pytest.raises(DataUnavailable, match="truncated") as err:
         read_idx(good)
+    assert err.value.problem == DataProblem.CORRUPT
     other = Path(tmp_path / "y")
     other.write_bytes(b"PK\x03\x04 not idx")
     with pytest.raises(DataUnavailable, match="not an unsigned-byte IDX"):

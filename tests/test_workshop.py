@@ -41,7 +41,7 @@ def test_lock_off_when_no_token_is_configured():
 
 
 def test_wrong_or_missing_token_unlocks_nothing_and_right_token_is_remembered():
-    assert not auth.is_presenter("s3cret", None, False)
+    assert not auth.access("s3cret", None, False).presenter
     wrong = auth.access("s3cret", "guess", False)
     assert not wrong.presenter and not wrong.remember and "not right" in wrong.notice
     assert not auth.access("s3cret", "", False).presenter

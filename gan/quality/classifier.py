@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.engine.models import seeded
 from gan.engine.storage import torch_save_atomic
 
 CLASSIFIER_VERSION = "cnn-v5-reject"  # bump when ReferenceCNN or train_classifier changes
@@ -160,11 +161,9 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
     Accuracy counts a held-out digit as right only when it gets its own class, not "not a digit".
     """
     g = torch.Generator().manual_seed(seed)
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
     n_classes = int(labels.max()) + 1
-    model = ReferenceCNN(n_classes)
-    torch.random.set_rng_state(state)  # leave the caller's global RNG untouched
+    with seeded(seed):  # the init lock shared with every run's models; the caller's RNG is restored
+        model = ReferenceCNN(n_classes)
     real_x, real_y = images[train_idx].cpu(), labels[train_idx].cpu()
     n_neg = len(real_x) // 5
     x = torch.cat([real_x, non_digits(n_neg, real_x, g)])

@@ -40,11 +40,6 @@ def token_matches(expected: str, given) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), given.strip().encode("utf-8"))
 
 
-def is_presenter(env_value: str | None, query_token, session_flag: bool) -> bool:
-    """True when the lock is off, the session already proved itself, or the URL carries the right token."""
-    return access(env_value, query_token, session_flag).presenter
-
-
 def access(env_value: str | None, query_token, session_flag: bool = False) -> Access:
     """Decide what this browser session may do. ``query_token`` is st.query_params.get("token")."""
     expected = env_value.strip() if isinstance(env_value, str) else None

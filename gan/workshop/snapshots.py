@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from gan.engine.checkpoint import (
+    MAX_BYTES,
+    MAX_MB,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
@@ -31,8 +33,7 @@ from gan.engine.losses import get_loss
 from gan.engine.storage import torch_save_atomic
 
 DEFAULT_RUNS_DIR = "~/.cache/gan-live/runs"
-MAX_UPLOAD_MB = 100  # a CPU run checkpoint is ~15 MB with its history; st.file_uploader gets the same cap
-MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+MAX_UPLOAD_MB, MAX_UPLOAD_BYTES = MAX_MB, MAX_BYTES  # one cap for a checkpoint file, uploaded or on disk
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BRANCH_SETTINGS = ("loss", "lr_g", "lr_d", "d_steps")  # live settings a branch may change
 BRANCH_CONFIG = ("batch_size", "sample_every")  # config fields that do not change the models' shapes
