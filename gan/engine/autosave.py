@@ -1,4 +1,5 @@
 """Autosaves: a live run keeps itself on disk, so a crash of the server or the worker loses ≤ 30 s.
+Must not decide when a run trains or pauses; it only writes and finds saved states.
 
 Each dashboard or CLI run with a run folder gets an ``Autosaver``. The Trainer calls it every
 EVERY_S seconds of training and on pause, stop and loss switch; it writes the whole run (weights,

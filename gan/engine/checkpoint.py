@@ -1,4 +1,5 @@
 """Save and load whole runs. Loading never runs code: torch.load(weights_only=True), then validation.
+Must not run code from a file or start a run; the Trainer continues what it loads.
 
 A checkpoint holds G, D, both Adam states, the config, the step, the live settings and the history
 (plain lists and tensors only). Anything else — a hostile pickle, a truncated file, a foreign

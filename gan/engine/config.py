@@ -1,4 +1,5 @@
 """One frozen config for a run. Every field says why it exists; every value is validated.
+Must not import torch at module level or know about pages, runs or files.
 
 A bad value raises ConfigError naming the field and the allowed range, so the CLI can print one
 line and the dashboard can show it next to the control — and nothing starts.

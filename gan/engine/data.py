@@ -1,4 +1,5 @@
 """Real image datasets as tensors in [-1, 1], held whole on the training device.
+Must not train, cache across processes, or read settings at import time.
 
 Why no DataLoader: every set here is at most 60,000 28x28 images (47 MB as float32). Holding it on
 the device and drawing a random index batch costs microseconds per step, where a DataLoader adds

@@ -1,4 +1,5 @@
 """What a run has done: per-step scalars, events, the latest D probabilities and sample grids.
+Must not hold tensors that train or know how charts draw it; readers get copies.
 
 Bounded for a run of any length: the last ``recent`` steps stay at full resolution; older steps are
 folded into at most ``max_buckets`` buckets (mean, min and max per bucket); when the buckets fill

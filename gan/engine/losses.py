@@ -1,4 +1,5 @@
 """The loss registry: every GAN loss as a pure function of discriminator logits.
+Must not touch models, optimisers or state: each loss is a pure function of logits.
 
 Conventions (see README "The theory"):
 - D returns logits; probabilities are sigmoid(logit). One network serves every loss, so a live

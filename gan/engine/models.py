@@ -1,4 +1,6 @@
-"""Generator/discriminator pairs. D always returns logits, shape (B,); G returns images in [-1, 1]."""
+"""Generator/discriminator pairs. D always returns logits, shape (B,); G returns images in [-1, 1].
+Must not hold optimisers or losses; the trainer owns training, losses own the maths.
+"""
 
 import contextlib
 import threading

@@ -1,4 +1,5 @@
 """Looking at processes through /proc (Linux): children of the server, its training worker, their CPU.
+Must not start or kill processes; it only reads /proc.
 
 The one home for what the bench and the tests need to find and measure the app's processes. Reads
 only; a process that ends while we look is simply not listed. No streamlit.

@@ -1,4 +1,5 @@
 """The typed run protocol: states, pause causes, the commands a page sends and the ticks a run streams.
+Must not do anything: plain typed messages shared by the page, the worker, the CLI and the bench.
 
 Shared by the in-process Trainer (gan.engine.trainer), the training worker process (gan.engine.worker), its
 server-side proxy (gan.engine.remote) and every reader of a run's RunStatus (pages, CLI, bench). Everything

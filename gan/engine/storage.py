@@ -1,4 +1,5 @@
 """Files on disk, written so that a crash at any moment leaves either the old file or the new one.
+Must not know what it writes (checkpoints, JSON, PNG): only how to write it safely.
 
 The one home of atomic writing for checkpoints, snapshots, autosaves and the classifier cache: write a
 temporary file in the same folder, flush and fsync it, rename it over the target, fsync the folder.

@@ -1,4 +1,5 @@
 """A reference digit classifier: the yardstick for every quality metric in gan/quality/metrics.py.
+Must not see a generated image in training, nor score one (gan.quality.metrics does).
 
 A small CNN trained on REAL images of the dataset in use (never on generated ones), with a seeded
 stratified held-out split so its accuracy is measured honestly. Training takes seconds on a CPU;

@@ -1,4 +1,5 @@
 """Quality metrics for generated digits, all measured with the reference classifier (gan/quality/classifier.py).
+Must not train, draw, or know about runs; arrays in, numbers and one-sentence verdicts out.
 
 On a fixed number of samples (SAMPLE_COUNT) we compute:
 - classifier score: the Inception-score form exp(E_x KL(p(y|x) ‖ p(y))). 1 = every image gets the

@@ -1,4 +1,5 @@
 """Live quality metrics for a running Trainer, computed in the monitor's own thread.
+Must not slow the training step: it copies G at a step boundary and scores in its own thread.
 
 Every ``every`` steps the monitor takes ``trainer.generator_copy()`` (an eval-mode CPU copy of G,
 taken at a step boundary, so training only waits for the copy — milliseconds), scores

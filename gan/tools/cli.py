@@ -1,4 +1,6 @@
-"""`python -m gan ...`: train, sample, losses, bench. Bad input: exit status 2 and one line, no traceback."""
+"""`python -m gan ...`: train, sample, losses, bench. Bad input: exit status 2 and one line, no traceback.
+Must not hold logic the pages need: it parses arguments and calls gan.engine/quality/workshop.
+"""
 
 import argparse
 import dataclasses

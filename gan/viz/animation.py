@@ -1,4 +1,5 @@
 """Moving pictures of a run: a time-lapse GIF of the fixed-noise grids, latent interpolation, digit labels.
+Must not train or hold a run; it takes grids or a G copy and returns pictures.
 
 Pure functions over numpy/torch; the Samples page only calls them and shows the results.
 

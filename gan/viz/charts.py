@@ -1,4 +1,5 @@
 """Dashboard charts and sample-grid images: pure functions of a history Snapshot, no streamlit.
+Must not import streamlit or read a live run; Snapshot in, chart specs out.
 
 Every chart is built from one ``gan.engine.history.Snapshot`` (at most ~4000 scalar rows whatever the run
 length), downsampled to at most ``MAX_POINTS`` rows per series, so building and drawing a chart costs

@@ -1,4 +1,5 @@
 """Live charts drawn in the browser: compact JSON payloads for pages/_livechart.py, no streamlit.
+Must not import streamlit or compute a metric; it only packs data for the browser.
 
 Why: st.altair_chart rebuilds and serialises three Altair charts on the server at every refresh of
 every open tab (~25 ms of server CPU each time, on the same cores that train). Here the Vega-Lite

@@ -1,4 +1,5 @@
 """One render per tick, shared by every open dashboard: the live panel's text, banners and chart data.
+Must not send commands to a run or import streamlit; it reads status and history.
 
 Thirty viewers refresh every second; if each built its own snapshot and charts, the server would do
 the same work thirty times. ``LiveView.frame(trainer)`` builds a frozen LiveFrame at most once per new

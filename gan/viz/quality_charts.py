@@ -1,4 +1,5 @@
 """The quality panel's charts: the score (or FD, entropy) over steps and the class coverage bars.
+Must not compute a metric (gan.quality does) or import streamlit.
 
 Owns only chart specs (Altair), pure functions of plain data from gan.quality; never computes a metric.
 """

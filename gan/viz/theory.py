@@ -1,4 +1,5 @@
 """The numbers behind the Theory page: entropy, cross-entropy, the 0.693 / 0.25 lines, a loss catalogue.
+Must not redefine a loss: every number goes through gan.engine.losses.
 
 Everything here is a pure function returning numbers or DataFrames, so the page stays thin and the
 tests can check the maths without a browser. The GAN losses are evaluated THROUGH gan.engine.losses (the

@@ -1,4 +1,5 @@
 """Presenter lock for workshops: with GAN_LIVE_TOKEN set, only the presenter's browser gets controls.
+Must not import streamlit or store the token anywhere but the environment.
 
 The presenter opens the app once with ``?token=<value>``; the browser session remembers it (a flag
 in st.session_state, so page switches keep it). Everybody else sees the live dashboard read-only.

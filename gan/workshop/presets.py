@@ -1,4 +1,5 @@
 """Named starting points for a run: PRESETS maps a name to a Preset.
+Must not start runs: the Train page, the CLI and presets_check apply a Preset.
 
 A preset is config overrides on top of Config() (the tuned default) plus, optionally, live actions
 that the dashboard or CLI applies when the run reaches a step (e.g. "switch to MSE at step 2000").

@@ -1,4 +1,5 @@
 """Does each workshop preset show what its text promises? Train it headless, measure, check its claims.
+Must not be imported by the app; it trains headless for tests and the README table.
 
     python -m gan.workshop.presets_check                       # every preset with claims, seed 0
     python -m gan.workshop.presets_check mode_collapse --seeds 0 1 2

@@ -1,4 +1,5 @@
 """Named snapshots of runs, for Compare and Branch: in memory, and on disk as gan.engine.checkpoint files.
+Must not train; it stores, loads, validates and branches checkpoint states.
 
 A snapshot is a whole checkpoint (weights, optimisers, settings, history) saved under a name the
 teacher chose ("bce-1200", "d-too-strong"). The Compare page overlays their histories; a branch is
