@@ -1,0 +1,90 @@
+"""The table printed after a bench run: each key's value, its goal (GOALS) with ok/MISS, then the errors.
+Must not measure anything or change the results; the JSON line is main()'s (in __init__.py)."""
+
+GOALS = {"trainer_vs_bare": (">=", 0.95), "monitor_vs_trainer": (">=", 0.95), "dashboard_vs_headless": (">=", 0.85),
+         "rss_growth_mb": ("<=", 50), "tab_heap_growth_mb": ("<=", 50), "score_120s": (">=", 7.0),
+         "seconds_to_score_7": ("<=", 120), "soak_server_rss_growth_mb": ("<=", 50),
+         "soak_worker_rss_growth_mb": ("<=", 50), "soak_log_errors": ("<=", 0)}
+
+
+def fmt(v) -> str:
+    """A figure for the table and the log: — for None, 3 significant digits, thousands separated."""
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def _verdict(key, v) -> str:
+    """'ok ' or 'MISS' against the key's goal in GOALS; empty without a goal or a value."""
+    if key not in GOALS or v is None:
+        return ""
+    op, goal = GOALS[key]
+    ok = v >= goal if op == ">=" else v <= goal
+    return f"{'ok ' if ok else 'MISS'} (goal {op} {goal:g})"
+
+
+def print_table(r: dict) -> None:
+    """The results as a table on stdout (the JSON line, when asked for, follows it)."""
+    rows = [
+        ("trainer_vs_bare", "trainer thread / bare loop, steps/s"),
+        ("monitor_vs_trainer", "with metrics monitor / without, steps/s"),
+        ("autosave_ms", "one autosave of the default run (state, atomic write, fsync), ms"),
+        ("autosave_cost", "that per 30 s of training: share of training time (goal <= 0.02)"),
+        ("autosave_every_1s_vs_none", "steps/s with an autosave every 1 s (30x the real rate) / none"),
+        ("dashboard_vs_headless", "app open in Chromium / no viewer, steps/s"),
+        ("rss_growth_mb", f"RSS growth over {r.get('rss_steps', '?')} steps, MB"),
+        ("tab_heap_growth_mb", f"tab JS heap growth over {r.get('heap_seconds', '?')} s, MB"),
+        ("seconds_to_score_7", "default: seconds of CPU training to score 7"),
+        ("score_120s", f"default: classifier score after {r.get('score_seconds', 120):g} s"),
+        ("score_120s_textbook", f"textbook: classifier score after {r.get('score_seconds', 120):g} s"),
+        ("ceiling_score", "real held-out images: classifier score"),
+    ]
+    print(f"{'key':<22} {'value':>10}  {'':<18} what")
+    for key, what in rows:
+        print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
+    for n, ms in (r.get("render_ms") or {}).items():
+        ok = "ok " if ms <= 100 else "MISS"
+        what = f"one shared frame (all live charts' data, grid, quality), history of {int(n):,} steps"
+        print(f"{'render_ms[' + n + ']':<22} {ms:>10.1f}  {ok + ' (goal <= 100)':<18} {what}")
+    for n, ms in (r.get("render_altair_ms") or {}).items():
+        what = f"before: the same as Altair charts, per session, history of {int(n):,} steps"
+        print(f"{'render_altair_ms[' + n + ']':<22} {ms:>10.1f}  {'':<18} {what}")
+    for n in r.get("viewers_counts") or []:
+
+        def v(name: str, n=n) -> str:
+            return fmt(r.get(f"viewers_{n}_{name}"))
+
+        cells = [f"train {v('train_ratio')}", f"refresh/s med {v('refresh_median')} min {v('refresh_min')}",
+                 f"server {v('server_ms_per_refresh')} ms/refresh ({v('server_ms_per_extra_refresh')} per extra)",
+                 f"pause->all {v('action_s')} s", f"loss->all {v('loss_s')} s", f"health {v('health_ms')} ms"]
+        print(f"{'viewers[' + str(n) + ']':<22} " + " · ".join(cells))
+    if r.get("viewers_start_s") is not None:
+        print(f"{'viewers_start_s':<22} {fmt(r['viewers_start_s']):>10}  {'':<18} Start click -> the page shows the "
+              f"new run (warm worker); Running after {fmt(r.get('viewers_start_running_s'))} s; first Start right "
+              f"after the first page load: {fmt(r.get('viewers_start_cold_s'))} s")
+        print(f"{'viewers_server_log_errors':<22} {fmt(r.get('viewers_server_log_errors')):>10}  {'':<18} "
+              "tracebacks and ERROR lines in the server's log over the whole part")
+    if r.get("soak_minutes") is not None:
+        mins = f"{r['soak_minutes']:.1f} min, {r.get('soak_viewers')} viewers"
+        for key, what in (("soak_server_rss_growth_mb", "server RSS growth after warm-up, MB"),
+                          ("soak_worker_rss_growth_mb", "training worker RSS growth after warm-up, MB")):
+            who = key.split("_")[1]
+            print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what} ({mins}; "
+                  f"first {fmt(r.get(f'soak_{who}_rss_first_mb'))}, max {fmt(r.get(f'soak_{who}_rss_max_mb'))}, "
+                  f"trend {fmt(r.get(f'soak_{who}_rss_trend_mb_per_h'))} MB/h)")
+        print(f"{'soak_log_errors':<22} {fmt(r.get('soak_log_errors')):>10}  "
+              f"{_verdict('soak_log_errors', r.get('soak_log_errors')):<18} "
+              "tracebacks and ERROR lines in the server log")
+        present, readable = r.get("soak_autosaves_present"), r.get("soak_autosaves_readable")
+        ok = "" if present is None else ("ok " if readable == present else "MISS") + " (goal all)"
+        print(f"{'soak_autosaves':<22} {fmt(r.get('soak_autosaves')):>10}  {ok:<18} autosave files seen; "
+              f"{fmt(readable)} of {fmt(present)} left at the end load with gan.engine.checkpoint")
+        print(f"{'soak_steps':<22} {fmt(r.get('soak_steps')):>10}  {'':<18} "
+              f"{fmt(r.get('soak_steps_per_sec'))} steps/s; viewers dropped {fmt(r.get('soak_viewers_dropped'))}, "
+              f"viewer errors {fmt(r.get('soak_viewer_errors'))}, refresh/s per viewer min "
+              f"{fmt(r.get('soak_refresh_min'))} (slowest 10 s: {fmt(r.get('soak_refresh_min_10s'))})")
+    for part, err in r.get("errors", {}).items():
+        print(f"error in {part}: {err}")
+    print(f"total {r.get('total_seconds', 0):.0f} s; {r['machine']['note']}")
