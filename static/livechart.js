@@ -1,4 +1,4 @@
-// GAN Live charts, drawn in the browser. The payload comes from gan/livechart.py (its docstring
+// GAN Live charts, drawn in the browser. The payload comes from gan/viz/livechart.py (its docstring
 // describes the shape); pages/_livechart.py mounts a tiny stub that imports this module and calls
 // render() at every rerun of the fragment.
 //
