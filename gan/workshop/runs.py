@@ -1,13 +1,6 @@
-"""The process-wide run registry: the dashboard's runs live here, not in one browser's session.
+"""Owns the process-wide run registry and its lock: named runs, the live cap, start, replace, continue, reset.
+Must not touch streamlit, a page's state or a run's internals (it calls only a Trainer's public methods)."""
 
-A Streamlit server is one process with one script thread per browser tab. If a tab owned the
-Trainer, a reload would orphan it and a second tab would start a second one. So the pages ask one
-RunRegistry (held by st.cache_resource) for the current run; reloads, tabs and page switches all
-reattach to the same Trainer. A cap on concurrently live runs (default 1, env GAN_LIVE_MAX_RUNS)
-keeps a shared laptop from ever training twice by accident. No streamlit here: testable headless.
-"""
-
-import io
 import os
 import threading
 from pathlib import Path
@@ -18,6 +11,9 @@ from gan.engine.config import Config
 from gan.engine.protocol import LIVE_STATES
 from gan.engine.trainer import FAILED, IDLE, Trainer
 from gan.quality.monitor import MetricsMonitor, quality_columns
+
+# Moved to gan.workshop.transfer; importable from here too for the pages that still name this module.
+from gan.workshop.transfer import checkpoint_bytes, history_csv, live_state, read_upload  # noqa: F401
 
 DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/quality/monitor.py); 0 turns them off.
@@ -57,7 +53,9 @@ def int_from_env(name: str, default: int, minimum: int) -> int:
 
 
 class RunRegistry:
-    """Named Trainers, the newest one 'current'. All methods are safe from any thread."""
+    """Named Trainers, the newest one 'current'; every method is safe from any thread. One per server
+    (st.cache_resource): reloads, tabs and page switches reattach to the same run instead of starting a
+    second, and the cap (GAN_LIVE_MAX_RUNS, default 1) keeps a shared laptop from training twice."""
 
     def __init__(self, max_runs: int | None = None, torch_threads: int | None = None,
                  metrics_every: int | None = None, mode: str | None = None, runs_root=None):
@@ -102,13 +100,18 @@ class RunRegistry:
         with self._lock:
             return [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
 
-    def start(self, config: Config, *, paused: bool = False, name: str | None = None, actions=()) -> Trainer:
+    def start(self, config: Config, *, paused: bool = False, name: str | None = None, actions=(),
+              replace: bool = False, timeout: float = 10.0) -> Trainer:
         """Create, register and start a Trainer; raises RunLimitError when the cap is reached.
 
         actions: (after_step, kind, value) live changes handed to Trainer.schedule before the thread
         starts (a preset's "MSE at step 1200"), so they fire even when no browser tab is open.
+        replace: stop the current run first (waiting up to timeout s), under the same lock as the start,
+        so no other tab can start a run in between.
         """
         with self._lock:
+            if replace:
+                self._stop_current(timeout)
             self._check_cap()
             self._counter += 1
             name = name or f"run-{self._counter}"
@@ -117,12 +120,16 @@ class RunRegistry:
                 trainer.schedule(after_step, kind, value)
             return self._register_and_start(trainer, paused)
 
-    def adopt(self, trainer: Trainer, *, paused: bool = False) -> Trainer:
+    def adopt(self, trainer: Trainer, *, paused: bool = False, replace: bool = False,
+              timeout: float = 10.0) -> Trainer:
         """Register a Trainer built elsewhere (a branch of a snapshot, an uploaded checkpoint), make it
-        current and start it; the same cap as start(). Its name gets a suffix if it is taken."""
+        current and start it; the same cap and the same ``replace`` as start(). Its name gets a suffix if
+        it is taken."""
         if trainer.is_alive() or trainer.state != IDLE:
             raise ValueError(f"run {trainer.name!r} was already started; adopt takes a new Trainer")
         with self._lock:
+            if replace:
+                self._stop_current(timeout)
             self._check_cap()
             self._counter += 1
             base, n = trainer.name, 2
@@ -149,6 +156,11 @@ class RunRegistry:
 
         return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
                              autosave_root=str(saver.root))
+
+    def _stop_current(self, timeout: float) -> None:  # caller holds self._lock
+        current = self._runs.get(self._current) if self._current else None
+        if current is not None and (current.is_alive() or current.state in LIVE_STATES):
+            current.stop(timeout)
 
     def _check_cap(self) -> None:  # caller holds self._lock
         live = [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
@@ -298,55 +310,3 @@ def _write_quality(run_dir, rows) -> None:
         write_quality(run_dir, rows)
     except OSError:  # a full disk shows as the autosave's warning; the quality curve stays in memory
         pass
-
-
-# --- downloads (the Samples page) ------------------------------------------------------------------
-def checkpoint_bytes(trainer: Trainer) -> bytes:
-    """The whole run as a checkpoint file's bytes (gan.engine.checkpoint.load_checkpoint reads them back).
-
-    Taken at a step boundary (state_dict holds the step lock), so it is consistent while training runs.
-    """
-    if not trainer.has_models():
-        raise RuntimeError("this run has no models yet (still loading, or it failed before the first step)")
-    buf = io.BytesIO()
-    torch.save(trainer.state_dict(), buf)
-    return buf.getvalue()
-
-
-def history_csv(trainer: Trainer) -> bytes:
-    """Per-step scalars as CSV: full resolution for recent steps, mean/min/max rows for older buckets."""
-    return trainer.history.snapshot(with_grids=False).scalars.to_csv(index=False).encode()
-
-
-# --- compare (the Compare page overlays the live run with saved snapshots) ---------------------------
-def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
-    """The current run in the shape gan.workshop.snapshots' frames read (history, settings), without weights.
-
-    Cheap (a history snapshot, no model copy), so the Compare page can include the live run on every
-    rerun without holding up the training thread.
-    """
-    snap = trainer.history.snapshot(with_grids=False)
-    status = trainer.status()
-    history = {"scalars": {c: snap.scalars[c].tolist() for c in snap.scalars.columns},
-               "events": {c: snap.events[c].tolist() for c in snap.events.columns}}
-    return {"step": status.step, "loss": status.loss, "lr_g": status.lr_g, "lr_d": status.lr_d,
-            "d_steps": status.d_steps, "history": history, "metrics": metrics}
-
-
-# --- uploads (the Train and Compare pages) -------------------------------------------------------------
-def read_upload(upload, max_bytes: int | None = None) -> dict:
-    """gan.workshop.snapshots.load_upload, with any other failure of an unreadable file turned into CheckpointError.
-
-    torch's weights-only unpickler can fail on arbitrary bytes with errors load_checkpoint does not
-    expect (e.g. KeyError from a bogus memo index); a browser upload must get a message, not a traceback.
-    """
-    from gan.engine.checkpoint import CheckpointError
-    from gan.workshop import snapshots
-
-    name = getattr(upload, "name", None) or "upload"
-    try:
-        return snapshots.load_upload(upload, snapshots.MAX_UPLOAD_BYTES if max_bytes is None else max_bytes)
-    except CheckpointError:
-        raise
-    except Exception as exc:  # anything else means: not a file we can read
-        raise CheckpointError(f"{name}: not a readable checkpoint ({type(exc).__name__})") from None

@@ -1,0 +1,312 @@
+"""Owns the Train page's decisions: every action as a method returning a Notice, and the one Config <-> form mapping.
+Must not touch streamlit, session state or the registry's private members: pages/train.py lays out, this decides."""
+
+import dataclasses
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from gan.engine.checkpoint import CheckpointError
+from gan.engine.config import Config, ConfigError
+from gan.engine.protocol import LIVE_STATES
+from gan.engine.remote import WorkerError
+from gan.engine.trainer import PAUSED, RUNNING
+from gan.workshop import snapshots
+from gan.workshop.presets import get_preset, preset_config
+from gan.workshop.runs import RunLimitError, RunRegistry
+from gan.workshop.transfer import upload_trainer
+
+FORM_FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed", "loss")
+INT_FIELDS = ("batch_size", "latent_dim", "d_steps", "seed")
+LR_FIELDS = ("lr_g", "lr_d")
+MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
+WAIT_S = 10.0  # how long Stop, Reset and a manual step wait for the training thread
+STEP_LABELS = {"both": "D and G", "d": "D only", "g": "G only"}
+
+
+class Kind(str, Enum):
+    SUCCESS, ERROR, INFO = "success", "error", "info"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What an action did, in words for the page, and the run it affected."""
+
+    kind: Kind
+    text: str
+    run: object = None  # the run the action started or changed; None when there was none
+    started: bool = False  # `run` is a new live run (the form should take its settings)
+    field: str | None = None  # an error that belongs beside this form field...
+    field_text: str = ""  # ...in these words
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is not Kind.ERROR
+
+
+def _success(text: str, run=None, started: bool = False) -> Notice:
+    return Notice(Kind.SUCCESS, text, run, started)
+
+
+def _info(text: str, run=None) -> Notice:
+    return Notice(Kind.INFO, text, run)
+
+
+def _error(text: str, run=None, exc: ConfigError | None = None) -> Notice:
+    return Notice(Kind.ERROR, text, run, field=exc.field if exc else None, field_text=str(exc) if exc else "")
+
+
+# --- the one Config <-> form mapping ---------------------------------------------------------------
+def form_from_config(config: Config, status=None) -> dict:
+    """The form's values for a config; a run's status (RunStatus) overrides the live ones (lr, D steps, loss)."""
+    live = status if status is not None else config
+    return {"dataset": config.dataset, "model": config.model, "batch_size": config.batch_size,
+            "latent_dim": config.latent_dim, "lr_g": f"{live.lr_g:g}", "lr_d": f"{live.lr_d:g}",
+            "d_steps": live.d_steps, "seed": config.seed, "loss": live.loss}
+
+
+def config_from_form(form: Mapping, base: Config | None = None) -> Config:
+    """The Config a form describes, on top of ``base`` (fields the form lacks, e.g. width and device); a bad
+    value raises ConfigError naming its field, so nothing starts and the page can show it beside it."""
+    base = base or Config()
+    form = {**form_from_config(base), **{k: v for k, v in form.items() if k in FORM_FIELDS}}
+    values = {"dataset": form["dataset"], "model": form["model"], "loss": form["loss"] or base.loss}
+    values.update({f: parse_int(f, form[f]) for f in INT_FIELDS})
+    values.update({f: parse_lr(f, form[f]) for f in LR_FIELDS})
+    return dataclasses.replace(base, **values)
+
+
+def parse_lr(field: str, text) -> float:
+    """A learning rate typed into a text box ("2e-4"), range-checked like the Config; ConfigError names field."""
+    text = str(text).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(field, f"must be a number such as 2e-4, got {text!r}") from None
+    Config(**{field: value})  # the config's own range check, so the message names the field
+    return value
+
+
+def parse_int(field: str, value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(field, f"must be a whole number, got {value!r}") from None
+
+
+def followed_settings(status) -> dict:
+    """The widgets that follow a live run, also when another tab changed it: its loss and throttle."""
+    return {"loss": dict(status.pending).get("loss", status.loss),  # a switch not applied yet: show it
+            "max_rate": min(MAX_RATE_LIMIT, int(status.max_rate or 0))}
+
+
+def choose_preset(name: str) -> str:
+    """A preset's name as given in the address (?preset=); ValueError lists them all for an unknown one."""
+    return get_preset(str(name).strip()).name
+
+
+def throttle(rate) -> float | None:
+    """The slider's value as Trainer.set_max_rate takes it: 0 is full speed (None), else 1..MAX_RATE_LIMIT."""
+    rate = parse_int("max_rate", rate or 0)
+    if not 0 <= rate <= MAX_RATE_LIMIT:
+        raise ConfigError("max_rate", f"must be 0 (full speed) to {MAX_RATE_LIMIT} steps/s, got {rate}")
+    return None if rate == 0 else float(rate)
+
+
+# --- the actions ----------------------------------------------------------------------------------------
+class TrainController:
+    """Every Train-page action on one registry and snapshot store; ``base`` gives what the form does not set."""
+
+    def __init__(self, registry: RunRegistry, store: snapshots.SnapshotStore, base: Config | None = None):
+        self.registry, self.store, self.base = registry, store, base or Config()
+
+    def live(self):  # the current run while it is loading, running or paused; else None
+        trainer = self.registry.current()
+        return trainer if trainer is not None and trainer.state in LIVE_STATES else None
+
+    def _launched(self, trainer, max_rate, text: str) -> Notice:
+        trainer.set_max_rate(throttle(max_rate))  # checked before the launch: cannot fail here
+        return _success(text, trainer, started=True)
+
+    def start(self, form: Mapping, max_rate=0) -> Notice:
+        """Start a run from the form; a bad value is refused, naming its field, and nothing starts."""
+        try:
+            config = config_from_form(form, self.base)
+            throttle(max_rate)
+            trainer = self.registry.start(config)
+        except ConfigError as exc:
+            return _error(f"Not started: {exc}", exc=exc)
+        except (RunLimitError, WorkerError) as exc:  # a worker that cannot start is a message, not a traceback
+            return _error(f"Not started: {exc}")
+        return self._launched(trainer, max_rate, f"Started {trainer.name}.")
+
+    def pause(self) -> Notice:
+        trainer = self.live()
+        if trainer is None or trainer.state != RUNNING:
+            return _info("Nothing is running to pause.", trainer)
+        trainer.pause("paused from the dashboard")  # returns at the step boundary: step_count is final
+        return _success(f"Paused {trainer.name} at step {trainer.step_count:,}.", trainer)
+
+    def resume(self) -> Notice:
+        trainer = self.live()
+        if trainer is None or trainer.state != PAUSED:
+            return _info("Nothing is paused to resume.", trainer)
+        trainer.resume()
+        return _success(f"Resumed {trainer.name}.", trainer)
+
+    def pause_or_resume(self) -> Notice:  # the one Pause/Resume button
+        trainer = self.live()
+        return self.resume() if trainer is not None and trainer.state == PAUSED else self.pause()
+
+    def step(self, which: str = "both") -> Notice:
+        """One manual step while paused (both networks, D only or G only), waited for so the page shows it."""
+        trainer = self.live()
+        if trainer is None or trainer.state != PAUSED:
+            return _info("Pause the run first: stepping works on a paused run.", trainer)
+        target, reason = trainer.step_count + 1, trainer.status().reason
+        try:
+            trainer.step(1, which=which)
+        except (RuntimeError, ValueError) as exc:  # resumed by another tab meanwhile, or a bad `which`
+            return _error(f"Not stepped: {exc}", trainer)
+        def done(t) -> bool:
+            return (t.last_manual_step or {}).get("step") == target
+        # A NaN pause (which ends the step without a report) or a stop also ends the wait.
+        trainer.wait_until(lambda t: done(t) or t.state != PAUSED or t.status().reason != reason, timeout=WAIT_S)
+        if done(trainer):
+            return _success(f"Step {target:,} ({STEP_LABELS[which]}) done.", trainer)
+        if trainer.state != PAUSED or trainer.status().reason != reason:  # the banner says why
+            return _info(f"Step {target:,} ended early: {trainer.status().reason or trainer.state}", trainer)
+        return _error(f"Step {target:,} did not finish within {WAIT_S:.0f} s.", trainer)
+
+    def stop(self) -> Notice:
+        trainer = self.registry.current()
+        if trainer is None:
+            return _info("There is no run to stop.")
+        if not trainer.stop(timeout=WAIT_S):
+            return _error(f"{trainer.name} did not stop within {WAIT_S:.0f} s.", trainer)
+        return _success(f"Stopped {trainer.name} at step {trainer.step_count:,}.", trainer)
+
+    def reset(self) -> Notice:  # stop and forget every run (their folders stay on disk)
+        self.registry.reset(timeout=WAIT_S)
+        return _info("Reset: no run.")
+
+    def continue_run(self, max_rate=0) -> Notice:
+        """Continue the interrupted (or failed) run from its newest autosave, in its own folder."""
+        try:
+            throttle(max_rate)
+            trainer = self.registry.continue_run()
+        except (ValueError, RunLimitError, WorkerError, OSError) as exc:  # CheckpointError is a ValueError
+            return _error(f"Not continued: {exc}")
+        return self._launched(trainer, max_rate, f"Continued {trainer.name} from step {trainer.step_count:,}.")
+
+    # --- live settings --------------------------------------------------------------------------------
+    def set_loss(self, loss: str) -> Notice:
+        """Switch the live run's loss at its next step boundary (recorded as an event); else only the form's."""
+        trainer = self.live()
+        if trainer is None or not loss:
+            return _info("No live run: the loss applies to the next Start.")
+        try:
+            trainer.set_loss(loss)
+        except ValueError as exc:
+            return _error(str(exc), trainer)
+        return _success(f"Loss → {loss} from the next step.", trainer)
+
+    def set_lr(self, field: str, text) -> Notice:
+        """A learning rate (lr_g or lr_d) typed in the form; a bad one names the field and changes nothing."""
+        if field not in LR_FIELDS:
+            raise ValueError(f"field must be one of {LR_FIELDS}, got {field!r}")
+        try:
+            lr = parse_lr(field, text)
+        except ConfigError as exc:
+            return _error(str(exc), self.live(), exc)
+        return self._set_live(f"{field} → {lr:g}", lambda t: t.set_lr(**{field: lr}))
+
+    def set_d_steps(self, value) -> Notice:
+        try:
+            n = parse_int("d_steps", value)
+            Config(d_steps=n)
+        except ConfigError as exc:
+            return _error(str(exc), self.live(), exc)
+        return self._set_live(f"D steps per G step → {n}", lambda t: t.set_d_steps(n))
+
+    def _set_live(self, what: str, apply) -> Notice:
+        trainer = self.live()
+        if trainer is None:
+            return _info(f"{what} for the next Start.")
+        apply(trainer)
+        return _success(f"{what} from the next step.", trainer)
+
+    def set_max_rate(self, rate) -> Notice:
+        """Slow motion: at most ``rate`` steps/s (0 = full speed) for the live run; each new run gets it too."""
+        try:
+            value = throttle(rate)
+        except ConfigError as exc:
+            return _error(str(exc), self.live(), exc)
+        trainer = self.live()
+        if trainer is None:
+            return _info("No live run: the next one starts at this speed.")
+        trainer.set_max_rate(value)
+        return _success("Full speed." if value is None else f"At most {value:g} steps/s.", trainer)
+
+    # --- workshop: presets, snapshots, branches, uploads ---------------------------------------------------
+    def start_preset(self, name: str, max_rate=0) -> Notice:
+        """Stop the live run and start a preset with its scheduled actions, in one step of the registry."""
+        try:
+            preset = get_preset(name)
+            config = preset_config(preset.name)  # validated before the live run is stopped
+            throttle(max_rate)
+            trainer = self.registry.start(config, actions=preset.plan(), replace=True, timeout=WAIT_S)
+        except (RunLimitError, WorkerError, ValueError) as exc:  # ConfigError is a ValueError
+            return _error(f"Preset not started: {exc}")
+        later = ("; then " + ", ".join(f"{a.kind} → {a.value} at step {a.at_step:,}" for a in preset.actions)
+                 if preset.actions else "")
+        return self._launched(trainer, max_rate, f"Started {trainer.name} with preset “{preset.label}”{later}.")
+
+    def save_snapshot(self, name: str) -> Notice:
+        """Save the current run (with its quality curve) under a name, for Branch and Compare."""
+        trainer = self.registry.current()
+        if trainer is None:
+            return _error("No run to save yet: start one first.")
+        try:
+            name = snapshots.check_name(name or "")
+            self.store.save(name, trainer, metrics=self.registry.quality_columns(trainer))
+        except (ValueError, FileExistsError, RuntimeError, OSError) as exc:
+            return _error(f"Not saved: {exc}", trainer)
+        return _success(f"Saved snapshot {name!r} at step {trainer.step_count:,}. "
+                        "Branch it below, or overlay it on the Compare page.", trainer)
+
+    def branch(self, source: str, loss: str, lr_d="", max_rate=0) -> Notice:
+        """Stop the live run and continue snapshot ``source`` with another loss (and lr_d, when given)."""
+        try:
+            lr = parse_lr("lr_d", lr_d) if str(lr_d or "").strip() else None
+            throttle(max_rate)
+            # Built (and validated) before the live run is stopped: a bad setting stops nothing.
+            built = self.store.branch(source, loss=loss, lr_d=lr, run_name=f"{source}-{loss}",
+                                      device=self.base.device)
+            trainer = self.registry.adopt(built, replace=True, timeout=WAIT_S)
+        except (ValueError, KeyError, RunLimitError, WorkerError, OSError) as exc:  # CheckpointError: ValueError
+            return _error(f"Not branched: {exc.args[0] if isinstance(exc, KeyError) else exc}")  # unquoted
+        return self._launched(trainer, max_rate, f"Started {trainer.name}: {source} continued with loss {loss}"
+                              + (f", lr D {lr:g}" if lr else "") + ".")
+
+    def load_upload(self, upload, max_rate=0, filename: str | None = None) -> Notice:
+        """Continue an uploaded checkpoint (a file object, or bytes with ``filename``) in place of the live run;
+        anything that is not a valid GAN Live checkpoint is refused before the live run is touched."""
+        if upload is None:
+            return _error("Choose a checkpoint file first.")
+        if isinstance(upload, (bytes, bytearray)):
+            upload = io.BytesIO(bytes(upload))
+            upload.name = filename or "upload.pt"
+        shown = getattr(upload, "name", None) or "upload"
+        stem = shown.rsplit(".", 1)[0]
+        try:
+            throttle(max_rate)
+            upload.seek(0)
+            state, loaded = upload_trainer(upload, name=stem if snapshots.NAME_RE.match(stem) else "upload",
+                                           device=self.base.device)  # the one Trainer this upload builds
+            trainer = self.registry.adopt(loaded, replace=True, timeout=WAIT_S)
+        except (CheckpointError, ValueError, RunLimitError, WorkerError, OSError) as exc:
+            return _error(f"Checkpoint refused: {exc}")
+        return self._launched(trainer, max_rate, f"Loaded {shown}: {trainer.name} continues from step "
+                              f"{state['step']:,}.")

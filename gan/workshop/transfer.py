@@ -1,0 +1,103 @@
+"""Owns a run's bytes in and out: checkpoint and CSV downloads, the live run for Compare, reading and building uploads.
+Must not touch a registry, streamlit or a page's state: callers decide what to do with the bytes and Trainers."""
+
+import io
+
+import torch
+
+from gan.engine.checkpoint import CheckpointError, load_checkpoint, trainer_from_checkpoint
+from gan.engine.trainer import Trainer
+from gan.workshop import snapshots
+
+
+# --- downloads (the Samples page) ------------------------------------------------------------------
+def checkpoint_bytes(trainer: Trainer) -> bytes:
+    """The whole run as a checkpoint file's bytes (gan.engine.checkpoint.load_checkpoint reads them back).
+
+    Taken at a step boundary (state_dict holds the step lock), so it is consistent while training runs.
+    """
+    if not trainer.has_models():
+        raise RuntimeError("this run has no models yet (still loading, or it failed before the first step)")
+    buf = io.BytesIO()
+    torch.save(trainer.state_dict(), buf)
+    return buf.getvalue()
+
+
+def history_csv(trainer: Trainer) -> bytes:
+    """Per-step scalars as CSV: full resolution for recent steps, mean/min/max rows for older buckets."""
+    return trainer.history.snapshot(with_grids=False).scalars.to_csv(index=False).encode()
+
+
+# --- compare (the Compare page overlays the live run with saved snapshots) ---------------------------
+def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
+    """The current run in the shape gan.workshop.snapshots' frames read (history, settings), without weights.
+
+    Cheap (a history snapshot, no model copy), so the Compare page can include the live run on every
+    rerun without holding up the training thread.
+    """
+    snap = trainer.history.snapshot(with_grids=False)
+    status = trainer.status()
+    history = {"scalars": {c: snap.scalars[c].tolist() for c in snap.scalars.columns},
+               "events": {c: snap.events[c].tolist() for c in snap.events.columns}}
+    return {"step": status.step, "loss": status.loss, "lr_g": status.lr_g, "lr_d": status.lr_d,
+            "d_steps": status.d_steps, "history": history, "metrics": metrics}
+
+
+# --- uploads (the Train and Compare pages) -------------------------------------------------------------
+def read_upload(upload, max_bytes: int | None = None) -> dict:
+    """gan.workshop.snapshots.load_upload, with any other failure of an unreadable file turned into CheckpointError.
+
+    torch's weights-only unpickler can fail on arbitrary bytes with errors load_checkpoint does not
+    expect (e.g. KeyError from a bogus memo index); a browser upload must get a message, not a traceback.
+    """
+    return _refusing(upload, lambda: snapshots.load_upload(upload, _cap(max_bytes)))
+
+
+def upload_trainer(upload, *, name: str = "upload", max_bytes: int | None = None,
+                   device: str = "auto") -> tuple[dict, Trainer]:
+    """An upload's validated state and a not yet started Trainer that continues it, built once.
+
+    The checks of snapshots.load_upload (size cap before unpickling, weights-only load, format), then
+    trainer_from_checkpoint, whose build refuses tensors that do not fit their own config: that build is
+    the run, not a probe thrown away. Every refusal is a CheckpointError with one line.
+    """
+    def load():
+        state = load_checkpoint(_capped_read(upload, _cap(max_bytes)))
+        return state, trainer_from_checkpoint(state, device=device, name=name)
+
+    return _refusing(upload, load)
+
+
+def _cap(max_bytes: int | None) -> int:
+    return snapshots.MAX_UPLOAD_BYTES if max_bytes is None else max_bytes  # read per call: tests lower it
+
+
+def _capped_read(upload, max_bytes: int) -> io.BytesIO:
+    """The upload's bytes, refused when over max_bytes (declared size first, then what was read) or empty."""
+    name = getattr(upload, "name", None) or "upload"
+    size = getattr(upload, "size", None)
+    if size is None:
+        pos = upload.tell()
+        size = upload.seek(0, io.SEEK_END) - pos
+        upload.seek(pos)
+    if size > max_bytes:
+        raise CheckpointError(f"{name}: {size / 2**20:.1f} MB is over the upload limit of "
+                              f"{max_bytes / 2**20:.0f} MB; a GAN Live checkpoint is far smaller")
+    data = upload.read(max_bytes + 1)  # never trust a declared size: read at most one byte past the cap
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{name}: over the upload limit of {max_bytes / 2**20:.0f} MB")
+    if not data:
+        raise CheckpointError(f"{name}: the file is empty")
+    buf = io.BytesIO(data)
+    buf.name = name
+    return buf
+
+
+def _refusing(upload, load):
+    name = getattr(upload, "name", None) or "upload"
+    try:
+        return load()
+    except CheckpointError:
+        raise
+    except Exception as exc:  # anything else means: not a file we can read
+        raise CheckpointError(f"{name}: not a readable checkpoint ({type(exc).__name__})") from None
