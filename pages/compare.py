@@ -1,7 +1,7 @@
 """Compare: overlay the curves of saved snapshots and of the current (live) run.
 
 Presenter-only (gan.workshop.auth lock): add a snapshot from a checkpoint upload, delete a snapshot. The live
-run is read as a history snapshot (gan.workshop.runs.live_state: no weights), so including it is cheap.
+run is read as a history snapshot (gan.workshop.transfer.live_state: no weights), so including it is cheap.
 """
 
 import altair as alt
@@ -10,7 +10,7 @@ import streamlit as st
 
 from gan.engine.checkpoint import CheckpointError
 from gan.workshop import snapshots
-from gan.workshop.runs import live_state, read_upload
+from gan.workshop.transfer import live_state, read_upload
 from pages._shared import get_registry, get_store, no_run_notice, presenter_access
 
 st.title("Compare runs")

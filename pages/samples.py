@@ -16,7 +16,7 @@ import streamlit as st
 
 from gan.viz import animation, charts
 from gan.viz.images import grid_png
-from gan.workshop.runs import checkpoint_bytes, history_csv
+from gan.workshop.transfer import checkpoint_bytes, history_csv
 from pages._shared import get_registry, no_run_notice, presenter_access, reference_classifier
 
 ss = st.session_state

@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from gan.engine.checkpoint import load_checkpoint
 from gan.engine.config import Config
-from gan.workshop.runs import RunLimitError, RunRegistry, checkpoint_bytes, history_csv
+from gan.workshop.runs import RunLimitError, RunRegistry
+from gan.workshop.transfer import checkpoint_bytes, history_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = re.compile(r"Step ([\d,]+)")

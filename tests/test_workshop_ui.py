@@ -18,7 +18,8 @@ from gan.engine.trainer import PAUSED, Trainer
 from gan.viz import animation
 from gan.workshop import snapshots
 from gan.workshop.presets import PRESETS
-from gan.workshop.runs import RunLimitError, RunRegistry, checkpoint_bytes
+from gan.workshop.runs import RunLimitError, RunRegistry
+from gan.workshop.transfer import checkpoint_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Config(batch_size=16, latent_dim=8, sample_every=5)

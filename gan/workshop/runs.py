@@ -12,9 +12,6 @@ from gan.engine.protocol import LIVE_STATES
 from gan.engine.trainer import FAILED, IDLE, Trainer
 from gan.quality.monitor import MetricsMonitor, quality_columns
 
-# Moved to gan.workshop.transfer; importable from here too for the pages that still name this module.
-from gan.workshop.transfer import checkpoint_bytes, history_csv, live_state, read_upload  # noqa: F401
-
 DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/quality/monitor.py); 0 turns them off.
 DEFAULT_METRICS_EVERY = 500

@@ -60,6 +60,14 @@ def load_upload(upload, max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
     before anything is unpickled), a pickle that would run code, a file that is not a torch
     checkpoint, a foreign checkpoint, and a checkpoint whose tensors do not fit its own config.
     """
+    buf = read_capped(upload, max_bytes)
+    state = load_checkpoint(buf)
+    trainer_from_checkpoint(state, device="cpu")  # builds and loads the models: refuses a misfit here
+    return state
+
+
+def read_capped(upload, max_bytes: int = MAX_UPLOAD_BYTES) -> io.BytesIO:
+    """The upload's bytes, refused when over max_bytes (declared size first, then what was read) or empty."""
     name = getattr(upload, "name", None) or "upload"
     size = getattr(upload, "size", None)
     if size is None:
@@ -76,9 +84,7 @@ def load_upload(upload, max_bytes: int = MAX_UPLOAD_BYTES) -> dict:
         raise CheckpointError(f"{name}: the file is empty")
     buf = io.BytesIO(data)
     buf.name = name
-    state = load_checkpoint(buf)
-    trainer_from_checkpoint(state, device="cpu")  # builds and loads the models: refuses a misfit here
-    return state
+    return buf
 
 
 def history_frame(state: dict, run: str) -> pd.DataFrame:
@@ -100,7 +106,7 @@ def metrics_frame(state: dict, run: str) -> pd.DataFrame:
     """Quality metrics saved with a run, long form (run, step, metric, value); empty when none.
 
     Reads state["metrics"]: a dict of equal-length lists with a "step" column, as SnapshotStore.save
-    and gan.workshop.runs.live_state write them (gan.quality.monitor.quality_columns).
+    and gan.workshop.transfer.live_state write them (gan.quality.monitor.quality_columns).
     """
     raw = state.get("metrics")
     if not isinstance(raw, dict) or "step" not in raw:

@@ -62,7 +62,7 @@ def upload_trainer(upload, *, name: str = "upload", max_bytes: int | None = None
     the run, not a probe thrown away. Every refusal is a CheckpointError with one line.
     """
     def load():
-        state = load_checkpoint(_capped_read(upload, _cap(max_bytes)))
+        state = load_checkpoint(snapshots.read_capped(upload, _cap(max_bytes)))
         return state, trainer_from_checkpoint(state, device=device, name=name)
 
     return _refusing(upload, load)
@@ -70,27 +70,6 @@ def upload_trainer(upload, *, name: str = "upload", max_bytes: int | None = None
 
 def _cap(max_bytes: int | None) -> int:
     return snapshots.MAX_UPLOAD_BYTES if max_bytes is None else max_bytes  # read per call: tests lower it
-
-
-def _capped_read(upload, max_bytes: int) -> io.BytesIO:
-    """The upload's bytes, refused when over max_bytes (declared size first, then what was read) or empty."""
-    name = getattr(upload, "name", None) or "upload"
-    size = getattr(upload, "size", None)
-    if size is None:
-        pos = upload.tell()
-        size = upload.seek(0, io.SEEK_END) - pos
-        upload.seek(pos)
-    if size > max_bytes:
-        raise CheckpointError(f"{name}: {size / 2**20:.1f} MB is over the upload limit of "
-                              f"{max_bytes / 2**20:.0f} MB; a GAN Live checkpoint is far smaller")
-    data = upload.read(max_bytes + 1)  # never trust a declared size: read at most one byte past the cap
-    if len(data) > max_bytes:
-        raise CheckpointError(f"{name}: over the upload limit of {max_bytes / 2**20:.0f} MB")
-    if not data:
-        raise CheckpointError(f"{name}: the file is empty")
-    buf = io.BytesIO(data)
-    buf.name = name
-    return buf
 
 
 def _refusing(upload, load):
