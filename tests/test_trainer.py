@@ -216,7 +216,7 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
 
 
 def test_missing_dataset_fails_with_the_reason_or_falls_back(make_trainer, tmp_path, monkeypatch):
-    monkeypatch.setattr("gan.engine.data.DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setenv("GAN_LIVE_DOWNLOAD_TIMEOUT", "2")
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
     assert t.wait_until(lambda tr: tr.state == FAILED, 30)

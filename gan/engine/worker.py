@@ -1,15 +1,5 @@
-"""The training worker process: Trainers run here, with their own GIL, away from the web server.
-
-Why a process: at these tensor sizes a training step is GIL-bound, so in one process every
-millisecond the Streamlit server spends on a viewer's refresh came out of training (30 viewers cut
-it to 0.09x). Here the server only sends commands (gan.engine.protocol) and reads ticks.
-
-Two pipes: commands in, one Reply out for each (main thread); ticks out from a publisher thread that
-sends, every TICK_S, each run's status and what its History gained since the last tick. The worker
-never imports streamlit and exits when its parent dies: the command pipe reads EOF (its runs are stopped
-as interrupted, with a last autosave) and, as a backstop, a parent-pid watch. Not PR_SET_PDEATHSIG: it
-fires when the *thread* that spawned us ends, and Streamlit runs each script in a short-lived thread.
-"""
+"""Owns the training worker process: its command loop, the Trainers running in it and the ticks it publishes.
+Must not touch streamlit, the server's state or anything outside its runs; it exits when its parent dies."""
 
 from __future__ import annotations
 
@@ -45,6 +35,19 @@ def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str 
 
 
 class Worker:
+    """Trainers run here, with their own GIL, away from the web server.
+
+    Why a process: at these tensor sizes a training step is GIL-bound, so in one process every
+    millisecond the Streamlit server spends on a viewer's refresh came out of training (30 viewers cut
+    it to 0.09x). Here the server only sends commands (gan.engine.protocol) and reads ticks.
+
+    Two pipes: commands in, one Reply out for each (main thread); ticks out from a publisher thread that
+    sends, every TICK_S, each run's status and what its History gained since the last tick. The worker
+    exits when its parent dies: the command pipe reads EOF (its runs are stopped as interrupted, with a
+    last autosave) and, as a backstop, a parent-pid watch. Not PR_SET_PDEATHSIG: it fires when the
+    *thread* that spawned us ends, and Streamlit runs each script in a short-lived thread.
+    """
+
     def __init__(self, cmd_conn, tick_conn):
         self.cmd_conn, self.tick_conn = cmd_conn, tick_conn
         self.trainers: dict = {}  # run name -> Trainer

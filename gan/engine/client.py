@@ -1,0 +1,247 @@
+"""Owns the training worker process seen from the server: WorkerClient spawns, pins and calls it and reads its ticks.
+Must not touch a run's state itself: each run's mirror (gan.engine.remote.RemoteTrainer) applies what arrives."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from typing import TYPE_CHECKING
+
+from gan.engine import protocol as p
+from gan.engine.config import ConfigError
+from gan.engine.protocol import FailureKind
+
+if TYPE_CHECKING:
+    from gan.engine.remote import RemoteTrainer
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT_S = 10.0  # a command the worker has not answered by then: it is stuck, say so (never hang)
+SPAWN_TIMEOUT_S = 60.0  # first answer from a fresh worker (imports torch: seconds on a laptop)
+_spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned (see WorkerClient)
+
+
+class WorkerError(RuntimeError):
+    """The training worker is gone or not answering; ``kind`` says which (gan.engine.protocol.FailureKind)."""
+
+    def __init__(self, kind: FailureKind, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " — killed by hand or by the out-of-memory killer" if name == "SIGKILL" else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with status {code}"
+
+
+def _pin_threads(cores: set) -> None:
+    """sched_setaffinity for every thread of this process (pid 0 would mean the calling thread only);
+    threads started later inherit the mask of the thread that starts them."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except ProcessLookupError:
+            pass  # the thread ended meanwhile
+
+
+class WorkerClient:
+    """One training process and the pipes to it. Thread-safe; one command at a time.
+
+    Spawns gan.engine.worker in its own process (kept warm, so Start answers in well under a second), sends it
+    gan.engine.protocol commands with a timeout (the server never hangs on a stuck worker) and reads its ticks
+    in one thread, handing each to its run's mirror. A worker that dies marks its runs failed with the cause.
+    """
+
+    def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k", pin: bool | None = None):
+        self.torch_threads = torch_threads
+        self.preload = preload
+        self.pin = os.environ.get("GAN_LIVE_PIN", "1").strip() != "0" if pin is None else pin
+        self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
+        self._unpinned: set = set()
+        self._lock = threading.Lock()  # one command in flight; also guards spawning
+        self._runs: dict[str, RemoteTrainer] = {}
+        self._runs_lock = threading.Lock()
+        self._proc = None
+        self._cmd = None
+        self._next_id = 0
+        self._answered = False
+        self.spawns = 0
+        self.last_death: str = ""  # why the previous worker ended, for logs and tests
+
+    # --- process ------------------------------------------------------------------------------------
+    def ensure_started(self) -> None:
+        with self._lock:
+            self._ensure_started_locked()
+
+    def _ensure_started_locked(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            return
+        from gan.engine import worker
+
+        # spawn, not fork: the server has threads (fork would copy their locks mid-use) and torch state.
+        ctx = multiprocessing.get_context("spawn")
+        cmd_parent, cmd_child = ctx.Pipe(duplex=True)
+        tick_read, tick_write = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=worker.main, name="gan-live-worker", daemon=True,
+                           args=(cmd_child, tick_write, os.getpid(), self.torch_threads, self.preload))
+        # spawn re-imports the parent's __main__ in the child. Here that may be a Streamlit page (AppTest
+        # runs a page as __main__), a user's unguarded script or the CLI: none belongs in the worker, and a
+        # page would build a registry and spawn again. For the moment of start(), __main__ is a bare module.
+        with _spawn_lock:
+            main = sys.modules.get("__main__")
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                proc.start()
+            finally:
+                if main is not None:
+                    sys.modules["__main__"] = main
+        self._pin(proc.pid)
+        cmd_child.close()  # our copies of the child's ends: closed, so the child's death reads as EOF
+        tick_write.close()
+        self._proc, self._cmd = proc, cmd_parent
+        self._answered = False
+        self.spawns += 1
+        threading.Thread(target=self._read_ticks, args=(proc, tick_read), daemon=True,
+                         name=f"gan-worker-ticks-{proc.pid}").start()
+
+    def _pin(self, worker_pid: int) -> None:
+        """Give training cores of its own (Linux): the worker gets the last torch_threads cores, the
+        server keeps the others. Without this the scheduler moves the server's refresh work (30 viewers:
+        ~0.2 cores) onto the training core now and then, and the training step, latency-bound at these
+        sizes, loses ~20 % (measured: 0.81x at 30 viewers unpinned). GAN_LIVE_PIN=0 turns it off."""
+        if not self.pin or not hasattr(os, "sched_setaffinity"):
+            return
+        try:
+            cores = sorted(os.sched_getaffinity(0))
+            take = max(1, self.torch_threads)
+            if len(cores) <= take:
+                return  # no core to spare: leave the scheduler alone
+            os.sched_setaffinity(worker_pid, set(cores[-take:]))
+            _pin_threads(set(cores[:-take]))
+            if self.pinned is None:
+                self._unpinned = set(cores)  # given back by shutdown (a test process goes on after us)
+            self.pinned = (cores[:-take], cores[-take:])
+        except OSError as exc:  # not allowed here (a container's cpuset): run unpinned
+            log.info("could not pin the training worker: %s", exc)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.is_alive()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every run and end the process (the registry's close, tests' fixtures)."""
+        with self._lock:
+            proc, conn = self._proc, self._cmd
+            self._proc = self._cmd = None
+        if proc is None:
+            return
+        try:
+            conn.send((0, p.Shutdown()))
+        except (OSError, EOFError):
+            pass
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(2.0)
+        conn.close()
+        if self.pinned is not None:
+            try:
+                _pin_threads(self._unpinned)
+            except OSError:
+                pass
+            self.pinned = None
+
+    # --- commands -------------------------------------------------------------------------------------
+    def call(self, cmd: p.Command, timeout: float = CALL_TIMEOUT_S):
+        """Send one command and wait for its Reply; raise what the worker raised, or WorkerError."""
+        with self._lock:
+            self._ensure_started_locked()
+            proc, conn = self._proc, self._cmd
+            self._next_id += 1
+            rid = self._next_id
+            first = not self._answered  # a fresh worker first imports torch: give it longer
+            deadline = time.monotonic() + (max(timeout, SPAWN_TIMEOUT_S) if first else timeout)
+            try:
+                conn.send((rid, cmd))
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not conn.poll(left):
+                        raise WorkerError(FailureKind.WORKER_UNRESPONSIVE,
+                                          f"the training worker did not answer {type(cmd).__name__} within "
+                                          f"{timeout:.0f} s")
+                    reply = conn.recv()
+                    if reply.request_id == rid:
+                        break  # an older reply belongs to a call that timed out: dropped
+            except (EOFError, OSError, BrokenPipeError):
+                proc.join(1.0)
+                raise WorkerError(FailureKind.WORKER_DIED,
+                                  f"the training worker {_describe_exit(proc.exitcode)}") from None
+            self._answered = True
+        if reply.status is not None:
+            run = self._run(cmd.name)
+            if run is not None:
+                run.on_status(reply.status, reply.stamp)
+        if not reply.ok:
+            if reply.error == "ConfigError":
+                raise ConfigError(reply.field, reply.message.split(": ", 1)[-1])
+            raise (ValueError if reply.error == "ValueError" else RuntimeError)(reply.message)
+        return reply.value
+
+    # --- runs and ticks ---------------------------------------------------------------------------------
+    def register(self, run: RemoteTrainer) -> None:
+        with self._runs_lock:
+            self._runs[run.name] = run
+
+    def forget(self, name: str) -> None:
+        with self._runs_lock:
+            self._runs.pop(name, None)
+
+    def _run(self, name: str) -> RemoteTrainer | None:
+        with self._runs_lock:
+            return self._runs.get(name)
+
+    def _read_ticks(self, proc, conn) -> None:
+        """The one reader of the tick pipe: mirrors each run; on EOF the worker is dead."""
+        while True:
+            try:
+                tick = conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception:  # noqa: BLE001 — a tick we cannot read must not end the mirror
+                log.exception("unreadable tick from the training worker")
+                continue
+            run = self._run(tick.name)
+            if run is not None:
+                try:
+                    run.on_tick(tick)
+                except Exception:  # noqa: BLE001
+                    log.exception("could not apply a tick of run %s", tick.name)
+        conn.close()
+        proc.join(2.0)
+        if self._proc is not proc and self._proc is not None:
+            return  # replaced already (shutdown, respawn)
+        cause = f"The training process {_describe_exit(proc.exitcode)}"
+        self.last_death = cause
+        if self._proc is proc:
+            log.warning("%s; the next Start spawns a new one", cause)
+        with self._runs_lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.on_worker_death(cause)

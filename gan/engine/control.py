@@ -1,0 +1,215 @@
+"""Owns a run's state machine and command mailbox (RunControl), live-change validation and poll_until.
+Must not touch models, optimisers, the history, the disk or any thread but the caller's: state and queues only."""
+
+import threading
+import time
+from collections import deque
+from typing import NamedTuple
+
+from gan.engine.config import Config
+from gan.engine.losses import get_loss
+from gan.engine.protocol import FailureKind, PauseCause, RunState
+
+# Module-level names kept for callers and tests; they are the RunState members (str enums).
+IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = (RunState.IDLE, RunState.LOADING, RunState.RUNNING,
+                                                   RunState.PAUSED, RunState.STOPPED, RunState.FAILED)
+
+
+def poll_until(condition, timeout: float, poll: float = 0.005) -> bool:
+    """Check condition() every `poll` seconds until it holds or `timeout` passes; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return condition()
+
+
+def check_live_change(kind: str, value) -> None:
+    """Raise ValueError (ConfigError for a bad value) unless (kind, value) is a valid scheduled change."""
+    if kind == "loss":
+        get_loss(value)
+    elif kind in ("lr_g", "lr_d"):
+        Config(**{kind: value})
+    elif kind == "d_steps":
+        Config(d_steps=value)
+    else:
+        raise ValueError(f"cannot schedule {kind!r}; choose loss, lr_g, lr_d or d_steps")
+
+
+class NextStep(NamedTuple):
+    """What the training thread does next (RunControl.next_step)."""
+
+    which: str  # "both" | "d" | "g"
+    manual: bool  # a Step pressed while paused (not the running loop)
+    changes: dict  # live changes to apply before this step: {"loss" | "lr_g" | "lr_d" | "d_steps": value}
+    woke_at: float | None  # time.monotonic() when a paused wait ended (paused time is not training time)
+
+
+class RunControl:
+    """The one lock of a run and everything behind it: state, reason, pause cause, failure, the stop flag,
+    manual steps queued while paused, live changes for the next step boundary, the schedule, the throttle.
+
+    Threading contract: commands (any thread) only set fields here, under ``cond``; the training thread
+    takes them at the next step boundary (next_step), so a step never sees a half-applied change. A
+    Trainer also publishes its step count under ``cond``, so one status() reading is consistent.
+    """
+
+    def __init__(self):
+        self.cond = threading.Condition()  # reentrant: a holder may call the methods below
+        self.state = IDLE
+        self.reason = ""
+        self.pause_cause = PauseCause.NONE  # typed: pages choose their banner from it, not from reason
+        self.failure = FailureKind.NONE
+        self.stop_requested = False
+        self.clean_stop = True  # stop(clean=False) when the server goes down: the run stays continuable
+        self.start_paused = False
+        self.stop_at: int | None = None
+        self.max_rate: float | None = None  # steps/s throttle (slow motion); None = full speed
+        self._pending_steps: deque[str] = deque()  # manual steps while paused: "both" | "d" | "g"
+        self._changes: dict = {}  # live changes, applied at the next step boundary
+        self._scheduled: list[tuple[int, str, object]] = []  # (after step, kind, value), sorted by step
+
+    # --- commands (any thread) -------------------------------------------------------------------
+    def begin(self, paused: bool, stop_at_step: int | None) -> None:
+        with self.cond:
+            self.stop_at = stop_at_step
+            self.state = LOADING
+            self.start_paused = paused
+
+    def request_pause(self, reason: str, cause: PauseCause) -> bool:
+        """RUNNING -> PAUSED; False (nothing done) in any other state."""
+        with self.cond:
+            if self.state != RUNNING:
+                return False
+            self.state, self.reason, self.pause_cause = PAUSED, reason or "paused", PauseCause(cause)
+            self.cond.notify_all()
+            return True
+
+    def request_resume(self, until_step: int | None) -> bool:
+        """PAUSED -> RUNNING (with ``until_step``: pause again there); False in any other state."""
+        with self.cond:
+            if self.state != PAUSED:
+                return False
+            if until_step is not None:
+                self.stop_at = int(until_step)
+            self.state, self.reason, self.pause_cause = RUNNING, "", PauseCause.NONE
+            self.cond.notify_all()
+            return True
+
+    def queue_steps(self, n: int, which: str) -> None:
+        with self.cond:
+            if self.state != PAUSED:
+                raise RuntimeError(f"step needs a paused run; this one is {self.state}")
+            self._pending_steps.extend([which] * int(n))
+            self.cond.notify_all()
+
+    def request_stop(self, clean: bool) -> None:
+        with self.cond:
+            self.stop_requested = True
+            self.clean_stop = clean
+            self.cond.notify_all()
+
+    def queue_changes(self, changes: dict) -> None:
+        """Live changes (validated by the caller) for the next step boundary, all at the same one; a newer
+        change of a kind replaces an older one."""
+        with self.cond:
+            self._changes.update(changes)
+            self.cond.notify_all()
+
+    def schedule(self, after_step: int, kind: str, value) -> None:
+        check_live_change(kind, value)
+        with self.cond:
+            self._scheduled.append((int(after_step), kind, value))
+            self._scheduled.sort(key=lambda item: item[0])
+
+    def load_schedule(self, items) -> None:
+        """Replace the schedule (a resumed checkpoint's live changes still to fire)."""
+        with self.cond:
+            self._scheduled = sorted(((int(at), kind, value) for at, kind, value in items), key=lambda item: item[0])
+
+    def set_max_rate(self, steps_per_sec: float | None) -> None:
+        if steps_per_sec is not None and not (0 < steps_per_sec <= 100_000):
+            raise ValueError("steps/s throttle must be in (0, 100000] or None")
+        with self.cond:
+            self.max_rate = steps_per_sec
+            self.cond.notify_all()
+
+    # --- reading (any thread) --------------------------------------------------------------------
+    def scheduled(self) -> list[tuple[int, str, object]]:
+        """Live changes still to fire: (after step, kind, value), soonest first."""
+        with self.cond:
+            return list(self._scheduled)
+
+    def pending(self) -> tuple:
+        """Live changes given but not applied yet: ((kind, value), ...)."""
+        with self.cond:
+            return tuple(self._changes.items())
+
+    # --- the training thread ---------------------------------------------------------------------
+    def mark_ready(self) -> None:
+        """Loading done: LOADING -> RUNNING, or PAUSED (cause READY) for a run started paused."""
+        with self.cond:
+            if self.state == LOADING:
+                self.state = PAUSED if self.start_paused else RUNNING
+                self.reason = "ready: press Step or Resume" if self.start_paused else ""
+                self.pause_cause = PauseCause.READY if self.start_paused else PauseCause.NONE
+
+    def next_step(self, step_count: int) -> NextStep | None:
+        """Wait while paused with nothing queued; None once stop is requested. Fires the scheduled changes
+        that are due after ``step_count`` steps (a live command given since wins over the plan)."""
+        with self.cond:
+            woke_at = None
+            if not self.stop_requested and self.state == PAUSED and not self._pending_steps:
+                while not self.stop_requested and self.state == PAUSED and not self._pending_steps:
+                    self.cond.wait()
+                woke_at = time.monotonic()
+            if self.stop_requested:
+                return None
+            manual = self.state == PAUSED
+            which = self._pending_steps.popleft() if manual else "both"
+            while self._scheduled and self._scheduled[0][0] <= step_count:
+                _, kind, value = self._scheduled.pop(0)
+                self._changes.setdefault(kind, value)
+            changes, self._changes = self._changes, {}
+            return NextStep(which, manual, changes, woke_at)
+
+    def take_stop_at(self, step_count: int) -> int | None:
+        """The step to stop at, once reached (then cleared: Resume goes on past it); else None."""
+        with self.cond:
+            if self.stop_at is None or step_count < self.stop_at:
+                return None
+            target, self.stop_at = self.stop_at, None
+            return target
+
+    def halt(self, reason: str, cause: PauseCause) -> None:
+        """Pause from the training thread itself (a non-finite loss) and drop the queued manual steps."""
+        with self.cond:
+            self.state, self.reason, self.pause_cause = PAUSED, reason, PauseCause(cause)
+            self._pending_steps.clear()
+
+    def fail(self, reason: str, failure: FailureKind) -> None:
+        with self.cond:
+            self.state, self.reason, self.failure = FAILED, reason, failure
+            self.pause_cause = PauseCause.NONE
+
+    def finish(self) -> None:
+        """The thread ends: STOPPED, unless it FAILED."""
+        with self.cond:
+            if self.state != FAILED:
+                self.state, self.reason, self.pause_cause = STOPPED, "stopped", PauseCause.NONE
+            self.cond.notify_all()
+
+    def throttle(self) -> None:
+        """Hold a running run to max_rate steps/s. Waits on the condition, not sleep: pause, stop and rate
+        changes wake the thread at once."""
+        with self.cond:
+            rate = self.max_rate
+            if rate is None or self.state != RUNNING:
+                return
+            deadline = time.monotonic() + 1.0 / rate
+            while not self.stop_requested and self.state == RUNNING and self.max_rate == rate:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)

@@ -1,0 +1,130 @@
+"""Owns the pure GAN training step (gan_step: (1) update D, (2) update G), its one-batch evaluation, health checks.
+Must not touch threads, locks, a Trainer, the history or the disk: networks and tensors in, tensors or numbers out."""
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from gan.engine.data import Dataset, to_uint8
+from gan.engine.history import SampleGrid
+from gan.engine.losses import LossSpec
+
+# |loss| above this counts as diverged, like nan/inf. Adam bounds each update by ~lr, so an absurd
+# lr tends to blow losses up to 1e20+ long before float32 overflows; no loss here legitimately
+# gets near 1e6 (BCE of a logit of -1e6 would be 1e6).
+DIVERGED = 1e6
+
+
+class StepOutput(NamedTuple):
+    """What one gan_step returns: detached tensors, no host sync yet."""
+
+    loss_d: torch.Tensor  # () D's loss on this batch, before D's update
+    loss_g: torch.Tensor  # () G's loss on this batch, before G's update
+    probs_real: torch.Tensor  # (B,) D(x) before D's update, as Loss_D/D(x) in pytorch/examples dcgan
+    probs_fake: torch.Tensor  # (B,) D(G(z)) before D's update
+    real: torch.Tensor  # (B, 1, 28, 28) the real batch of the last D update
+    fake: torch.Tensor  # (B, 1, 28, 28) the fake batch (detached)
+
+
+def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: int, latent_dim: int,
+             d_steps: int = 1, update_d: bool = True, update_g: bool = True, generator=None):
+    """One GAN step: d_steps D updates then one G update. Returns tensors (no host sync here).
+
+    The trainer thread and the bare benchmark loop both call this, so "trainer vs bare" compares
+    the overhead of threading and history, not two different loops.
+    """
+    device = data.images.device
+    # A network that this step must not change still runs forward in train mode, which would move
+    # its BatchNorm running statistics (DCGAN pair): keep a copy of its buffers and put them back.
+    kept = [(m, keep_buffers(m)) for m, update in ((G, update_g), (D, update_d)) if not update]
+    for _ in range(d_steps if update_d else 1):
+        # (1) update D: maximise its ability to tell real (target 1) from fake (target 0)
+        real = data.sample(batch_size, generator)  # (B, 1, 28, 28)
+        z = torch.randn(batch_size, latent_dim, device=device, generator=generator)  # (B, latent)
+        fake = G(z)  # (B, 1, 28, 28)
+        real_logits = D(real)  # (B,)
+        fake_logits = D(fake.detach())  # (B,) detach: D's loss must not push gradients into G
+        loss_d = spec.d_loss(real_logits=real_logits, fake_logits=fake_logits)
+        if update_d:
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+    # (2) update G: make D call the same fakes real. D's weights are frozen for this backward,
+    # which skips their weight gradients (a third of D's backward) without changing G's gradient.
+    D.requires_grad_(False)
+    try:
+        if update_g:
+            loss_g = spec.g_loss(fake_logits=D(fake))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+        else:
+            with torch.no_grad():
+                loss_g = spec.g_loss(fake_logits=D(fake))
+    finally:
+        D.requires_grad_(True)
+        for module, buffers in kept:
+            restore_buffers(module, buffers)
+    probs_real = torch.sigmoid(real_logits.detach())  # (B,)
+    probs_fake = torch.sigmoid(fake_logits.detach())  # (B,)
+    return StepOutput(loss_d.detach(), loss_g.detach(), probs_real, probs_fake, real, fake.detach())
+
+
+@torch.no_grad()
+def evaluate_batch(D, spec: LossSpec, real, fake) -> dict:
+    """Both losses and D's mean outputs on one batch (a manual step's "after", on the batch it trained on)."""
+    kept = keep_buffers(D)  # same train-mode forward as the step, without moving BN statistics
+    real_logits, fake_logits = D(real), D(fake)  # (B,), (B,)
+    restore_buffers(D, kept)
+    values = torch.stack([spec.d_loss(real_logits=real_logits, fake_logits=fake_logits),
+                          spec.g_loss(fake_logits=fake_logits),
+                          torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]).tolist()
+    return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values))
+
+
+def healthy(loss: float) -> bool:
+    """False for nan, inf and a diverged loss (|loss| >= DIVERGED)."""
+    return math.isfinite(loss) and abs(loss) < DIVERGED
+
+
+def non_finite_reason(step: int, loss_d: float, loss_g: float, lr_g: float, lr_d: float) -> str:
+    """What the page and the CLI say when a step's loss was not healthy (the weights are rolled back)."""
+    bad = "loss_d" if not healthy(loss_d) else "loss_g"
+    value = loss_d if bad == "loss_d" else loss_g
+    what = f"{value}" if not math.isfinite(value) else f"{value:.3g} (diverged)"
+    return (f"{bad} became {what} at step {step} (lr_g={lr_g:g}, lr_d={lr_d:g}); "
+            "weights were restored from the last sample point. Lower the learning rate and press Resume.")
+
+
+@torch.no_grad()
+def sample_grid(G, fixed_noise, step: int, loss: str) -> SampleGrid:
+    """G's images for the fixed noise, in eval mode (BatchNorm's running stats: a grid does not depend on
+    its batch); G is back in train mode afterwards."""
+    G.eval()
+    try:
+        images = G(fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
+    finally:
+        G.train()
+    return SampleGrid(step, loss, to_uint8(images))
+
+
+def models_state(G, D) -> dict:
+    """Detached copies of both networks' state dicts: a point to roll back to."""
+    return {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in (("G", G), ("D", D))}
+
+
+def load_models_state(G, D, state: dict) -> None:
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
+
+
+def keep_buffers(module) -> dict:
+    """Copies of a module's buffers (BatchNorm running statistics), for restore_buffers."""
+    return {name: b.detach().clone() for name, b in module.named_buffers()}
+
+
+def restore_buffers(module, saved: dict) -> None:
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            b.copy_(saved[name])

@@ -1,0 +1,106 @@
+"""Owns what a run trains between steps: G, D, their optimisers, the RNG, fixed noise, live settings, checkpoint dict.
+Must not touch threads, locks, files or the UI: only the training thread changes it (gan.engine.trainer)."""
+
+import torch
+
+from gan.engine.config import Config
+from gan.engine.history import History, SampleGrid
+from gan.engine.step import load_models_state, models_state, sample_grid
+
+SAMPLE_COUNT = 64  # fixed-noise images per grid (8 x 8)
+FORMAT = "gan-live-checkpoint/1"
+
+
+class TrainingState:
+    """The networks and everything a continued run needs of them, plus the four live settings.
+
+    Not thread-aware: the Trainer's thread is its one writer, and readers of the weights hold the Trainer's
+    step lock. Before ``attach`` (the run is loading) the networks are None.
+    """
+
+    def __init__(self, config: Config, device: str):
+        self.config, self.device = config, device
+        # The live settings: changed between steps (apply_changes), saved and restored with the run.
+        self.loss, self.lr_g, self.lr_d, self.d_steps = config.loss, config.lr_g, config.lr_d, config.d_steps
+        self.G = self.D = self.opt_g = self.opt_d = self.gen = self.fixed_noise = None
+        self._last_good: dict | None = None  # the weights of the last sample point: where a NaN rolls back to
+
+    def attach(self, G, D) -> None:
+        """Take freshly built networks (seeded by the caller): move them to the device, make their Adam
+        optimisers, the training RNG and the fixed noise."""
+        cfg = self.config
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        noise_gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 2)
+        # Fixed noise: the same 64 z vectors for every grid, so grids are comparable over time.
+        self.fixed_noise = torch.randn(SAMPLE_COUNT, cfg.latent_dim, generator=noise_gen).to(self.device)
+
+    def apply_changes(self, changes: dict, record) -> bool:
+        """Apply live changes; record(kind, "old → new") for each, before it takes effect. True when the loss
+        switched (a moment worth an autosave)."""
+        switched = False
+        for key, value in changes.items():
+            if key == "loss" and value != self.loss:
+                record("loss", f"{self.loss} → {value}")
+                self.loss, switched = value, True
+            elif key in ("lr_g", "lr_d"):
+                opt = self.opt_g if key == "lr_g" else self.opt_d
+                for group in opt.param_groups:
+                    group["lr"] = value
+                record(key, f"{getattr(self, key):g} → {value:g}")
+                setattr(self, key, value)
+            elif key == "d_steps":
+                record("d_steps", f"{self.d_steps} → {value}")
+                self.d_steps = value
+        return switched
+
+    # --- rollback and grids -------------------------------------------------------------------------
+    def mark_good(self) -> None:
+        """Remember the current weights as healthy (at each sample point)."""
+        self._last_good = models_state(self.G, self.D)
+
+    def roll_back(self) -> None:
+        """Back to the last healthy weights (after a non-finite or diverged loss)."""
+        load_models_state(self.G, self.D, self._last_good)
+
+    def grid(self, step: int) -> SampleGrid:
+        return sample_grid(self.G, self.fixed_noise, step, self.loss)
+
+    # --- the checkpoint dict ------------------------------------------------------------------------
+    def state_dict(self, *, step: int, active_seconds: float, history: History, scheduled) -> dict:
+        """Everything to continue this run later. Only tensors and plain types (weights_only loads)."""
+        return {
+            "format": FORMAT,
+            "config": self.config.to_dict(),
+            "step": step,
+            "active_seconds": active_seconds,
+            "loss": self.loss, "lr_g": self.lr_g, "lr_d": self.lr_d, "d_steps": self.d_steps,
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "history": history.state_dict(),
+            "fixed_noise": self.fixed_noise.cpu(),
+            "rng": self.gen.get_state(),
+            # Live changes still to fire (a preset's "MSE at step 1200"): a resumed run fires each
+            # one once, at its step; those already fired are gone from the list, so never twice.
+            "scheduled": [[at, kind, value] for at, kind, value in scheduled],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint dict (after attach): weights, optimisers, fixed noise, RNG, settings."""
+        load_models_state(self.G, self.D, state)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.fixed_noise = state["fixed_noise"].to(self.device)
+        if self.device == "cpu":
+            self.gen.set_state(state["rng"])
+        self.loss, self.lr_g, self.lr_d = state["loss"], float(state["lr_g"]), float(state["lr_d"])
+        self.d_steps = int(state["d_steps"])
+
+
+def check_loadable(state: dict, G, D) -> None:
+    """Raise if a saved state cannot be loaded into these (fresh) models (shape or key mismatch)."""
+    load_models_state(G, D, state)
+    torch.optim.Adam(G.parameters()).load_state_dict(state["opt_g"])
+    torch.optim.Adam(D.parameters()).load_state_dict(state["opt_d"])
