@@ -199,7 +199,10 @@ def workshop_area() -> None:
                                  max_upload_size=snapshots.MAX_UPLOAD_MB,
                                  help="Read with torch.load(weights_only=True) and validated; anything else is "
                                       "refused.")
+                # Enabled once the server holds the file: a big upload takes a moment after its name shows,
+                # and a click before that would only say "choose a file first".
                 st.button("Load and continue", key="load_upload", icon=":material/upload:", width="stretch",
+                          disabled=ss.get("ckpt_upload") is None,
                           on_click=lambda: workshop(ctl.load_upload, ss.get("ckpt_upload"), ss.max_rate))
 
 

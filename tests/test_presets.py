@@ -92,20 +92,11 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
                 page.get_by_text("Workshop: presets").click()
                 page.get_by_text("Load a checkpoint file").click()
                 page.locator(".st-key-ckpt_upload input[type=file]").set_input_files(str(path))
-                uploaded = page.locator(".st-key-ckpt_upload").get_by_text(re.compile(r"\d\s?[KM]B$"))
-                sync_api.expect(uploaded).to_be_visible()  # its size shows once the upload is done: then Load
-                steps = get_preset(name).check_steps
-                loaded = page.get_by_text(f"continues from step {steps:,}")
                 load = page.locator(".st-key-load_upload button")
-                for _ in range(5):  # a 10 MB upload can still be registering when Load is pressed: press again
-                    if not load.is_visible():
-                        page.get_by_text("Load a checkpoint file").click()  # the rerun closed the popover
-                    load.click()
-                    early = page.get_by_text("Choose a checkpoint file first.")
-                    sync_api.expect(loaded.or_(early)).to_be_visible()
-                    if loaded.is_visible():
-                        break
-                sync_api.expect(loaded).to_be_visible()
+                sync_api.expect(load).to_be_enabled()  # the server holds the whole upload
+                load.click()
+                steps = get_preset(name).check_steps
+                sync_api.expect(page.get_by_text(f"continues from step {steps:,}")).to_be_visible()
                 page.keyboard.press("Escape")  # close the popover
                 pause = page.locator(".st-key-pause_resume button")
                 sync_api.expect(pause).to_have_text(re.compile("Pause"))
