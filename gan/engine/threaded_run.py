@@ -194,8 +194,9 @@ class ThreadedRun:
             if self.has_models():
                 self.write_autosave(clean=self._control.clean_stop)  # a Stop: the run is complete on disk
         except Exception as exc:  # never a silently dead thread: the reason is shown
-            reason = f"{type(exc).__name__}: {exc}"
-            self._control.fail(reason, FailureKind.DATA if isinstance(exc, DataUnavailable) else FailureKind.ERROR)
+            data = isinstance(exc, DataUnavailable)  # typed: its message is the whole story, no exception name
+            reason = str(exc) if data else f"{type(exc).__name__}: {exc}"
+            self._control.fail(reason, FailureKind.DATA if data else FailureKind.ERROR)
             self.history.add_event(self.step_count, "failed", reason)
             if isinstance(exc, DataUnavailable):  # an expected, explained condition: no traceback
                 log.warning("run %s: %s", self.name, exc)

@@ -12,7 +12,7 @@ from gan.engine.control import FAILED, IDLE, LOADING, PAUSED, RUNNING, STOPPED, 
 from gan.engine.data import Dataset, DataUnavailable, load_dataset
 from gan.engine.history import History
 from gan.engine.losses import get_loss
-from gan.engine.models import build_models
+from gan.engine.models import build_models, seeded
 from gan.engine.protocol import PauseCause, RunStatus
 from gan.engine.step import evaluate_batch, gan_step, healthy, non_finite_reason
 from gan.engine.threaded_run import ThreadedRun
@@ -23,7 +23,6 @@ __all__ = ["FAILED", "IDLE", "LOADING", "PAUSED", "RUNNING", "STOPPED", "Trainer
            "check_live_change", "gan_step", "poll_until"]
 
 log = logging.getLogger(__name__)
-_init_lock = threading.Lock()  # model init uses the global RNG: seed and build under one lock
 _dataset_cache: dict[tuple, Dataset] = {}
 _dataset_lock = threading.Lock()
 
@@ -112,8 +111,7 @@ class Trainer(ThreadedRun):
             self.warnings.append(f"{exc} — training on mnist5k instead.")
             self.data = cached_dataset("mnist5k", cfg.data_dir, self.device)
         self.dataset_name, self.dataset_source = self.data.name, self.data.source
-        with _init_lock:
-            torch.manual_seed(cfg.seed)
+        with seeded(cfg.seed):  # the one lock for global-RNG model builds (the classifier's too)
             G, D = build_models(self.model_kind, cfg.latent_dim, cfg.width)
         self._training.attach(G, D)
         if self._resume_state is not None:

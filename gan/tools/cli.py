@@ -205,7 +205,7 @@ def cmd_train(args) -> int:
     if st.state == FAILED:
         if st.failure == FailureKind.DATA:
             trainer.stop()
-            raise UsageError(st.reason.split(": ", 1)[1])
+            raise UsageError(st.reason)  # FailureKind.DATA: the reason is DataUnavailable's message
         trainer.stop()
         print(f"error: training failed: {st.reason}", file=sys.stderr)
         return 1
