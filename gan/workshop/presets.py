@@ -54,6 +54,18 @@ class Preset:
 TEXTBOOK = {"model": "mlp", "width": 256, "latent_dim": 64, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4,
             "beta1": 0.5, "beta2": 0.999, "d_steps": 1, "loss": "bce"}
 
+# Four failure/rescue presets share one strong D (3 D steps per G step at 10x G's learning rate) and differ
+# only in G's loss: the room sees the loss decide the outcome. The stall is that D with the minimax loss.
+STRONG_D = {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3}
+MINIMAX_STALL = {**STRONG_D, "loss": "minimax"}
+STALLED_FIRST = Claim("d_fake_before", "<", 0.1, "starts as the minimax stall")  # both rescues promise it
+
+def _rescue(name: str, loss: str, label: str, description: str, *claims: Claim) -> Preset:
+    """The minimax stall, switched to ``loss`` at step 800 by the trainer itself; it first claims the stall."""
+    return Preset(name, label, description, MINIMAX_STALL, (LiveAction(800, "loss", loss),), check_steps=1800,
+                  claims=(STALLED_FIRST, *claims))
+
+
 PRESETS: dict[str, Preset] = {
     "default": Preset(
         "default", "Default (tuned for a laptop CPU)",
@@ -79,13 +91,12 @@ PRESETS: dict[str, Preset] = {
                 Claim("loss_g", ">", 3.0, "G's loss climbs past 3"),
                 Claim("not_digit", ">", 0.5, "most samples stay grey noise, not digits")),
     ),
-    # The next four share one strong D (3 D steps per G step, lr_D 10× lr_G) and differ in G's loss.
     "minimax_stall": Preset(
         "minimax_stall", "Failure: saturating minimax G loss (strong D)",
         "D takes 3 steps per G step at 10× G's learning rate: within seconds D(fake) sinks to 0, G's loss "
         "ln(1 − D(G(z))) flattens at 0 and G's gradient vanishes (BCE's would be large), so the samples freeze "
         "as they were — noise or half-formed digits — and stop changing.",
-        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3, "loss": "minimax"},
+        MINIMAX_STALL,
         check_steps=1800,
         claims=(Claim("d_fake", "<", 0.05, "D(fake) sinks to 0"),
                 Claim("loss_g", ">", -0.05, "G's loss flattens at 0"),
@@ -97,35 +108,27 @@ PRESETS: dict[str, Preset] = {
         "The same strong D, with BCE: G survives but retreats to the one digit it can draw well enough to fool D. "
         "Within a minute most of the 64 cells show the same digit (often a 1), the classifier agrees, and the "
         "coverage alarm fires.",
-        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3},
+        STRONG_D,
         check_steps=1800,
         claims=(Claim("grid_similarity", ">", 0.4, "the cells look alike (64 random real digits: 0.30, at most 0.34)"),
                 Claim("grid_digits", ">", 0.8, "the classifier reads them as digits"),
                 Claim("grid_top2", ">", 0.75, "most cells show the same one or two digits"),
                 Claim("collapse_alarm", ">", 0.5, "the coverage alarm fires")),
     ),
-    "bce_rescue": Preset(
-        "bce_rescue", "Rescue: the minimax stall, then BCE at step 800",
+    "bce_rescue": _rescue(
+        "bce_rescue", "bce", "Rescue: the minimax stall, then BCE at step 800",
         "Starts as the minimax stall and switches to BCE (non-saturating) at step 800: D(fake) climbs off 0 "
         "at once and digits fill the grid within a minute — BCE's slope stays near 1 where minimax's is 0. "
         "D is still strong, so they lean towards a few classes (see Mode collapse).",
-        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3, "loss": "minimax"},
-        (LiveAction(800, "loss", "bce"),),
-        check_steps=1800,
-        claims=(Claim("d_fake_before", "<", 0.1, "starts as the minimax stall"),
-                Claim("recovery_steps", "<", 300, "D(fake) climbs off 0 at once"),
-                Claim("grid_digits", ">", 0.8, "digits fill the grid")),
+        Claim("recovery_steps", "<", 300, "D(fake) climbs off 0 at once"),
+        Claim("grid_digits", ">", 0.8, "digits fill the grid"),
     ),
-    "lsgan_rescue": Preset(
-        "lsgan_rescue", "Rescue attempt: the minimax stall, then MSE at step 800",
+    "lsgan_rescue": _rescue(
+        "lsgan_rescue", "mse", "Rescue attempt: the minimax stall, then MSE at step 800",
         "Starts as the minimax stall and switches to MSE at step 800 (the lines jump to 0.25): MSE on D's "
         "sigmoid saturates too, so G gets under a tenth of the gradient BCE would give it on the same models, "
         "and D(fake) does not climb back the way it does under BCE. Compare the BCE rescue.",
-        {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3, "loss": "minimax"},
-        (LiveAction(800, "loss", "mse"),),
-        check_steps=1800,
-        claims=(Claim("d_fake_before", "<", 0.1, "starts as the minimax stall"),
-                Claim("g_grad_ratio", "<", 0.1, "under a tenth of the gradient BCE would give")),
+        Claim("g_grad_ratio", "<", 0.1, "under a tenth of the gradient BCE would give"),
     ),
 }
 
