@@ -1,4 +1,4 @@
-"""Simulated viewers (gan/tools/viewers.py) against ONE real `streamlit run app.py` with a presenter token.
+"""Simulated viewers (gan/tools/viewers/) against ONE real `streamlit run app.py` with a presenter token.
 
 The presenter (?token=...) presses Start; three viewers without the token follow the run: the step
 in their status line grows, their live panel refreshes on its timer, and a Pause reaches all of

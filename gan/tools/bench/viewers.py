@@ -1,4 +1,4 @@
-"""The viewers part: what a workshop room costs, a presenter and N simulated tabs (gan/tools/viewers.py).
+"""The viewers part: what a workshop room costs, a presenter and N simulated tabs (gan/tools/viewers/).
 Must not touch the user's runs folder nor measure memory over time (soak.py does); the server is server.py's."""
 
 import asyncio
@@ -161,7 +161,7 @@ async def _viewers_session(url: str, token: str, server_pid: int, args) -> dict:
 
 def part_viewers(args) -> dict:
     """What a workshop room costs: the real app with a presenter (?token=) who presses Start, then for each
-    N in --viewers, N simulated browser tabs (gan/tools/viewers.py) over --viewer-seconds:
+    N in --viewers, N simulated browser tabs (gan/tools/viewers/) over --viewer-seconds:
     viewers_N_train_ratio (steps/s vs the first N), refresh rate per viewer, server CPU ms per refresh,
     /_stcore/health latency, and how long a presenter action (Pause, a loss switch) takes to reach the
     last viewer."""
