@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gan.engine.data import to_uint8
+from gan.engine.data import to_uint8, to_unit_range
 from gan.viz.images import tile
 
 MAX_GIF_FRAMES = 200  # the history keeps at most ~120 grids; a cap keeps a GIF small anyway
@@ -126,7 +126,7 @@ def classify_cells(images: np.ndarray, embed) -> list[tuple[int | None, float]]:
     ``embed`` maps float (N, 1, 28, 28) in [-1, 1] to (features, class probabilities (N, C), is_digit (N,)),
     e.g. gan.quality.classifier's ``reference.model.embed``. A cell that is not a digit gets (None, 0.0).
     """
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1.0
+    x = to_unit_range(images)  # (N, 1, 28, 28) in [-1, 1]
     _, probs, is_digit = embed(x)
     conf, digit = torch.as_tensor(probs).max(dim=1)
     return [(int(d), float(c)) if ok else (None, 0.0) for d, c, ok in zip(digit, conf, is_digit)]

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from gan.engine.data import to_unit_range
 from gan.engine.losses import get_loss
 from gan.engine.trainer import FAILED, PAUSED, Trainer
 from gan.quality.monitor import shared_evaluator
@@ -113,8 +114,7 @@ def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1
         grid = snap.grids[-1].images  # (64, 28, 28) uint8 from the fixed noise
         earlier = [g for g in snap.grids if g.step <= snap.grids[-1].step - 500] or snap.grids[:1]
         change = float(np.abs(grid.astype(np.float32) - earlier[-1].images.astype(np.float32)).mean() / 255)
-        _, probs, is_digit = evaluator.reference.model.embed(
-            torch.from_numpy(grid.astype(np.float32) / 127.5 - 1.0).unsqueeze(1))
+        _, probs, is_digit = evaluator.reference.model.embed(to_unit_range(grid))
         labels = probs.argmax(1)[is_digit].numpy()
         counts = np.sort(np.bincount(labels, minlength=10))[::-1]
         before = min_after = max_after = recovery = math.nan
