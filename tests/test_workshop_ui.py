@@ -357,3 +357,24 @@ def test_preset_in_the_url_preselects_it_and_an_unknown_one_lists_the_names(app_
     run(bad)
     assert any("unknown preset 'mode-colapse'; choose one of default, textbook" in e.value for e in bad.error)
     assert bad.selectbox(key="preset").value == "default"
+
+
+PRESENTER_BEFORE_A_RUN = {
+    "train": "Pick the settings on the left and press **Start**",
+    "samples": "Start one on the Train page",
+    "compare": "On the Train page, save the run as a named snapshot",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRESENTER_BEFORE_A_RUN))
+def test_before_any_run_each_page_speaks_to_its_reader(app_registry, no_lock, monkeypatch, name):
+    """A viewer has no Start and no settings: every page tells them they wait; the presenter reads what to do."""
+    monkeypatch.setenv("GAN_LIVE_TOKEN", "s3cret")
+    viewer = page(name)
+    texts = [i.value for i in viewer.info]
+    assert "Waiting for the presenter to start a run." in texts, texts
+    assert not any(PRESENTER_BEFORE_A_RUN[name].replace("**", "") in t.replace("**", "") for t in texts)
+    presenter = page(name, "s3cret")
+    texts = [i.value for i in presenter.info]
+    assert any(PRESENTER_BEFORE_A_RUN[name] in t for t in texts), texts
+    assert "Waiting for the presenter to start a run." not in texts
