@@ -187,5 +187,11 @@ def test_grid_png_decodes_to_the_grid():
 
 
 def test_charts_serialise_to_json(switched):
-    for chart in charts.build_dashboard_charts(switched).values():
-        json.dumps(chart.to_dict())  # what Streamlit sends must be plain JSON
+    """What Streamlit sends must be plain JSON, and the JSON must still carry the run's numbers."""
+    loss = charts.build_dashboard_charts(switched)["loss"]
+    spec = json.loads(json.dumps(loss.to_dict()))
+    rows = [r for d in spec.get("datasets", {}).values() for r in d]
+    steps = {r["step"] for r in rows if "step" in r}
+    assert int(switched.scalars.step.iloc[-1]) in steps  # the live edge survived the round trip
+    assert {round(v, 6) for v in switched.scalars.loss_d.tail(5)} <= {round(r["value"], 6) for r in rows
+                                                                        if r.get("series") == "D loss"}

@@ -48,9 +48,21 @@ def test_round_trip_restores_models_optimisers_step_and_history(trained):
         resumed.stop()
 
 
-def test_save_is_atomic_and_leaves_no_temp_files(trained):
-    _, path = trained
-    assert sorted(os.listdir(path.parent)) == ["checkpoint.pt"]
+def test_a_crash_between_write_and_rename_keeps_the_previous_checkpoint(trained, monkeypatch):
+    t, path = trained
+    before, saved_step = path.read_bytes(), load_checkpoint(path)["step"]
+    t.step(3)
+    assert t.wait_until(lambda tr: tr.step_count == saved_step + 3, 30)
+
+    def crash(src, dst):  # the new file is written and synced; the process dies before the rename
+        raise OSError("simulated crash before rename")
+
+    monkeypatch.setattr("gan.engine.storage.os.replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        save_checkpoint(t, path)
+    assert path.read_bytes() == before  # the old checkpoint, byte for byte
+    assert load_checkpoint(path)["step"] == saved_step  # and still loadable
+    assert sorted(os.listdir(path.parent)) == ["checkpoint.pt"]  # no half-written temp file left
 
 
 class Evil:

@@ -72,3 +72,18 @@ def test_unknown_loss_and_equilibrium_text():
         get_loss("wgan")
     assert format_equilibrium(LOSSES["mse"]) == "equilibrium: D 0.25 · G 0.25"
     assert format_equilibrium(LOSSES["bce"]) == "equilibrium: D 0.693 · G 0.693"
+
+
+@pytest.mark.parametrize("logit", [-3.0, -0.7, 1.5])
+def test_each_g_loss_pushes_the_right_way_by_the_formula_away_from_zero(logit):
+    """dL_G/dl per sample, against the formula, where a sign flip would not hide (at l = 0 it can)."""
+    s = torch.sigmoid(torch.tensor(logit)).item()
+    expected = {"bce": s - 1.0,  # -ln σ(l)
+                "mse": 2 * (s - 1.0) * s * (1 - s),  # (σ(l) - 1)²
+                "hinge": -1.0,  # -l
+                "minimax": -s}  # ln(1 - σ(l))
+    for name, slope in expected.items():
+        fake = torch.tensor([logit], requires_grad=True)
+        LOSSES[name].g_loss(fake_logits=fake).backward()
+        assert fake.grad.item() == pytest.approx(slope, rel=1e-5, abs=1e-7), name
+        assert fake.grad.item() < 0, f"{name}: G must push D's logit on fakes up"

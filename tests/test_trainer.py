@@ -36,7 +36,8 @@ def test_start_runs_in_a_background_thread_and_records_history(make_trainer):
     t.start()
     wait_step(t, 25)
     assert t.state == RUNNING and t.is_alive()
-    assert t._thread is not threading.current_thread()
+    trainers = [th for th in threading.enumerate() if th.name == f"gan-trainer-{t.name}"]
+    assert len(trainers) == 1 and trainers[0].is_alive() and trainers[0] is not threading.current_thread()
     snap = t.history.snapshot()
     assert list(snap.scalars.step[:5]) == [1, 2, 3, 4, 5]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "loss", "lr_g", "lr_d"} <= set(snap.scalars.columns)
@@ -273,3 +274,13 @@ def test_manual_d_step_reports_its_effect_on_the_same_batch(make_trainer):
     assert s["d_real"] > s["before"]["d_real"]
     assert s["d_fake"] < s["before"]["d_fake"]
     assert s["loss_d"] < s["before"]["loss_d"]
+
+
+def test_d_steps_three_makes_three_d_updates_per_g_update(make_trainer):
+    """Counted by the optimisers themselves: Adam's step counter of D runs three times as fast as G's."""
+    t = make_trainer(d_steps=3)
+    t.start(stop_at_step=20)
+    assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count >= 20, 60), t.status()
+    d_steps = {int(st["step"]) for st in t.opt_d.state_dict()["state"].values()}
+    g_steps = {int(st["step"]) for st in t.opt_g.state_dict()["state"].values()}
+    assert g_steps == {20} and d_steps == {60}
