@@ -42,8 +42,5 @@ def test_three_minute_soak_keeps_memory_flat_and_autosaves_readable():
     # run that grows its bounded history must all stay flat.
     assert r["soak_server_rss_growth_mb"] is not None and r["soak_server_rss_growth_mb"] <= 50, table
     assert r["soak_worker_rss_growth_mb"] is not None and r["soak_worker_rss_growth_mb"] <= 50, table
-    # Autosaves come with gan/engine/autosave.py (issue "No run lost"): from then on a 3-minute run writes
-    # one at least every 30 s of training. Checked by the file, not by importing: the module being
-    # importable is not the point, the app writing with it is.
-    if (ROOT / "gan" / "autosave.py").exists():
-        assert r["soak_autosaves"] >= 1, r["soak_samples"]
+    # A live run autosaves at least every 30 s of training (gan/engine/autosave.py): a 3-minute run writes some.
+    assert r["soak_autosaves"] >= 1, r["soak_samples"]
