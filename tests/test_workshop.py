@@ -329,3 +329,28 @@ def test_each_workshop_preset_applies_its_settings(name):
         # the live actions are scheduled and fired by the trainer: tests/test_presets.py runs them for real
     finally:
         t.stop()
+
+
+def test_compare_overlays_the_quality_scores_a_snapshot_kept(tmp_path, monkeypatch, paused_trainer):
+    """A snapshot saves its quality rows; Compare draws them (score by default) beside a run that has none."""
+    import pandas as pd
+
+    from gan.quality.monitor import ROW_COLUMNS, quality_columns
+
+    monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path))
+    monkeypatch.delenv("GAN_LIVE_TOKEN", raising=False)
+    rows = pd.DataFrame([(0, 1.2, 900.0, 0.0, 0, False, 5.0, 1.0), (500, 6.4, 31.0, 2.2, 10, False, 5.0, 0.02)],
+                        columns=list(ROW_COLUMNS))
+    store = snapshots.SnapshotStore(tmp_path / "snapshots")
+    store.save("scored", paused_trainer, metrics=quality_columns(rows))
+    store.save("plain", paused_trainer)
+    assert store.load("scored")["metrics"]["score"] == [1.2, 6.4]  # kept on disk, read back
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="compare_metric").value == "score"
+    assert "share of samples that are not digits (↓)" in at.selectbox(key="compare_metric").options
+    quality = [c for c in at.get("vega_lite_chart") if "classifier score" in str(c.proto.spec)]
+    assert quality, "no score chart"
+    assert "6.4" in str(quality[0].proto.datasets) or "6.4" in str(quality[0].proto.spec)
+    assert any("No scores saved for: plain" in c.value for c in at.caption)
