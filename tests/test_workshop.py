@@ -354,3 +354,19 @@ def test_compare_overlays_the_quality_scores_a_snapshot_kept(tmp_path, monkeypat
     assert quality, "no score chart"
     assert "6.4" in str(quality[0].proto.datasets) or "6.4" in str(quality[0].proto.spec)
     assert any("No scores saved for: plain" in c.value for c in at.caption)
+
+
+def test_delete_on_compare_removes_that_snapshot_and_nothing_else(tmp_path, monkeypatch, paused_trainer):
+    monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path))
+    monkeypatch.delenv("GAN_LIVE_TOKEN", raising=False)
+    store = snapshots.SnapshotStore(tmp_path / "snapshots")
+    for name in ("keep", "victim"):
+        store.save(name, paused_trainer)
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at.selectbox(key="compare_delete_name").set_value("victim")
+    at.button(key="compare_delete").click()
+    at.run()
+    assert not at.exception
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["keep.pt"]
+    assert at.multiselect(key="compare_runs").options == ["keep"]
+    assert snapshots.SnapshotStore(tmp_path / "snapshots").load("keep")["step"] == paused_trainer.step_count

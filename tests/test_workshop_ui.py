@@ -378,3 +378,25 @@ def test_before_any_run_each_page_speaks_to_its_reader(app_registry, no_lock, mo
     texts = [i.value for i in presenter.info]
     assert any(PRESENTER_BEFORE_A_RUN[name] in t for t in texts), texts
     assert "Waiting for the presenter to start a run." not in texts
+
+
+def test_a_viewer_rerun_again_and_again_never_gets_presenter_controls(app_registry, no_lock, monkeypatch):
+    """Reruns (the 1 s refresh, a pause, a loss switch by the presenter) and hostile query parameters never
+    turn a viewer's page into the presenter's, and the presenter's session keeps its controls."""
+    monkeypatch.setenv("GAN_LIVE_TOKEN", "s3cret")
+    trainer = app_registry.start(TINY)
+    assert trainer.wait_until(lambda t: t.step_count > 0, timeout=60)
+    for query in (None, "s3cret-and-more", "S3CRET", "s3cre", " "):  # (surrounding spaces are forgiven: a paste)
+        viewer = page("train", query)
+        for _ in range(3):
+            assert controls(viewer) == set(), query
+            trainer.pause() if trainer.state == "running" else trainer.resume()  # the run changes between reruns
+            run(viewer)
+        assert controls(viewer) == set() and not viewer.get("file_uploader"), query
+    viewer = page("train")
+    viewer.query_params["token"] = ["wrong", "s3cret-x"]  # a repeated parameter
+    run(viewer)
+    assert controls(viewer) == set()
+    presenter = page("train", "s3cret")
+    run(presenter)
+    assert "stop" in controls(presenter)
