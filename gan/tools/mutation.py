@@ -1,0 +1,259 @@
+"""`python -m gan.tools.mutation`: mutation testing (mutmut 3) of the code whose bugs hurt a workshop most,
+and the score per module. Must not change what it measures: it runs mutmut, reads its results, prints.
+
+Which code, which tests and which mutants are equivalent live in pyproject.toml's [tool.mutmut] (the
+modules mutmut may mutate, the fast in-process tests it runs) and in EQUIVALENT below (mutants no test can
+kill because the program behaves the same, each with its reason). A mutant is "killed" when a test fails
+on it, "timeout" counts as killed (the mutant hangs a test: a user would notice), "survived" is a missing
+test, "no tests" is code no selected test reaches.
+
+    python -m gan.tools.mutation              # every module: about 40 minutes on 2 laptop cores
+    python -m gan.tools.mutation --module gan.engine.losses --max-children 2
+    python -m gan.tools.mutation --report     # the table of the last run, without running
+    python -m gan.tools.mutation --survivors  # the names of the surviving mutants (`mutmut show NAME`)
+    python -m gan.tools.mutation --retest-survivors  # after adding tests: only the survivors again
+
+mutmut writes a copy of the code and its results under mutants/ (ignored by git); a later run retests
+only functions that changed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: mutmut depends on `toml` there, which reads the same
+    import toml as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+GOAL = 0.85  # the share of non-equivalent mutants each module's tests must kill
+
+# What mutmut's status of one mutant (its own table, mutmut.__main__.status_by_exit_code) counts as here.
+# A mutant that makes a test hang or crash is one a user would notice: it counts as killed.
+COUNTS = {"killed": "killed", "timeout": "timeout", "segfault": "timeout", "survived": "survived",
+          "no tests": "no_tests", "suspicious": "survived", "not checked": "not_run", "skipped": "not_run",
+          "check was interrupted by user": "not_run"}
+
+# Mutants that cannot change behaviour, so no test can kill them; each with the reason.
+# Keys are mutmut's names (module.x_function__mutmut_N); a stale key (the code moved) is reported.
+EQUIVALENT: dict[str, str] = {}
+
+
+@dataclass
+class ModuleScore:
+    module: str
+    total: int = 0
+    killed: int = 0
+    timeout: int = 0
+    survived: int = 0
+    no_tests: int = 0
+    equivalent: int = 0
+    not_run: int = 0
+
+    @property
+    def judged(self) -> int:  # mutants a test could have killed
+        return self.killed + self.timeout + self.survived + self.no_tests
+
+    @property
+    def score(self) -> float | None:
+        return (self.killed + self.timeout) / self.judged if self.judged else None
+
+
+def configured_modules(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
+    """The modules [tool.mutmut] mutates: every .py under paths_to_mutate not matched by do_not_mutate."""
+    import fnmatch
+
+    cfg = tomllib.loads(pyproject.read_text())["tool"]["mutmut"]
+    modules = []
+    for root in cfg["paths_to_mutate"]:
+        for path in sorted((REPO / root).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            if not any(fnmatch.fnmatch(rel, p) for p in cfg.get("do_not_mutate", [])):
+                modules.append(rel[:-3].replace("/", "."))
+    return modules
+
+
+def read_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
+    """module -> {mutant name: exit code or None (not run yet)} from mutmut's .meta files, with the
+    rechecked verdicts (recheck()) in place of mutmut's."""
+    rechecked_path = mutants_dir / "rechecked.json"
+    rechecked = json.loads(rechecked_path.read_text()) if rechecked_path.exists() else {}  # see recheck()
+    results = {}
+    for meta in sorted(mutants_dir.rglob("*.py.meta")):
+        rel = meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")]
+        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        # A recheck stands while mutmut's own verdict is the one it rechecked; a later mutmut run wins.
+        results[rel.replace("/", ".")] = {
+            name: rechecked[name][1] if rechecked.get(name, (None,))[0] == code is not None else code
+            for name, code in codes.items()}
+    return results
+
+
+def counted_as(code: int | None) -> str:
+    """The ModuleScore field one mutant's exit code counts in; an unknown code counts as survived, so it
+    lowers the score instead of hiding."""
+    from mutmut.__main__ import status_by_exit_code
+
+    return COUNTS.get(status_by_exit_code.get(code, "survived"), "survived")
+
+
+def score_modules(results: dict[str, dict[str, int | None]], modules: list[str]) -> list[ModuleScore]:
+    scores = []
+    for module in modules:
+        s = ModuleScore(module)
+        for name, code in results.get(module, {}).items():
+            s.total += 1
+            field = "equivalent" if name in EQUIVALENT else counted_as(code)
+            setattr(s, field, getattr(s, field) + 1)
+        scores.append(s)
+    return scores
+
+
+def survivors(results: dict[str, dict[str, int | None]], module: str | None = None) -> list[str]:
+    return sorted(name for mod, codes in results.items() if module in (None, mod)
+                  for name, code in codes.items()
+                  if name not in EQUIVALENT and counted_as(code) in ("survived", "no_tests"))
+
+
+def stale_equivalents(results: dict[str, dict[str, int | None]]) -> list[str]:
+    known = {name for codes in results.values() for name in codes}
+    return sorted(set(EQUIVALENT) - known)
+
+
+def markdown_table(scores: list[ModuleScore]) -> str:
+    lines = ["| Module | Mutants | Killed | Timeout | Survived | No test | Equivalent | Score |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in scores:
+        score = "–" if s.score is None else f"{s.score:.0%}" + ("" if s.score >= GOAL else " ✗")
+        lines.append(f"| `{s.module}` | {s.total} | {s.killed} | {s.timeout} | {s.survived} | {s.no_tests} "
+                     f"| {s.equivalent} | {score} |")
+    return "\n".join(lines)
+
+
+# mutmut 3.3.1 is run through this launcher, not `python -m mutmut` (its trampolines import mutmut.__main__
+# a second time, which sets the multiprocessing start method twice and fails) and not in this process (this
+# process has imported `gan` from the repository; the tests must import the mutated copy under mutants/).
+# One fix to mutmut on the way: it records each test's duration from the last phase pytest reports
+# (teardown, milliseconds), so its time limits cut off slow tests on surviving mutants and call them
+# "timeout". The launcher records setup + call + teardown; timeouts and survivors are rechecked (recheck()).
+LAUNCHER = """
+import sys
+import mutmut
+import mutmut.__main__ as mm
+
+class PhaseSummingRunner(mm.PytestRunner):
+    def run_stats(self, *, tests):
+        class StatsCollector:
+            def pytest_runtest_teardown(self, item, nextitem):
+                test = mm.strip_prefix(item._nodeid, prefix='mutants/')
+                for function in mutmut._stats:
+                    mutmut.tests_by_mangled_function_name[function].add(test)
+                mutmut._stats.clear()
+
+            def pytest_runtest_makereport(self, item, call):
+                if call.when == 'setup':
+                    mutmut.duration_by_test[item.nodeid] = 0.0
+                mutmut.duration_by_test[item.nodeid] = mutmut.duration_by_test.get(item.nodeid, 0.0) + call.duration
+
+        args = ['-x', '-q'] + (list(tests) or list(mutmut.config.tests_dir))
+        with mm.change_cwd('mutants'):
+            return int(self.execute_pytest(args, plugins=[StatsCollector()]))
+
+mm.PytestRunner = PhaseSummingRunner
+mm.cli(sys.argv[1:])
+"""
+
+
+def run_mutmut(names: list[str], max_children: int) -> int:
+    """Run mutmut from the repository root (it reads pyproject.toml there); only the mutants ``names``
+    (globs such as ``gan.engine.losses.*``) when given, and those again even if they have a result."""
+    cmd = [sys.executable, "-c", LAUNCHER, "run", "--max-children", str(max_children), *names]
+    return subprocess.call(cmd, cwd=REPO)
+
+
+def forget_rechecks(names: list[str], mutants_dir: Path = REPO / "mutants") -> None:
+    path = mutants_dir / "rechecked.json"
+    if path.exists():
+        done = json.loads(path.read_text())
+        path.write_text(json.dumps({k: v for k, v in done.items() if k not in set(names)}, indent=1))
+
+
+def _recheck_one(name: str, tests: list[str], limit_s: float, mutants_dir: Path) -> int:
+    env = dict(os.environ, MUTANT_UNDER_TEST=name, PY_IGNORE_IMPORTMISMATCH="1")
+    env.pop("PYTHONPATH", None)
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    try:
+        rc = subprocess.run(cmd, cwd=mutants_dir, env=env, capture_output=True, timeout=limit_s).returncode
+    except subprocess.TimeoutExpired:
+        return 36  # still hangs on its own: a real timeout
+    return 0 if rc == 0 else 1
+
+
+def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, workers: int = 2,
+            mutants_dir: Path = REPO / "mutants") -> dict[str, int]:
+    """Run every mutant mutmut did not count as killed again, alone, its tests in a fresh pytest process
+    (what a developer's `pytest` does), with a generous wall-clock limit: 0 (survived), 1 (killed) or 36
+    (still hangs). Two of mutmut's verdicts are not to be trusted as they stand: its time limit compares
+    each mutant with the fastest function's tests in the same file, so a slow but passing run is called
+    a timeout; and its forked test runs share one process's state, so a mutant can "survive" a test that
+    fails on it in a fresh process. Kept in mutants/rechecked.json; read_results prefers them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stats = json.loads((mutants_dir / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
+    done_path = mutants_dir / "rechecked.json"
+    done = json.loads(done_path.read_text()) if done_path.exists() else {}
+    todo = {name: code for codes in results.values() for name, code in codes.items()
+            if name not in done and name not in EQUIVALENT and counted_as(code) in ("timeout", "survived")}
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = {pool.submit(_recheck_one, name, sorted(stats.get(name.rsplit("__mutmut_", 1)[0], [])), limit_s,
+                            mutants_dir): name for name in todo}
+        for job in jobs:
+            name = jobs[job]
+            done[name] = [todo[name], job.result()]  # [mutmut's verdict, the recheck's]
+            print(f"rechecked {name}: {counted_as(todo[name])} -> {counted_as(done[name][1])}", flush=True)
+            done_path.write_text(json.dumps(done, indent=1))
+    return done
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m gan.tools.mutation", description=__doc__.split("\n")[0])
+    p.add_argument("--module", help="only this module, e.g. gan.engine.losses")
+    p.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
+    p.add_argument("--report", action="store_true", help="print the last run's table without running")
+    p.add_argument("--survivors", action="store_true", help="list surviving mutants instead of the table")
+    p.add_argument("--retest-survivors", action="store_true",
+                   help="test the survivors again (after adding tests): mutmut, then the recheck")
+    args = p.parse_args(argv)
+    modules = configured_modules()
+    if args.module and args.module not in modules:
+        p.error(f"{args.module} is not mutated; choose one of: {', '.join(modules)}")
+    if args.retest_survivors:
+        names = survivors(read_results(), args.module)
+        forget_rechecks(names)
+    else:
+        names = [f"{args.module}.*"] if args.module else []
+    if not (args.report or args.survivors) and (names or not args.retest_survivors):
+        code = run_mutmut(names, args.max_children)
+        if code != 0:
+            print(f"mutmut exited with status {code}", file=sys.stderr)
+            return code
+        recheck(read_results())
+    results = read_results()
+    if args.survivors:
+        print("\n".join(survivors(results, args.module)))
+        return 0
+    scores = score_modules(results, [args.module] if args.module else modules)
+    print(markdown_table(scores))
+    for name in stale_equivalents(results):
+        print(f"note: EQUIVALENT names {name}, which mutmut no longer generates", file=sys.stderr)
+    below = [s.module for s in scores if s.score is not None and s.score < GOAL]
+    return 1 if below else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

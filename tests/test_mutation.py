@@ -1,0 +1,55 @@
+"""The mutation score table (gan/tools/mutation.py), read from a hand-made mutmut results folder: what counts
+as killed, how a recheck overrides mutmut's verdict and stops doing so once mutmut has a new one."""
+
+import json
+
+import pytest
+
+pytest.importorskip("mutmut")
+
+from gan.tools import mutation  # noqa: E402
+
+
+def write_meta(root, module: str, codes: dict) -> None:
+    path = root / (module.replace(".", "/") + ".py.meta")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"exit_code_by_key": codes, "hash_by_function_name": {}}))
+
+
+def test_scores_count_killed_and_timeouts_against_everything_a_test_could_have_killed(tmp_path):
+    m = "gan.engine.losses"
+    write_meta(tmp_path, m, {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 1, f"{m}.x_f__mutmut_3": 36,
+                             f"{m}.x_f__mutmut_4": 0, f"{m}.x_g__mutmut_1": 33, f"{m}.x_g__mutmut_2": None})
+    (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m])
+    assert (s.total, s.killed, s.timeout, s.survived, s.no_tests, s.not_run) == (6, 2, 1, 1, 1, 1)
+    assert s.score == pytest.approx(3 / 5)  # not-run mutants are not judged; untested code counts against
+    assert mutation.survivors(mutation.read_results(tmp_path)) == [f"{m}.x_f__mutmut_4", f"{m}.x_g__mutmut_1"]
+    assert "| `gan.engine.losses` | 6 | 2 | 1 | 1 | 1 | 0 | 60% ✗ |" in mutation.markdown_table([s])
+
+
+def test_a_recheck_overrides_mutmuts_verdict_until_mutmut_gives_another(tmp_path):
+    m = "gan.workshop.auth"
+    name = f"{m}.x_access__mutmut_7"
+    write_meta(tmp_path, m, {name: 0})
+    (tmp_path / "rechecked.json").write_text(json.dumps({name: [0, 1]}))  # survived in mutmut, killed alone
+    assert mutation.read_results(tmp_path)[m][name] == 1
+    write_meta(tmp_path, m, {name: 36})  # a later mutmut run: its verdict wins
+    assert mutation.read_results(tmp_path)[m][name] == 36
+
+
+def test_equivalent_mutants_leave_the_score(tmp_path, monkeypatch):
+    m = "gan.workshop.auth"
+    write_meta(tmp_path, m, {f"{m}.x_a__mutmut_1": 1, f"{m}.x_a__mutmut_2": 0})
+    monkeypatch.setitem(mutation.EQUIVALENT, f"{m}.x_a__mutmut_2", "same bytes either way")
+    (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m])
+    assert (s.equivalent, s.score) == (1, 1.0)
+    assert mutation.survivors(mutation.read_results(tmp_path)) == []
+    monkeypatch.setitem(mutation.EQUIVALENT, f"{m}.x_gone__mutmut_1", "code that moved")
+    assert mutation.stale_equivalents(mutation.read_results(tmp_path)) == [f"{m}.x_gone__mutmut_1"]
+
+
+def test_the_configured_modules_are_the_ones_the_issue_names():
+    assert set(mutation.configured_modules()) == {
+        "gan.engine.losses", "gan.engine.step", "gan.engine.checkpoint", "gan.engine.autosave",
+        "gan.engine.training_state", "gan.engine.storage", "gan.engine.history", "gan.workshop.auth",
+        "gan.workshop.runs", "gan.workshop.snapshots", "gan.workshop.transfer"}
