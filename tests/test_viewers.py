@@ -119,6 +119,54 @@ def test_a_viewer_without_the_token_has_no_start_button(server):
     run(scenario())
 
 
+def test_forged_presenter_clicks_from_a_viewer_change_nothing(server):
+    """Widget ids are the same for every session, so a viewer can copy the presenter's: Stop, Reset, Pause
+    and a loss switch sent by a viewer (hostile tokens, out of order: before its first page arrived, and
+    again as a refresh of its live panel) must not touch the run, and the server must not fail."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    async def scenario():
+        presenter = await running_presenter(server)
+        viewers = []
+        try:
+            ids = {label: b.id for label, b in presenter.buttons().items()}
+            assert {"Pause", "Stop", "Reset"} <= set(ids), ids
+            loss_bar = presenter.segmented()[0]
+            def loss_line(v: Viewer) -> str:  # "**BCE** loss · equilibrium: D 0.693 · G 0.693 · lr G ..."
+                return next(m for m in v.markdown() if "equilibrium" in m).split("\n")[-1]
+
+            details = loss_line(presenter)
+            assert details.startswith("**"), details
+            other = next(o for o in loss_bar.options if o.split()[0] not in details)
+            forged = [WidgetState(id=ids[label], trigger_value=True) for label in ("Stop", "Reset", "Pause")]
+            switch = WidgetState(id=loss_bar.id)
+            switch.string_array_value.data.append(other)
+            forged.append(switch)
+
+            for query in (f"token={TOKEN}x", f"token={TOKEN.upper()}", f"token=%20{TOKEN[:-1]}", "token=&token="):
+                viewer = Viewer(server, query, name=query)
+                viewers.append(viewer)
+                await viewer.connect(FIRST_RUN_S, wait_first_run=False)
+                sent = await viewer.send_widget_states(forged)  # before the page it would need to see them
+                assert await viewer.wait_until(lambda v, t=sent: any(r.finished_at > t for r in v.runs), 30)
+                assert viewer.buttons() == {} and viewer.segmented() == [], (query, viewer.buttons())
+                assert await viewer.wait_until(lambda v: len(v.fragment_runs) > 0, 30)  # its live panel refreshed
+                sent = await viewer.send_widget_states(forged, fragment_id=viewer.fragment_runs[-1].fragment_ids[0])
+                assert await viewer.wait_until(lambda v, t=sent: any(r.finished_at > t for r in v.runs), 30)
+                assert not viewer.exceptions(), viewer.exceptions()
+
+            step = presenter.status().step
+            assert await presenter.wait_until(
+                lambda v: state_is("Running")(v) and v.status().step > step, 30), presenter.status()
+            assert loss_line(presenter) == details  # no loss switch reached the run
+            health = await http_get(server + "_stcore/health", timeout=10)
+            assert health.status == 200 and not presenter.exceptions()
+        finally:
+            await close_viewers([presenter, *viewers])
+
+    run(scenario(), timeout=240)
+
+
 def test_an_abrupt_disconnect_leaves_the_server_healthy(server):
     async def scenario():
         presenter = await running_presenter(server)

@@ -161,6 +161,11 @@ class Viewer(PageView):
         self.page.set_widget_state(state)
         return await self._send_rerun(fragment_id=seg.fragment_id)
 
+    async def send_widget_states(self, states: list[WidgetState], fragment_id: str = "") -> float:
+        """Send a rerun that reports ``states`` as well, whatever this tab shows: what a hostile or stale
+        client can send (another session's widget ids, values out of order). Returns the send time."""
+        return await self._send_rerun(fragment_id=fragment_id, extra=list(states))
+
     # -- protocol: sending
     async def _send_rerun(self, fragment_id: str = "", auto: bool = False,
                           extra: list[WidgetState] | None = None) -> float:
