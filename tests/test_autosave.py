@@ -223,3 +223,71 @@ def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, mo
     again = reg.continue_run()
     assert again.wait_until(lambda r: r.step_count >= offer.step + 5, timeout=60)
     reg.close()
+
+
+def _interrupted_run(root, steps: int = 12):
+    """A run killed mid-training in one registry (as if the server died), and the registry of the next start."""
+    first = RunRegistry(mode="thread", metrics_every=0, runs_root=root)
+    t = first.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= steps, timeout=60)
+    t.pause()  # an autosave at this step
+    t.stop(clean=False)
+    return t, RunRegistry(mode="thread", metrics_every=0, runs_root=root)
+
+
+def test_a_saved_run_reads_like_a_stopped_run_that_has_nothing_to_train(tmp_path):
+    t, second = _interrupted_run(tmp_path)
+    shown = second.current()
+    assert isinstance(shown, SavedRun)
+    assert (shown.name, shown.step_count, shown.loss) == (t.name, t.step_count, "bce")
+    assert shown.config.to_dict() == dict(t.config.to_dict(), device="auto")
+    status = shown.status()
+    assert status.state == RunState.STOPPED and status.interrupted and status.step == t.step_count
+    assert f"stopped at step {t.step_count:,}" in status.reason
+    assert (status.lr_g, status.lr_d, status.d_steps) == (t.config.lr_g, t.config.lr_d, t.config.d_steps)
+    assert not shown.is_alive() and not shown.has_models()  # no sampling, no download of weights
+    assert shown.stop() is True and second.live_runs() == []  # Start is allowed: nothing is live
+    assert shown.wait_until(lambda r: r.step_count == t.step_count) is True
+    assert shown.wait_until(lambda r: r.step_count > t.step_count) is False  # it never moves
+    assert second.names() == [] and second.get(t.name) is None  # shown, but not a run until continued
+
+
+def test_reset_marks_every_folder_stopped_and_leaves_no_run(tmp_path):
+    t, second = _interrupted_run(tmp_path)
+    assert json.loads((t.run_dir / "run.json").read_text())["clean_stop"] is False
+    second.reset()
+    assert second.current() is None and second.names() == [] and second.live_runs() == []
+    assert json.loads((t.run_dir / "run.json").read_text())["clean_stop"] is True
+    assert list(t.run_dir.glob("autosave-*.pt"))  # the files stay on disk; only the offer goes
+    assert find_interrupted(t.run_dir.parent)[0] == []
+
+
+def test_a_continued_run_keeps_autosaving_into_its_own_folder(tmp_path):
+    t, second = _interrupted_run(tmp_path)
+    resumed = second.continue_run()
+    assert resumed.name == t.name and second.get(t.name) is resumed and second.current() is resumed
+    assert resumed.wait_until(lambda r: r.step_count >= t.step_count + 5, timeout=60)
+    resumed.pause()  # autosaves now, into the folder it came from
+    newest, state, _ = latest_valid(t.run_dir)
+    assert state["step"] == resumed.step_count > t.step_count
+    assert [p.name for p in t.run_dir.parent.iterdir()] == [t.run_dir.name]  # no second folder
+    resumed.stop(clean=False)
+    third = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    assert third.continue_offer().step == resumed.step_count  # the next crash offers the newer step
+
+
+def test_a_link_among_the_autosaves_is_refused_by_name_and_the_real_file_before_it_is_used(tmp_path):
+    t, _ = _interrupted_run(tmp_path, steps=5)
+    real = max(t.run_dir.glob("autosave-*.pt"))
+    link = t.run_dir / "autosave-999999999.pt"  # sorts after every real one
+    link.symlink_to(real)  # even a link to a good file inside the folder: links are never followed
+    path, state, skipped = latest_valid(t.run_dir)
+    assert path == real and state["step"] == t.step_count
+    assert skipped == [f"{link}: refused, a link or a file outside the runs folder"]
+    for p in t.run_dir.glob("autosave-*.pt"):
+        if p != link:
+            p.unlink()
+    with pytest.raises(autosave.StorageError) as err:
+        latest_valid(t.run_dir)
+    refused = f"{link}: refused, a link or a file outside the runs folder"
+    assert str(err.value) == f"{t.run_dir}: no readable autosave ({refused})"

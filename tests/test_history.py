@@ -1,8 +1,9 @@
 import time
 
+import numpy as np
 import pytest
 
-from gan.engine.history import History, SampleGrid
+from gan.engine.history import History, SampleGrid, SyncCursor
 
 
 def fill(history, steps, switch_at=None):
@@ -29,6 +30,21 @@ def test_history_stays_under_its_bound_and_still_covers_every_step():
     assert (s.steps_in_row.tail(200) == 1).all()
     # No bucket spans the loss switch: every row before step 30000 is bce, every row after is mse.
     assert (s[s.step < 29_999].loss == "bce").all() and (s[s.step >= 30_000].loss == "mse").all()
+
+
+def test_a_loss_switch_in_every_bucket_still_keeps_the_history_bounded_and_labels_rows_by_their_last_loss():
+    """The one case where rows must mix losses: more switches than buckets. Each merged row then counts
+    all its steps and carries the loss of its newest step; the recent rows stay exact."""
+    h = History(recent=10, max_buckets=4)
+    for i in range(1, 401):
+        h.append(i, 0.7, 0.6, 0.5, 0.4, 2e-4, 2e-4, "bce" if (i // 3) % 2 == 0 else "mse", when=float(i))
+    s = h.snapshot().scalars
+    assert len(s) <= 10 + 4 + 1 and s.steps_in_row.sum() == 400
+    assert set(s.loss) <= {"bce", "mse"}
+    folded = s[s.steps_in_row > 1]
+    last_loss = {i: "bce" if (i // 3) % 2 == 0 else "mse" for i in range(1, 401)}
+    last_step = lambda row: round(row.step + (row.steps_in_row - 1) / 2)  # a row sits at its bucket's middle
+    assert len(folded) > 0 and all(row.loss == last_loss[last_step(row)] for row in folded.itertuples())
 
 
 def test_buckets_keep_min_and_max():
@@ -83,3 +99,50 @@ def test_state_dict_round_trip_keeps_rows_events_and_grids():
     assert b.scalars.loss_d.mean() == pytest.approx(a.scalars.loss_d.mean(), rel=1e-3)
     assert list(b.events.detail) == ["bce → mse"]
     assert b.grids[0].step == 500 and b.grids[0].images[0, 0, 0] == 7
+
+
+# --- the mirror (the worker sends deltas, the server applies them) ------------------------------
+def _row(h: History, step: int, loss: str = "bce") -> None:
+    h.append(step, 0.6 + step * 1e-3, 0.7, 0.5, 0.5, 2e-4, 2e-4, loss, when=1000.0 + step)
+
+
+def test_a_mirror_fed_deltas_reads_exactly_like_its_source():
+    src, mirror = History(recent=50, max_buckets=20), History(recent=50, max_buckets=20)
+    cursor = SyncCursor()
+    delta, cursor = src.changes_since(cursor)
+    assert delta is None  # first read: a full copy
+    mirror.load_state_dict(src.state_dict())
+    for step in range(1, 400):
+        _row(src, step, "bce" if step < 150 else "mse")
+        if step == 150:
+            src.add_event(150, "loss", "bce → mse")
+        if step % 40 == 0:
+            src.add_grid(SampleGrid(step, "bce", np.full((64, 28, 28), step % 256, np.uint8)))
+            src.set_probs(np.full(8, 0.25, np.float32), np.full(8, 0.75, np.float32), step)
+        if step % 17 == 0:  # a tick every 17 steps: within `recent`, so always incremental
+            delta, cursor = src.changes_since(cursor)
+            assert delta is not None
+            mirror.apply(delta)
+    delta, cursor = src.changes_since(cursor)
+    mirror.apply(delta)
+    a, b = src.snapshot(), mirror.snapshot()
+    assert a.scalars.drop(columns="time").equals(b.scalars.drop(columns="time"))
+    assert a.events.equals(b.events)
+    assert [g.step for g in a.grids] == [g.step for g in b.grids] and a.probs_step == b.probs_step == 360
+    assert a.total_steps == b.total_steps == 399
+
+
+def test_a_mirror_that_fell_behind_or_a_reloaded_source_asks_for_a_full_copy():
+    src = History(recent=10, max_buckets=20)
+    for step in range(1, 6):
+        _row(src, step)
+    _, cursor = src.changes_since(SyncCursor())
+    for step in range(6, 30):  # 24 steps > recent: some unseen rows were folded into buckets
+        _row(src, step)
+    delta, cursor = src.changes_since(cursor)
+    assert delta is None
+    delta, cursor = src.changes_since(cursor)
+    assert delta is not None and delta.rows == []
+    src.load_state_dict(src.state_dict())  # a reload (resume) starts a new generation
+    delta, _ = src.changes_since(cursor)
+    assert delta is None

@@ -87,3 +87,29 @@ def test_each_g_loss_pushes_the_right_way_by_the_formula_away_from_zero(logit):
         LOSSES[name].g_loss(fake_logits=fake).backward()
         assert fake.grad.item() == pytest.approx(slope, rel=1e-5, abs=1e-7), name
         assert fake.grad.item() < 0, f"{name}: G must push D's logit on fakes up"
+
+
+@pytest.mark.parametrize("logit", [-3.0, -0.7, 1.5])
+def test_each_d_loss_pushes_real_logits_up_and_fake_logits_down_by_the_formula(logit):
+    """dL_D/dl for one real and one fake sample (the mean of the two terms gives each a ½), away from 0."""
+    s = torch.sigmoid(torch.tensor(logit)).item()
+    real_slope = {"bce": 0.5 * (s - 1.0),  # ½ · -ln σ(l)
+                  "mse": 0.5 * 2 * (s - 1.0) * s * (1 - s),  # ½ · (σ(l) - 1)²
+                  "hinge": -0.5 if logit < 1.0 else 0.0}  # ½ · relu(1 - l)
+    fake_slope = {"bce": 0.5 * s,  # ½ · -ln(1 - σ(l))
+                  "mse": 0.5 * 2 * s * s * (1 - s),  # ½ · σ(l)²
+                  "hinge": 0.5 if logit > -1.0 else 0.0}  # ½ · relu(1 + l)
+    for name in real_slope:
+        real = torch.tensor([logit], requires_grad=True)
+        fake = torch.tensor([logit], requires_grad=True)
+        LOSSES[name].d_loss(real_logits=real, fake_logits=fake).backward()
+        assert real.grad.item() == pytest.approx(real_slope[name], rel=1e-5, abs=1e-7), name
+        assert fake.grad.item() == pytest.approx(fake_slope[name], rel=1e-5, abs=1e-7), name
+        assert real.grad.item() <= 0 <= fake.grad.item(), f"{name}: D must call reals real and fakes fake"
+
+
+def test_hinge_d_loss_is_zero_beyond_the_margin_and_grows_inside_it():
+    confident = LOSSES["hinge"].d_loss(real_logits=torch.full((4,), 2.0), fake_logits=torch.full((4,), -2.0))
+    wrong = LOSSES["hinge"].d_loss(real_logits=torch.full((4,), -1.0), fake_logits=torch.full((4,), 1.0))
+    assert confident.item() == 0.0  # both terms past the margin of 1
+    assert wrong.item() == pytest.approx(2.0)  # ½ · (relu(1 + 1) + relu(1 + 1))

@@ -284,3 +284,15 @@ def test_d_steps_three_makes_three_d_updates_per_g_update(make_trainer):
     d_steps = {int(st["step"]) for st in t.opt_d.state_dict()["state"].values()}
     g_steps = {int(st["step"]) for st in t.opt_g.state_dict()["state"].values()}
     assert g_steps == {20} and d_steps == {60}
+
+
+def test_the_divergence_message_names_the_loss_that_went_bad_and_its_value():
+    from gan.engine.step import DIVERGED, non_finite_reason
+
+    d_nan = non_finite_reason(7, float("nan"), 0.7, 2e-4, 5e-4)
+    assert d_nan.startswith("loss_d became nan at step 7 (lr_g=0.0002, lr_d=0.0005); weights were restored")
+    assert non_finite_reason(9, 0.69, float("-inf"), 1e-3, 1e-3).startswith("loss_g became -inf at step 9")
+    big = 2 * DIVERGED
+    assert non_finite_reason(3, 0.69, big, 1.0, 1.0).startswith(f"loss_g became {big:.3g} (diverged) at step 3")
+    assert non_finite_reason(3, -big, 0.69, 1.0, 1.0).startswith(f"loss_d became {-big:.3g} (diverged)")
+    assert d_nan.endswith("Lower the learning rate and press Resume.")

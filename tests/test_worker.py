@@ -12,12 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gan.engine import procs
 from gan.engine.config import Config, ConfigError
-from gan.engine.history import History, SampleGrid, SyncCursor
 from gan.engine.protocol import FailureKind, PauseCause, RunState
 from gan.workshop.runs import RunLimitError, RunRegistry
 
@@ -169,53 +167,6 @@ def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_regist
                             timeout=10)
     finally:
         os.kill(process_registry.worker.pid, signal.SIGCONT)
-
-
-# --- the mirror -----------------------------------------------------------------------------------
-def _row(h: History, step: int, loss: str = "bce") -> None:
-    h.append(step, 0.6 + step * 1e-3, 0.7, 0.5, 0.5, 2e-4, 2e-4, loss, when=1000.0 + step)
-
-
-def test_a_mirror_fed_deltas_reads_exactly_like_its_source():
-    src, mirror = History(recent=50, max_buckets=20), History(recent=50, max_buckets=20)
-    cursor = SyncCursor()
-    delta, cursor = src.changes_since(cursor)
-    assert delta is None  # first read: a full copy
-    mirror.load_state_dict(src.state_dict())
-    for step in range(1, 400):
-        _row(src, step, "bce" if step < 150 else "mse")
-        if step == 150:
-            src.add_event(150, "loss", "bce → mse")
-        if step % 40 == 0:
-            src.add_grid(SampleGrid(step, "bce", np.full((64, 28, 28), step % 256, np.uint8)))
-            src.set_probs(np.full(8, 0.25, np.float32), np.full(8, 0.75, np.float32), step)
-        if step % 17 == 0:  # a tick every 17 steps: within `recent`, so always incremental
-            delta, cursor = src.changes_since(cursor)
-            assert delta is not None
-            mirror.apply(delta)
-    delta, cursor = src.changes_since(cursor)
-    mirror.apply(delta)
-    a, b = src.snapshot(), mirror.snapshot()
-    assert a.scalars.drop(columns="time").equals(b.scalars.drop(columns="time"))
-    assert a.events.equals(b.events)
-    assert [g.step for g in a.grids] == [g.step for g in b.grids] and a.probs_step == b.probs_step == 360
-    assert a.total_steps == b.total_steps == 399
-
-
-def test_a_mirror_that_fell_behind_or_a_reloaded_source_asks_for_a_full_copy():
-    src = History(recent=10, max_buckets=20)
-    for step in range(1, 6):
-        _row(src, step)
-    _, cursor = src.changes_since(SyncCursor())
-    for step in range(6, 30):  # 24 steps > recent: some unseen rows were folded into buckets
-        _row(src, step)
-    delta, cursor = src.changes_since(cursor)
-    assert delta is None
-    delta, cursor = src.changes_since(cursor)
-    assert delta is not None and delta.rows == []
-    src.load_state_dict(src.state_dict())  # a reload (resume) starts a new generation
-    delta, _ = src.changes_since(cursor)
-    assert delta is None
 
 
 # --- the real server: no orphans ---------------------------------------------------------------------

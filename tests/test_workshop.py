@@ -231,6 +231,27 @@ def test_oversized_empty_and_foreign_uploads_are_refused_with_a_message():
         snapshots.load_upload(Upload(buf.getvalue(), "foreign.pt"))
 
 
+def test_the_upload_cap_is_exact_and_its_message_gives_the_sizes():
+    mb = 2**20
+    assert snapshots.read_capped(Upload(b"x" * mb, "edge.pt"), max_bytes=mb).getvalue() == b"x" * mb  # at the cap: fine
+    with pytest.raises(CheckpointError) as err:
+        snapshots.read_capped(Upload(b"x" * (3 * mb // 2), "big.pt"), max_bytes=mb)
+    assert str(err.value) == "big.pt: 1.5 MB is over the upload limit of 1 MB; a GAN Live checkpoint is far smaller"
+
+    class Stream(io.BytesIO):  # a plain file object: no declared size, and not read from its start
+        pass
+
+    stream = Stream(b"h" * 100 + b"x" * (mb + 1))
+    stream.seek(100)
+    with pytest.raises(CheckpointError) as err:
+        snapshots.read_capped(stream, max_bytes=mb)
+    assert str(err.value) == "upload: 1.0 MB is over the upload limit of 1 MB; a GAN Live checkpoint is far smaller"
+    assert stream.tell() == 100  # measured, not consumed
+    stream = Stream(b"h" * 100 + b"x" * mb)
+    stream.seek(100)
+    assert snapshots.read_capped(stream, max_bytes=mb).getvalue() == b"x" * mb  # the header it skipped is not counted
+
+
 def test_a_valid_upload_becomes_a_snapshot(paused_trainer, tmp_path):
     buf = io.BytesIO()
     torch.save(paused_trainer.state_dict(), buf)
