@@ -235,3 +235,69 @@ def test_theory_page_renders_the_equilibrium_values(server, page):
     sync_api.expect(page.get_by_text("0.693").first).to_be_visible()
     sync_api.expect(page.get_by_text("0.25").first).to_be_visible()
     sync_api.expect(page.locator(".stVegaLiteChart canvas, .stVegaLiteChart svg").first).to_be_visible()
+
+
+# Every widget key that acts on the run or the files: none may ever be on a viewer's page.
+PRESENTER_KEYS = ("start", "stop", "pause_resume", "step", "reset", "loss", "start_preset", "save_snapshot",
+                  "ckpt_upload", "load_upload", "continue_run", "compare_upload", "compare_add",
+                  "compare_delete", "checkpoint_download", "start_branch")
+PAGES = {  # page -> an element drawn after every presenter control of that page: its run has got that far
+    "Train": lambda p: p.get_by_text(STEP).first,
+    "Samples": lambda p: p.locator(".st-key-interp_t"),
+    "Compare": lambda p: p.locator("[data-testid='stDataFrame']"),
+    "Theory": lambda p: p.locator(".st-key-entropy_p"),  # no presenter controls on this page at all
+}
+
+
+def test_a_viewer_clicking_through_every_page_and_reloading_never_gets_a_control(server, browser, tmp_path):
+    """Hostile tokens in the URL, each page of the navigation, reloads: not one presenter control, while the
+    presenter, on the same pages, has them (so the check cannot pass on a page that did not draw)."""
+    from gan.engine.config import Config
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.workshop.snapshots import SnapshotStore
+
+    t = Trainer(Config(model="mlp", width=32, batch_size=16, device="cpu"), name="snap")
+    t.start(stop_at_step=2)  # pauses there
+    assert t.wait_until(lambda t: t.step_count >= 2 and t.state == PAUSED, timeout=60)
+    SnapshotStore(server.runs / "snapshots").save("a-snapshot", t)
+    t.stop()  # Compare then offers Delete to the presenter
+
+    def shown_keys(page) -> list[str]:
+        return [k for k in PRESENTER_KEYS if page.locator(f".st-key-{k}").count()]
+
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2)]
+    try:
+        presenter, viewer = (c.new_page() for c in contexts)
+        for tab in (presenter, viewer):
+            tab.set_default_timeout(60_000)
+        sync_api.expect.set_options(timeout=60_000)
+        presenter.goto(f"{server}?token={TOKEN}")
+        if button(presenter, "start").is_enabled():
+            button(presenter, "start").click()  # a live run: the Train page draws its whole panel
+        wait_step_above(presenter, 0)
+        for query in (f"?token={TOKEN}x", f"?token={TOKEN.upper()}", "?token=",
+                      f"?token=wrong&token={TOKEN[:-1]}&preset=mode_collapse"):
+            viewer.goto(f"{server}{query}")
+            for name, drawn in PAGES.items():
+                viewer.get_by_role("link", name=name, exact=True).click()
+                sync_api.expect(drawn(viewer)).to_be_visible()
+                assert shown_keys(viewer) == [], (query, name)
+                assert viewer.get_by_text("Run settings").count() == 0
+                assert viewer.locator("input[type=file]").count() == 0
+            viewer.get_by_role("link", name="Train", exact=True).click()
+            sync_api.expect(PAGES["Train"](viewer)).to_be_visible()
+            viewer.reload()  # the URL now has no token: still nothing
+            sync_api.expect(PAGES["Train"](viewer)).to_be_visible()
+            assert shown_keys(viewer) == [], (query, "reload")
+        # The control: on the same pages the presenter does get them.
+        presenter.get_by_role("link", name="Compare", exact=True).click()
+        sync_api.expect(presenter.get_by_text("Delete a snapshot")).to_be_visible()
+        assert "compare_upload" in shown_keys(presenter)
+        presenter.get_by_role("link", name="Samples", exact=True).click()
+        sync_api.expect(presenter.locator(".st-key-checkpoint_download")).to_be_visible()
+        presenter.get_by_role("link", name="Train", exact=True).click()
+        sync_api.expect(button(presenter, "stop")).to_be_visible()
+        assert {"stop", "pause_resume", "loss", "reset"} <= set(shown_keys(presenter))
+    finally:
+        for c in contexts:
+            c.close()
