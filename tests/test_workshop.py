@@ -252,6 +252,58 @@ def test_the_upload_cap_is_exact_and_its_message_gives_the_sizes():
     assert snapshots.read_capped(stream, max_bytes=mb).getvalue() == b"x" * mb  # the header it skipped is not counted
 
 
+def test_a_snapshots_tables_for_compare_have_its_numbers_in_long_form():
+    state = {"step": 3, "loss": "mse", "lr_g": 1e-3, "lr_d": 5e-4, "d_steps": 2,
+             "history": {"scalars": {"step": [1, 2, 3], "loss_d": [0.7, 0.6, 0.5], "loss_g": [0.8, 0.9, 1.0],
+                                     "d_real": [0.5, 0.6, 0.7], "d_fake": [0.5, 0.4, 0.3]},
+                         "events": [{"step": 2, "time": 1.0, "kind": "loss", "detail": "bce → mse"}]},
+             "metrics": {"step": [2, 3], "score": [1.5, 2.5], "fd": [30.0, 20.0], "alarm": ["", "collapse"]}}
+    m = snapshots.metrics_frame(state, "a")
+    assert list(m.columns) == ["run", "step", "metric", "value"]
+    assert m.to_dict("records") == [  # the text column (the alarm) is not a curve
+        {"run": "a", "step": 2, "metric": "score", "value": 1.5},
+        {"run": "a", "step": 3, "metric": "score", "value": 2.5},
+        {"run": "a", "step": 2, "metric": "fd", "value": 30.0},
+        {"run": "a", "step": 3, "metric": "fd", "value": 20.0}]
+    for broken in (None, [], {"score": [1.0]}, {"step": [1, 2], "score": [1.0]}):  # none, no steps, ragged
+        empty = snapshots.metrics_frame(dict(state, metrics=broken), "a")
+        assert empty.empty and list(empty.columns) == ["run", "step", "metric", "value"]
+    ev = snapshots.events_frame(state, "a")
+    assert ev.to_dict("records") == [{"run": "a", "step": 2, "time": 1.0, "kind": "loss", "detail": "bce → mse"}]
+    no_events = snapshots.events_frame({"history": {"events": []}}, "b")
+    assert no_events.empty and list(no_events.columns) == ["run", "step", "time", "kind", "detail"]
+    row = snapshots.summary(state, "a")
+    assert {k: row[k] for k in ("run", "step", "loss", "lr_g", "lr_d", "d_steps")} == \
+        {"run": "a", "step": 3, "loss": "mse", "lr_g": 1e-3, "lr_d": 5e-4, "d_steps": 2}
+    assert (row["loss_d"], row["loss_g"], row["d_real"], row["d_fake"]) == (0.5, 1.0, 0.7, 0.3)  # the last step
+
+
+def test_a_branch_changes_only_what_it_names_and_says_so_in_its_events(paused_trainer):
+    state = paused_trainer.state_dict()
+    step = state["step"]
+    new = snapshots.branch_state(state, "base", loss="mse", lr_d=1e-3, batch_size=32, lr_g=None)
+    assert (new["loss"], new["lr_d"], new["lr_g"], new["d_steps"]) == ("mse", 1e-3, state["lr_g"], state["d_steps"])
+    assert new["config"] == dict(state["config"], batch_size=32) and new["scheduled"] == []
+    assert state["loss"] == "bce" and state["config"]["batch_size"] != 32  # the source is left as it was
+    events = new["history"]["events"]
+    added = [(events["step"][i], events["kind"][i], events["detail"][i]) for i in range(-2, 0)]
+    assert added == [(step + 1, "branch", f"from base at step {step}: loss bce → mse, lr_d {state['lr_d']} → 0.001, "
+                                          f"batch_size {state['config']['batch_size']} → 32"),
+                     (step + 1, "loss", "bce → mse")]
+    assert len(state["history"]["events"]["step"]) == len(events["step"]) - 2
+    same = snapshots.branch_state(state, "base", loss="bce")  # nothing changes: one plain "branch" event
+    assert same["history"]["events"]["detail"][-1] == f"from base at step {step}"
+    with pytest.raises(ValueError, match="a branch can change loss, lr_g, lr_d, d_steps, batch_size, sample_every; "
+                                         "not latent_dim, width"):
+        snapshots.branch_state(state, "base", width=8, latent_dim=4)
+    with pytest.raises(ValueError, match="^branch setting rejected: .*lr_d"):
+        snapshots.branch_state(state, "base", lr_d=-1.0)
+    with pytest.raises(ValueError, match="^branch setting rejected: .*batch_size"):
+        snapshots.branch_state(state, "base", batch_size=0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        snapshots.branch_state(state, "base", loss="wgan")
+
+
 def test_a_valid_upload_becomes_a_snapshot(paused_trainer, tmp_path):
     buf = io.BytesIO()
     torch.save(paused_trainer.state_dict(), buf)
