@@ -443,3 +443,37 @@ def test_delete_on_compare_removes_that_snapshot_and_nothing_else(tmp_path, monk
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["keep.pt"]
     assert at.multiselect(key="compare_runs").options == ["keep"]
     assert snapshots.SnapshotStore(tmp_path / "snapshots").load("keep")["step"] == paused_trainer.step_count
+
+
+def test_an_unreadable_upload_is_named_in_one_line_whatever_broke_inside(monkeypatch):
+    from gan.workshop import transfer
+
+    def explode(upload, max_bytes):
+        raise KeyError(7)  # what torch's unpickler raises on some random bytes
+
+    monkeypatch.setattr(snapshots, "load_upload", explode)
+    with pytest.raises(CheckpointError) as err:
+        transfer.read_upload(Upload(b"\x80\x02garbage", "mine.pt"))
+    assert str(err.value) == "mine.pt: not a readable checkpoint (KeyError)"
+    with pytest.raises(CheckpointError) as err:
+        transfer.read_upload(io.BytesIO(b"\x80\x02garbage"))  # a file object without a name
+    assert str(err.value) == "upload: not a readable checkpoint (KeyError)"
+
+
+def test_adopted_runs_get_free_names_and_folders_of_their_own(paused_trainer, tmp_path):
+    from gan.engine.checkpoint import trainer_from_checkpoint
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=3, mode="thread", metrics_every=0, runs_root=tmp_path)
+    try:
+        state = paused_trainer.state_dict()
+        runs = [registry.adopt(trainer_from_checkpoint(state, name="upload", device="cpu"), paused=True)
+                for _ in range(3)]
+        assert [r.name for r in runs] == ["upload", "upload-2", "upload-3"] == registry.names()
+        assert registry.current() is runs[-1]
+        dirs = [r.autosave.run_dir for r in runs]
+        assert len(set(dirs)) == 3 and all(d.name.endswith(r.name) for d, r in zip(dirs, runs))
+        assert all(r.wait_until(lambda t: t.state == PAUSED, 30) for r in runs)
+        assert all(r.step_count == paused_trainer.step_count for r in runs)  # paused=True: where it was
+    finally:
+        registry.close(timeout=10.0)
