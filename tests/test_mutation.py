@@ -40,6 +40,7 @@ def test_a_recheck_overrides_mutmuts_verdict_until_mutmut_gives_another(tmp_path
 def test_equivalent_mutants_leave_the_score(tmp_path, monkeypatch):
     m = "gan.workshop.auth"
     write_meta(tmp_path, m, {f"{m}.x_a__mutmut_1": 1, f"{m}.x_a__mutmut_2": 0})
+    monkeypatch.setattr(mutation, "EQUIVALENT", {})
     monkeypatch.setitem(mutation.EQUIVALENT, f"{m}.x_a__mutmut_2", "same bytes either way")
     (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m])
     assert (s.equivalent, s.score) == (1, 1.0)
