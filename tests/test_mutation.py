@@ -2,6 +2,8 @@
 as killed, how a recheck overrides mutmut's verdict and stops doing so once mutmut has a new one."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,16 @@ def test_the_configured_modules_are_the_ones_the_issue_names():
         "gan.engine.losses", "gan.engine.step", "gan.engine.checkpoint", "gan.engine.autosave",
         "gan.engine.training_state", "gan.engine.storage", "gan.engine.history", "gan.workshop.auth",
         "gan.workshop.runs", "gan.workshop.snapshots", "gan.workshop.transfer"}
+
+
+def test_the_exit_code_table_agrees_with_mutmuts_own():
+    """COUNTS is a copy (importing mutmut.__main__ sets the multiprocessing start method): read mutmut's
+    table in a child process and check that every code means the same here."""
+    out = subprocess.run([sys.executable, "-c", "import json; from mutmut.__main__ import status_by_exit_code as s; "
+                          "print(json.dumps({str(k): v for k, v in s.items()}))"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    meaning = {"killed": "killed", "timeout": "timeout", "segfault": "timeout", "survived": "survived",
+               "suspicious": "survived", "no tests": "no_tests", "not checked": "not_run", "skipped": "not_run",
+               "check was interrupted by user": "not_run"}
+    theirs = {(None if k == "None" else int(k)): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+    assert {code: mutation.counted_as(code) for code in theirs} == {code: meaning[s] for code, s in theirs.items()}

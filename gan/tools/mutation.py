@@ -33,11 +33,16 @@ except ModuleNotFoundError:  # Python 3.10: mutmut depends on `toml` there, whic
 REPO = Path(__file__).resolve().parents[2]
 GOAL = 0.85  # the share of non-equivalent mutants each module's tests must kill
 
-# What mutmut's status of one mutant (its own table, mutmut.__main__.status_by_exit_code) counts as here.
-# A mutant that makes a test hang or crash is one a user would notice: it counts as killed.
-COUNTS = {"killed": "killed", "timeout": "timeout", "segfault": "timeout", "survived": "survived",
-          "no tests": "no_tests", "suspicious": "survived", "not checked": "not_run", "skipped": "not_run",
-          "check was interrupted by user": "not_run"}
+# mutmut 3.3.1's exit code of one mutant's test run (its status_by_exit_code) -> the ModuleScore field it counts
+# in. Copied, not imported: importing mutmut.__main__ sets the process's multiprocessing start method. A mutant
+# that makes a test hang or crash is one a user would notice: it counts with the killed ones.
+COUNTS = {1: "killed", 3: "killed",  # a test failed; pytest's internal error
+          -24: "timeout", 24: "timeout", 36: "timeout", 152: "timeout", 255: "timeout",  # over its time limit
+          -11: "timeout",  # segfault
+          0: "survived", 35: "survived",  # every test passed; "suspicious"
+          5: "no_tests", 33: "no_tests",  # no test collected; no selected test calls the function
+          None: "not_run", 2: "not_run", 34: "not_run"}  # not yet; interrupted; skipped
+
 
 # Mutants that cannot change behaviour, so no test can kill them; each with the reason.
 # Keys are mutmut's names (module.x_function__mutmut_N); a stale key (the code moved) is reported.
@@ -100,9 +105,7 @@ def read_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, in
 def counted_as(code: int | None) -> str:
     """The ModuleScore field one mutant's exit code counts in; an unknown code counts as survived, so it
     lowers the score instead of hiding."""
-    from mutmut.__main__ import status_by_exit_code
-
-    return COUNTS.get(status_by_exit_code.get(code, "survived"), "survived")
+    return COUNTS.get(code, "survived")
 
 
 def score_modules(results: dict[str, dict[str, int | None]], modules: list[str]) -> list[ModuleScore]:
