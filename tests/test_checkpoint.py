@@ -166,3 +166,61 @@ def test_a_presets_live_action_fires_once_across_resume_and_never_in_a_branch(tm
     torch.save(bad, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="scheduled"):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+def _refusal(state: dict) -> str:
+    from gan.engine.checkpoint import validate_state
+
+    with pytest.raises(CheckpointError) as err:
+        validate_state(state, "ck.pt")
+    return str(err.value)
+
+
+def test_each_refusal_of_a_checkpoint_names_the_file_and_what_is_wrong(trained):
+    from gan.engine.checkpoint import FORMAT, validate_state
+
+    _, path = trained
+    good = load_checkpoint(path)
+    latent = good["config"]["latent_dim"]
+    assert validate_state(dict(good, step=0), "ck.pt").latent_dim == latent  # step 0 is a valid start
+    assert validate_state({k: v for k, v in good.items() if k != "scheduled"}).latent_dim == latent  # older files
+    assert validate_state(dict(good, scheduled=[(0, "loss", "mse")])) is not None
+    bad_noise = f"ck.pt: fixed_noise does not match latent_dim {latent}"
+    cases = {
+        "format": (dict(good, format="other/1"), f"ck.pt: not a GAN Live checkpoint (expected format {FORMAT})"),
+        "missing": ({k: v for k, v in good.items() if k != "D"}, "ck.pt: incomplete checkpoint, missing D"),
+        "loss": (dict(good, loss="wgan"), "ck.pt: unknown loss 'wgan'"),
+        "negative step": (dict(good, step=-1), "ck.pt: invalid step -1"),
+        "text step": (dict(good, step="3"), "ck.pt: invalid step '3'"),
+        "G a list": (dict(good, G=[1, 2]), "ck.pt: G is not a state dict of tensors"),
+        "D numbers": (dict(good, D={"w": 1.0}), "ck.pt: D is not a state dict of tensors"),
+        "scheduled step": (dict(good, scheduled=[(-1, "loss", "mse")]), "ck.pt: invalid scheduled change (step -1)"),
+        "noise 1-d": (dict(good, fixed_noise=torch.zeros(latent)), bad_noise),
+        "noise width": (dict(good, fixed_noise=torch.zeros(4, latent + 1)), bad_noise),
+        "noise list": (dict(good, fixed_noise=[[0.0] * latent]), bad_noise),
+    }
+    for case, (state, message) in cases.items():
+        assert _refusal(state) == message, case
+    assert _refusal(dict(good, config=dict(good["config"], batch_size=0))).startswith(
+        "ck.pt: its config is invalid (batch_size: ")
+    assert _refusal(dict(good, scheduled=[(5, "loss", "wgan")])).startswith("ck.pt: invalid scheduled change (")
+
+
+def test_the_size_cap_on_a_checkpoint_file_is_exact(tmp_path, monkeypatch):
+    from gan.engine import checkpoint
+
+    monkeypatch.setattr(checkpoint, "MAX_BYTES", 2 * 2**20)
+    big = tmp_path / "big.pt"
+    with open(big, "wb") as f:
+        f.truncate(2 * 2**20 + 1)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(big)
+    assert str(err.value) == f"{big}: larger than 2 MB, not a GAN Live checkpoint"
+    with open(big, "r+b") as f:
+        f.truncate(2 * 2**20)  # at the cap: read, and refused for what it is, not for its size
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(big)
+    assert str(err.value).startswith(f"{big}: not a readable checkpoint")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(tmp_path / "nothing.pt")
+    assert str(err.value) == f"{tmp_path / 'nothing.pt'}: no such file"

@@ -49,6 +49,13 @@ COUNTS = {1: "killed", 3: "killed",  # a test failed; pytest's internal error
 EQUIVALENT: dict[str, str] = {
     "gan.workshop.auth.x_token_matches__mutmut_13": 'codec names ignore case: "UTF-8" is "utf-8"',
     "gan.workshop.auth.x_token_matches__mutmut_16": 'codec names ignore case: "UTF-8" is "utf-8"',
+    # torch >= 2.6 loads with weights_only=True by default (the hostile-pickle tests catch False)
+    "gan.engine.checkpoint.x_load_checkpoint__mutmut_26": "weights_only=None is torch's default: True",
+    "gan.engine.checkpoint.x_load_checkpoint__mutmut_29": "weights_only left out is torch's default: True",
+    # Without a GPU every tensor is saved on the CPU, so where it is mapped makes no difference here;
+    # tests/test_cuda.py (every tensor of a GPU checkpoint loads on the CPU) kills these on a GPU machine.
+    "gan.engine.checkpoint.x_load_checkpoint__mutmut_25": "map_location=None: the same on a machine without a GPU",
+    "gan.engine.checkpoint.x_load_checkpoint__mutmut_28": "no map_location: the same on a machine without a GPU",
 }
 
 
