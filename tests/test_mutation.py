@@ -25,8 +25,11 @@ def test_scores_count_killed_and_timeouts_against_everything_a_test_could_have_k
     (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m])
     assert (s.total, s.killed, s.timeout, s.survived, s.no_tests, s.not_run) == (6, 2, 1, 1, 1, 1)
     assert s.score == pytest.approx(3 / 5)  # not-run mutants are not judged; untested code counts against
+    assert s.low == pytest.approx(2 / 5)  # the timeout was not rechecked: it may be a survivor
     assert mutation.survivors(mutation.read_results(tmp_path)) == [f"{m}.x_f__mutmut_4", f"{m}.x_g__mutmut_1"]
-    assert "| `gan.engine.losses` | 6 | 2 | 1 | 1 | 1 | 0 | 60% ✗ |" in mutation.markdown_table([s])
+    assert "| `gan.engine.losses` | 6 | 2 | 1 (1) | 1 | 1 | 0 | 1 | 40%–60% ✗ |" in mutation.markdown_table([s])
+    (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m], rechecked={f"{m}.x_f__mutmut_3"})
+    assert s.low == s.score and "| 2 | 1 (0) | 1 | 1 | 0 | 1 | 60% ✗ |" in mutation.markdown_table([s])
 
 
 def test_a_recheck_overrides_mutmuts_verdict_until_mutmut_gives_another(tmp_path):
