@@ -12,6 +12,7 @@ test, "no tests" is code no selected test reaches.
     python -m gan.tools.mutation --report     # the table of the last run, without running
     python -m gan.tools.mutation --survivors  # the names of the surviving mutants (`mutmut show NAME`)
     python -m gan.tools.mutation --retest-survivors  # after adding tests: only the survivors again
+    python -m gan.tools.mutation --recheck --recheck-minutes 30  # only the recheck, within a time budget
 
 mutmut writes a copy of the code and its results under mutants/ (ignored by git); a later run retests
 only functions that changed.
@@ -22,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,7 +227,7 @@ def _recheck_one(name: str, tests: list[str], limit_s: float, mutants_dir: Path)
 
 
 def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, workers: int = 2,
-            mutants_dir: Path = REPO / "mutants") -> dict[str, int]:
+            mutants_dir: Path = REPO / "mutants", budget_s: float | None = None) -> dict[str, int]:
     """Run every mutant mutmut did not count as killed again, alone, its tests in a fresh pytest process
     (what a developer's `pytest` does), with a generous wall-clock limit: 0 (survived), 1 (killed) or 36
     (still hangs). Two of mutmut's verdicts are not to be trusted as they stand: its time limit compares
@@ -239,13 +241,28 @@ def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, w
     done = json.loads(done_path.read_text()) if done_path.exists() else {}
     todo = {name: code for codes in results.values() for name, code in codes.items()
             if name not in done and name not in EQUIVALENT and counted_as(code) in ("timeout", "survived")}
+    durations = json.loads((mutants_dir / "mutmut-stats.json").read_text())["duration_by_test"]
+
+    def tests_of(name: str) -> list[str]:
+        return sorted(stats.get(name.rsplit("__mutmut_", 1)[0], []), key=lambda t: durations.get(t, 0.0))
+
+    # Survivors first (each may be a missing test), then timeouts; the quickest test lists first.
+    order = sorted(todo, key=lambda n: (counted_as(todo[n]) != "survived", sum(durations.get(t, 0.0)
+                                                                               for t in tests_of(n))))
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     with ThreadPoolExecutor(workers) as pool:
-        jobs = {pool.submit(_recheck_one, name, sorted(stats.get(name.rsplit("__mutmut_", 1)[0], [])), limit_s,
-                            mutants_dir): name for name in todo}
+        def run_one(name: str) -> int | None:
+            if deadline is not None and time.monotonic() > deadline:
+                return None  # out of time: stays unchecked
+            return _recheck_one(name, tests_of(name), limit_s, mutants_dir)
+
+        jobs = {pool.submit(run_one, name): name for name in order}
         for job in jobs:
-            name = jobs[job]
-            done[name] = [todo[name], job.result()]  # [mutmut's verdict, the recheck's]
-            print(f"rechecked {name}: {counted_as(todo[name])} -> {counted_as(done[name][1])}", flush=True)
+            name, verdict = jobs[job], job.result()
+            if verdict is None:
+                continue
+            done[name] = [todo[name], verdict]  # [mutmut's verdict, the recheck's]
+            print(f"rechecked {name}: {counted_as(todo[name])} -> {counted_as(verdict)}", flush=True)
             done_path.write_text(json.dumps(done, indent=1))
     return done
 
@@ -258,6 +275,8 @@ def main(argv=None) -> int:
     p.add_argument("--survivors", action="store_true", help="list surviving mutants instead of the table")
     p.add_argument("--retest-survivors", action="store_true",
                    help="test the survivors again (after adding tests): mutmut, then the recheck")
+    p.add_argument("--recheck", action="store_true", help="only the recheck of survivors and timeouts")
+    p.add_argument("--recheck-minutes", type=float, help="stop rechecking after this long (the rest stays unchecked)")
     args = p.parse_args(argv)
     modules = configured_modules()
     if args.module and args.module not in modules:
@@ -267,12 +286,15 @@ def main(argv=None) -> int:
         forget_rechecks(names)
     else:
         names = [f"{args.module}.*"] if args.module else []
-    if not (args.report or args.survivors) and (names or not args.retest_survivors):
+    budget = None if args.recheck_minutes is None else 60 * args.recheck_minutes
+    if args.recheck:
+        recheck(read_results(), workers=args.max_children, budget_s=budget)
+    elif not (args.report or args.survivors) and (names or not args.retest_survivors):
         code = run_mutmut(names, args.max_children)
         if code != 0:
             print(f"mutmut exited with status {code}", file=sys.stderr)
             return code
-        recheck(read_results())
+        recheck(read_results(), workers=args.max_children, budget_s=budget)
     results = read_results()
     if args.survivors:
         print("\n".join(survivors(results, args.module)))
