@@ -146,3 +146,31 @@ def test_a_mirror_that_fell_behind_or_a_reloaded_source_asks_for_a_full_copy():
     src.load_state_dict(src.state_dict())  # a reload (resume) starts a new generation
     delta, _ = src.changes_since(cursor)
     assert delta is None
+
+
+def test_a_saved_history_loads_back_row_for_row_and_goes_on():
+    h = History(recent=20, max_buckets=30)
+    for i in range(1, 301):
+        h.append(i, 0.7 + (i % 7) * 1e-2, 0.6 - (i % 5) * 1e-2, 0.5, 0.4, 2e-4 if i < 150 else 1e-3, 5e-4,
+                 "bce" if i < 150 else "mse", when=1000.0 + i)
+        if i % 100 == 0:
+            h.add_grid(SampleGrid(i, "bce" if i < 150 else "mse", np.full((64, 28, 28), i % 256, np.uint8)))
+    h.add_event(150, "loss", "bce → mse", when=1150.0)
+    copy = History(recent=20, max_buckets=30)
+    before = (copy.generation, copy.version)
+    copy.load_state_dict(h.state_dict())
+    a, b = h.snapshot(), copy.snapshot()
+    assert a.scalars.equals(b.scalars)  # steps, means, min/max, learning rates, loss, time, steps_in_row
+    assert a.events.equals(b.events) and a.total_steps == b.total_steps == 300
+    assert [(g.step, g.loss) for g in b.grids] == [(100, "bce"), (200, "mse"), (300, "mse")]
+    assert all(np.array_equal(x.images, y.images) for x, y in zip(a.grids, b.grids))
+    assert copy.generation > before[0] and copy.version > before[1]  # a mirror of it must ask for a full copy
+    copy.append(301, 0.5, 0.5, 0.5, 0.5, 1e-3, 5e-4, "mse", when=1301.0)
+    after = copy.snapshot().scalars
+    assert after.step.iloc[-1] == 301 and copy.snapshot().total_steps == 301
+    assert after.steps_in_row.sum() == 301
+    small = History(recent=20, max_buckets=4)  # a smaller bound than the file's: merged, nothing lost
+    small.load_state_dict(h.state_dict())
+    s = small.snapshot().scalars
+    assert len(s) <= 20 + 4 and s.steps_in_row.sum() == 300 and set(s.loss) == {"bce", "mse"}
+    assert list(s.step.tail(20)) == list(range(281, 301))  # the recent rows stay single steps

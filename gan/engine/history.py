@@ -264,22 +264,30 @@ class History:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore a saved history. Old rows come back as buckets (with their min/max)."""
-        s = pd.DataFrame(state["scalars"])
+        """Restore a saved history row for row: the newest single-step rows (up to ``recent``) come back as
+        recent rows, the older ones as the buckets they were (their steps, min/max and size)."""
+        rows = [r._asdict() for r in pd.DataFrame(state["scalars"]).itertuples(index=False)]
+        tail = len(rows)
+        while tail > 0 and int(rows[tail - 1]["steps_in_row"]) == 1 and len(rows) - tail < self.recent_limit:
+            tail -= 1
         with self._lock:
             self._recent.clear()
             self._buckets = []
             self._open = None
-            self._last_folded_step = -1
-            for r in s.itertuples(index=False):
-                r = r._asdict()
+            for r in rows[:tail]:
                 n = int(r["steps_in_row"])
-                b = _Bucket(int(r["step"]), int(r["step"]), float(r["time"]), n,
-                            [float(r[c]) * n for c in SCALARS],
-                            [float(r["loss_d_min"]), float(r["loss_g_min"]), float(r["d_real"]), float(r["d_fake"])],
-                            [float(r["loss_d_max"]), float(r["loss_g_max"]), float(r["d_real"]), float(r["d_fake"])],
-                            float(r["lr_g"]), float(r["lr_d"]), str(r["loss"]))
-                self._buckets.append(b)
+                first = round(float(r["step"]) - (n - 1) / 2)  # a row sits at its bucket's middle step
+                self._buckets.append(_Bucket(
+                    first, first + n - 1, float(r["time"]), n, [float(r[c]) * n for c in SCALARS],
+                    [float(r["loss_d_min"]), float(r["loss_g_min"]), float(r["d_real"]), float(r["d_fake"])],
+                    [float(r["loss_d_max"]), float(r["loss_g_max"]), float(r["d_real"]), float(r["d_fake"])],
+                    float(r["lr_g"]), float(r["lr_d"]), str(r["loss"])))
+            for r in rows[tail:]:  # in the shape append() stores
+                self._recent.append((int(r["step"]), float(r["time"]), *(float(r[c]) for c in SCALARS),
+                                     float(r["lr_g"]), float(r["lr_d"]), str(r["loss"]), float(r["loss_d_min"]),
+                                     float(r["loss_d_max"]), float(r["loss_g_min"]), float(r["loss_g_max"]), 1))
+            self._bucket_size = max([b.n for b in self._buckets], default=1)  # new buckets as coarse as the old
+            self._last_folded_step = self._buckets[-1].last_step if self._buckets else -1
             self._bucket_rows = [b.row() for b in self._buckets]
             while len(self._buckets) > self.max_buckets:
                 self._merge_pairs()
