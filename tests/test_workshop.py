@@ -477,3 +477,29 @@ def test_adopted_runs_get_free_names_and_folders_of_their_own(paused_trainer, tm
         assert all(r.step_count == paused_trainer.step_count for r in runs)  # paused=True: where it was
     finally:
         registry.close(timeout=10.0)
+
+
+def test_the_snapshot_store_keeps_the_newest_in_memory_and_forgets_what_it_deletes(paused_trainer, tmp_path):
+    store = snapshots.SnapshotStore(tmp_path / "snaps", keep_in_memory=2)
+    state = paused_trainer.state_dict()
+    for name in ("a", "b", "c"):
+        store.add_state(name, dict(state, step=ord(name)))
+    assert store.names() == ["a", "b", "c"] and store.exists("b") and not store.exists("d")
+    with pytest.raises(FileExistsError, match="a snapshot called 'a' exists already; choose another name"):
+        store.add_state("a", state)
+    store.add_state("a", dict(state, step=1), overwrite=True)  # overwrite: memory follows the file
+    assert store.load("a")["step"] == 1
+    (tmp_path / "snaps" / "b.pt").unlink()  # behind the store's back: "b" is no longer among the newest two
+    with pytest.raises(KeyError, match="no snapshot called 'b'"):
+        store.load("b")
+    (tmp_path / "snaps" / "c.pt").unlink()
+    assert store.load("c")["step"] == ord("c")  # still in memory: one of the two most recently used
+    store.delete("a")
+    assert not store.exists("a") and "a" not in store.names()
+    with pytest.raises(KeyError):
+        store.load("a")  # gone from memory too, not only from disk
+    for bad in ("../x", "", " ", "a/b", "x" * 65):
+        with pytest.raises(ValueError, match="letters, digits"):
+            store.add_state(bad, state)
+    assert store.branch("c", loss="mse").name == "c-branch"
+    assert store.branch("c", run_name="mine").name == "mine"
