@@ -72,3 +72,13 @@ def test_the_exit_code_table_agrees_with_mutmuts_own():
                "check was interrupted by user": "not_run"}
     theirs = {(None if k == "None" else int(k)): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
     assert {code: mutation.counted_as(code) for code in theirs} == {code: meaning[s] for code, s in theirs.items()}
+
+
+def test_a_named_run_keeps_the_verdicts_of_the_mutants_it_did_not_name(tmp_path):
+    m = "gan.engine.step"
+    write_meta(tmp_path, m, {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 0, f"{m}.x_f__mutmut_3": 36})
+    before = mutation.read_raw_results(tmp_path)
+    write_meta(tmp_path, m, {f"{m}.x_f__mutmut_1": None, f"{m}.x_f__mutmut_2": 1, f"{m}.x_f__mutmut_3": None})
+    mutation.keep_results(before, tmp_path)  # mutmut ran only mutant 2 (now killed) and dropped the others
+    assert mutation.read_raw_results(tmp_path)[m] == {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 1,
+                                                      f"{m}.x_f__mutmut_3": 36}

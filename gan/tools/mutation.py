@@ -123,6 +123,12 @@ def counted_as(code: int | None) -> str:
     return COUNTS.get(code, "survived")
 
 
+def read_raw_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
+    """mutmut's own verdicts, without the rechecks."""
+    return {meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")].replace("/", "."):
+            json.loads(meta.read_text()).get("exit_code_by_key", {}) for meta in mutants_dir.rglob("*.py.meta")}
+
+
 def score_modules(results: dict[str, dict[str, int | None]], modules: list[str],
                   rechecked: set[str] = frozenset()) -> list[ModuleScore]:
     scores = []
@@ -208,6 +214,21 @@ def run_mutmut(names: list[str], max_children: int) -> int:
     return subprocess.call(cmd, cwd=REPO)
 
 
+def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = REPO / "mutants") -> None:
+    """Put back the verdicts a named run (`mutmut run NAMES`) dropped: mutmut 3.3.1 rewrites each file's
+    results with only the named mutants' verdicts, so the rest read "not run" afterwards."""
+    for meta in mutants_dir.rglob("*.py.meta"):
+        module = meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")].replace("/", ".")
+        data = json.loads(meta.read_text())
+        codes = data.get("exit_code_by_key", {})
+        old = before.get(module, {})
+        restored = {name: old[name] if code is None and old.get(name) is not None else code
+                    for name, code in codes.items()}
+        if restored != codes:
+            data["exit_code_by_key"] = restored
+            meta.write_text(json.dumps(data, indent=4))
+
+
 def forget_rechecks(names: list[str], mutants_dir: Path = REPO / "mutants") -> None:
     path = mutants_dir / "rechecked.json"
     if path.exists():
@@ -290,7 +311,10 @@ def main(argv=None) -> int:
     if args.recheck:
         recheck(read_results(), workers=args.max_children, budget_s=budget)
     elif not (args.report or args.survivors) and (names or not args.retest_survivors):
+        before = read_raw_results() if names else {}
         code = run_mutmut(names, args.max_children)
+        if names:
+            keep_results(before)
         if code != 0:
             print(f"mutmut exited with status {code}", file=sys.stderr)
             return code
