@@ -101,32 +101,36 @@ def configured_modules(pyproject: Path = REPO / "pyproject.toml") -> list[str]:
     return modules
 
 
-def read_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
-    """module -> {mutant name: exit code or None (not run yet)} from mutmut's .meta files, with the
-    rechecked verdicts (recheck()) in place of mutmut's."""
-    rechecked_path = mutants_dir / "rechecked.json"
-    rechecked = json.loads(rechecked_path.read_text()) if rechecked_path.exists() else {}  # see recheck()
-    results = {}
+def _metas(mutants_dir: Path):
+    """(module name, .meta file) for each mutated module mutmut has written results for."""
     for meta in sorted(mutants_dir.rglob("*.py.meta")):
-        rel = meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")]
-        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
-        # A recheck stands while mutmut's own verdict is the one it rechecked; a later mutmut run wins.
-        results[rel.replace("/", ".")] = {
-            name: rechecked[name][1] if rechecked.get(name, (None,))[0] == code is not None else code
-            for name, code in codes.items()}
-    return results
+        yield meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")].replace("/", "."), meta
+
+
+def read_raw_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
+    """module -> {mutant name: mutmut's exit code, or None (not run yet)}, from its .meta files."""
+    return {module: json.loads(meta.read_text()).get("exit_code_by_key", {}) for module, meta in _metas(mutants_dir)}
+
+
+def read_rechecked(mutants_dir: Path = REPO / "mutants") -> dict[str, list]:
+    """mutant name -> [mutmut's verdict, the recheck's] (see recheck())."""
+    path = mutants_dir / "rechecked.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def read_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
+    """read_raw_results with the rechecked verdicts in place of mutmut's: a recheck stands while mutmut's
+    own verdict is the one it rechecked; a later mutmut run wins."""
+    rechecked = read_rechecked(mutants_dir)
+    return {module: {name: rechecked[name][1] if rechecked.get(name, (None,))[0] == code is not None else code
+                     for name, code in codes.items()}
+            for module, codes in read_raw_results(mutants_dir).items()}
 
 
 def counted_as(code: int | None) -> str:
     """The ModuleScore field one mutant's exit code counts in; an unknown code counts as survived, so it
     lowers the score instead of hiding."""
     return COUNTS.get(code, "survived")
-
-
-def read_raw_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
-    """mutmut's own verdicts, without the rechecks."""
-    return {meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")].replace("/", "."):
-            json.loads(meta.read_text()).get("exit_code_by_key", {}) for meta in mutants_dir.rglob("*.py.meta")}
 
 
 def score_modules(results: dict[str, dict[str, int | None]], modules: list[str],
@@ -141,11 +145,6 @@ def score_modules(results: dict[str, dict[str, int | None]], modules: list[str],
             s.unchecked_timeouts += field == "timeout" and name not in rechecked
         scores.append(s)
     return scores
-
-
-def rechecked_names(mutants_dir: Path = REPO / "mutants") -> set[str]:
-    path = mutants_dir / "rechecked.json"
-    return set(json.loads(path.read_text())) if path.exists() else set()
 
 
 def survivors(results: dict[str, dict[str, int | None]], module: str | None = None) -> list[str]:
@@ -217,8 +216,7 @@ def run_mutmut(names: list[str], max_children: int) -> int:
 def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = REPO / "mutants") -> None:
     """Put back the verdicts a named run (`mutmut run NAMES`) dropped: mutmut 3.3.1 rewrites each file's
     results with only the named mutants' verdicts, so the rest read "not run" afterwards."""
-    for meta in mutants_dir.rglob("*.py.meta"):
-        module = meta.relative_to(mutants_dir).as_posix()[: -len(".py.meta")].replace("/", ".")
+    for module, meta in _metas(mutants_dir):
         data = json.loads(meta.read_text())
         codes = data.get("exit_code_by_key", {})
         old = before.get(module, {})
@@ -230,10 +228,10 @@ def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = R
 
 
 def forget_rechecks(names: list[str], mutants_dir: Path = REPO / "mutants") -> None:
-    path = mutants_dir / "rechecked.json"
-    if path.exists():
-        done = json.loads(path.read_text())
-        path.write_text(json.dumps({k: v for k, v in done.items() if k not in set(names)}, indent=1))
+    done = read_rechecked(mutants_dir)
+    if done:
+        (mutants_dir / "rechecked.json").write_text(
+            json.dumps({k: v for k, v in done.items() if k not in set(names)}, indent=1))
 
 
 def _recheck_one(name: str, tests: list[str], limit_s: float, mutants_dir: Path) -> int:
@@ -257,12 +255,12 @@ def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, w
     fails on it in a fresh process. Kept in mutants/rechecked.json; read_results prefers them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    stats = json.loads((mutants_dir / "mutmut-stats.json").read_text())["tests_by_mangled_function_name"]
+    stats = json.loads((mutants_dir / "mutmut-stats.json").read_text())
+    durations, stats = stats["duration_by_test"], stats["tests_by_mangled_function_name"]
     done_path = mutants_dir / "rechecked.json"
-    done = json.loads(done_path.read_text()) if done_path.exists() else {}
+    done = read_rechecked(mutants_dir)
     todo = {name: code for codes in results.values() for name, code in codes.items()
             if name not in done and name not in EQUIVALENT and counted_as(code) in ("timeout", "survived")}
-    durations = json.loads((mutants_dir / "mutmut-stats.json").read_text())["duration_by_test"]
 
     def tests_of(name: str) -> list[str]:
         return sorted(stats.get(name.rsplit("__mutmut_", 1)[0], []), key=lambda t: durations.get(t, 0.0))
@@ -323,7 +321,7 @@ def main(argv=None) -> int:
     if args.survivors:
         print("\n".join(survivors(results, args.module)))
         return 0
-    scores = score_modules(results, [args.module] if args.module else modules, rechecked_names())
+    scores = score_modules(results, [args.module] if args.module else modules, set(read_rechecked()))
     print(markdown_table(scores))
     for name in stale_equivalents(results):
         print(f"note: EQUIVALENT names {name}, which mutmut no longer generates", file=sys.stderr)
