@@ -318,5 +318,12 @@ def test_quality_panel_shows_the_classifier_score_beside_the_real_data_ceiling(a
     assert re.search(r"· (\d+% not digits yet|every sample is a digit)\.", captions), captions
     verdicts = captions + "\n".join(e.value for e in at.error)
     assert any(v in verdicts for v in ("No collapse", "Mode collapse", "Too early to judge collapse"))
+    # The independent judge (ruler B) joins after ruler A's first point, with its own ceiling.
+    assert trainer.wait_until(lambda _: monitor.snapshot().judge is not None, timeout=180), monitor.snapshot().message
+    at.run()
+    captions = "\n".join(c.value for c in at.caption)
+    judge = re.search(r"Independent judge \(another classifier, ruler B\): score ([\d.]+) \(real: ([\d.]+)\) · "
+                      r"Fréchet distance [\d.]+ \(real: [\d.]+\)", captions)
+    assert judge and 1.0 <= float(judge.group(1)) < float(judge.group(2)) <= 10.0, captions
     app_registry.stop_all()
     assert not monitor.is_alive()

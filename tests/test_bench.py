@@ -28,8 +28,12 @@ def test_bench_json_has_every_key(capsys, tmp_path):
     assert isinstance(result["rss_growth_mb"], float)
     assert result["autosave_ms"] > 0 and 0 < result["autosave_cost"] < 1 and result["autosave_every_1s_vs_none"] > 0
     assert 1.0 <= result["score_120s"] <= 10.0 and 1.0 <= result["score_120s_textbook"] <= 10.0
+    (seed,) = result["score_120s_seeds"]  # --quick: the first seed only; scored under both rulers
+    assert seed["seed"] == 0 and 1.0 <= seed["score_b"] <= 10.0 and seed["fd_b"] > 0
+    assert result["score_120s_worst"] == min(seed["score"], seed["score_b"])
+    assert result["fd_120s_worst"] == max(seed["fd"], seed["fd_b"])
     assert result["dashboard_vs_headless"] is None and result["tab_heap_growth_mb"] is None  # not run
-    assert (tmp_path / "grid_default_2s.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "grid_default_seed0_2s.png").read_bytes()[:4] == b"\x89PNG"
     table = "\n".join(lines[:-1])
     assert "trainer_vs_bare" in table and "render_ms[1000000]" in table
 

@@ -10,6 +10,7 @@ from gan.engine.config import Config
 from gan.engine.data import Dataset, load_dataset
 from gan.quality import classifier as clf
 from gan.quality.metrics import (
+    FEATURE_TRACE,
     Evaluator,
     class_coverage,
     classifier_score,
@@ -30,6 +31,12 @@ def mnist():
 def evaluator(mnist):
     torch.set_num_threads(1)  # the CPU is shared; the classifier is cached after the first run
     return Evaluator.for_dataset(mnist)
+
+
+@pytest.fixture(scope="module")
+def judge(mnist):
+    torch.set_num_threads(1)
+    return Evaluator.for_dataset(mnist, ruler="B")
 
 
 # --- pure functions ----------------------------------------------------------------------------
@@ -191,6 +198,36 @@ def test_classifier_cache_missing_stale_and_corrupt(mnist, tmp_path, monkeypatch
     assert clf.load_reference(other, directory=tmp_path).from_cache  # rewritten properly
 
 
+def test_each_ruler_has_its_own_cache_file(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (k["architecture"](10).eval(), 0.5))
+    small = _small(mnist)
+    a, b = clf.load_reference(small, directory=tmp_path), clf.load_reference(small, directory=tmp_path, ruler="B")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["classifier-mnist5k-B.pt", "classifier-mnist5k.pt"]
+    assert a.key != b.key and isinstance(b.model, clf.JudgeCNN) and not isinstance(a.model, clf.JudgeCNN)
+    again = clf.load_reference(small, directory=tmp_path, ruler="B")
+    assert again.from_cache and isinstance(again.model, clf.JudgeCNN) and again.ruler == "B"
+    assert clf.load_reference(small, directory=tmp_path).from_cache  # B's file did not overwrite A's
+
+
+def test_the_two_rulers_are_independent_and_measure_fd_on_one_scale(mnist, evaluator, judge):
+    """Ruler B is another network on another split; both measure FD with the real features' total variance
+    scaled to FEATURE_TRACE, and ruler A's scale is its own (its FDs are what they always were)."""
+    a, b = evaluator.reference, judge.reference
+    assert type(a.model) is clf.ReferenceCNN and type(b.model) is clf.JudgeCNN
+    assert set(a.heldout_idx.tolist()) != set(b.heldout_idx.tolist())  # another held-out split
+    assert np.bincount(mnist.labels.numpy()[b.heldout_idx]).tolist() == [100] * 10
+    assert b.heldout_accuracy >= 0.95
+    for ev in (evaluator, judge):
+        assert np.trace(ev.real_sigma) == pytest.approx(FEATURE_TRACE, rel=1e-6)
+        assert ev.ceiling.score > 9 and ev.ceiling.fd < 5  # real held-out digits: near perfect under both
+    assert evaluator.feature_scale == pytest.approx(1.0, abs=0.01)
+    assert judge.feature_scale < 0.8  # B's raw features are larger: without the scale its FDs would be inflated
+    noise = torch.rand(300, 1, 28, 28) * 2 - 1
+    for ev in (evaluator, judge):  # both reject noise: score 1, FD far beyond real digits'
+        q = ev.evaluate_images(noise)
+        assert q.score == pytest.approx(1.0, abs=0.05) and q.not_digit > 0.9 and q.fd > 50 * ev.ceiling.fd
+
+
 def test_classifier_cache_refuses_pickled_objects(mnist, tmp_path, monkeypatch):
     monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (clf.ReferenceCNN(10).eval(), 0.5))
     small = _small(mnist)
@@ -219,7 +256,7 @@ def test_monitor_records_metrics_while_training(evaluator):
     from gan.quality.monitor import MetricsMonitor
 
     trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-monitor")
-    monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, n_samples=200, poll_s=0.01).start()
+    monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, judge=None, n_samples=200, poll_s=0.01).start()
     try:
         # Step by hand, 20 at a time: the monitor skips boundaries a fast run crosses during an
         # evaluation (it never stalls training), so free-running steps would make the count racy.
@@ -237,10 +274,34 @@ def test_monitor_records_metrics_while_training(evaluator):
         assert sum(snap.latest.coverage) + snap.latest.not_digit == pytest.approx(1.0)
         assert snap.rows.not_digit.iloc[-1] == snap.latest.not_digit
         assert snap.ceiling.score > 8
+        assert snap.judge is None and snap.rows.score_b.isna().all()  # judge=None: ruler A only
     finally:
         monitor.stop()
         trainer.stop()
     assert not monitor.is_alive()
+
+
+def test_monitor_scores_with_the_independent_judge_too(evaluator, judge):
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.quality.monitor import MetricsMonitor
+
+    trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-judge")
+    monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, judge=judge, n_samples=200, poll_s=0.01).start()
+    try:
+        trainer.start(paused=True)
+        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60)
+        assert monitor.wait_for_evaluations(1, timeout=60)
+        snap = monitor.snapshot()
+        G = trainer.generator_copy()
+        expect_a, expect_b = evaluator.evaluate_generator(G, 16), judge.evaluate_generator(G, 16)
+        row = snap.rows.iloc[-1]
+        assert row.score == pytest.approx(expect_a.score) and row.fd == pytest.approx(expect_a.fd)
+        assert row.score_b == pytest.approx(expect_b.score) and row.fd_b == pytest.approx(expect_b.fd)
+        assert row.fd_b != pytest.approx(row.fd)  # two rulers, two measurements
+        assert snap.judge.fd == pytest.approx(expect_b.fd) and snap.judge_ceiling is judge.ceiling
+    finally:
+        monitor.stop()
+        trainer.stop()
 
 
 def test_monitor_history_is_bounded(evaluator):

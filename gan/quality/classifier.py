@@ -10,8 +10,13 @@ images, shuffled pixels, blobs, smudges of the mean digit). Without it a softmax
 every input, and early grey blobs read as a confident "8" — counting noise as coverage. Samples whose
 most likely class is "not a digit" count for no class in gan/quality/metrics.py.
 
-Cache key = dataset name + a hash of (the images, the labels, CLASSIFIER_VERSION). Bump
-CLASSIFIER_VERSION whenever the architecture or the training recipe changes: a key mismatch is
+Two rulers, not one (RULERS). A score tuned against one classifier flatters itself: ruler "A" is the one
+the dashboard charts; ruler "B" is an independent judge — another architecture (wider, 5×5 kernels,
+dropout), another init seed and another held-out split — and the bench and the quality panel's details
+report both. A result counts only when it holds under both.
+
+Cache key = dataset name + ruler + a hash of (the images, the labels, the ruler's version and split).
+Bump a ruler's version whenever its architecture or the training recipe changes: a key mismatch is
 "stale", and a stale or unreadable cache file is simply retrained and overwritten.
 """
 
@@ -31,10 +36,10 @@ from torch import nn
 from gan.engine.models import seeded
 from gan.engine.storage import torch_save_atomic
 
-CLASSIFIER_VERSION = "cnn-v5-reject"  # bump when ReferenceCNN or train_classifier changes
+CLASSIFIER_VERSION = "cnn-v5-reject"  # ruler A's; bump when ReferenceCNN or train_classifier changes
 HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
-SPLIT_SEED = 1234
-FEATURE_DIM = 128
+SPLIT_SEED = 1234  # ruler A's held-out split
+FEATURE_DIM = 128  # both rulers: FD is computed on 128-d features, so their FDs are on a like scale
 
 
 class Embedding(NamedTuple):
@@ -44,7 +49,7 @@ class Embedding(NamedTuple):
 
 
 class ReferenceCNN(nn.Module):
-    """Two conv blocks and a 128-d feature layer: ~98% on mnist5k held-out, fast on a CPU.
+    """Ruler A: two conv blocks and a 128-d feature layer: ~98% on mnist5k held-out, fast on a CPU.
 
     Outputs C + 1 logits: the C classes and, last, "not a digit". Trained plainly on the real classes
     (no augmentation, no label smoothing) so it is confident on real digits, like the classifiers
@@ -65,6 +70,7 @@ class ReferenceCNN(nn.Module):
     def forward(self, x):  # x: (B, 1, 28, 28) in [-1, 1]
         return self.head(self.features(self.conv(x)))  # (B, C + 1) logits
 
+
     @torch.no_grad()
     def embed(self, x, batch: int = 500) -> Embedding:
         """Features, class probabilities and the digit/not-a-digit verdict, in chunks to bound memory."""
@@ -77,6 +83,40 @@ class ReferenceCNN(nn.Module):
         f, p = torch.cat(feats), torch.cat(probs)
         digits = p[:, :self.n_classes]
         return Embedding(f, digits / digits.sum(1, keepdim=True).clamp_min(1e-12), p.argmax(1) < self.n_classes)
+
+
+class JudgeCNN(ReferenceCNN):
+    """Ruler B, the independent judge: wider 5×5 convs, a third conv block and dropout before the
+    features — a different inductive bias from ruler A, so a G that games A's features is not
+    rewarded by B. Same outputs (C + 1 logits) and the same 128-d feature size as A."""
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__(n_classes)
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 14, 14)
+            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 7, 7)
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),  # (B, 64, 7, 7)
+        )
+        self.features = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 7 * 7, FEATURE_DIM),
+                                      nn.ReLU())  # (B, 128); dropout is off in eval mode (embed)
+
+
+@dataclass(frozen=True)
+class Ruler:
+    """How one reference classifier is made: architecture, init seed, held-out split, cache version."""
+
+    name: str  # "A" or "B": the column suffix in the bench and on the quality panel
+    model: type  # ReferenceCNN or a subclass: C + 1 logits, 128-d features
+    seed: int  # weight init and batch order
+    split_seed: int  # which 20% of each class is held out (the ceiling; never trained on)
+    version: str  # part of the cache key: bump when the architecture or recipe changes
+    epochs: int = 10
+
+
+RULERS = {
+    "A": Ruler("A", ReferenceCNN, seed=0, split_seed=SPLIT_SEED, version=CLASSIFIER_VERSION),
+    "B": Ruler("B", JudgeCNN, seed=7, split_seed=4321, version="judge-v1"),
+}
 
 
 def non_digits(n: int, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -126,6 +166,7 @@ class Reference:
     heldout_idx: np.ndarray  # indices never seen in training: the "ceiling" for every metric
     from_cache: bool
     note: str = "loaded from the cache"  # or why it was (re)trained
+    ruler: str = "A"  # which of RULERS
 
 
 def stratified_split(labels: np.ndarray, fraction: float = HELDOUT_FRACTION, seed: int = SPLIT_SEED):
@@ -145,17 +186,18 @@ def cache_dir() -> Path:
     return Path(base) / "gan-live"
 
 
-def data_key(dataset_name: str, images: torch.Tensor, labels: torch.Tensor) -> str:
+def data_key(dataset_name: str, images: torch.Tensor, labels: torch.Tensor, ruler: Ruler = RULERS["A"]) -> str:
     h = hashlib.sha256()
-    h.update(CLASSIFIER_VERSION.encode())
-    h.update(f"{HELDOUT_FRACTION}:{SPLIT_SEED}".encode())
+    h.update(ruler.version.encode())
+    h.update(f"{HELDOUT_FRACTION}:{ruler.split_seed}".encode())
     h.update(images.detach().cpu().contiguous().numpy().tobytes())
     h.update(labels.detach().cpu().contiguous().numpy().tobytes())
     return f"{dataset_name}-{h.hexdigest()[:16]}"
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, heldout_idx, *,
-                     epochs: int = 10, batch_size: int = 64, seed: int = 0) -> tuple[ReferenceCNN, float]:
+                     epochs: int = 10, batch_size: int = 64, seed: int = 0,
+                     architecture: type = ReferenceCNN) -> tuple[ReferenceCNN, float]:
     """Train on images[train_idx] only; returns the model and its accuracy on images[heldout_idx].
 
     Each epoch adds fresh non_digits() (a fifth as many as the real images) labelled "not a digit".
@@ -164,7 +206,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
     g = torch.Generator().manual_seed(seed)
     n_classes = int(labels.max()) + 1
     with seeded(seed):  # the init lock shared with every run's models; the caller's RNG is restored
-        model = ReferenceCNN(n_classes)
+        model = architecture(n_classes)
     real_x, real_y = images[train_idx].cpu(), labels[train_idx].cpu()
     n_neg = len(real_x) // 5
     x = torch.cat([real_x, non_digits(n_neg, real_x, g)])
@@ -189,31 +231,35 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
     return model.eval(), acc
 
 
-def load_reference(dataset, *, retrain: bool = False, directory: Path | None = None) -> Reference:
-    """The cached classifier for this dataset; trains (and caches) one when missing or stale.
+def load_reference(dataset, *, retrain: bool = False, directory: Path | None = None, ruler: str = "A") -> Reference:
+    """The cached classifier ``ruler`` (a key of RULERS) for this dataset; trains (and caches) one when
+    missing or stale.
 
     ``dataset`` is a gan.engine.data.Dataset (images in [-1, 1], labels). Loading uses
     torch.load(weights_only=True): the cache file can hold tensors and plain values only.
     """
+    spec = RULERS[ruler]
     images, labels = dataset.images.cpu(), dataset.labels.cpu()
-    key = data_key(dataset.name, images, labels)
-    train_idx, heldout_idx = stratified_split(labels.numpy())
-    path = (directory or cache_dir()) / f"classifier-{dataset.name}.pt"
+    key = data_key(dataset.name, images, labels, spec)
+    train_idx, heldout_idx = stratified_split(labels.numpy(), seed=spec.split_seed)
+    suffix = "" if ruler == "A" else f"-{ruler}"  # ruler A keeps the file name it always had
+    path = (directory or cache_dir()) / f"classifier-{dataset.name}{suffix}.pt"
     note = "retrain requested" if retrain else "no cached classifier; trained"
     if not retrain and path.is_file():
         note = "cached classifier is stale (data or code changed); retrained"
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(state, dict) and state.get("key") == key:
-                model = ReferenceCNN(int(state["n_classes"]))
+                model = spec.model(int(state["n_classes"]))
                 model.load_state_dict(state["weights"])
                 return Reference(model.eval(), dataset.name, key, float(state["heldout_accuracy"]), 0.0,
-                                 train_idx, heldout_idx, True)
+                                 train_idx, heldout_idx, True, ruler=ruler)
         except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
             note = f"cache file unreadable ({type(exc).__name__}); retrained"  # overwritten below
     t0 = time.perf_counter()
-    model, acc = train_classifier(images, labels, train_idx, heldout_idx)
+    model, acc = train_classifier(images, labels, train_idx, heldout_idx, epochs=spec.epochs, seed=spec.seed,
+                                  architecture=spec.model)
     seconds = time.perf_counter() - t0
     torch_save_atomic({"key": key, "n_classes": int(labels.max()) + 1, "heldout_accuracy": acc,
                        "weights": model.state_dict()}, path)  # a concurrent reader never sees half a file
-    return Reference(model, dataset.name, key, acc, seconds, train_idx, heldout_idx, False, note)
+    return Reference(model, dataset.name, key, acc, seconds, train_idx, heldout_idx, False, note, ruler)

@@ -28,6 +28,12 @@ COVERED_SHARE = 0.02  # a class "is covered" when at least 2% of the samples fal
 MIN_COVERED = 7  # the alarm fires below 7 covered classes ...
 MIN_ENTROPY = 1.6  # ... or below 1.6 nats of coverage entropy (e^1.6 ≈ 5 equally used classes)
 MIN_DIGIT_SHARE = 0.5  # judge collapse only when at least half the samples are digits
+# FD is in the units of the features it is computed on, and two rulers' 128-d features differ in scale
+# (on mnist5k the real features' total variance is 767 under ruler A and 2,007 under ruler B). Each
+# ruler's features are multiplied by one fixed factor so the real TRAINING features have this total
+# variance: then "FD <= 10" asks the same of G under either ruler. 768 is ruler A's own scale on
+# mnist5k (its FDs move by 0.08 %), so A's Fréchet distances are what they always were.
+FEATURE_TRACE = 768.0
 
 
 # --- pure metrics on arrays ------------------------------------------------------------------------
@@ -150,35 +156,40 @@ class Evaluator:
     """Holds the classifier, the real feature statistics and the real held-out ceiling."""
 
     reference: object  # gan.quality.classifier.Reference
-    real_mu: np.ndarray
-    real_sigma: np.ndarray
+    real_mu: np.ndarray  # (128,) of the scaled real training features
+    real_sigma: np.ndarray  # (128, 128), trace FEATURE_TRACE
     ceiling: Quality  # real held-out images, SAMPLE_COUNT of them (or all if fewer)
     n_samples: int = SAMPLE_COUNT
     info: dict = field(default_factory=dict)
+    feature_scale: float = 1.0  # multiplies every feature vector (see FEATURE_TRACE)
 
     @classmethod
-    def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, **load_kwargs) -> "Evaluator":
+    def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, *, ruler: str = "A", **load_kwargs) -> "Evaluator":
+        """The evaluator of one ruler (gan.quality.classifier.RULERS: "A" charts, "B" the independent judge)."""
         from gan.quality.classifier import load_reference
 
-        ref = load_reference(dataset, **load_kwargs)
+        ref = load_reference(dataset, ruler=ruler, **load_kwargs)
         images = dataset.images.cpu()
-        feats = ref.model.embed(images[ref.train_idx]).features
-        mu, sigma = gaussian_stats(feats.numpy())
+        feats = ref.model.embed(images[ref.train_idx]).features.numpy().astype(np.float64)
+        scale = math.sqrt(FEATURE_TRACE / max(float(np.trace(np.cov(feats, rowvar=False))), 1e-12))
+        mu, sigma = gaussian_stats(feats * scale)
         rng = np.random.default_rng(0)
         held = ref.heldout_idx
         if len(held) > n_samples:
             held = np.sort(rng.choice(held, n_samples, replace=False))
         hf, hp, hd = ref.model.embed(images[held])
-        ceiling = quality_from_embedding(hf.numpy(), hp.numpy(), mu, sigma, hd.numpy())
-        info = {"dataset": dataset.name, "heldout_accuracy": ref.heldout_accuracy,
-                "train_seconds": ref.train_seconds, "from_cache": ref.from_cache, "key": ref.key}
-        return cls(ref, mu, sigma, ceiling, n_samples, info)
+        ceiling = quality_from_embedding(hf.numpy() * scale, hp.numpy(), mu, sigma, hd.numpy())
+        info = {"dataset": dataset.name, "ruler": ruler, "heldout_accuracy": ref.heldout_accuracy,
+                "train_seconds": ref.train_seconds, "from_cache": ref.from_cache, "key": ref.key,
+                "feature_scale": scale}
+        return cls(ref, mu, sigma, ceiling, n_samples, info, scale)
 
     @torch.no_grad()
     def evaluate_images(self, images: torch.Tensor) -> Quality:
         """images: (N, 1, 28, 28) in [-1, 1] on the CPU."""
         feats, probs, is_digit = self.reference.model.embed(images.float().clamp(-1, 1))
-        return quality_from_embedding(feats.numpy(), probs.numpy(), self.real_mu, self.real_sigma, is_digit.numpy())
+        return quality_from_embedding(feats.numpy() * self.feature_scale, probs.numpy(), self.real_mu,
+                                      self.real_sigma, is_digit.numpy())
 
     @torch.no_grad()
     def evaluate_generator(self, G, latent_dim: int, seed: int = 0, batch: int = 500) -> Quality:

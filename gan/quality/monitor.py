@@ -3,7 +3,8 @@ Must not slow the training step: it copies G at a step boundary and scores in it
 
 Every ``every`` steps the monitor takes ``trainer.generator_copy()`` (an eval-mode CPU copy of G,
 taken at a step boundary, so training only waits for the copy — milliseconds), scores
-SAMPLE_COUNT samples from fixed noise with the reference classifier and appends one row. The
+SAMPLE_COUNT samples from fixed noise with the reference classifier (ruler A, charted) and the independent
+judge (ruler B, in the details; see gan/quality/classifier.py) and appends one row. The
 training thread never waits for a metric. The history is bounded (``max_points`` rows; older rows
 are thinned to every other one), so a run of any length costs the same to draw.
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from gan.quality.metrics import SAMPLE_COUNT, Evaluator, Quality
 
-ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit")
+ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit", "score_b", "fd_b")
 SAVED_COLUMNS = ("step", "score", "fd", "entropy", "covered", "not_digit")  # what a snapshot keeps
 PREPARING, READY, FAILED, STOPPED = "preparing", "ready", "failed", "stopped"
 
@@ -28,13 +29,13 @@ _evaluators: dict[tuple, Evaluator] = {}
 _evaluators_lock = threading.Lock()
 
 
-def shared_evaluator(dataset, n_samples: int = SAMPLE_COUNT) -> Evaluator:
-    """One Evaluator per dataset and process: a restart or a second run does not reload or retrain the
+def shared_evaluator(dataset, n_samples: int = SAMPLE_COUNT, ruler: str = "A") -> Evaluator:
+    """One Evaluator per dataset, ruler and process: a restart or a second run does not reload or retrain the
     classifier, and two monitors starting together never train it twice at once."""
-    key = (dataset.name, len(dataset), n_samples)
+    key = (dataset.name, len(dataset), n_samples, ruler)
     with _evaluators_lock:
         if key not in _evaluators:
-            _evaluators[key] = Evaluator.for_dataset(dataset, n_samples=n_samples)
+            _evaluators[key] = Evaluator.for_dataset(dataset, n_samples=n_samples, ruler=ruler)
         return _evaluators[key]
 
 
@@ -46,6 +47,8 @@ class MonitorSnapshot:
     latest: Quality | None  # the newest evaluation (coverage, alarm)
     ceiling: Quality | None  # the same metrics on real held-out images
     info: dict  # classifier facts: held-out accuracy, cache, dataset
+    judge: Quality | None = None  # the newest evaluation by ruler B, the independent judge (None until ready)
+    judge_ceiling: Quality | None = None  # real held-out images under ruler B
 
     @property
     def ceiling_row(self) -> dict | None:
@@ -63,7 +66,7 @@ def quality_columns(rows: pd.DataFrame) -> dict | None:
 class MetricsMonitor:
     def __init__(self, trainer, every: int = 500, *, evaluator: Evaluator | None = None, max_points: int = 400,
                  n_samples: int = SAMPLE_COUNT, poll_s: float = 0.25, seed: int = 0, initial_rows=(),
-                 on_rows=None):
+                 on_rows=None, judge: Evaluator | None | bool = True):
         if every < 1:
             raise ValueError("every must be at least 1 step")
         self.trainer = trainer
@@ -73,6 +76,11 @@ class MetricsMonitor:
         self.poll_s = poll_s
         self.seed = seed  # fixed noise for every evaluation: the curve moves because G moves, not z
         self._evaluator = evaluator
+        # Ruler B: an Evaluator, True (load the shared one after ruler A is ready) or False (none, e.g. tests
+        # that only need ruler A). It is prepared after A so the chart's first point is not delayed by it.
+        self._judge: Evaluator | None = judge if isinstance(judge, Evaluator) else None
+        self._want_judge = judge is True
+        self._latest_judge: Quality | None = None
         self._lock = threading.Lock()
         # A continued run keeps its quality curve; rows saved before a column existed get None for it.
         self._rows: list[tuple] = [(tuple(r) + (None,) * len(ROW_COLUMNS))[:len(ROW_COLUMNS)] for r in initial_rows]
@@ -109,10 +117,11 @@ class MetricsMonitor:
     def snapshot(self) -> MonitorSnapshot:
         with self._lock:
             rows = list(self._rows)
-            latest, state, message = self._latest, self._state, self._message
-        ev = self._evaluator
+            latest, state, message, judge = self._latest, self._state, self._message, self._latest_judge
+        ev, jd = self._evaluator, self._judge
         return MonitorSnapshot(state, message, pd.DataFrame(rows, columns=list(ROW_COLUMNS)), latest,
-                               None if ev is None else ev.ceiling, {} if ev is None else dict(ev.info))
+                               None if ev is None else ev.ceiling, {} if ev is None else dict(ev.info),
+                               judge, None if jd is None else jd.ceiling)
 
     def wait_for_evaluations(self, n: int, timeout: float = 30.0) -> bool:
         """Poll until at least n evaluations are recorded; for tests and the bench."""
@@ -161,6 +170,13 @@ class MetricsMonitor:
                 self._evaluate_once()
                 last_step = step
                 continue
+            if self._want_judge and self._judge is None:  # after A's first point; a failure costs only B
+                self._want_judge = False
+                try:
+                    self._judge = shared_evaluator(self.trainer.data, self.n_samples, ruler="B")
+                except Exception:  # noqa: BLE001 — the chart and the alarm go on with ruler A alone
+                    traceback.print_exc()
+                continue
             if not self.trainer.is_alive() and last_step == step:
                 return  # the run is over and its last state is measured
             self._stop.wait(self.poll_s)
@@ -170,8 +186,11 @@ class MetricsMonitor:
         G = self.trainer.generator_copy()  # held at a step boundary; training resumes right after
         step = self.trainer.step_count
         q = self._evaluator.evaluate_generator(G, self.trainer.config.latent_dim, seed=self.seed)
+        j = None if self._judge is None else self._judge.evaluate_generator(G, self.trainer.config.latent_dim,
+                                                                           seed=self.seed)
         ms = (time.perf_counter() - t0) * 1000
-        row = (step, q.score, q.fd, q.entropy, q.alarm.covered, q.alarm.firing, ms, q.not_digit)
+        row = (step, q.score, q.fd, q.entropy, q.alarm.covered, q.alarm.firing, ms, q.not_digit,
+               None if j is None else j.score, None if j is None else j.fd)
         with self._lock:
             if self._rows and self._rows[-1][0] == step:
                 self._rows[-1] = row  # paused run: re-measured the same step
@@ -180,7 +199,7 @@ class MetricsMonitor:
             if len(self._rows) > self.max_points:  # thin the older half, keep the newest half intact
                 half = len(self._rows) // 2
                 self._rows = self._rows[:half:2] + self._rows[half:]
-            self._latest = q
+            self._latest, self._latest_judge = q, j
             rows = list(self._rows)
         self.evaluations += 1
         if self.on_rows is not None:

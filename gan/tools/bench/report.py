@@ -3,6 +3,7 @@ Must not measure anything or change the results; the JSON line is main()'s (in _
 
 GOALS = {"trainer_vs_bare": (">=", 0.95), "monitor_vs_trainer": (">=", 0.95), "dashboard_vs_headless": (">=", 0.85),
          "rss_growth_mb": ("<=", 50), "tab_heap_growth_mb": ("<=", 50), "score_120s": (">=", 7.0),
+         "score_120s_worst": (">=", 7.5), "fd_120s_worst": ("<=", 10.0),
          "seconds_to_score_7": ("<=", 120), "soak_server_rss_growth_mb": ("<=", 50),
          "soak_worker_rss_growth_mb": ("<=", 50), "soak_log_errors": ("<=", 0)}
 
@@ -37,13 +38,18 @@ def print_table(r: dict) -> None:
         ("rss_growth_mb", f"RSS growth over {r.get('rss_steps', '?')} steps, MB"),
         ("tab_heap_growth_mb", f"tab JS heap growth over {r.get('heap_seconds', '?')} s, MB"),
         ("seconds_to_score_7", "default: seconds of CPU training to score 7"),
-        ("score_120s", f"default: classifier score after {r.get('score_seconds', 120):g} s"),
+        ("score_120s", f"default: classifier score after {r.get('score_seconds', 120):g} s (ruler A, first seed)"),
+        ("score_120s_worst", "default: lowest score over the seeds and both rulers"),
+        ("fd_120s_worst", "default: highest Fréchet distance over the seeds and both rulers"),
         ("score_120s_textbook", f"textbook: classifier score after {r.get('score_seconds', 120):g} s"),
         ("ceiling_score", "real held-out images: classifier score"),
     ]
     print(f"{'key':<22} {'value':>10}  {'':<18} what")
     for key, what in rows:
         print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
+    for f in r.get("score_120s_seeds") or []:
+        print(f"{'score_120s[seed ' + str(f['seed']) + ']':<22} {f['step']:>10,}  {'steps':<18} "
+              f"ruler A: score {f['score']:.2f}, FD {f['fd']:.1f} · ruler B: score {f['score_b']:.2f}, FD {f['fd_b']:.1f}")
     for n, ms in (r.get("render_ms") or {}).items():
         ok = "ok " if ms <= 100 else "MISS"
         what = f"one shared frame (all live charts' data, grid, quality), history of {int(n):,} steps"
