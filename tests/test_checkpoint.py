@@ -36,6 +36,8 @@ def test_round_trip_restores_models_optimisers_step_and_history(trained):
         assert resumed.step_count == t.step_count
         for a, b in zip(t.G.state_dict().values(), resumed.G.state_dict().values()):
             assert torch.equal(a, b)
+        for a, b in zip(t.generator_copy().state_dict().values(), resumed.generator_copy().state_dict().values()):
+            assert torch.equal(a, b)  # the moving average of G (what the grids draw) comes back too
         assert resumed.opt_d.state_dict()["state"][0]["step"] == t.opt_d.state_dict()["state"][0]["step"]
         assert resumed.loss == "mse"
         before = resumed.history.snapshot()
@@ -224,3 +226,27 @@ def test_the_size_cap_on_a_checkpoint_file_is_exact(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(tmp_path / "nothing.pt")
     assert str(err.value) == f"{tmp_path / 'nothing.pt'}: no such file"
+
+
+def test_a_checkpoint_without_the_average_of_g_starts_the_average_at_g(trained):
+    """Checkpoints written before G was averaged (or with ema 0) load; the average starts at their G."""
+    t, path = trained
+    state = load_checkpoint(path)
+    assert "G_ema" in state and any(not torch.equal(state["G_ema"][k], v) for k, v in state["G"].items())
+    del state["G_ema"]
+    resumed = trainer_from_checkpoint(state, device="cpu")
+    resumed.start(paused=True)
+    try:
+        assert resumed.wait_until(lambda tr: tr.state == PAUSED, 30), resumed.status()
+        for k, v in resumed.generator_copy().state_dict().items():
+            assert torch.equal(v, state["G"][k])
+    finally:
+        resumed.stop()
+
+
+def test_an_average_of_g_that_does_not_fit_is_refused(trained):
+    t, path = trained
+    state = load_checkpoint(path)
+    state["G_ema"] = {"net.0.weight": torch.zeros(3, 3)}
+    with pytest.raises(CheckpointError):
+        trainer_from_checkpoint(state, device="cpu")

@@ -13,6 +13,8 @@ from gan.engine.config import Config, ConfigError
     ("lr_d", -1e-3, "lr_d: must be a number in (0"),
     ("lr_g", float("nan"), "lr_g"),
     ("beta1", 1.0, "beta1: must be a number in [0, 1)"),
+    ("ema", 1.0, "ema: must be a number in [0, 1)"),  # 1 would freeze the average at the initial G
+    ("ema", -0.1, "ema: must be a number in [0, 1)"),
     ("loss", "wgan", "loss: must be one of bce, mse, hinge, minimax"),
     ("model", "resnet", "model: must be one of auto, mlp, dcgan"),
     ("dataset", "cifar", "dataset: must be one of mnist5k, mnist, fashion"),

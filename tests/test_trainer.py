@@ -194,6 +194,7 @@ def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_trai
     assert "became" in st.reason and "at step" in st.reason and "Lower the learning rate" in st.reason
     assert "non-finite" in set(t.history.snapshot().events.kind)
     assert all(torch.isfinite(p).all() for p in t.G.parameters())  # restored to healthy weights
+    assert all(torch.isfinite(p).all() for p in t.generator_copy().parameters())  # the average of G too
     # Lowering the lr and resuming continues training.
     t.set_lr(lr_g=2e-4, lr_d=2e-4)
     held = t.step_count
@@ -296,3 +297,46 @@ def test_the_divergence_message_names_the_loss_that_went_bad_and_its_value():
     assert non_finite_reason(3, 0.69, big, 1.0, 1.0).startswith(f"loss_g became {big:.3g} (diverged) at step 3")
     assert non_finite_reason(3, -big, 0.69, 1.0, 1.0).startswith(f"loss_d became {-big:.3g} (diverged)")
     assert d_nan.endswith("Lower the learning rate and press Resume.")
+
+
+def test_ema_update_is_the_moving_average_of_the_weights_and_copies_the_buffers():
+    from gan.engine.models import build_models
+    from gan.engine.step import ema_update
+
+    (avg, _), (G, _) = build_models("dcgan", 8, 32), build_models("dcgan", 8, 32)
+    before = [q.detach().clone() for q in avg.parameters()]
+    with torch.no_grad():
+        for b in G.buffers():
+            b.add_(3)  # BatchNorm's running statistics moved
+    ema_update(avg, G, 0.9)
+    for a, old, new in zip(avg.parameters(), before, G.parameters()):
+        torch.testing.assert_close(a, 0.9 * old + 0.1 * new)
+    for a, b in zip(avg.buffers(), G.buffers()):
+        assert torch.equal(a, b)
+
+
+def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
+    """With ema > 0 the page's grids and every sampled copy are the average of G, not the raw G; with 0, G."""
+    from gan.engine.data import to_uint8
+    from gan.engine.models import build_models, seeded
+
+    t = make_trainer(ema=0.9)
+    t.start(stop_at_step=30)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 60), t.status()
+    state = t.state_dict()
+    avg = t.generator_copy()
+    assert all(torch.equal(v, state["G_ema"][k]) for k, v in avg.state_dict().items())
+    assert any(not torch.equal(v, state["G"][k]) for k, v in state["G_ema"].items())  # not the raw G ...
+    with seeded(SMALL["seed"]):
+        G0, _ = build_models("mlp", SMALL["latent_dim"], SMALL["width"])
+    assert any(not torch.equal(v, G0.state_dict()[k]) for k, v in state["G_ema"].items())  # ... nor the start
+    grid = t.history.latest_grid()
+    assert grid.step == 30
+    with torch.no_grad():
+        assert (grid.images == to_uint8(avg(state["fixed_noise"]))).all()
+
+    raw = make_trainer(ema=0.0)
+    raw.start(stop_at_step=10)
+    assert raw.wait_until(lambda tr: tr.state == PAUSED, 60), raw.status()
+    assert "G_ema" not in raw.state_dict()
+    assert all(torch.equal(v, raw.G.state_dict()[k]) for k, v in raw.generator_copy().state_dict().items())

@@ -85,7 +85,9 @@ def validate_state(state, name: str = "checkpoint") -> Config:
         raise CheckpointError(f"{name}: unknown loss {state['loss']!r}")
     if not isinstance(state["step"], int) or state["step"] < 0:
         raise CheckpointError(f"{name}: invalid step {state['step']!r}")
-    for key in ("G", "D"):
+    for key in ("G", "D", "G_ema"):  # G_ema: optional (saved when the run averages G)
+        if key not in state:
+            continue
         sd = state[key]
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
             raise CheckpointError(f"{name}: {key} is not a state dict of tensors")

@@ -109,6 +109,16 @@ def sample_grid(G, fixed_noise, step: int, loss: str) -> SampleGrid:
     return SampleGrid(step, loss, to_uint8(images))
 
 
+@torch.no_grad()
+def ema_update(G_ema, G, decay: float) -> None:
+    """G_ema <- decay * G_ema + (1 - decay) * G, weight by weight; buffers (BatchNorm's running statistics)
+    are copied, since an average of running averages would lag them twice."""
+    for avg, new in zip(G_ema.parameters(), G.parameters()):
+        avg.lerp_(new, 1.0 - decay)
+    for avg, new in zip(G_ema.buffers(), G.buffers()):
+        avg.copy_(new)
+
+
 def models_state(G, D) -> dict:
     """Detached copies of both networks' state dicts: a point to roll back to."""
     return {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in (("G", G), ("D", D))}

@@ -142,6 +142,8 @@ class Trainer(ThreadedRun):
             t.G, t.D, t.opt_g, t.opt_d, self.data, spec,
             batch_size=self.config.batch_size, latent_dim=self.config.latent_dim, d_steps=t.d_steps,
             update_d=which in ("both", "d"), update_g=which in ("both", "g"), generator=t.gen)
+        if which in ("both", "g"):
+            t.average_g()  # a bad step's average is rolled back with the weights below
         loss_d, loss_g, probs_real, probs_fake = out[:4]
         # One host sync per step: the four diagnostics come over together.
         ld, lg, dr, df = torch.stack([loss_d, loss_g, probs_real.mean(), probs_fake.mean()]).tolist()
@@ -183,9 +185,10 @@ class Trainer(ThreadedRun):
                 self._record_grid()
 
     def generator_copy(self):
-        """An eval-mode CPU copy of G taken at a step boundary, for sampling outside the thread."""
+        """An eval-mode CPU copy of the G that samples (the moving average when config.ema > 0), taken at a
+        step boundary, for sampling and scoring outside the thread."""
         with self._step_boundary():
-            G = copy.deepcopy(self.G).cpu().eval()
+            G = copy.deepcopy(self._training.sampler).cpu().eval()
         return G
 
     # --- whole-run state: checkpoints, autosaves, continuing -------------------------------------

@@ -1,11 +1,13 @@
 """Owns what a run trains between steps: G, D, their optimisers, the RNG, fixed noise, live settings, checkpoint dict.
 Must not touch threads, locks, files or the UI: only the training thread changes it (gan.engine.trainer)."""
 
+import copy
+
 import torch
 
 from gan.engine.config import Config
 from gan.engine.history import History, SampleGrid
-from gan.engine.step import load_models_state, models_state, sample_grid
+from gan.engine.step import ema_update, load_models_state, models_state, sample_grid
 
 SAMPLE_COUNT = 64  # fixed-noise images per grid (8 x 8)
 FORMAT = "gan-live-checkpoint/1"
@@ -23,6 +25,7 @@ class TrainingState:
         # The live settings: changed between steps (apply_changes), saved and restored with the run.
         self.loss, self.lr_g, self.lr_d, self.d_steps = config.loss, config.lr_g, config.lr_d, config.d_steps
         self.G = self.D = self.opt_g = self.opt_d = self.gen = self.fixed_noise = None
+        self.G_ema = None  # the moving average of G's weights (config.ema > 0): what grids and scores sample
         self._last_good: dict | None = None  # the weights of the last sample point: where a NaN rolls back to
 
     def attach(self, G, D) -> None:
@@ -30,6 +33,8 @@ class TrainingState:
         optimisers, the training RNG and the fixed noise."""
         cfg = self.config
         self.G, self.D = G.to(self.device), D.to(self.device)
+        if cfg.ema > 0:  # starts as G itself; never trained, only averaged (ema_update)
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.lr_g, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.lr_d, betas=(cfg.beta1, cfg.beta2))
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
@@ -56,17 +61,32 @@ class TrainingState:
                 self.d_steps = value
         return switched
 
+    @property
+    def sampler(self):
+        """The G that draws what people see and what is scored: the average when config.ema > 0, else G."""
+        return self.G if self.G_ema is None else self.G_ema
+
+    def average_g(self) -> None:
+        """Fold G's new weights into the moving average (after each G update; a no-op without one)."""
+        if self.G_ema is not None:
+            ema_update(self.G_ema, self.G, self.config.ema)
+
     # --- rollback and grids -------------------------------------------------------------------------
     def mark_good(self) -> None:
-        """Remember the current weights as healthy (at each sample point)."""
+        """Remember the current weights as healthy (at each sample point), the average's too."""
         self._last_good = models_state(self.G, self.D)
+        if self.G_ema is not None:
+            self._last_good["G_ema"] = {n: t.detach().clone() for n, t in self.G_ema.state_dict().items()}
 
     def roll_back(self) -> None:
-        """Back to the last healthy weights (after a non-finite or diverged loss)."""
+        """Back to the last healthy weights (after a non-finite or diverged loss): the average had taken in
+        the bad step too."""
         load_models_state(self.G, self.D, self._last_good)
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(self._last_good["G_ema"])
 
     def grid(self, step: int) -> SampleGrid:
-        return sample_grid(self.G, self.fixed_noise, step, self.loss)
+        return sample_grid(self.sampler, self.fixed_noise, step, self.loss)
 
     # --- the checkpoint dict ------------------------------------------------------------------------
     def state_dict(self, *, step: int, active_seconds: float, history: History, scheduled) -> dict:
@@ -78,6 +98,7 @@ class TrainingState:
             "active_seconds": active_seconds,
             "loss": self.loss, "lr_g": self.lr_g, "lr_d": self.lr_d, "d_steps": self.d_steps,
             "G": self.G.state_dict(), "D": self.D.state_dict(),
+            **({} if self.G_ema is None else {"G_ema": self.G_ema.state_dict()}),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "history": history.state_dict(),
             "fixed_noise": self.fixed_noise.cpu(),
@@ -90,6 +111,8 @@ class TrainingState:
     def load_state_dict(self, state: dict) -> None:
         """Continue from a checkpoint dict (after attach): weights, optimisers, fixed noise, RNG, settings."""
         load_models_state(self.G, self.D, state)
+        if self.G_ema is not None:  # a checkpoint from before the average (or with it off) starts it at G
+            self.G_ema.load_state_dict(state.get("G_ema", state["G"]))
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.fixed_noise = state["fixed_noise"].to(self.device)
@@ -102,5 +125,7 @@ class TrainingState:
 def check_loadable(state: dict, G, D) -> None:
     """Raise if a saved state cannot be loaded into these (fresh) models (shape or key mismatch)."""
     load_models_state(G, D, state)
+    if "G_ema" in state:
+        G.load_state_dict(state["G_ema"])  # the average has G's shapes
     torch.optim.Adam(G.parameters()).load_state_dict(state["opt_g"])
     torch.optim.Adam(D.parameters()).load_state_dict(state["opt_d"])

@@ -266,7 +266,7 @@ def cmd_sample(args) -> int:
         raise UsageError(str(exc)) from None
     config = Config.from_dict(dict(state["config"], device="cpu"))
     G, _ = build_models(config.resolved_model(), config.latent_dim, config.width)
-    G.load_state_dict(state["G"])
+    G.load_state_dict(state.get("G_ema", state["G"]))  # the average, when the run kept one: what its grids showed
     G.eval()
     gen = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():

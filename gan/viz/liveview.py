@@ -147,6 +147,8 @@ class LiveView:
                     self._grid = (gkey, images.grid_png(grid.images, scale=1))
                 png = self._grid[1]
                 caption = f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})"
+                if trainer.config.ema > 0:  # say what draws them: the average, not the raw G of that step
+                    caption += f", drawn by G's weights averaged over ~{round(1 / (1 - trainer.config.ema)):,} steps"
             payload = livechart.dashboard_payload(
                 snapshot, grid_png=png, grid_caption=caption,
                 hist_caption=f"Histogram of the batch at step {snapshot.probs_step:,}; dashed line: 0.5.")
@@ -202,6 +204,10 @@ class QualityView:
         caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
                    f"(real: {ceiling.fd:.1f}) · {not_digits_text(latest.not_digit)}. {snap.message}.")
+        if snap.judge is not None and snap.judge_ceiling is not None:  # a second ruler keeps the first honest
+            caption += (f" Independent judge (another classifier, ruler B): score {snap.judge.score:.2f} "
+                        f"(real: {snap.judge_ceiling.score:.2f}) · Fréchet distance {snap.judge.fd:.1f} "
+                        f"(real: {snap.judge_ceiling.fd:.1f}).")
         payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
                                             latest.alarm, alarm_caption=False)  # the page says it, as text
         return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing)

@@ -52,7 +52,7 @@ class Preset:
 # The textbook baseline, spelled out in full (not taken from Config()'s defaults), so retuning the
 # defaults never changes the baseline or the failure modes built on it.
 TEXTBOOK = {"model": "mlp", "width": 256, "latent_dim": 64, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4,
-            "beta1": 0.5, "beta2": 0.999, "d_steps": 1, "loss": "bce"}
+            "beta1": 0.5, "beta2": 0.999, "d_steps": 1, "loss": "bce", "ema": 0.0}  # the raw G, as in the paper
 
 # Four failure/rescue presets share one strong D (3 D steps per G step at 10x G's learning rate) and differ
 # only in G's loss: the room sees the loss decide the outcome. The stall is that D with the minimax loss.
