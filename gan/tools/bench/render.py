@@ -59,13 +59,14 @@ def part_render(args) -> dict:
         charts["coverage"] = coverage_chart(coverage, np.full(10, 0.1))
         return chart_specs(charts)
 
+    from gan.engine.config import Config
     from gan.engine.protocol import RunState, RunStatus
     from gan.viz import livechart
     from gan.viz.liveview import LiveView
 
-    class _Run:  # what LiveView reads of a run: a name, a status and a history
+    class _Run:  # what LiveView reads of a run: a name, its config, a status and a history
         def __init__(self, name, hist):
-            self.name, self.history = name, hist
+            self.name, self.history, self.config = name, hist, Config()
 
         def status(self):
             return RunStatus(name=self.name, state=RunState.RUNNING, step=self.history.total_steps,
