@@ -412,7 +412,8 @@ def test_compare_overlays_the_quality_scores_a_snapshot_kept(tmp_path, monkeypat
 
     monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path))
     monkeypatch.delenv("GAN_LIVE_TOKEN", raising=False)
-    rows = pd.DataFrame([(0, 1.2, 900.0, 0.0, 0, False, 5.0, 1.0), (500, 6.4, 31.0, 2.2, 10, False, 5.0, 0.02)],
+    rows = pd.DataFrame([(0, 1.2, 900.0, 0.0, 0, False, 5.0, 1.0, 1.1, 950.0),
+                         (500, 6.4, 31.0, 2.2, 10, False, 5.0, 0.02, 7.1, 40.0)],
                         columns=list(ROW_COLUMNS))
     store = snapshots.SnapshotStore(tmp_path / "snapshots")
     store.save("scored", paused_trainer, metrics=quality_columns(rows))
