@@ -337,7 +337,6 @@ def test_charts_render_and_update_in_place_offline(browser, app_url):
         # Vega redraws asynchronously after an update is counted: poll for the new line (it failed once
         # when read right at the second update).
         page.wait_for_function(f"drawn => ({LOSS_LINE})() !== drawn", arg=drawn, timeout=30_000)
-        assert _stats(page)["embeds"] == 5
 
         vendor = [u for u in requests if "/app/static/vendor/" in u]
         assert sorted(u.rsplit("/", 1)[1] for u in vendor) == ["vega-embed.min.js", "vega-lite.min.js",

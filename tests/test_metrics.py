@@ -283,7 +283,7 @@ def test_monitor_records_metrics_while_training(evaluator):
 
 def test_monitor_scores_with_the_independent_judge_too(evaluator, judge):
     from gan.engine.trainer import PAUSED, Trainer
-    from gan.quality.monitor import MetricsMonitor
+    from gan.quality.monitor import JUDGE_EVERY, MetricsMonitor
 
     trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-judge")
     monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, judge=judge, n_samples=200, poll_s=0.01).start()
@@ -299,6 +299,13 @@ def test_monitor_scores_with_the_independent_judge_too(evaluator, judge):
         assert row.score_b == pytest.approx(expect_b.score) and row.fd_b == pytest.approx(expect_b.fd)
         assert row.fd_b != pytest.approx(row.fd)  # two rulers, two measurements
         assert snap.judge.fd == pytest.approx(expect_b.fd) and snap.judge_ceiling is judge.ceiling
+        for k in range(1, JUDGE_EVERY + 1):  # then ruler B scores every JUDGE_EVERY-th evaluation only
+            trainer.step(20)
+            assert trainer.wait_until(lambda t, k=k: t.step_count == 20 * k, timeout=60)
+            assert monitor.wait_for_evaluations(k + 1, timeout=60)
+        rows = monitor.snapshot().rows
+        assert rows.score_b.notna().tolist() == [True] + [False] * (JUDGE_EVERY - 1) + [True]
+        assert monitor.snapshot().judge.fd == pytest.approx(rows.fd_b.iloc[-1])
     finally:
         monitor.stop()
         trainer.stop()

@@ -23,6 +23,9 @@ from gan.quality.metrics import SAMPLE_COUNT, Evaluator, Quality
 ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit", "score_b", "fd_b")
 SAVED_COLUMNS = ("step", "score", "fd", "entropy", "covered", "not_digit")  # what a snapshot keeps
 PREPARING, READY, FAILED, STOPPED = "preparing", "ready", "failed", "stopped"
+# Ruler B scores every JUDGE_EVERY-th evaluation (the first included): its network costs ~5x ruler A's, the
+# monitor shares the server's CPU with the viewers, and a second opinion every 2,000 steps is enough.
+JUDGE_EVERY = 4
 
 
 _evaluators: dict[tuple, Evaluator] = {}
@@ -81,6 +84,7 @@ class MetricsMonitor:
         self._judge: Evaluator | None = judge if isinstance(judge, Evaluator) else None
         self._want_judge = judge is True
         self._latest_judge: Quality | None = None
+        self._judged = 0  # evaluations since ruler B was ready (it scores every JUDGE_EVERY-th)
         self._lock = threading.Lock()
         # A continued run keeps its quality curve; rows saved before a column existed get None for it.
         self._rows: list[tuple] = [(tuple(r) + (None,) * len(ROW_COLUMNS))[:len(ROW_COLUMNS)] for r in initial_rows]
@@ -186,8 +190,10 @@ class MetricsMonitor:
         G = self.trainer.generator_copy()  # held at a step boundary; training resumes right after
         step = self.trainer.step_count
         q = self._evaluator.evaluate_generator(G, self.trainer.config.latent_dim, seed=self.seed)
-        j = None if self._judge is None else self._judge.evaluate_generator(G, self.trainer.config.latent_dim,
-                                                                           seed=self.seed)
+        judged = self._judge is not None and self._judged % JUDGE_EVERY == 0
+        j = self._judge.evaluate_generator(G, self.trainer.config.latent_dim, seed=self.seed) if judged else None
+        if self._judge is not None:
+            self._judged += 1
         ms = (time.perf_counter() - t0) * 1000
         row = (step, q.score, q.fd, q.entropy, q.alarm.covered, q.alarm.firing, ms, q.not_digit,
                None if j is None else j.score, None if j is None else j.fd)
@@ -199,7 +205,9 @@ class MetricsMonitor:
             if len(self._rows) > self.max_points:  # thin the older half, keep the newest half intact
                 half = len(self._rows) // 2
                 self._rows = self._rows[:half:2] + self._rows[half:]
-            self._latest, self._latest_judge = q, j
+            self._latest = q
+            if j is not None:
+                self._latest_judge = j
             rows = list(self._rows)
         self.evaluations += 1
         if self.on_rows is not None:

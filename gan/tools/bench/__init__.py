@@ -159,7 +159,7 @@ def apply_quick(args) -> None:
     args.overhead_steps, args.monitor_every = min(args.overhead_steps, 60), 20
     args.render_repeats = 1
     args.rss_steps, args.rss_warmup = min(args.rss_steps, 300), 50
-    args.heap_seconds, args.headless_seconds, args.browser_warmup = 3.0, 3.0, 1.0
+    args.heap_seconds, args.headless_seconds, args.browser_warmup = 6.0, 3.0, 1.0  # 3 s saw no new step once
     args.viewers, args.viewer_seconds, args.viewer_warmup = [1, 3], 4.0, 1.0
     args.minutes, args.soak_viewers, args.soak_sample_s = min(args.minutes, 1.0), min(args.soak_viewers, 2), 10.0
 
