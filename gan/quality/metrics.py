@@ -170,9 +170,9 @@ class Evaluator:
 
         ref = load_reference(dataset, ruler=ruler, **load_kwargs)
         images = dataset.images.cpu()
-        feats = ref.model.embed(images[ref.train_idx]).features.numpy().astype(np.float64)
-        scale = math.sqrt(FEATURE_TRACE / max(float(np.trace(np.cov(feats, rowvar=False))), 1e-12))
-        mu, sigma = gaussian_stats(feats * scale)
+        mu, sigma = gaussian_stats(ref.model.embed(images[ref.train_idx]).features.numpy())
+        scale = math.sqrt(FEATURE_TRACE / max(float(np.trace(sigma)), 1e-12))
+        mu, sigma = mu * scale, sigma * scale**2  # the same as the statistics of the scaled features
         rng = np.random.default_rng(0)
         held = ref.heldout_idx
         if len(held) > n_samples:
