@@ -369,3 +369,30 @@ def test_presets_build_valid_configs():
     assert (tb.model, tb.lr_g, tb.lr_d, tb.beta1, tb.batch_size) == ("mlp", 2e-4, 2e-4, 0.5, 64)
     for p in PRESETS.values():
         assert p.description.strip().endswith(".") and p.label
+
+
+def test_a_monitor_started_before_its_run_still_gets_the_judge(evaluator, judge):
+    """The bench starts the monitor before the run (its classifier loads first): ruler B must wait for the
+    run's dataset, not fail on a run that has none yet and give the judge up for good."""
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.quality.monitor import MetricsMonitor
+
+    assert judge is not None  # the fixture puts ruler B in the cache that the shared judge loads from
+    trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-early")
+    monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, judge=True, n_samples=200, poll_s=0.01).start()
+    try:
+        trainer.start(paused=True)
+        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60)
+        assert monitor.wait_for_evaluations(1, timeout=60)  # ruler A at step 0; ruler B loads after it
+        for k in (1, 2):
+            trainer.step(20)
+            assert trainer.wait_until(lambda t, k=k: t.step_count == 20 * k, timeout=60)
+            assert monitor.wait_for_evaluations(k + 1, timeout=60)
+            if monitor.snapshot().judge is not None:
+                break
+        snap = monitor.snapshot()
+        assert snap.judge is not None, snap.message
+        assert snap.rows.score_b.notna().any() and snap.judge_ceiling.score > 8
+    finally:
+        monitor.stop()
+        trainer.stop()

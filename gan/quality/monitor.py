@@ -79,8 +79,8 @@ class MetricsMonitor:
         self.poll_s = poll_s
         self.seed = seed  # fixed noise for every evaluation: the curve moves because G moves, not z
         self._evaluator = evaluator
-        # Ruler B: an Evaluator, True (load the shared one after ruler A is ready) or False (none, e.g. tests
-        # that only need ruler A). It is prepared after A so the chart's first point is not delayed by it.
+        # Ruler B: an Evaluator, True (load the shared one after ruler A's first point) or None/False (none,
+        # e.g. tests that only need ruler A).
         self._judge: Evaluator | None = judge if isinstance(judge, Evaluator) else None
         self._want_judge = judge is True
         self._latest_judge: Quality | None = None
@@ -174,7 +174,9 @@ class MetricsMonitor:
                 self._evaluate_once()
                 last_step = step
                 continue
-            if self._want_judge and self._judge is None:  # after A's first point; a failure costs only B
+            # Ruler B after A's first point (so the chart's first point is not delayed by it), and so once the
+            # run's models, hence its dataset, exist: a monitor started before its run must not give B up.
+            if self._want_judge and self._judge is None and last_step is not None:  # a failure costs only B
                 self._want_judge = False
                 try:
                     self._judge = shared_evaluator(self.trainer.data, self.n_samples, ruler="B")
