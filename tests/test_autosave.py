@@ -106,6 +106,22 @@ def test_the_runs_folder_cap_refuses_with_a_clear_message(tmp_path):
     t.stop()
 
 
+def test_a_failed_autosave_tries_again_after_its_interval_not_at_every_step(tmp_path):
+    saver = Autosaver(tmp_path / "live" / "run", name="run", every_s=0.5, cap_bytes=1, root=tmp_path)
+    (tmp_path / "big.bin").write_bytes(b"x" * 1000)  # over the cap: every try fails
+    t = Trainer(SMALL, name="run", autosave=saver)
+    t.start()
+    try:
+        assert t.wait_until(lambda t: saver.failures >= 1, timeout=60)
+        first, at = saver.failures, t.active_seconds
+        steps = t.step_count
+        assert t.wait_until(lambda t: t.active_seconds >= at + 0.3 and t.step_count > steps + 20, timeout=60)
+        assert saver.failures == first  # no new try within the interval, however many steps ran
+        assert t.wait_until(lambda t: saver.failures == first + 1, timeout=60)  # then one, as promised
+    finally:
+        t.stop()
+
+
 def test_a_truncated_autosave_is_named_and_the_previous_one_is_used(tmp_path):
     saver = Autosaver(tmp_path / "run", name="run", every_s=3600)
     t = Trainer(SMALL, name="run", autosave=saver)

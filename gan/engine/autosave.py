@@ -105,8 +105,11 @@ class Autosaver:
                 self._write_meta(step, clean)
             except OSError as exc:
                 self.failures += 1
+                # The next try comes every_s of training later, as the message says: not at every step (each
+                # try walks the runs folder for the cap and may write megabytes).
+                self.last_saved_at = float(state.get("active_seconds", 0.0))
                 self.last_error = f"autosave of {self.name} at step {step:,} failed ({exc}); training goes on and " \
-                                  f"the next autosave tries again in {self.every_s:.0f} s"
+                                  f"the next autosave tries again in {self.every_s:g} s"
                 raise StorageError(self.last_error) from exc
             self.last_saved_at = float(state.get("active_seconds", 0.0))
             self.saves += 1
