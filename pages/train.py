@@ -239,6 +239,28 @@ if ss.get("_notice"):
 BANNER = {BannerKind.INFO: st.info, BannerKind.WARNING: st.warning, BannerKind.ERROR: st.error}
 
 
+def on_advice(changes) -> None:
+    """The coach's action as the presenter saw it (not whatever the coach says by the time of the click)."""
+    notice = ctl.apply_advice(changes)
+    main_notice(notice, clear=True)
+    if notice.ok:
+        for key, value in controller.advice_form(changes).items():
+            ss[key] = value
+    ss["_coach_applied"] = True  # the fragment reruns the whole page: the sidebar and notice show it
+
+
+def coach_box(d, run_state) -> None:
+    """The coach's one sentence (gan.engine.coach); an alarm stands out, and the presenter gets its action."""
+    text = f"**Coach · {d.title}** — {d.evidence}" + (f". *Suggestion: {d.advice}.*" if d.advice else "")
+    if d.alarm:
+        st.warning(text, icon=":material/sports:")
+    else:
+        st.info(text, icon=":material/sports:")
+    if access.presenter and d.changes and run_state in (RUNNING, PAUSED):
+        st.button(f"Apply: {d.advice}", key="coach_apply", on_click=on_advice, args=(d.changes,),
+                  icon=":material/auto_fix_high:")
+
+
 def live_panel(seen_state: str) -> None:
     """The live status, banners, charts and sample grid: one shared LiveFrame (gan.viz.liveview) per tick, laid
     out by every viewer's rerun; the charts are drawn in each browser (pages/_livechart.py)."""
@@ -247,11 +269,13 @@ def live_panel(seen_state: str) -> None:
         no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
         return
     frame = live_view().frame(trainer)
-    if frame.state != seen_state:
+    if frame.state != seen_state or ss.pop("_coach_applied", False):
         st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
     st.markdown(f"{frame.headline}\n\n{frame.details}")  # one element: every element costs each refresh
     for banner in frame.banners:
         BANNER[banner.kind](banner.text, icon=banner.icon)
+    if frame.coach is not None:
+        coach_box(frame.coach, frame.state)
     if frame.charts is None:
         st.caption("The charts appear after the first step.")
     else:

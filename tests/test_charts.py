@@ -70,7 +70,7 @@ def test_reference_lines_follow_the_active_loss(switched):
 
 
 def test_every_loss_switch_gets_a_labelled_marker(switched):
-    sw = charts.loss_switches(switched.events)
+    sw = charts.markers(switched.events)
     assert sw["step"].tolist() == [101, 201]
     assert sw["label"].tolist() == ["BCE → MSE", "MSE → Hinge"]
     spec = charts.loss_chart(switched).to_dict()

@@ -172,6 +172,25 @@ def test_the_loss_switches_at_the_next_step_and_is_recorded(ctl):
     assert ctl.set_loss("nonsense").kind is Kind.ERROR and trainer.loss == "mse"
 
 
+def test_the_coach_s_advice_is_applied_as_the_presenter_saw_it_and_a_forged_one_changes_nothing(ctl):
+    assert ctl.apply_advice((("lr_d", 1e-4),)).kind is Kind.INFO  # no run: nothing to apply
+    trainer = paused_run(ctl)
+    before = trainer.status()
+    for forged in ((), (("lr_d",),), (("weights", 0),), (("lr_d", -1.0),), (("d_steps", "many"),),
+                   (("loss", "nonsense"),), (("lr_d", 1e-4), ("loss", "nonsense")), "lr_d"):
+        assert ctl.apply_advice(forged).kind is Kind.ERROR, forged
+    ctl.step()
+    status = trainer.status()
+    assert (status.lr_g, status.lr_d, status.d_steps, status.loss) == (before.lr_g, before.lr_d, before.d_steps,
+                                                                       before.loss)
+    notice = ctl.apply_advice((("lr_d", 1e-4), ("d_steps", 1), ("loss", "bce")))
+    assert notice.ok and notice.text == "Coach's advice applied: lr_d → 0.0001, d_steps → 1, loss → bce from the next step."
+    ctl.step()
+    status = trainer.status()
+    assert status.lr_d == pytest.approx(1e-4) and status.d_steps == 1 and status.loss == "bce"
+    assert ctl_module.advice_form((("lr_d", 1e-4), ("d_steps", 1))) == {"lr_d": "0.0001", "d_steps": 1}
+
+
 def test_a_bad_learning_rate_names_its_field_and_changes_nothing(ctl):
     trainer = paused_run(ctl)
     before = trainer.status()

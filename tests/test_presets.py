@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gan.workshop.presets import PRESETS, get_preset
-from gan.workshop.presets_check import failed_claims, grid_similarity, measure
+from gan.workshop.presets_check import failed_claims, measure
 
 pytestmark = pytest.mark.presets
 CLAIMED = [name for name, p in PRESETS.items() if p.claims]
@@ -53,19 +53,8 @@ def test_preset_shows_what_its_text_promises(name, checkpoints, measured):
     m = measured[name].result(timeout=1800)
     assert m.preset == name and m.seed == 0
     assert m.steps == get_preset(name).check_steps
-    assert failed_claims(get_preset(name), m) == []
+    assert failed_claims(get_preset(name), m) == []  # the coach's diagnosis among them (diagnosis_step)
     checkpoints[name] = checkpoints["dir"] / f"{name}.pt"
-
-
-def test_grid_similarity_tells_one_image_from_real_digits():
-    import numpy as np
-
-    from gan.engine.data import load_dataset
-
-    real = load_dataset("mnist5k").images  # sorted by class: every 78th image spans all ten
-    u8 = ((real[:: len(real) // 64][:64].squeeze(1) + 1) * 127.5).round().numpy().astype("uint8")
-    assert grid_similarity(u8) < 0.45
-    assert grid_similarity(np.repeat(u8[:1], 64, axis=0)) == pytest.approx(1.0)
 
 
 def test_each_checked_preset_run_in_a_real_browser(checkpoints, tmp_path):

@@ -195,6 +195,14 @@ def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_trai
     assert "non-finite" in set(t.history.snapshot().events.kind)
     assert all(torch.isfinite(p).all() for p in t.G.parameters())  # restored to healthy weights
     assert all(torch.isfinite(p).all() for p in t.generator_copy().parameters())  # the average of G too
+    # The coach says so, marks it on the loss chart, and offers to halve both rates.
+    from gan.engine.protocol import Condition
+
+    d = st.diagnosis
+    assert d.condition == Condition.DIVERGED and d.alarm and d.step == st.step + 1
+    assert d.changes == (("lr_g", 5e5), ("lr_d", 5e5))
+    events = t.history.snapshot().events
+    assert events[events.kind == "coach"].detail.tolist() == ["diverged"]
     # Lowering the lr and resuming continues training.
     t.set_lr(lr_g=2e-4, lr_d=2e-4)
     held = t.step_count
@@ -340,3 +348,27 @@ def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
     assert raw.wait_until(lambda tr: tr.state == PAUSED, 60), raw.status()
     assert "G_ema" not in raw.state_dict()
     assert all(torch.equal(v, raw.G.state_dict()[k]) for k, v in raw.generator_copy().state_dict().items())
+
+
+def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_history_does(make_trainer):
+    """The live reading (RunStatus.diagnosis) is the coach's pure function of the history and the latest grid:
+    replaying the recorded run gives the same reading at the same step."""
+    from gan.engine.coach import replay
+    from gan.engine.protocol import Condition
+
+    t = make_trainer(loss="minimax", lr_d=2e-3, d_steps=3, width=16)  # a strong D stalls a minimax G quickly
+    t.start(stop_at_step=400)
+    assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count == 400, 60), t.status()
+    st = t.status()
+    assert st.diagnosis is not None and st.diagnosis.step == 400
+    snap = t.history.snapshot()
+    readings = replay(list(snap.scalars.itertuples(index=False, name=None)), snap.grids, every=10, d_steps=3)
+    assert readings[-1] == st.diagnosis
+    assert [d.step for d in readings] == list(range(10, 401, 10))
+    marked = snap.events[snap.events.kind == "coach"]
+    firsts = {}
+    for d in readings:  # each alarm is marked where it first appears
+        if d.alarm:
+            firsts.setdefault(d.condition.value, d.step)
+    assert dict(zip(marked.detail, marked.step)) == firsts
+    assert Condition.VANISHING_GRADIENT.value in firsts, [d.sentence for d in readings[-3:]]

@@ -298,7 +298,7 @@ def test_samples_page_labels_cells_with_the_reference_classifier(app_registry, n
 # --- the presenter lock ------------------------------------------------------------------------------------
 def controls(at: AppTest) -> set:
     return keys(at) & {"start", "pause_resume", "step", "stop", "reset", "start_preset", "step_d", "step_g",
-                       "step_both", "save_snapshot", "load_upload"}
+                       "step_both", "save_snapshot", "load_upload", "coach_apply"}
 
 
 @pytest.mark.parametrize("query_token", [None, "wrong", ""])
@@ -400,3 +400,34 @@ def test_a_viewer_rerun_again_and_again_never_gets_presenter_controls(app_regist
     presenter = page("train", "s3cret")
     run(presenter)
     assert "stop" in controls(presenter)
+
+
+def test_the_coach_names_a_stalled_run_and_only_the_presenter_can_apply_its_advice(app_registry, no_lock,
+                                                                                     monkeypatch):
+    """Every reader sees the coach's diagnosis; only the presenter gets the button, and it does what it says."""
+    import dataclasses
+
+    from gan.engine.protocol import Condition
+
+    monkeypatch.setenv("GAN_LIVE_TOKEN", "s3cret")
+    # The minimax_stall preset's game on a tiny MLP: D 3 steps per G step at 10x G's rate.
+    stall = dataclasses.replace(TINY, model="mlp", width=32, loss="minimax", lr_g=2e-4, lr_d=2e-3, d_steps=3,
+                                beta1=0.5, beta2=0.999)
+    trainer = app_registry.start(stall)
+    assert trainer.wait_until(lambda t: getattr(t.status().diagnosis, "condition", None)
+                              == Condition.VANISHING_GRADIENT, timeout=120), trainer.status().diagnosis
+    trainer.pause("test")
+    viewer = page("train")
+    said = [w.value for w in viewer.warning]
+    assert any(w.startswith("**Coach · G's gradient is vanishing (Minimax saturates)** — D(fake) 0.0") and
+               "*Suggestion: switch to BCE (non-saturating).*" in w for w in said), said
+    assert "coach_apply" not in keys(viewer)
+    presenter = page("train", "s3cret")
+    button = presenter.button(key="coach_apply")
+    assert button.label == "Apply: switch to BCE (non-saturating)"
+    button.click()
+    run(presenter)
+    assert ("loss", "bce") in trainer.status().pending  # at the next step boundary, like the Loss control
+    assert presenter.session_state["loss"] == "bce"
+    trainer.step(1)
+    assert trainer.wait_until(lambda t: t.loss == "bce", timeout=30)

@@ -239,6 +239,13 @@ class History:
         with self._lock:
             self.total_steps = max(self.total_steps, delta.total_steps)
 
+    def recent_rows(self, n: int) -> list[tuple]:
+        """The last ``n`` (at most) steps at full resolution, oldest first, in snapshot shape (the coach reads
+        these at each sample point: a copy of n rows, not a snapshot of the whole run)."""
+        with self._lock:
+            k = len(self._recent)
+            return [self._recent[i] for i in range(max(0, k - n), k)]
+
     def latest_grid(self) -> SampleGrid | None:
         with self._lock:
             return self._grids[-1] if self._grids else None

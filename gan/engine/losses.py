@@ -71,6 +71,9 @@ class LossSpec:
     equilibrium_d: float | None  # D's loss when D outputs 0.5 everywhere (logit 0); None if none
     equilibrium_g: float | None  # G's loss at that point
     summary: str  # one sentence for tables and tooltips
+    # |∂ G's loss / ∂ fake logit| for one sample, as a function of p = D(G(z)) = sigmoid(logit): how hard
+    # G is pushed. The coach (gan/engine/coach.py) compares it with BCE's to say "G's gradient vanishes".
+    g_slope: Callable[[float], float]
 
 
 LN2 = math.log(2.0)
@@ -79,18 +82,22 @@ LOSSES: dict[str, LossSpec] = {
     "bce": LossSpec(
         "bce", "BCE", bce_d_loss, bce_g_loss, LN2, LN2,
         "Binary cross-entropy; G uses the non-saturating target 'real'. Both sit at ln 2 ≈ 0.693.",
+        lambda p: 1.0 - p,  # d/dl [-ln σ(l)] = -(1 - σ(l)): largest when D rejects the fake
     ),
     "mse": LossSpec(
         "mse", "MSE", mse_d_loss, mse_g_loss, 0.25, 0.25,
         "Least squares on D's probability (LSGAN, no ½): (0.5 − 1)² = 0.25.",
+        lambda p: 2.0 * p * (1.0 - p) ** 2,  # d/dl (σ - 1)² = 2(σ - 1)·σ(1 - σ): the sigmoid saturates at 0
     ),
     "hinge": LossSpec(
         "hinge", "Hinge", hinge_d_loss, hinge_g_loss, 1.0, 0.0,
         "Margin loss on logits: D's terms are relu(1 ∓ logit), G maximises the fake logit.",
+        lambda p: 1.0,  # d/dl (-l) = -1 whatever D says
     ),
     "minimax": LossSpec(
         "minimax", "Minimax", bce_d_loss, minimax_g_loss, LN2, -LN2,
         "The original saturating game: G minimises ln(1 − D(G(z))); stalls when D wins.",
+        lambda p: p,  # d/dl [-softplus(l)] = -σ(l): vanishes as D(G(z)) -> 0
     ),
 }
 

@@ -57,6 +57,47 @@ class FailureKind(str, Enum):
         return self.value
 
 
+class Condition(str, Enum):
+    """What the coach (gan.engine.coach) says a run is doing; pages and tests branch on this, never on words."""
+
+    WARMING_UP = "warming_up"  # too few steps since the start or the last loss switch to judge
+    LEARNING = "learning"  # nothing wrong: G and D are still moving
+    NEAR_EQUILIBRIUM = "near_equilibrium"  # both losses at their equilibrium values for a while
+    D_WINNING = "d_winning"  # D tells real from fake almost perfectly
+    VANISHING_GRADIENT = "vanishing_gradient"  # a saturating G loss gives G next to no gradient
+    MODE_COLLAPSE = "mode_collapse"  # the fixed-noise samples look alike
+    DIVERGED = "diverged"  # a loss became NaN/inf: paused and rolled back
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ALARMS = (Condition.D_WINNING, Condition.VANISHING_GRADIENT, Condition.MODE_COLLAPSE, Condition.DIVERGED)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The coach's reading of a run at one step: one sentence with its evidence, and one suggested action."""
+
+    condition: Condition
+    step: int
+    title: str  # a few words for the chart's marker and the panel's heading: "D is winning"
+    evidence: str  # the numbers behind it: "D(real) 0.97, D(fake) 0.02, G's loss 4.1 (equilibrium 0.693)"
+    advice: str = ""  # what to try, in words ("" when nothing needs doing)
+    # The advice as live changes (kind, value), kinds as Trainer.schedule's: the presenter applies them with
+    # one click. Pairs, not a dict, so the Diagnosis stays hashable inside a RunStatus.
+    changes: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def alarm(self) -> bool:
+        return self.condition in ALARMS
+
+    @property
+    def sentence(self) -> str:
+        """The whole diagnosis in one line: what the panel, the CLI and the chart's tooltip say."""
+        return f"{self.title}: {self.evidence}" + (f" — {self.advice}" if self.advice else "")
+
+
 # --- a run's status: Trainer.status(), RemoteTrainer.status(), SavedRun.status() ----------------------
 @dataclass(frozen=True, kw_only=True)
 class RunStatus:
@@ -94,6 +135,7 @@ class RunStatus:
     # A run from before a restart, shown from its autosave until the presenter continues it (SavedRun):
     # it reads STOPPED, and this picks the "interrupted" banner instead of "Stopped".
     interrupted: bool = False
+    diagnosis: Diagnosis | None = None  # the coach's latest reading (every sample_every steps); None until the first
 
     @property
     def is_live(self) -> bool:

@@ -7,13 +7,14 @@ import threading
 
 import torch
 
+from gan.engine import coach
 from gan.engine.config import Config
 from gan.engine.control import FAILED, IDLE, LOADING, PAUSED, RUNNING, STOPPED, check_live_change, poll_until
 from gan.engine.data import Dataset, DataUnavailable, load_dataset
 from gan.engine.history import History
 from gan.engine.losses import get_loss
 from gan.engine.models import build_models, seeded
-from gan.engine.protocol import PauseCause, RunStatus
+from gan.engine.protocol import Diagnosis, PauseCause, RunStatus
 from gan.engine.step import evaluate_batch, gan_step, healthy, non_finite_reason
 from gan.engine.threaded_run import ThreadedRun
 from gan.engine.training_state import TrainingState, check_loadable
@@ -59,6 +60,8 @@ class Trainer(ThreadedRun):
         self.last_manual_step: dict | None = None  # what the latest manual step changed
         self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
         self._storage_warning = ""  # the last autosave failure, shown until an autosave works again
+        self._diagnosis: Diagnosis | None = None  # the coach's latest reading (gan.engine.coach)
+        self._alarm_marked: dict = {}  # Condition -> the step its alarm was last marked on the loss chart
 
     # --- live changes (any thread; applied at the next step boundary) ------------------------------
     def set_loss(self, name: str) -> None:
@@ -97,7 +100,7 @@ class Trainer(ThreadedRun):
         t = self._training
         return self._status(
             device=self.device, model=self.model_kind, dataset=self.dataset_name, dataset_source=self.dataset_source,
-            loss=t.loss, lr_g=t.lr_g, lr_d=t.lr_d, d_steps=t.d_steps,
+            loss=t.loss, lr_g=t.lr_g, lr_d=t.lr_d, d_steps=t.d_steps, diagnosis=self._diagnosis,
             warnings=tuple(self.warnings) + ((self._storage_warning,) if self._storage_warning else ()))
 
     # --- the training thread (gan.engine.threaded_run calls these) ------------------------------
@@ -156,6 +159,9 @@ class Trainer(ThreadedRun):
         if step % self.config.sample_every == 0:
             self._record_grid(step)
             t.mark_good()
+            grid = self.history.latest_grid()
+            self._diagnose(coach.diagnose(self.history.recent_rows(coach.ROWS_NEEDED), d_steps=t.d_steps,
+                                          grid=grid.images))
         stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
         if manual:
             # What this step changed: D's outputs and both losses on the SAME batch, before and after
@@ -172,7 +178,19 @@ class Trainer(ThreadedRun):
         self._training.roll_back()
         reason = non_finite_reason(step, ld, lg, self._training.lr_g, self._training.lr_d)
         self.history.add_event(step, "non-finite", reason)
+        self._diagnose(coach.diverged(step, self._training.lr_g, self._training.lr_d, ld, lg))
         self._halt(reason, PauseCause.NAN)
+
+    def _diagnose(self, diagnosis: Diagnosis) -> None:
+        """Publish the coach's reading; an alarm is marked on the loss chart where it starts (an event), once
+        per coach.MARK_AGAIN_AFTER steps, so a reading that flickers near its threshold does not paint it."""
+        before = self._diagnosis
+        self._diagnosis = diagnosis
+        if diagnosis.alarm and (before is None or before.condition != diagnosis.condition):
+            last = self._alarm_marked.get(diagnosis.condition)
+            if last is None or diagnosis.step - last >= coach.MARK_AGAIN_AFTER:
+                self._alarm_marked[diagnosis.condition] = diagnosis.step
+                self.history.add_event(diagnosis.step, "coach", diagnosis.condition.value)
 
     def _record_grid(self, step: int | None = None) -> None:
         self.history.add_grid(self._training.grid(self.step_count if step is None else step))

@@ -179,6 +179,7 @@ def cmd_train(args) -> int:
     trainer.start(stop_at_step=target)
     last_print = 0.0
     shown: set[str] = set()
+    said = None  # the coach's condition last printed in full
     try:
         while True:
             st = trainer.status()
@@ -190,8 +191,12 @@ def cmd_train(args) -> int:
                 last_print = time.monotonic()
                 total = f"/{target}" if target else ""
                 losses = f"loss_d {_last(trainer, 'loss_d')}  loss_g {_last(trainer, 'loss_g')}"
-                print(f"step {st.step}{total}  {losses}  {st.steps_per_sec:.0f} steps/s  [{st.state}]",
+                coach = "" if st.diagnosis is None else f"  coach: {st.diagnosis.title}"
+                print(f"step {st.step}{total}  {losses}  {st.steps_per_sec:.0f} steps/s  [{st.state}]{coach}",
                       file=sys.stderr, flush=True)
+                if st.diagnosis is not None and st.diagnosis.condition != said:  # the whole sentence once
+                    said = st.diagnosis.condition
+                    print(f"coach: {st.diagnosis.sentence}", file=sys.stderr, flush=True)
                 for warning in st.warnings:  # e.g. an autosave that could not be written (disk full)
                     if warning not in shown:
                         shown.add(warning)
@@ -229,6 +234,7 @@ def cmd_train(args) -> int:
         "d_fake": round(float(tail.d_fake.mean()), 4) if len(tail) else None,
         "loss": st.loss, "dataset": st.dataset, "device": st.device, "model": st.model,
         "state": st.state, "reason": st.reason, "out": str(out),
+        "coach": None if st.diagnosis is None else st.diagnosis.condition.value,
     }
     print(json.dumps(summary))
     return 0

@@ -15,6 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from gan.engine.coach import marker_label as coach_label
 from gan.engine.history import History, SampleGrid, Snapshot
 from gan.engine.losses import LOSSES
 
@@ -121,13 +122,15 @@ def equilibrium_lines(scalars: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["start", "end", "value", "series", "loss"])
 
 
-def loss_switches(events: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
-    """The latest loss switches as step + label ("BCE → MSE")."""
+def markers(events: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
+    """The loss chart's vertical markers, as step + label: every loss switch ("BCE → MSE") and every alarm
+    the coach raised ("D wins"; gan.engine.coach), the latest ``limit`` of them."""
     if events.empty:
         return pd.DataFrame({"step": [], "label": []})
-    switches = events[events["kind"] == "loss"].tail(limit)
-    labels = [" → ".join(loss_label(p.strip()) for p in str(d).split("→")) for d in switches["detail"]]
-    return pd.DataFrame({"step": switches["step"].to_numpy(np.float64), "label": labels})
+    marked = events[events["kind"].isin(("loss", "coach"))].tail(limit)
+    labels = [" → ".join(loss_label(p.strip()) for p in str(d).split("→")) if k == "loss" else coach_label(d)
+              for k, d in zip(marked["kind"], marked["detail"])]
+    return pd.DataFrame({"step": marked["step"].to_numpy(np.float64), "label": labels})
 
 
 def histogram(d_real: np.ndarray, d_fake: np.ndarray, bins: int = HIST_BINS) -> pd.DataFrame:
@@ -180,8 +183,8 @@ def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS) -> alt.LayerCha
             x=alt.X(**_q("start")), x2=alt.X2("end"), y=alt.Y(**_q("value")), color=color,
             tooltip=[alt.Tooltip("loss", type="nominal"), alt.Tooltip("series", type="nominal"),
                      alt.Tooltip(**_q("value"), title="equilibrium", format=".3f")]))
-    sw = loss_switches(snapshot.events)
-    if not sw.empty:  # a vertical marker with a label ("BCE → MSE") at every loss switch
+    sw = markers(snapshot.events)
+    if not sw.empty:  # a vertical marker with a label ("BCE → MSE", "D wins") at every switch and alarm
         base = alt.Chart(sw)
         layers.append(base.mark_rule(color=MARKER_COLOR, strokeWidth=2).encode(
             x=alt.X(**_q("step")), tooltip=[alt.Tooltip("label", type="nominal")]))

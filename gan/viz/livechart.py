@@ -151,7 +151,7 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
 
     down = charts.downsample(s, max_points)  # one pass for both line charts
     eq = charts.equilibrium_lines(s)
-    switches = charts.loss_switches(snapshot.events)
+    switches = charts.markers(snapshot.events)
     bins = charts.histogram(snapshot.d_real_probs, snapshot.d_fake_probs)
     loss = {"w": 2, "chart": "loss", "data": {
         "lines": _melted(down, LOSS_SERIES),

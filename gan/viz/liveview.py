@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gan.engine.losses import format_equilibrium, get_loss
-from gan.engine.protocol import PauseCause, RunState, RunStatus
+from gan.engine.protocol import Diagnosis, PauseCause, RunState, RunStatus
 
 MIN_INTERVAL_S = 0.5  # viewers refresh every 1 s: a frame half a second old is still news to them
 STATE_LABELS = {RunState.LOADING: "Loading", RunState.RUNNING: "Running", RunState.PAUSED: "Paused",
@@ -49,6 +49,7 @@ class LiveFrame:
     banners: tuple[Banner, ...]
     charts: str | None  # gan.viz.livechart.dashboard_payload JSON; None before the first step
     built_at: float  # time.monotonic() when rendered
+    coach: Diagnosis | None = None  # the coach's latest reading (gan.engine.coach), None before the first
 
 
 def fmt_elapsed(seconds: float) -> str:
@@ -153,7 +154,7 @@ class LiveView:
                 snapshot, grid_png=png, grid_caption=caption,
                 hist_caption=f"Histogram of the batch at step {snapshot.probs_step:,}; dashed line: 0.5.")
         return LiveFrame(trainer.name, status.state, status.step, headline(status), details(status),
-                         banners(status), payload, time.monotonic())
+                         banners(status), payload, time.monotonic(), status.diagnosis)
 
 
 @dataclass(frozen=True)

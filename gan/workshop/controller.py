@@ -9,6 +9,7 @@ from enum import Enum
 
 from gan.engine.checkpoint import CheckpointError
 from gan.engine.config import Config, ConfigError
+from gan.engine.losses import get_loss
 from gan.engine.protocol import LIVE_STATES
 from gan.engine.remote import WorkerError
 from gan.engine.trainer import PAUSED, RUNNING
@@ -20,6 +21,7 @@ from gan.workshop.transfer import upload_trainer
 FORM_FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed", "loss")
 INT_FIELDS = ("batch_size", "latent_dim", "d_steps", "seed")
 LR_FIELDS = ("lr_g", "lr_d")
+ADVICE_KINDS = {"loss": str, "lr_g": float, "lr_d": float, "d_steps": int}  # what a coach action may change
 MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
 WAIT_S = 10.0  # how long Stop, Reset and a manual step wait for the training thread
 STEP_LABELS = {"both": "D and G", "d": "D only", "g": "G only"}
@@ -99,6 +101,11 @@ def followed_settings(status) -> dict:
     """The widgets that follow a live run, also when another tab changed it: its loss and throttle."""
     return {"loss": dict(status.pending).get("loss", status.loss),  # a switch not applied yet: show it
             "max_rate": min(MAX_RATE_LIMIT, int(status.max_rate or 0))}
+
+
+def advice_form(changes) -> dict:
+    """The form's values after a coach action (Diagnosis.changes), so the sidebar shows what now runs."""
+    return {k: f"{v:g}" if k in LR_FIELDS else v for k, v in changes if k in FORM_FIELDS}
 
 
 def choose_preset(name: str) -> str:
@@ -229,6 +236,33 @@ class TrainController:
         except ConfigError as exc:
             return _error(str(exc), self.live(), exc)
         return self._set_live(f"D steps per G step → {n}", lambda t: t.set_d_steps(n))
+
+    def apply_advice(self, changes) -> Notice:
+        """The coach's suggested action (Diagnosis.changes, as the presenter saw it) on the live run, all at its
+        next step boundary. Every change is checked like the form's before any is applied: all or nothing."""
+        trainer = self.live()
+        if trainer is None:
+            return _info("No live run: nothing to apply.")
+        try:
+            changes = tuple((kind, ADVICE_KINDS[kind](value)) for kind, value in changes)
+            if not changes:
+                raise ValueError("no change")
+            for kind, value in changes:  # the same checks as the setters make, before any is applied
+                if kind == "loss":
+                    get_loss(value)
+                else:
+                    Config(**{kind: value})
+        except (ValueError, TypeError, KeyError) as exc:  # ConfigError is a ValueError
+            return _error(f"Not applied: not a coach action ({exc}).", trainer)
+        for kind, value in changes:
+            if kind == "loss":
+                trainer.set_loss(value)
+            elif kind == "d_steps":
+                trainer.set_d_steps(value)
+            else:
+                trainer.set_lr(**{kind: value})
+        said = ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in changes)
+        return _success(f"Coach's advice applied: {said} from the next step.", trainer)
 
     def _set_live(self, what: str, apply) -> Notice:
         trainer = self.live()

@@ -9,6 +9,7 @@ To add one (failure modes, comparisons), add an entry to PRESETS; names are lowe
 from dataclasses import dataclass, field
 
 from gan.engine.config import Config
+from gan.engine.protocol import Condition
 
 ACTION_KINDS = ("loss", "lr_g", "lr_d", "d_steps")  # the Trainer's live setters: set_loss, set_lr, set_d_steps
 
@@ -42,6 +43,8 @@ class Preset:
     # not seconds, so the check is the same run on any machine.
     check_steps: int = 0
     claims: tuple = ()  # Claim, what the description promises in numbers
+    # What the coach (gan.engine.coach) must name on this run: a "diagnosis_step" Claim says by when.
+    diagnosis: Condition | None = None
 
     def plan(self) -> list[tuple[int, str, object]]:
         """The live actions as Trainer.schedule arguments: the Train page, the CLI and the checks all use
@@ -60,10 +63,17 @@ STRONG_D = {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3}
 MINIMAX_STALL = {**STRONG_D, "loss": "minimax"}
 STALLED_FIRST = Claim("d_fake_before", "<", 0.1, "starts as the minimax stall")  # both rescues promise it
 
+def _coached(condition: Condition, by_step: int, metric: str = "diagnosis_step") -> Claim:
+    """The coach names ``condition`` by ``by_step`` (the check step: about a minute of one CPU thread)."""
+    return Claim(metric, "<", by_step + 1, f"the coach says {condition.value.replace('_', ' ')}")
+
+
 def _rescue(name: str, loss: str, label: str, description: str, *claims: Claim) -> Preset:
-    """The minimax stall, switched to ``loss`` at step 800 by the trainer itself; it first claims the stall."""
+    """The minimax stall, switched to ``loss`` at step 800 by the trainer itself; it first claims the stall,
+    and that the coach calls it before the switch."""
     return Preset(name, label, description, MINIMAX_STALL, (LiveAction(800, "loss", loss),), check_steps=1800,
-                  claims=(STALLED_FIRST, *claims))
+                  claims=(STALLED_FIRST, _coached(Condition.VANISHING_GRADIENT, 800), *claims),
+                  diagnosis=Condition.VANISHING_GRADIENT)
 
 
 PRESETS: dict[str, Preset] = {
@@ -89,7 +99,9 @@ PRESETS: dict[str, Preset] = {
         check_steps=4000,
         claims=(Claim("d_real", ">", 0.9, "D(real) runs to 1"), Claim("d_fake", "<", 0.1, "D(fake) to 0"),
                 Claim("loss_g", ">", 3.0, "G's loss climbs past 3"),
-                Claim("not_digit", ">", 0.5, "most samples stay grey noise, not digits")),
+                Claim("not_digit", ">", 0.5, "most samples stay grey noise, not digits"),
+                _coached(Condition.D_WINNING, 4000)),
+        diagnosis=Condition.D_WINNING,
     ),
     "minimax_stall": Preset(
         "minimax_stall", "Failure: saturating minimax G loss (strong D)",
@@ -101,7 +113,9 @@ PRESETS: dict[str, Preset] = {
         claims=(Claim("d_fake", "<", 0.05, "D(fake) sinks to 0"),
                 Claim("loss_g", ">", -0.05, "G's loss flattens at 0"),
                 Claim("g_grad_ratio", "<", 0.05, "G's gradient vanishes: under 5 % of BCE's on the same models"),
-                Claim("grid_change", "<", 0.02, "the samples freeze (a learning run changes 0.03–0.05 per 500 steps)")),
+                Claim("grid_change", "<", 0.02, "the samples freeze (a learning run changes 0.03–0.05 per 500 steps)"),
+                _coached(Condition.VANISHING_GRADIENT, 1800)),
+        diagnosis=Condition.VANISHING_GRADIENT,
     ),
     "mode_collapse": Preset(
         "mode_collapse", "Failure: mode collapse (strong D, BCE)",
@@ -113,7 +127,9 @@ PRESETS: dict[str, Preset] = {
         claims=(Claim("grid_similarity", ">", 0.4, "the cells look alike (64 random real digits: 0.30, at most 0.34)"),
                 Claim("grid_digits", ">", 0.8, "the classifier reads them as digits"),
                 Claim("grid_top2", ">", 0.75, "most cells show the same one or two digits"),
-                Claim("collapse_alarm", ">", 0.5, "the coverage alarm fires")),
+                Claim("collapse_alarm", ">", 0.5, "the coverage alarm fires"),
+                _coached(Condition.MODE_COLLAPSE, 1800)),
+        diagnosis=Condition.MODE_COLLAPSE,
     ),
     "bce_rescue": _rescue(
         "bce_rescue", "bce", "Rescue: the minimax stall, then BCE at step 800",
@@ -129,6 +145,7 @@ PRESETS: dict[str, Preset] = {
         "sigmoid saturates too, so G gets under a tenth of the gradient BCE would give it on the same models, "
         "and D(fake) does not climb back the way it does under BCE. Compare the BCE rescue.",
         Claim("g_grad_ratio", "<", 0.1, "under a tenth of the gradient BCE would give"),
+        _coached(Condition.VANISHING_GRADIENT, 1800, "diagnosis_after_switch"),
     ),
 }
 

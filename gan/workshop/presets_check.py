@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from gan.engine.coach import grid_similarity, replay
 from gan.engine.data import to_unit_range
 from gan.engine.losses import get_loss
 from gan.engine.trainer import FAILED, PAUSED, Trainer
@@ -56,20 +57,10 @@ class Measurement:
     d_fake_min_after: float  # the lowest TAIL-step mean of D(G(z)) after it … (NaN if none)
     d_fake_max_after: float  # … and the highest: did D(fake) recover?
     recovery_steps: float  # steps after the first live action until a TAIL-step D(fake) mean > 0.1 (inf: never)
-
-
-def grid_similarity(images_uint8: np.ndarray) -> float:
-    """Mean pairwise Pearson correlation of the images (N, 28, 28): 1 when all are the same image.
-
-    64 random real digits give 0.30 (at most 0.34 over 200 draws); 64 real digits of ONE class at
-    most 0.59 (ones). Above 0.7 the grid is nearly one image repeated.
-    """
-    x = images_uint8.reshape(len(images_uint8), -1).astype(np.float64)
-    x -= x.mean(axis=1, keepdims=True)
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-9
-    c = x @ x.T
-    n = len(x)
-    return float((c.sum() - np.trace(c)) / (n * (n - 1)))
+    # The coach (gan.engine.coach), replayed over the run as the trainer read it every sample_every steps:
+    diagnosis_step: float  # first step it named the preset's diagnosis (inf: never; NaN: the preset names none)
+    diagnosis_after_switch: float  # ... at or after the first live action's step (NaN: no action or diagnosis)
+    final_condition: str  # what the trainer's coach says at the check step (RunStatus.diagnosis)
 
 
 def g_gradient_norm(trainer, loss: str | None = None, batch: int = 256) -> float:
@@ -126,6 +117,15 @@ def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1
             recovered = np.flatnonzero(after > 0.1)
             recovery = float((recovered[0] + 1) * TAIL) if len(recovered) else math.inf
         g_grad, g_grad_bce = g_gradient_norm(trainer), g_gradient_norm(trainer, "bce")
+        readings = replay(list(s.itertuples(index=False, name=None)), snap.grids,
+                          every=trainer.config.sample_every, d_steps=trainer.config.d_steps)
+        named = [d.step for d in readings if d.condition == preset.diagnosis]
+        first_action = preset.actions[0].at_step if preset.actions else None
+        after = [k for k in named if first_action is not None and k > first_action]
+        diagnosis_step = math.nan if preset.diagnosis is None else float(named[0]) if named else math.inf
+        after_switch = (math.nan if preset.diagnosis is None or first_action is None else
+                        float(after[0]) if after else math.inf)
+        final = trainer.status().diagnosis
         if checkpoint:
             from gan.engine.checkpoint import save_checkpoint
 
@@ -139,7 +139,8 @@ def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1
             not_digit=quality.not_digit,
             score=quality.score, covered=quality.alarm.covered, collapse_alarm=quality.alarm.firing,
             d_fake_before=before, d_fake_min_after=min_after, d_fake_max_after=max_after,
-            recovery_steps=recovery)
+            recovery_steps=recovery, diagnosis_step=diagnosis_step, diagnosis_after_switch=after_switch,
+            final_condition="" if final is None else final.condition.value)
     finally:
         trainer.stop(5.0)
 
