@@ -107,8 +107,18 @@ def test_equilibrium_segments_follow_the_loss_switches(run4k):
 def test_switch_markers_are_labelled(run4k):
     c = cells(livechart.dashboard_payload(run4k.snapshot(with_grids=False)))
     switches = expand(c["loss"]["data"]["switches"])
-    assert switches == [{"step": 1001, "label": "BCE → MSE"}, {"step": 2001, "label": "MSE → Hinge"},
-                        {"step": 3001, "label": "Hinge → Minimax"}]
+    assert switches == [{"step": 1001, "label": "BCE → MSE", "y": 4}, {"step": 2001, "label": "MSE → Hinge", "y": 4},
+                        {"step": 3001, "label": "Hinge → Minimax", "y": 4}]
+
+
+def test_the_coach_s_alarms_are_marked_a_line_below_the_switches(run4k):
+    run4k.add_event(1500, "coach", "d_winning")
+    run4k.add_event(2500, "coach", "mode_collapse")
+    c = cells(livechart.dashboard_payload(run4k.snapshot(with_grids=False)))
+    marks = expand(c["loss"]["data"]["switches"])
+    assert sorted((m["step"], m["label"]) for m in marks) == [(1001, "BCE → MSE"), (1500, "D wins"), (2001, "MSE → Hinge"),
+                                                       (2500, "mode collapse"), (3001, "Hinge → Minimax")]
+    assert {m["y"] for m in marks if m["label"] in ("D wins", "mode collapse")} == {26}
 
 
 def test_lines_are_downsampled_and_end_at_the_newest_step(run4k):

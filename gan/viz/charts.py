@@ -126,11 +126,14 @@ def markers(events: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
     """The loss chart's vertical markers, as step + label: every loss switch ("BCE → MSE") and every alarm
     the coach raised ("D wins"; gan.engine.coach), the latest ``limit`` of them."""
     if events.empty:
-        return pd.DataFrame({"step": [], "label": []})
+        return pd.DataFrame({"step": [], "label": [], "y": []})
     marked = events[events["kind"].isin(("loss", "coach"))].tail(limit)
     labels = [" → ".join(loss_label(p.strip()) for p in str(d).split("→")) if k == "loss" else coach_label(d)
               for k, d in zip(marked["kind"], marked["detail"])]
-    return pd.DataFrame({"step": marked["step"].to_numpy(np.float64), "label": labels})
+    # Label heights in pixels from the top: the coach's a line below the switches', so the two do not overlap
+    # when an alarm is followed by the switch that answers it.
+    y = np.where(marked["kind"].to_numpy() == "loss", 4.0, 4.0 + FONT_SIZE + 6)
+    return pd.DataFrame({"step": marked["step"].to_numpy(np.float64), "label": labels, "y": y})
 
 
 def histogram(d_real: np.ndarray, d_fake: np.ndarray, bins: int = HIST_BINS) -> pd.DataFrame:
@@ -190,7 +193,8 @@ def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS) -> alt.LayerCha
             x=alt.X(**_q("step")), tooltip=[alt.Tooltip("label", type="nominal")]))
         layers.append(base.mark_text(align="left", baseline="top", dx=5, fontSize=FONT_SIZE, fontWeight="bold",
                                      color=MARKER_COLOR).encode(
-            x=alt.X(**_q("step")), y=alt.YValue(4), text=alt.Text("label", type="nominal")))
+            x=alt.X(**_q("step")), y=alt.Y("y", type="quantitative", scale=None),
+            text=alt.Text("label", type="nominal")))
     return _layered(layers, "Loss (dashed: equilibrium of the active loss)")
 
 

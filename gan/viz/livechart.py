@@ -156,7 +156,7 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
     loss = {"w": 2, "chart": "loss", "data": {
         "lines": _melted(down, LOSS_SERIES),
         "eq": _cols(eq, {"start": "step", "end": "step", "value": "num", "series": "str", "loss": "str"}),
-        "switches": _cols(switches, {"step": "step", "label": "str"}),
+        "switches": _cols(switches, {"step": "step", "label": "str", "y": "num"}),
     }}
     d_outputs = {"w": 1, "chart": "d_outputs", "data": {"lines": _melted(down, PROB_SERIES)}}
     histogram = {"w": 1, "chart": "histogram",
