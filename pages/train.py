@@ -268,7 +268,8 @@ def live_panel(seen_state: str) -> None:
     if trainer is None:
         no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
         return
-    frame = live_view().frame(trainer)
+    replaying = ss.get("replay") and ss.get("replay_step") is not None
+    frame = live_view().replay_frame(trainer, ss.replay_step) if replaying else live_view().frame(trainer)
     if frame.state != seen_state or ss.pop("_coach_applied", False):
         st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
     st.markdown(f"{frame.headline}\n\n{frame.details}")  # one element: every element costs each refresh
@@ -303,9 +304,46 @@ def metrics_panel() -> None:
             st.caption(frame.alarm)
 
 
-# Timers: the full panel only while something moves; otherwise a cheap watch (WATCH_S) reruns the
-# page when the run changes (Resume or Step from another tab, a new run, a failure).
-run_every = refresh if state in (LOADING, RUNNING) else None
+def on_replay() -> None:
+    """Replay on: the scrubber spans the sample points saved so far (fixed while it is shown, so the slider
+    keeps its place while training goes on); off: back to the live panel."""
+    t = registry.current()
+    grids = [] if t is None else t.history.snapshot().grids
+    if ss.get("replay") and grids:
+        ss["_replay_range"] = (grids[0].step, grids[-1].step)
+        ss["replay_step"] = grids[-1].step
+    else:
+        ss["replay"] = False
+        ss.pop("_replay_range", None)
+        ss.pop("replay_step", None)
+
+
+def replay_controls() -> None:
+    """A step scrubber for this session only: the grid, the histogram, the coach and a cursor on the line
+    charts move to the same step together; Live returns to now. Viewers may scrub too (it changes nothing)."""
+    if trainer is None:
+        return
+    cols = st.columns([1, 6, 1], vertical_alignment="center")
+    cols[0].toggle("Replay", key="replay", on_change=on_replay,
+                   help="Scrub back through the run: every chart, the grid and the coach at one step.")
+    lo_hi = ss.get("_replay_range")
+    if not ss.get("replay") or lo_hi is None:
+        return
+    lo, hi = lo_hi
+    if hi <= lo:
+        cols[1].caption("Replay needs two sample points: wait for the next one.")
+    else:
+        cols[1].slider("Replay step", lo, hi, step=trainer.config.sample_every, key="replay_step",
+                       label_visibility="collapsed")
+    cols[2].button("Live", key="replay_live", icon=":material/fast_forward:", width="stretch",
+                   on_click=lambda: (ss.update(replay=False), on_replay()))
+
+
+replay_controls()
+
+# Timers: the full panel only while something moves (and this session is not replaying); otherwise a cheap
+# watch (WATCH_S) reruns the page when the run changes (Resume or Step from another tab, a new run, a failure).
+run_every = refresh if state in (LOADING, RUNNING) and not ss.get("replay") else None
 st.fragment(live_panel, run_every=run_every)(state)
 st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (LOADING, RUNNING) else None)()
 

@@ -135,6 +135,62 @@ def test_dashboard_in_a_real_browser(server, page):
     assert step_number(page) == stopped_at
 
 
+HIST_BARS = "() => { const s = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)" \
+            ".flatMap(r => [...r.querySelectorAll('.host svg')]).find(s => s.textContent.includes('D outputs on'));" \
+            " return s ? [...s.querySelectorAll('.mark-rect path')].map(p => p.getAttribute('d')).join('|') : null; }"
+REPLAY_GRID = re.compile(r"Replay: samples from fixed noise at step ([\d,]+)")
+
+
+def replayed_step(page) -> int:
+    text = page.get_by_text(REPLAY_GRID).first.inner_text()
+    return int(REPLAY_GRID.search(text).group(1).replace(",", ""))
+
+
+def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server, page):
+    """Replay: dragging the scrubber moves the sample grid, the batch histogram and the coach to the same
+    earlier step, with a cursor on the line charts; Live returns to the run as it is now."""
+    page.goto(f"{server}?token={TOKEN}&preset=textbook")  # the MLP pair: 350 steps in seconds, not a minute
+    page.get_by_text("Workshop: presets").click()
+    page.locator(".st-key-start_preset button").click()
+    page.get_by_text("Workshop: presets").click()  # fold it again: the live panel shows
+    wait_step_above(page, 350, timeout_s=180)  # four sample points or more (one every 100 steps)
+    button(page, "stop").click()
+    sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
+
+    page.locator(".st-key-replay label").click()
+    sync_api.expect(page.get_by_text(re.compile(r"Replay · Step [\d,]+ of"))).to_be_visible()
+    sync_api.expect(page.get_by_text(REPLAY_GRID)).to_be_visible()
+    last = replayed_step(page)
+    assert last >= 300
+    page.wait_for_function(f"() => ({HIST_BARS})() !== null")
+    bars = page.evaluate(HIST_BARS)
+
+    # Drag the scrubber's thumb to 40 % of its track: an earlier sample point, with its own batch of D outputs.
+    slider = page.locator(".st-key-replay_step")  # Streamlit's react-aria slider: a track holding the thumb
+    track = slider.locator("div[data-rac][data-orientation=horizontal][style*='touch-action']").bounding_box()
+    thumb = slider.locator("div[data-rac][style*='translate']")
+    box = thumb.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + 0.4 * track["width"], box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    sync_api.expect(page.get_by_text(re.compile(r"Replay · Step [\d,]+ of"))).to_be_visible()
+    deadline = time.monotonic() + 60
+    while replayed_step(page) == last and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    earlier = replayed_step(page)
+    assert 0 < earlier < last and earlier % 100 == 0
+    sync_api.expect(page.get_by_text(f"Replay: histogram of the batch at step {earlier:,}")).to_be_visible()
+    page.wait_for_function(f"bars => ({HIST_BARS})() !== bars", arg=bars)  # the histogram redrew
+    assert page.get_by_text(re.compile(r"Coach · ")).count() >= 1  # the coach's reading at that step
+    page.screenshot(path=str(SCREENSHOT.with_name("replay.png")), full_page=True)
+
+    button(page, "replay_live").click()
+    sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
+    sync_api.expect(page.get_by_text(REPLAY_GRID)).to_have_count(0)  # the live grid again
+    sync_api.expect(page.get_by_text(re.compile(r"^Samples from fixed noise at step"))).to_be_visible()
+
+
 @pytest.mark.parametrize("query", ["", "?token=wrong"])
 def test_viewers_without_the_token_see_the_run_but_no_controls(server, page, query):
     page.goto(f"{server}{query}")

@@ -101,6 +101,53 @@ def test_state_dict_round_trip_keeps_rows_events_and_grids():
     assert b.grids[0].step == 500 and b.grids[0].images[0, 0, 0] == 7
 
 
+def test_replay_points_keep_their_d_outputs_and_the_coach_s_reading_across_a_save():
+    from gan.engine.protocol import Condition, Diagnosis
+
+    h = History()
+    probs = (np.array([0.9, 0.8], np.float32), np.array([0.1, 0.2], np.float32))
+    said = Diagnosis(Condition.D_WINNING, 100, "D is winning", "D(real) 0.85", "lower it", (("lr_d", 2e-4),))
+    h.add_grid(SampleGrid(0, "bce", np.zeros((4, 28, 28), np.uint8)))  # the step-0 grid: nothing to replay yet
+    h.add_grid(SampleGrid(100, "bce", np.ones((4, 28, 28), np.uint8), *probs, said))
+    state = h.state_dict()
+    import torch
+
+    buffer = __import__("io").BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    h2 = History()
+    h2.load_state_dict(torch.load(buffer, weights_only=True))  # plain values only: checkpoints load safely
+    first, second = h2.snapshot().grids
+    assert first.d_real_probs is None and first.diagnosis is None
+    assert second.d_real_probs.tolist() == pytest.approx([0.9, 0.8]) and second.d_fake_probs.tolist() == pytest.approx([0.1, 0.2])
+    assert second.diagnosis == said
+    # A checkpoint from before replay (no such keys) still loads, its grids without them.
+    old = {k: v for k, v in state.items() if k not in ("grid_probs", "grid_diagnoses")}
+    h3 = History()
+    h3.load_state_dict(old)
+    assert [g.diagnosis for g in h3.snapshot().grids] == [None, None]
+
+
+def test_a_million_steps_of_replay_points_stay_far_under_200_mb():
+    """One sample point every 100 steps for 1M steps: the timeline thins to max_grids, keeping the first and
+    the newest, so replay covers the whole run at a fixed cost (grid, 32 + 32 D outputs, a Diagnosis)."""
+    from gan.engine.protocol import Condition, Diagnosis
+
+    h = History()
+    image = np.zeros((64, 28, 28), np.uint8)
+    for step in range(0, 1_000_001, 100):
+        probs = np.full(32, step % 7 / 7, np.float32)
+        h.add_grid(SampleGrid(step, "bce", image.copy(), probs, probs.copy(),
+                              Diagnosis(Condition.LEARNING, step, "Learning", "D(real) 0.55, D(fake) 0.47")))
+    grids = h.snapshot().grids
+    assert len(grids) <= h.max_grids and grids[0].step == 0 and grids[-1].step == 1_000_000
+    gaps = np.diff([g.step for g in grids])
+    assert gaps[:-1].min() == gaps[:-1].max() == 12_800  # evenly spaced: no stretch of the run left without one
+    assert gaps[-1] <= 12_800 and len(grids) >= h.max_grids // 2  # the newest, and at least half the budget used
+    kept = sum(g.images.nbytes + g.d_real_probs.nbytes + g.d_fake_probs.nbytes + 512 for g in grids)
+    assert kept < 10 * 2**20  # ~6 MB, against the 200 MB allowed
+
+
 # --- the mirror (the worker sends deltas, the server applies them) ------------------------------
 def _row(h: History, step: int, loss: str = "bce") -> None:
     h.append(step, 0.6 + step * 1e-3, 0.7, 0.5, 0.5, 2e-4, 2e-4, loss, when=1000.0 + step)

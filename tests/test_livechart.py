@@ -368,3 +368,32 @@ def test_a_new_spec_is_embedded_again(browser, app_url):
         assert errors == []
     finally:
         page.close()
+
+
+def test_a_replay_frame_shows_the_grid_histogram_and_coach_of_one_earlier_step():
+    """LiveView.replay_frame: the sample point at or before the asked step, its batch's histogram, the coach's
+    reading saved with it, and a cursor at its step on both line charts (the lines keep the whole run)."""
+    from gan.engine.config import Config
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.viz.liveview import LiveView
+
+    t = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=8, sample_every=10, device="cpu"))
+    t.start(stop_at_step=60)
+    try:
+        assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count == 60, timeout=60)
+        point = [g for g in t.history.snapshot().grids if g.step == 20][0]
+        frame = LiveView().replay_frame(t, 25)
+        assert frame.step == 20 and frame.coach == point.diagnosis and frame.coach is not None
+        assert frame.headline.startswith("### Replay · Step 20 of 60 · paused now")
+        c = cells(frame.charts)
+        assert expand(c["loss"]["data"]["cursor"]) == [{"step": 20}] == expand(c["d_outputs"]["data"]["cursor"])
+        assert max(r["step"] for r in expand(c["d_outputs"]["data"]["lines"])) == 60  # the lines: the whole run
+        bins = expand(c["histogram"]["data"]["bins"])
+        expect = charts.histogram(point.d_real_probs, point.d_fake_probs)
+        assert [r["count"] for r in bins] == expect["count"].tolist()
+        assert c["histogram"]["caption"] == "Replay: histogram of the batch at step 20; dashed line: 0.5."
+        live = cells(LiveView().frame(t).charts)
+        assert expand(live["loss"]["data"]["cursor"]) == []  # live: no cursor
+        assert LiveView().replay_frame(t, 5).step == 0  # before the first saved point: the first one
+    finally:
+        t.stop(5.0)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from gan.engine.protocol import Diagnosis
+
 SCALARS = ("loss_d", "loss_g", "d_real", "d_fake")  # aggregated with mean/min/max in old buckets
 COLUMNS = ("step", "time", *SCALARS, "lr_g", "lr_d", "loss")
 SNAPSHOT_COLUMNS = (*COLUMNS, "loss_d_min", "loss_d_max", "loss_g_min", "loss_g_max", "steps_in_row")
@@ -59,9 +61,15 @@ class _Bucket:
 
 @dataclass
 class SampleGrid:
+    """What a sample point keeps for replay: the grid, and (from a training run) that step's batch of D outputs
+    and the coach's reading, so a scrubber can show the histogram and the diagnosis as they were."""
+
     step: int
     loss: str
     images: np.ndarray  # (N, 28, 28) uint8 from the fixed noise
+    d_real_probs: np.ndarray | None = None  # (B,) float32 D(x) of that step's batch
+    d_fake_probs: np.ndarray | None = None  # (B,) float32 D(G(z))
+    diagnosis: object = None  # gan.engine.protocol.Diagnosis at that step (None: not recorded)
 
 
 @dataclass
@@ -112,6 +120,7 @@ class History:
         self._open: _Bucket | None = None  # bucket being filled from the oldest recent rows
         self._events: deque[tuple] = deque(maxlen=max_events)
         self._grids: list[SampleGrid] = []
+        self._grid_stride = 1  # steps between kept sample points: doubles as the run grows (add_grid)
         self._probs = (np.zeros(0, np.float32), np.zeros(0, np.float32), 0)
         self.total_steps = 0
         # Bumped by every change: a reader (the shared render of gan.viz.liveview) redraws only when it moved.
@@ -181,11 +190,18 @@ class History:
             self.version += 1
 
     def add_grid(self, grid: SampleGrid) -> None:
+        """Keep sample points evenly over the whole run for replay: those whose step is a multiple of a stride
+        that doubles whenever more than max_grids are kept (always the first, and the newest for the live
+        grid), so a 1M-step run keeps ~max_grids points ~8k steps apart, not a dense tail and a hole."""
         with self._lock:
             self.version += 1
+            if len(self._grids) > 1 and self._grids[-1].step % self._grid_stride:
+                self._grids.pop()  # it was kept only as the newest
             self._grids.append(grid)
-            if len(self._grids) > self.max_grids:  # thin out: keep every other one, always the newest
-                self._grids = self._grids[:-1:2] + [self._grids[-1]]
+            while len(self._grids) > self.max_grids:
+                self._grid_stride *= 2
+                first, *middle, newest = self._grids
+                self._grids = [first] + [g for g in middle if g.step % self._grid_stride == 0] + [newest]
 
     # --- reader side ---------------------------------------------------------------------------
     def snapshot(self, with_grids: bool = True) -> Snapshot:
@@ -267,6 +283,11 @@ class History:
             "grid_losses": [g.loss for g in snap.grids],
             "grid_images": torch.from_numpy(np.stack([g.images for g in snap.grids])) if snap.grids
             else torch.zeros(0, 0, 28, 28, dtype=torch.uint8),
+            # Replay (optional on load: older checkpoints have none): each grid's batch of D outputs and the
+            # coach's reading, as plain lists (weights_only loads).
+            "grid_probs": [None if g.d_real_probs is None else [g.d_real_probs.tolist(), g.d_fake_probs.tolist()]
+                           for g in snap.grids],
+            "grid_diagnoses": [None if g.diagnosis is None else g.diagnosis.to_plain() for g in snap.grids],
             "total_steps": snap.total_steps,
         }
 
@@ -303,8 +324,15 @@ class History:
             for row in zip(ev["step"], ev["time"], ev["kind"], ev["detail"]):
                 self._events.append(tuple(row))
             images = state["grid_images"].numpy()
-            self._grids = [SampleGrid(int(st), str(lo), images[i])
+            n = len(state["grid_steps"])
+            probs = state.get("grid_probs") or [None] * n
+            diagnoses = state.get("grid_diagnoses") or [None] * n
+            self._grids = [SampleGrid(int(st), str(lo), images[i],
+                                      *((None, None) if probs[i] is None else
+                                        (np.asarray(probs[i][0], np.float32), np.asarray(probs[i][1], np.float32))),
+                                      None if diagnoses[i] is None else Diagnosis.from_plain(diagnoses[i]))
                            for i, (st, lo) in enumerate(zip(state["grid_steps"], state["grid_losses"]))]
+            self._grid_stride = 1  # grows again from the loaded points as new ones come
             self.total_steps = int(state["total_steps"])
             self.generation += 1
             self.version += 1

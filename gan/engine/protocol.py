@@ -92,6 +92,17 @@ class Diagnosis:
     def alarm(self) -> bool:
         return self.condition in ALARMS
 
+    def to_plain(self) -> list:
+        """Plain values for a checkpoint (torch.load(weights_only=True) reads no dataclasses)."""
+        return [self.condition.value, self.step, self.title, self.evidence, self.advice,
+                [list(c) for c in self.changes]]
+
+    @classmethod
+    def from_plain(cls, plain) -> "Diagnosis":
+        condition, step, title, evidence, advice, changes = plain
+        return cls(Condition(condition), int(step), str(title), str(evidence), str(advice),
+                   tuple((str(k), v) for k, v in changes))
+
     @property
     def sentence(self) -> str:
         """The whole diagnosis in one line: what the panel, the CLI and the chart's tooltip say."""

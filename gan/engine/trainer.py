@@ -2,6 +2,7 @@
 Must not touch any UI or the thread's scheduling (gan.engine.threaded_run); the step's maths is gan.engine.step's."""
 
 import copy
+import dataclasses
 import logging
 import threading
 
@@ -155,13 +156,17 @@ class Trainer(ThreadedRun):
             self._on_non_finite(step, ld, lg)
             return True
         self.history.append(step, ld, lg, dr, df, t.lr_g, t.lr_d, t.loss)
-        self.history.set_probs(probs_real.cpu().numpy(), probs_fake.cpu().numpy(), step)
+        probs_real, probs_fake = probs_real.cpu().numpy(), probs_fake.cpu().numpy()  # (B,) each
+        self.history.set_probs(probs_real, probs_fake, step)
         if step % self.config.sample_every == 0:
-            self._record_grid(step)
+            # A sample point keeps what a replay shows: the grid, this batch's D outputs, the coach's reading.
+            grid = t.grid(step)
+            diagnosis = coach.diagnose(self.history.recent_rows(coach.ROWS_NEEDED), d_steps=t.d_steps,
+                                       grid=grid.images)
+            self.history.add_grid(dataclasses.replace(grid, d_real_probs=probs_real, d_fake_probs=probs_fake,
+                                                      diagnosis=diagnosis))
             t.mark_good()
-            grid = self.history.latest_grid()
-            self._diagnose(coach.diagnose(self.history.recent_rows(coach.ROWS_NEEDED), d_steps=t.d_steps,
-                                          grid=grid.images))
+            self._diagnose(diagnosis)
         stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
         if manual:
             # What this step changed: D's outputs and both losses on the SAME batch, before and after

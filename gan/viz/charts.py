@@ -24,6 +24,7 @@ D_COLOR = "#0072B2"
 G_COLOR = "#D55E00"
 COLORS = {"D": D_COLOR, "G": G_COLOR}
 MARKER_COLOR = "#333333"  # loss-switch markers and the 0.5 lines: neutral, dark for contrast
+CURSOR_COLOR = "#8e44ad"  # the replay cursor: neither player's colour, nor the markers' grey
 
 MAX_POINTS = 300  # rows per series sent to the browser: Vega redraws them every refresh, on the same CPU
 HIST_BINS = 20
@@ -172,8 +173,15 @@ def _half_rule(channel: str) -> alt.Chart:
         color=MARKER_COLOR, strokeDash=[8, 5], strokeWidth=2).encode(**enc)
 
 
-def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS) -> alt.LayerChart:
-    """(a) G and D loss, dashed equilibrium of the loss active at each step, a marker per switch."""
+def _cursor(step: float) -> alt.Chart:
+    """The replay cursor: a vertical line at the step being replayed (gan.viz.liveview.LiveView.replay_frame)."""
+    return alt.Chart(pd.DataFrame({"step": [float(step)]})).mark_rule(
+        color=CURSOR_COLOR, strokeWidth=3).encode(x=alt.X(**_q("step")))
+
+
+def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: float | None = None) -> alt.LayerChart:
+    """(a) G and D loss, dashed equilibrium of the loss active at each step, a marker per switch; with
+    ``cursor``, a line at that step (replay)."""
     s = snapshot.scalars
     color = _color(LOSS_SERIES)
     lines = _long(downsample(s, max_points), {"loss_d": "D loss", "loss_g": "G loss"})
@@ -195,16 +203,19 @@ def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS) -> alt.LayerCha
                                      color=MARKER_COLOR).encode(
             x=alt.X(**_q("step")), y=alt.Y("y", type="quantitative", scale=None),
             text=alt.Text("label", type="nominal")))
+    if cursor is not None:
+        layers.append(_cursor(cursor))
     return _layered(layers, "Loss (dashed: equilibrium of the active loss)")
 
 
-def d_outputs_chart(snapshot: Snapshot, max_points: int = MAX_POINTS) -> alt.LayerChart:
+def d_outputs_chart(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: float | None = None) -> alt.LayerChart:
     """(b) Mean D(real) and D(fake) per step, with the equilibrium line at 0.5."""
     lines = _long(downsample(snapshot.scalars, max_points), {"d_real": "D(real)", "d_fake": "D(fake)"})
     line = alt.Chart(lines).mark_line(strokeWidth=2.5).encode(
         x=_step_x(), y=alt.Y(**_q("value"), title="mean D output", scale=alt.Scale(domain=[0, 1])),
         color=_color(PROB_SERIES), tooltip=_line_tooltip())
-    return _layered([line, _half_rule("y")], "D(real) and D(fake), equilibrium 0.5")
+    return _layered([line, _half_rule("y")] + ([_cursor(cursor)] if cursor is not None else []),
+                    "D(real) and D(fake), equilibrium 0.5")
 
 
 def histogram_chart(snapshot: Snapshot, bins: int = HIST_BINS) -> alt.LayerChart:
@@ -221,7 +232,7 @@ def histogram_chart(snapshot: Snapshot, bins: int = HIST_BINS) -> alt.LayerChart
     return _layered([bars, _half_rule("x")], "D outputs on the latest batch")
 
 
-def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS) -> dict:
+def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: float | None = None) -> dict:
     """All live charts from one snapshot: {"loss", "d_outputs", "histogram"} -> Altair charts.
 
     Altair checks some objects against the schema as they are created (its "debug mode"); the
@@ -229,8 +240,8 @@ def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS) -> 
     """
     with alt.utils.schemapi.debug_mode(False):
         return {
-            "loss": loss_chart(snapshot, max_points),
-            "d_outputs": d_outputs_chart(snapshot, max_points),
+            "loss": loss_chart(snapshot, max_points, cursor),
+            "d_outputs": d_outputs_chart(snapshot, max_points, cursor),
             "histogram": histogram_chart(snapshot),
         }
 

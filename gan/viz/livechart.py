@@ -81,11 +81,11 @@ def _entry(spec: dict) -> dict:
 def dashboard_specs() -> dict:
     """{"loss", "d_outputs", "histogram"} -> {"key", "spec"}, from a tiny fabricated run with a switch."""
     snapshot = charts.fabricate_history(40, switch_every=20, n_grids=0).snapshot()
-    built = charts.build_dashboard_charts(snapshot)
+    built = charts.build_dashboard_charts(snapshot, cursor=10)
     return {
-        # loss: lines, equilibrium segments, switch rule + switch label (the last two share data)
-        "loss": _entry(_template(built["loss"], ["lines", "eq", "switches", "switches"])),
-        "d_outputs": _entry(_template(built["d_outputs"], ["lines", None])),
+        # loss: lines, equilibrium segments, switch rule + switch label (the last two share data), replay cursor
+        "loss": _entry(_template(built["loss"], ["lines", "eq", "switches", "switches", "cursor"])),
+        "d_outputs": _entry(_template(built["d_outputs"], ["lines", None, "cursor"])),
         "histogram": _entry(_template(built["histogram"], ["bins", None])),
     }
 
@@ -135,8 +135,9 @@ def _dumps(payload: dict) -> str:
 
 # --- payloads -------------------------------------------------------------------------------------
 def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid_caption: str = "",
-                      hist_caption: str = "", max_points: int = charts.MAX_POINTS) -> str:
+                      hist_caption: str = "", max_points: int = charts.MAX_POINTS, cursor: float | None = None) -> str:
     """The live panel: loss (2/3) + sample grid (1/3), then D outputs + histogram of the latest batch.
+    ``cursor``: a step to mark on both line charts (replay); None draws no cursor.
 
     hist_caption "" gives the dashboard's usual "Histogram of the batch at step N; dashed line: 0.5.".
     Cost is bounded by the snapshot (at most ~4000 rows) and max_points, not by the run's length.
@@ -153,12 +154,14 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
     eq = charts.equilibrium_lines(s)
     switches = charts.markers(snapshot.events)
     bins = charts.histogram(snapshot.d_real_probs, snapshot.d_fake_probs)
+    marked = {"cols": {"step": [] if cursor is None else steps([cursor])}}
     loss = {"w": 2, "chart": "loss", "data": {
         "lines": _melted(down, LOSS_SERIES),
         "eq": _cols(eq, {"start": "step", "end": "step", "value": "num", "series": "str", "loss": "str"}),
         "switches": _cols(switches, {"step": "step", "label": "str", "y": "num"}),
+        "cursor": marked,
     }}
-    d_outputs = {"w": 1, "chart": "d_outputs", "data": {"lines": _melted(down, PROB_SERIES)}}
+    d_outputs = {"w": 1, "chart": "d_outputs", "data": {"lines": _melted(down, PROB_SERIES), "cursor": marked}}
     histogram = {"w": 1, "chart": "histogram",
                  "data": {"bins": _cols(bins, {"lo": "num", "hi": "num", "count": "int", "series": "str"})},
                  "caption": hist_caption or f"Histogram of the batch at step {snapshot.probs_step:,}; "

@@ -156,6 +156,42 @@ class LiveView:
         return LiveFrame(trainer.name, status.state, status.step, headline(status), details(status),
                          banners(status), payload, time.monotonic(), status.diagnosis)
 
+    def replay_frame(self, trainer, step: int) -> LiveFrame:
+        """The dashboard as it was at ``step``, for one session's scrubber: the saved sample point at or before
+        it (its grid, its batch's histogram, the coach's reading then) and a cursor at its step on both line
+        charts, which keep the whole run. Built per call (only a scrubbing session pays), not shared."""
+        from dataclasses import replace
+
+        from gan.viz import charts, images, livechart
+
+        status = trainer.status()
+        snapshot = trainer.history.snapshot()
+        point = replay_point(snapshot.grids, step)
+        payload, diagnosis, at = None, None, step
+        if point is not None and not snapshot.scalars.empty:
+            at, diagnosis = point.step, point.diagnosis
+            hist_caption = f"Replay: histogram of the batch at step {point.step:,}; dashed line: 0.5."
+            if point.d_real_probs is not None:
+                snapshot = replace(snapshot, d_real_probs=point.d_real_probs, d_fake_probs=point.d_fake_probs,
+                                   probs_step=point.step)
+            else:  # a sample point saved before replay kept histograms (an older checkpoint)
+                hist_caption = (f"No histogram was kept for step {point.step:,}: this is the batch at step "
+                                f"{snapshot.probs_step:,}.")
+            payload = livechart.dashboard_payload(
+                snapshot, grid_png=images.grid_png(point.images, scale=1), cursor=point.step,
+                grid_caption=f"Replay: samples from fixed noise at step {point.step:,} ({charts.loss_label(point.loss)})",
+                hist_caption=hist_caption)
+        title = (f"### Replay · Step {at:,} of {status.step:,} · {STATE_LABELS[status.state].lower()} now · "
+                 f"{status.device} · {status.dataset}")
+        return LiveFrame(trainer.name, status.state, at, title, details(status), banners(status), payload,
+                         time.monotonic(), diagnosis)
+
+
+def replay_point(grids, step: int):
+    """The saved sample point a replay of ``step`` shows: the last one at or before it (the first if none)."""
+    before = [g for g in grids if g.step <= step]
+    return before[-1] if before else (grids[0] if grids else None)
+
 
 @dataclass(frozen=True)
 class QualityFrame:
