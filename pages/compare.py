@@ -9,6 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from gan.engine.checkpoint import CheckpointError
+from gan.engine.history import Snapshot
+from gan.viz.charts import histogram_chart, loss_label
+from gan.viz.images import grid_png
+from gan.viz.liveview import replay_point
 from gan.workshop import snapshots
 from gan.workshop.transfer import live_state, read_upload
 from pages._shared import get_registry, get_store, no_run_notice, presenter_access
@@ -79,7 +83,45 @@ chart = lines
 if not marks.empty:  # loss switches and branch points, as on the Train page
     chart = lines + alt.Chart(marks).mark_rule(strokeDash=[4, 3]).encode(
         x="step:Q", color="run:N", tooltip=["run", "step", "kind", "detail"])
-st.altair_chart(chart, width="stretch")
+chart_slot = st.empty()  # drawn after the replay below has picked its step: the cursor goes on this chart
+
+
+def replay_section():
+    """One run's saved sample points: its grid, that step's histogram and the coach's reading, at one step.
+    Returns the replayed (run, step) for the cursor on the chart above, or None."""
+    st.subheader("Replay")
+    who = st.selectbox("Run to replay", list(states), key="compare_replay_run")
+    try:
+        points = snapshots.replay_points(states[who])
+    except (KeyError, TypeError, ValueError) as exc:
+        st.warning(f"{who}: no sample points to replay ({exc}).")
+        return None
+    if len(points) < 2:
+        st.caption(f"{who} has fewer than two saved sample points: nothing to scrub through yet.")
+        return None
+    step = st.select_slider("Step", [g.step for g in points], value=points[-1].step, key="compare_replay_step")
+    point = replay_point(points, step)
+    grid_col, hist_col = st.columns(2)
+    grid_col.image(grid_png(point.images, scale=3), output_format="PNG",
+                   caption=f"{who}: samples from fixed noise at step {point.step:,} ({loss_label(point.loss)})")
+    if point.d_real_probs is not None:
+        frame = Snapshot(pd.DataFrame(), pd.DataFrame(), point.d_real_probs, point.d_fake_probs, point.step)
+        hist_col.altair_chart(histogram_chart(frame), width="stretch")
+        hist_col.caption(f"Histogram of the batch at step {point.step:,}; dashed line: 0.5.")
+    else:
+        hist_col.caption(f"No histogram was kept for step {point.step:,} (saved before replay existed, or step 0).")
+    if point.diagnosis is not None:
+        d = point.diagnosis
+        (st.warning if d.alarm else st.info)(f"**Coach at step {point.step:,} · {d.title}** — {d.evidence}",
+                                             icon=":material/sports:")
+    return who, point.step
+
+
+replayed = replay_section()
+if replayed is not None:  # a cursor in the replayed run's colour at its step
+    chart = chart + alt.Chart(pd.DataFrame({"run": [replayed[0]], "step": [replayed[1]]})).mark_rule(
+        strokeWidth=3).encode(x="step:Q", color="run:N", tooltip=["run", "step"])
+chart_slot.altair_chart(chart, width="stretch")
 
 st.subheader("Quality")
 metrics = pd.concat([snapshots.metrics_frame(s, n) for n, s in states.items()], ignore_index=True)

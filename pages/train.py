@@ -310,12 +310,16 @@ def on_replay() -> None:
     t = registry.current()
     grids = [] if t is None else t.history.snapshot().grids
     if ss.get("replay") and grids:
-        ss["_replay_range"] = (grids[0].step, grids[-1].step)
+        ss["_replay_range"] = (t.name, grids[0].step, grids[-1].step)
         ss["replay_step"] = grids[-1].step
     else:
-        ss["replay"] = False
-        ss.pop("_replay_range", None)
-        ss.pop("replay_step", None)
+        on_live()
+
+
+def on_live() -> None:
+    ss["replay"] = False
+    ss.pop("_replay_range", None)
+    ss.pop("replay_step", None)
 
 
 def replay_controls() -> None:
@@ -323,20 +327,22 @@ def replay_controls() -> None:
     charts move to the same step together; Live returns to now. Viewers may scrub too (it changes nothing)."""
     if trainer is None:
         return
+    span = ss.get("_replay_range")
+    if span is not None and span[0] != trainer.name:
+        on_live()  # another run (Reset, a preset, Continue): its own replay starts from Live
+        span = None
     cols = st.columns([1, 6, 1], vertical_alignment="center")
     cols[0].toggle("Replay", key="replay", on_change=on_replay,
                    help="Scrub back through the run: every chart, the grid and the coach at one step.")
-    lo_hi = ss.get("_replay_range")
-    if not ss.get("replay") or lo_hi is None:
+    if not ss.get("replay") or span is None:
         return
-    lo, hi = lo_hi
+    _, lo, hi = span
     if hi <= lo:
         cols[1].caption("Replay needs two sample points: wait for the next one.")
     else:
         cols[1].slider("Replay step", lo, hi, step=trainer.config.sample_every, key="replay_step",
                        label_visibility="collapsed")
-    cols[2].button("Live", key="replay_live", icon=":material/fast_forward:", width="stretch",
-                   on_click=lambda: (ss.update(replay=False), on_replay()))
+    cols[2].button("Live", key="replay_live", icon=":material/fast_forward:", width="stretch", on_click=on_live)
 
 
 replay_controls()

@@ -5,6 +5,7 @@ the page's own widgets. Runs are tiny or throttled, so the shared 2-core machine
 """
 
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -345,6 +346,31 @@ def test_compare_overlays_the_live_run_with_a_saved_snapshot(app_registry, no_lo
     summary = at.dataframe[0].value.set_index("run")
     assert summary.loc[live, "step"] == trainer.step_count and summary.loc["saved", "step"] == saved_at
     assert len(at.get("vega_lite_chart")) >= 1
+
+
+def test_compare_replays_a_saved_snapshot_at_one_step(app_registry, no_lock, tmp_path):
+    """The Compare page's replay: a snapshot's grid, histogram and coach at the chosen step, and a cursor."""
+    trainer = app_registry.start(TINY)  # sample_every 5: a sample point every 5 steps
+    assert trainer.wait_until(lambda t: t.step_count >= 120, timeout=60), trainer.status()
+    trainer.pause("replay")
+    snapshots.SnapshotStore(tmp_path / "snapshots").save("saved", trainer)
+    at = page("compare")
+    at.selectbox(key="compare_replay_run").set_value("saved")
+    run(at)
+    steps = at.select_slider(key="compare_replay_step").options
+    assert steps[0] == "0" and len(steps) > 10
+    at.select_slider(key="compare_replay_step").set_value(100)
+    run(at)
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert "saved: samples from fixed noise at step 100 (BCE)" in captions
+    assert "Histogram of the batch at step 100; dashed line: 0.5." in [c.value for c in at.caption]
+    point = [g for g in snapshots.replay_points(snapshots.SnapshotStore(tmp_path / "snapshots").load("saved"))
+             if g.step == 100][0]
+    said = [m.value for m in list(at.info) + list(at.warning) if m.value.startswith("**Coach at step 100")]
+    assert said == [f"**Coach at step 100 · {point.diagnosis.title}** — {point.diagnosis.evidence}"]
+    curves = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    rules = [layer for layer in curves["layer"] if layer["mark"] in ("rule", {"type": "rule", "strokeWidth": 3})]
+    assert any(layer["mark"] == {"type": "rule", "strokeWidth": 3} for layer in rules)  # the replay cursor
 
 
 def test_preset_in_the_url_preselects_it_and_an_unknown_one_lists_the_names(app_registry, no_lock):

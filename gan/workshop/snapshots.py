@@ -121,6 +121,16 @@ def metrics_frame(state: dict, run: str) -> pd.DataFrame:
     return long
 
 
+def replay_points(state: dict) -> list:
+    """A saved run's sample points (gan.engine.history.SampleGrid: grid, that step's D outputs and the coach's
+    reading where saved), oldest first, for the Compare page's replay."""
+    from gan.engine.history import History
+
+    history = History()
+    history.load_state_dict(state["history"])
+    return history.snapshot().grids
+
+
 def summary(state: dict, run: str) -> dict:
     s = state["history"]["scalars"]
     last = {k: (s[k][-1] if s.get(k) else None) for k in CURVES}
