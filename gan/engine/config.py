@@ -9,7 +9,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-DATASETS = ("mnist5k", "mnist", "fashion")
+DATASETS = ("mnist5k", "mnist", "fashion")  # the dashboard's choices
+OWN = "own"  # your images (data_path): the CLI's --data PATH (gan.engine.own_images)
 MODELS = ("auto", "mlp", "dcgan")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -28,6 +29,9 @@ class Config:
     dataset: str = "mnist5k"
     # Where torchvision keeps full MNIST (and where a download would go).
     data_dir: str = "~/.cache/gan-live/data"
+    # Your images when dataset is "own": a folder or .zip of PNG/JPEG files, or an .npz/IDX file; made
+    # MNIST-like (28x28, white ink on black, centred) by gan.engine.own_images. "" for the built-in sets.
+    data_path: str = ""
     # The small DCGAN pair, also on a CPU: measured per second of CPU time it beats the MLP pair by far
     # (classifier score ~5.5 vs ~2.4 after 2,000-3,000 steps; `python -m gan bench`). "auto" still
     # means the MLP pair on CPU and the DCGAN pair on a GPU; "mlp" is the textbook preset's model.
@@ -73,7 +77,11 @@ class Config:
     sample_every: int = 100
 
     def __post_init__(self):
-        _choice("dataset", self.dataset, DATASETS)
+        _choice("dataset", self.dataset, DATASETS + (OWN,))
+        if not isinstance(self.data_path, str):
+            raise ConfigError("data_path", "must be a path (text)")
+        if self.dataset == OWN and not self.data_path.strip():
+            raise ConfigError("data_path", "dataset 'own' needs the path of your images (--data PATH)")
         _choice("model", self.model, MODELS)
         _choice("device", self.device, DEVICES)
         from gan.engine.losses import LOSSES  # local: losses imports torch, config stays light

@@ -64,7 +64,17 @@ class Dataset:
         return self.images[idx]  # (B, 1, 28, 28)
 
 
-def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: str = "cpu") -> Dataset:
+def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: str = "cpu",
+                 data_path: str = "") -> Dataset:
+    if name == "own":  # your images; no labels (-1): the digit classifier does not apply to them
+        from gan.engine.own_images import OwnImagesError, load_own_images
+
+        try:
+            own = load_own_images(data_path)
+        except OwnImagesError as exc:
+            raise DataUnavailable(DataProblem.CORRUPT, str(exc)) from None
+        labels = torch.full((len(own.images),), -1, dtype=torch.int64, device=device)
+        return Dataset(name, to_unit_range(own.images).to(device), labels, own.summary())
     if name == "mnist5k":
         images, labels, source = _load_mnist5k()
     elif name == "mnist":
@@ -72,7 +82,8 @@ def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: st
     elif name == "fashion":
         images, labels, source = _load_fashion()
     else:
-        raise DataUnavailable(DataProblem.UNKNOWN, f"unknown dataset {name!r}; choose mnist5k, mnist or fashion")
+        raise DataUnavailable(DataProblem.UNKNOWN, f"unknown dataset {name!r}; choose mnist5k, mnist, fashion "
+                                                   "or own (--data PATH)")
     labels = torch.as_tensor(labels, dtype=torch.int64).to(device)
     return Dataset(name, to_unit_range(images).to(device), labels, source)
 

@@ -247,7 +247,7 @@ class RemoteTrainer:
         if self._data is None and self._has_models:
             from gan.engine.trainer import cached_dataset
 
-            self._data = cached_dataset(self.dataset_name, self.config.data_dir, "cpu")
+            self._data = cached_dataset(self.dataset_name, self.config.data_dir, "cpu", self.config.data_path)
         return self._data
 
     def generator_copy(self):

@@ -29,12 +29,12 @@ _dataset_cache: dict[tuple, Dataset] = {}
 _dataset_lock = threading.Lock()
 
 
-def cached_dataset(name: str, data_dir: str, device: str) -> Dataset:
+def cached_dataset(name: str, data_dir: str, device: str, data_path: str = "") -> Dataset:
     """Datasets are read once per process: a restart or a second run starts in milliseconds."""
-    key = (name, data_dir, device)
+    key = (name, data_dir, device, data_path)
     with _dataset_lock:
         if key not in _dataset_cache:
-            _dataset_cache[key] = load_dataset(name, data_dir, device)
+            _dataset_cache[key] = load_dataset(name, data_dir, device, data_path)
         return _dataset_cache[key]
 
 
@@ -108,7 +108,7 @@ class Trainer(ThreadedRun):
     def _setup(self) -> None:
         cfg = self.config
         try:
-            self.data = cached_dataset(cfg.dataset, cfg.data_dir, self.device)
+            self.data = cached_dataset(cfg.dataset, cfg.data_dir, self.device, cfg.data_path)
         except DataUnavailable as exc:
             if not self.dataset_fallback or cfg.dataset == "mnist5k":
                 raise

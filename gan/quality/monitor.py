@@ -139,7 +139,8 @@ class MetricsMonitor:
     # --- the monitor thread --------------------------------------------------------------------
     def _main(self) -> None:
         try:
-            self._prepare()
+            if not self._prepare():
+                return
             self._loop()
             self._set_state(STOPPED, "stopped")
         except Exception as exc:  # noqa: BLE001 — never a silent dead thread: the dashboard shows why
@@ -150,7 +151,8 @@ class MetricsMonitor:
         with self._lock:
             self._state, self._message = state, message
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> bool:
+        """Load ruler A; False when there is nothing to score (stopped meanwhile, or images without labels)."""
         if self._evaluator is None:
             # The trainer loads its dataset in its own thread; wait for it instead of loading twice.
             while self.trainer.data is None and not self._stop.is_set():
@@ -158,12 +160,17 @@ class MetricsMonitor:
                     raise RuntimeError("the run ended before its dataset was loaded")
                 self._stop.wait(self.poll_s)
             if self._stop.is_set():
-                return
+                return False
+            if int(self.trainer.data.labels.max()) < 0:  # your own images (gan.engine.own_images): no classes
+                self._set_state(FAILED, "No quality score for your own images: the reference classifier knows "
+                                        "only the ten MNIST digits, so its score and coverage would mean nothing.")
+                return False
             self._evaluator = shared_evaluator(self.trainer.data, self.n_samples)
         info = self._evaluator.info
         how = "cached" if info.get("from_cache") else f"trained in {info.get('train_seconds', 0):.0f} s"
         self._set_state(READY, f"reference classifier ({how}): {info.get('heldout_accuracy', 0):.1%} "
                                f"held-out accuracy on {info.get('dataset')}")
+        return True
 
     def _loop(self) -> None:
         last_step = None

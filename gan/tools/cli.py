@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a GAN and write history.csv, samples.png and checkpoint.pt")
     _config_flags(t)
     t.add_argument("--preset", default=None, help="start from a named preset (see `python -m gan presets`)")
+    t.add_argument("--data", default=None, metavar="PATH",
+                   help="train on your own images: a folder or .zip of PNG/JPEG files, or an .npz/IDX file "
+                        "(sets --dataset own --data-path PATH)")
     length = t.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="number of steps (default 1000)")
     length.add_argument("--seconds", type=float, default=None, help="train for this many seconds instead")
@@ -119,6 +122,8 @@ def _config_from_args(args):
     from gan.engine.config import Config
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+    if getattr(args, "data", None):  # --data PATH: your own images
+        overrides.update(dataset="own", data_path=args.data)
     base = {}
     if args.preset:
         base = dict(_preset(args.preset).config)

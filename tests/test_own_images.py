@@ -1,0 +1,171 @@
+"""Your own images (gan/engine/own_images.py): doodles on paper made MNIST-like, every kind of unusable input
+refused with a message that says why, and a run trained end to end from a .zip through the CLI."""
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan.engine.data import load_dataset
+from gan.engine.own_images import MIN_IMAGES, OwnImagesError, load_own_images, mnist_like
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    real = load_dataset("mnist5k").images[::25][:100]  # (100, 1, 28, 28) in [-1, 1], all ten classes
+    return ((real.squeeze(1).numpy() + 1) * 127.5).round().astype(np.uint8)
+
+
+def photographed(digit: np.ndarray, seed: int) -> bytes:
+    """A digit as a phone photo of paper: dark ink on a light, slightly uneven page, large and off-centre."""
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(90, 140))
+    ink = np.asarray(Image.fromarray(digit).resize((size // 2, size // 2), Image.BILINEAR), np.float32)
+    page = np.full((size, size), 235.0) + rng.normal(0, 4, (size, size))  # paper with a little grain
+    top, left = rng.integers(0, size // 2, 2)
+    page[top:top + size // 2, left:left + size // 2] -= ink * 0.8  # pencil: dark, not black
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(page, 0, 255).astype(np.uint8)).convert("RGB").save(buf, "JPEG" if seed % 2 else "PNG")
+    return buf.getvalue()
+
+
+def write_zip(path: Path, digits, n: int, extra: dict | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(n):
+            z.writestr(f"doodles/{i:03d}.{'jpg' if i % 2 else 'png'}", photographed(digits[i % len(digits)], i))
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return path
+
+
+def test_photographed_digits_come_out_like_mnist(digits):
+    for i in range(6):
+        gray = np.asarray(Image.open(io.BytesIO(photographed(digits[i], i))).convert("L"), np.float32) / 255
+        image, inverted = mnist_like(gray)
+        assert inverted and image.shape == (28, 28) and image.dtype == np.uint8
+        ys, xs = np.indices(image.shape)
+        mass = image.astype(np.float64).sum()
+        assert abs((ys * image).sum() / mass - 13.5) <= 1 and abs((xs * image).sum() / mass - 13.5) <= 1  # centred
+        ink = np.argwhere(image > 50)
+        assert (ink.max(0) - ink.min(0)).max() <= 21  # fitted in ~20 px, as MNIST
+        assert image[:2].max() == 0 and image[:, :2].max() == 0  # the paper around it is gone
+        # It resembles the digit it was drawn from (correlation with the MNIST original, re-centred).
+        original, _ = mnist_like(digits[i].astype(np.float32) / 255)
+        assert np.corrcoef(image.ravel(), original.ravel())[0, 1] > 0.6
+
+
+def test_a_zip_of_doodles_loads_and_counts_what_it_skipped(tmp_path, digits):
+    path = write_zip(tmp_path / "doodles.zip", digits, 80, {"notes.txt": b"hello", "doodles/broken.png": b"\x89PNG no"})
+    own = load_own_images(path)
+    assert own.images.shape == (80, 28, 28) and own.inverted == 80
+    assert own.skipped_other == ["notes.txt"] and own.skipped_corrupt == ["doodles/broken.png"]
+    assert own.summary() == (f"80 images from {path}; 80 inverted (light background); 1 corrupt files skipped; "
+                             "1 files that are not PNG/JPEG skipped")
+
+
+def test_a_folder_npz_and_idx_load_too(tmp_path, digits):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i in range(70):
+        (folder / f"{i}.png").write_bytes(photographed(digits[i], 2 * i))
+    assert load_own_images(folder).images.shape == (70, 28, 28)
+    np.savez(tmp_path / "a.npz", images=digits.reshape(100, 784) / 255.0)  # floats in [0, 1], flattened
+    assert np.array_equal(load_own_images(tmp_path / "a.npz").images, digits)  # MNIST-like already: unchanged
+    idx = tmp_path / "train-images-idx3-ubyte"
+    idx.write_bytes(bytes.fromhex("00000803") + np.array([100, 28, 28], ">u4").tobytes() + digits.tobytes())
+    assert np.array_equal(load_own_images(idx).images, digits)
+
+
+@pytest.mark.parametrize("case", ["too_few", "traversal", "absolute", "bomb", "not_zip", "one_image", "missing",
+                                  "truncated_idx", "bad_npz", "nan_npz", "wrong_shape"])
+def test_unusable_input_is_refused_with_the_reason(tmp_path, digits, case):
+    p = tmp_path / "x.zip"
+    if case == "too_few":
+        write_zip(p, digits, 10, {"a.txt": b"x"})
+        expect = f"10 usable images, at least {MIN_IMAGES} are needed"
+    elif case in ("traversal", "absolute"):
+        name = "../../etc/evil.png" if case == "traversal" else "/tmp/evil.png"
+        write_zip(p, digits, 70, {name: photographed(digits[0], 0)})
+        expect = f"the entry {name!r} points outside the archive"
+    elif case == "bomb":
+        with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("big.png", b"\0" * (60 * 2**20))  # 60 MB of zeros pack to ~60 kB
+        expect = "a zip bomb?"
+    elif case == "not_zip":
+        p.write_bytes(b"not a zip at all")
+        expect = "not a readable zip"
+    elif case == "one_image":
+        p = tmp_path / "one.png"
+        p.write_bytes(photographed(digits[0], 0))
+        expect = "is one image: give a folder or a .zip"
+    elif case == "missing":
+        p = tmp_path / "nowhere"
+        expect = "no such file or folder"
+    elif case == "truncated_idx":
+        p = tmp_path / "t-images-idx3-ubyte"
+        p.write_bytes(bytes.fromhex("00000803") + np.array([100, 28, 28], ">u4").tobytes() + digits.tobytes()[:500])
+        expect = "truncated or inconsistent IDX file"
+    elif case == "bad_npz":
+        p = tmp_path / "b.npz"
+        p.write_bytes(b"PK\x03\x04 broken")
+        expect = "not a readable .npz"
+    elif case == "nan_npz":
+        p = tmp_path / "n.npz"
+        np.savez(p, images=np.full((70, 28, 28), np.nan))
+        expect = "NaN or infinite"
+    else:
+        p = tmp_path / "w.npz"
+        np.savez(p, images=np.zeros((70, 5)))
+        expect = "expected images of shape (N, H, W) or (N, 784)"
+    with pytest.raises(OwnImagesError) as err:
+        load_own_images(p)
+    assert expect in str(err.value)
+
+
+def test_a_run_trains_end_to_end_from_a_zip_through_the_cli(tmp_path, digits):
+    path = write_zip(tmp_path / "doodles.zip", digits, 96)
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "gan", "train", "--data", str(path), "--model", "mlp", "--width", "32",
+                           "--steps", "150", "--threads", "1", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["dataset"] == "own" and summary["steps"] == 150
+    assert (out / "samples.png").exists() and (out / "checkpoint.pt").exists()
+    # A bad path: exit status 2 and one line that says why, before any training.
+    bad = subprocess.run([sys.executable, "-m", "gan", "train", "--data", str(tmp_path / "nowhere.zip"),
+                          "--steps", "5", "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT)
+    assert bad.returncode == 2 and "no such file or folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_quality_panel_says_the_digit_classifier_does_not_apply_and_the_config_needs_a_path(tmp_path, digits):
+    from gan.engine.config import Config, ConfigError
+    from gan.engine.trainer import PAUSED, Trainer
+    from gan.quality.monitor import MetricsMonitor
+
+    with pytest.raises(ConfigError) as err:
+        Config(dataset="own")
+    assert err.value.field == "data_path" and "--data PATH" in str(err.value)
+    path = write_zip(tmp_path / "doodles.zip", digits, 70)
+    trainer = Trainer(Config(dataset="own", data_path=str(path), model="mlp", width=16, batch_size=16,
+                             latent_dim=8, device="cpu"), name="own")
+    monitor = MetricsMonitor(trainer, every=10, judge=None, poll_s=0.01).start()
+    try:
+        trainer.start(paused=True)
+        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60), trainer.status()
+        assert trainer.status().dataset_source.startswith(f"70 images from {path}; 70 inverted")
+        assert trainer.wait_until(lambda t: monitor.snapshot().state == "failed", timeout=60)
+        assert monitor.snapshot().message.startswith("No quality score for your own images")
+        assert monitor.evaluations == 0
+    finally:
+        monitor.stop()
+        trainer.stop()
