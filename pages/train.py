@@ -6,7 +6,7 @@ live panel reruns on a timer only while a run loads or runs, else a cheap watch 
 
 import streamlit as st
 
-from gan.engine.config import DATASETS, MODELS
+from gan.engine.config import DATASETS, MODELS, OWN
 from gan.engine.losses import LOSSES
 from gan.engine.trainer import LOADING, PAUSED, RUNNING
 from gan.viz import theory
@@ -115,6 +115,34 @@ if live:  # follow the run's loss and throttle, also when another tab changed th
         ss[key] = value
 
 
+def on_own_upload() -> None:
+    errors().pop("data_path", None)
+    upload = ss.get("own_upload")
+    if upload is None:
+        return
+    result = ctl.use_own_images(upload)
+    if result.notice.ok:
+        ss["data_path"] = result.path
+        ss["_own_preview"] = (result.path, result.preview_png, result.summary)
+    else:
+        errors()["data_path"] = result.notice.text
+
+
+def own_images_field(live: bool) -> None:
+    """Your images: the uploader, then 64 of them as the GAN will see them (28x28, white ink on black)."""
+    st.file_uploader(f"Your images (.zip of PNG/JPEG, .npz or .idx; at most {controller.OWN_UPLOAD_MB} MB)",
+                     type=[s.lstrip(".") for s in controller.OWN_SUFFIXES], key="own_upload",
+                     max_upload_size=controller.OWN_UPLOAD_MB, on_change=on_own_upload, disabled=live,
+                     help="Drawn on paper and photographed works: light backgrounds are inverted, the ink is "
+                          "cropped and centred like MNIST's digits. At least 64 images.")
+    if "data_path" in errors():
+        st.error(errors()["data_path"], icon=":material/error:")
+    preview = ss.get("_own_preview")
+    if preview is not None and preview[0] == ss.get("data_path"):
+        st.image(preview[1], output_format="PNG", width="stretch",
+                 caption=f"64 of your images as the GAN sees them. {preview[2]}.")
+
+
 def field(widget, label: str, key: str, **kwargs) -> None:
     widget(label, key=key, **kwargs)
     if key in errors():
@@ -125,9 +153,12 @@ with st.sidebar:
     if access.presenter:
         st.header("Run settings")
         st.caption("Fixed when a run starts; the learning rates and D steps also change live.")
-        field(st.selectbox, "Dataset", "dataset", options=DATASETS, disabled=live,
+        field(st.selectbox, "Dataset", "dataset", options=DATASETS + (OWN,), disabled=live,
+              format_func=lambda d: "your images (upload)" if d == OWN else d,
               help="mnist5k ships with the app and works offline; mnist downloads; fashion reads "
-                   "/usr/share/datasets/fashion-mnist.")
+                   "/usr/share/datasets/fashion-mnist; your images: a .zip of PNG/JPEG, an .npz or an IDX file.")
+        if ss.get("dataset") == OWN:
+            own_images_field(live)
         field(st.selectbox, "Model", "model", options=MODELS, disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
         field(st.number_input, "Batch size", "batch_size", step=16, disabled=live)
         field(st.number_input, "Latent size (z)", "latent_dim", step=8, disabled=live)

@@ -191,6 +191,31 @@ def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server,
     sync_api.expect(page.get_by_text(re.compile(r"^Samples from fixed noise at step"))).to_be_visible()
 
 
+def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path):
+    """The presenter picks "your images", uploads a .zip of photographed doodles, sees 64 of them as the GAN will,
+    and Start trains on them (in the worker process)."""
+    from test_own_images import write_zip
+
+    from gan.engine.data import load_dataset
+
+    real = load_dataset("mnist5k").images[::50][:100]
+    digits = ((real.squeeze(1).numpy() + 1) * 127.5).round().astype("uint8")
+    path = write_zip(tmp_path / "doodles.zip", digits, 80)
+    page.goto(f"{server}?token={TOKEN}")
+    sync_api.expect(button(page, "start")).to_be_enabled()
+    page.locator(".st-key-dataset").click()
+    page.get_by_role("option", name="your images (upload)").click()
+    page.locator(".st-key-own_upload input[type=file]").set_input_files(str(path))
+    sync_api.expect(page.get_by_text(re.compile(r"64 of your images as the GAN sees them\. 80 images from "
+                                                r"doodles\.zip; 80 inverted"))).to_be_visible()
+    button(page, "start").click()
+    sync_api.expect(page.get_by_text(re.compile(r"Running · Step [\d,]+ · .* · own"))).to_be_visible()
+    wait_step_above(page, 100)  # the charts are up by then (the README's screenshot)
+    page.screenshot(path=str(SCREENSHOT.with_name("own_images.png")), full_page=False)
+    button(page, "stop").click()
+    sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
+
+
 @pytest.mark.parametrize("query", ["", "?token=wrong"])
 def test_viewers_without_the_token_see_the_run_but_no_controls(server, page, query):
     page.goto(f"{server}{query}")

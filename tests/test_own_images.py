@@ -174,3 +174,32 @@ def test_the_quality_panel_says_the_digit_classifier_does_not_apply_and_the_conf
     finally:
         monitor.stop()
         trainer.stop()
+
+
+def test_the_train_page_upload_keeps_good_images_with_a_preview_and_refuses_the_rest(tmp_path, digits, monkeypatch):
+    from gan.workshop.controller import TrainController, config_from_form, form_from_config
+
+    monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path / "runs"))
+    ctl = TrainController(None, None)
+
+    def upload(path: Path, name: str | None = None):
+        buf = io.BytesIO(path.read_bytes())
+        buf.name = name or path.name
+        return buf
+
+    good = ctl.use_own_images(upload(write_zip(tmp_path / "class.zip", digits, 70, {"readme.txt": b"x"})))
+    assert good.notice.ok and Path(good.path).is_file() and Path(good.path).parent == tmp_path / "runs" / "uploads"
+    assert good.summary == "70 images from class.zip; 70 inverted (light background); 1 files that are not PNG/JPEG skipped"
+    preview = Image.open(io.BytesIO(good.preview_png))
+    assert preview.size == (484, 484)  # 8 x 8 cells of 28 px at scale 2, with their padding
+    # The form carries the saved path to the next Start.
+    config = config_from_form({**form_from_config(ctl.base), "dataset": "own", "data_path": good.path})
+    assert (config.dataset, config.data_path) == ("own", good.path)
+
+    evil = write_zip(tmp_path / "evil.zip", digits, 70, {"../../x.png": photographed(digits[0], 0)})
+    bad = ctl.use_own_images(upload(evil))
+    assert not bad.notice.ok and "the entry '../../x.png' points outside the archive" in bad.notice.text
+    assert str(tmp_path) not in bad.notice.text  # the message names the upload, not the server's folders
+    assert sorted(p.name for p in (tmp_path / "runs" / "uploads").iterdir()) == [Path(good.path).name]  # not kept
+    assert "give a .zip of PNG/JPEG images" in ctl.use_own_images(upload(evil, "photo.png")).notice.text
+    assert "over the upload limit of 0 MB" in ctl.use_own_images(upload(evil), max_bytes=100).notice.text

@@ -2,13 +2,14 @@
 Must not touch streamlit, session state or the registry's private members: pages/train.py lays out, this decides."""
 
 import dataclasses
+import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
 from gan.engine.checkpoint import CheckpointError
-from gan.engine.config import Config, ConfigError
+from gan.engine.config import OWN, Config, ConfigError
 from gan.engine.losses import get_loss
 from gan.engine.protocol import LIVE_STATES
 from gan.engine.remote import WorkerError
@@ -18,17 +19,29 @@ from gan.workshop.presets import get_preset, preset_config
 from gan.workshop.runs import RunLimitError, RunRegistry
 from gan.workshop.transfer import upload_trainer
 
-FORM_FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed", "loss")
+FORM_FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed", "loss", "data_path")
 INT_FIELDS = ("batch_size", "latent_dim", "d_steps", "seed")
 LR_FIELDS = ("lr_g", "lr_d")
 ADVICE_KINDS = {"loss": str, "lr_g": float, "lr_d": float, "d_steps": int}  # what a coach action may change
 MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
 WAIT_S = 10.0  # how long Stop, Reset and a manual step wait for the training thread
 STEP_LABELS = {"both": "D and G", "d": "D only", "g": "G only"}
+OWN_UPLOAD_MB = 200  # your images: a .zip of a class's doodles is a few MB; a phone-photo folder maybe 100
+OWN_SUFFIXES = (".zip", ".npz", ".idx")  # what the Train page's uploader takes (IDX files renamed to .idx)
 
 
 class Kind(str, Enum):
     SUCCESS, ERROR, INFO = "success", "error", "info"
+
+
+@dataclass(frozen=True)
+class OwnUpload:
+    """The result of uploading your images: where they were saved (Config.data_path) and a preview."""
+
+    notice: "Notice"
+    path: str = ""
+    preview_png: bytes = b""  # 64 of the images as the GAN will see them (28x28, MNIST-like)
+    summary: str = ""  # "96 images from …; 96 inverted (light background); 1 corrupt files skipped"
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ def form_from_config(config: Config, status=None) -> dict:
     live = status if status is not None else config
     return {"dataset": config.dataset, "model": config.model, "batch_size": config.batch_size,
             "latent_dim": config.latent_dim, "lr_g": f"{live.lr_g:g}", "lr_d": f"{live.lr_d:g}",
-            "d_steps": live.d_steps, "seed": config.seed, "loss": live.loss}
+            "d_steps": live.d_steps, "seed": config.seed, "loss": live.loss, "data_path": config.data_path}
 
 
 def config_from_form(form: Mapping, base: Config | None = None) -> Config:
@@ -73,7 +86,8 @@ def config_from_form(form: Mapping, base: Config | None = None) -> Config:
     value raises ConfigError naming its field, so nothing starts and the page can show it beside it."""
     base = base or Config()
     form = {**form_from_config(base), **{k: v for k, v in form.items() if k in FORM_FIELDS}}
-    values = {"dataset": form["dataset"], "model": form["model"], "loss": form["loss"] or base.loss}
+    values = {"dataset": form["dataset"], "model": form["model"], "loss": form["loss"] or base.loss,
+              "data_path": str(form.get("data_path") or "") if form["dataset"] == OWN else ""}
     values.update({f: parse_int(f, form[f]) for f in INT_FIELDS})
     values.update({f: parse_lr(f, form[f]) for f in LR_FIELDS})
     return dataclasses.replace(base, **values)
@@ -263,6 +277,35 @@ class TrainController:
                 trainer.set_lr(**{kind: value})
         said = ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in changes)
         return _success(f"Coach's advice applied: {said} from the next step.", trainer)
+
+    def use_own_images(self, upload, max_bytes: int = OWN_UPLOAD_MB * 2**20) -> OwnUpload:
+        """Your images uploaded from the Train page: checked like the CLI's --data (gan.engine.own_images), kept
+        in the runs folder under a content-hash name (the next Start reads them there, also in the worker), and a
+        preview of 64. Anything unusable: an error that says why, and nothing is kept."""
+        from gan.engine.own_images import OwnImagesError, load_own_images
+        from gan.engine.storage import StorageError, atomic_write
+        from gan.viz.images import grid_png
+
+        name = str(getattr(upload, "name", "") or "upload")
+        suffix = next((s for s in OWN_SUFFIXES if name.lower().endswith(s)), None)
+        if suffix is None:
+            return OwnUpload(_error(f"{name}: give a .zip of PNG/JPEG images, an .npz or an IDX file (renamed .idx)"))
+        data = upload.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return OwnUpload(_error(f"{name}: over the upload limit of {max_bytes / 2**20:.0f} MB"))
+        path = snapshots.runs_dir() / "uploads" / (hashlib.sha1(data).hexdigest()[:16] + suffix)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                atomic_write(path, data)
+            own = load_own_images(path)
+        except OwnImagesError as exc:
+            path.unlink(missing_ok=True)
+            return OwnUpload(_error(str(exc).replace(str(path), name)))
+        except (OSError, StorageError) as exc:
+            return OwnUpload(_error(f"{name}: could not be kept in the runs folder ({exc})"))
+        summary = own.summary().replace(str(path), name)
+        return OwnUpload(_success(f"Your images: {summary}."), str(path), grid_png(own.images[:64], scale=2), summary)
 
     def _set_live(self, what: str, apply) -> Notice:
         trainer = self.live()
