@@ -321,7 +321,7 @@ def metrics_panel() -> None:
     if monitor is None:
         return
     frame = quality_view().frame(trainer.name, monitor)  # shared: rebuilt once per evaluation
-    st.markdown("#### Quality, scored by a reference classifier trained on real digits")
+    st.markdown(f"#### {frame.title}")
     if frame.failed:
         st.warning(frame.message, icon=":material/warning:")
     elif frame.charts is None:

@@ -258,7 +258,7 @@ def test_spec_templates_keep_the_dashboard_look():
     assert loss["layer"][1]["mark"]["strokeDash"] == [8, 5]
     assert loss["config"]["axis"]["labelFontSize"] == charts.FONT_SIZE
     keys = {e["key"] for e in all_specs().values()}
-    assert len(keys) == 6  # one key per spec: the alarm's red coverage chart is a new embed
+    assert len(keys) == 7  # one key per spec (the alarm's red coverage chart and the own-images FD chart too)
 
 
 def test_the_app_serves_static_files():

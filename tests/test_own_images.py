@@ -152,10 +152,11 @@ def test_a_bad_data_path_is_one_line_and_exit_status_2(tmp_path, capsys):
     assert not (tmp_path / "bad" / "checkpoint.pt").exists()
 
 
-def test_the_quality_panel_says_the_digit_classifier_does_not_apply_and_the_config_needs_a_path(tmp_path, digits):
+def test_the_quality_panel_shows_fd_against_your_images_and_says_why_there_is_no_score(tmp_path, digits):
     from gan.engine.config import Config, ConfigError
     from gan.engine.trainer import PAUSED, Trainer
     from gan.quality.monitor import MetricsMonitor
+    from gan.viz.liveview import QualityView
 
     with pytest.raises(ConfigError) as err:
         Config(dataset="own")
@@ -163,14 +164,22 @@ def test_the_quality_panel_says_the_digit_classifier_does_not_apply_and_the_conf
     path = write_zip(tmp_path / "doodles.zip", digits, 70)
     trainer = Trainer(Config(dataset="own", data_path=str(path), model="mlp", width=16, batch_size=16,
                              latent_dim=8, device="cpu"), name="own")
-    monitor = MetricsMonitor(trainer, every=10, judge=None, poll_s=0.01).start()
+    monitor = MetricsMonitor(trainer, every=10, poll_s=0.01, n_samples=200).start()
     try:
         trainer.start(paused=True)
         assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60), trainer.status()
         assert trainer.status().dataset_source.startswith(f"70 images from {path}; 70 inverted")
-        assert trainer.wait_until(lambda t: monitor.snapshot().state == "failed", timeout=60)
-        assert monitor.snapshot().message.startswith("No quality score for your own images")
-        assert monitor.evaluations == 0
+        assert monitor.wait_for_evaluations(1, timeout=120), monitor.snapshot().message
+        snap = monitor.snapshot()
+        assert snap.info["own_images"] and snap.info["images"] == 70 and snap.judge is None
+        # An untrained G's noise is far from your images; your own held-out half is close to the other half.
+        assert snap.latest.fd > 5 * snap.ceiling.fd
+        frame = QualityView().frame("own", monitor)
+        assert frame.title == "Quality of your images' GAN: Fréchet distance against them" and not frame.failed
+        assert frame.message.startswith(f"Fréchet distance {snap.latest.fd:.1f} at step 0 against your 70 images")
+        assert "does not apply to your images, so there is no score" in frame.message
+        payload = json.loads(frame.charts)
+        assert list(payload["specs"]) == ["fd"] and payload["rows"][0][0]["chart"] == "fd"
     finally:
         monitor.stop()
         trainer.stop()

@@ -184,6 +184,29 @@ class Evaluator:
                 "feature_scale": scale}
         return cls(ref, mu, sigma, ceiling, n_samples, info, scale)
 
+    @classmethod
+    def for_own_images(cls, own, digits, n_samples: int = SAMPLE_COUNT) -> "Evaluator":
+        """Your images (gan.engine.own_images: no labels): Fréchet distance only, against THEM. The features are
+        ruler A's (trained on the real ``digits`` dataset), a fixed image descriptor here; its score and coverage
+        name MNIST classes and mean nothing for your images. A fixed half of your images gives the statistics, the
+        other half (up to n_samples) the real-data ceiling, so "real" is your own images scored the same way."""
+        from gan.quality.classifier import load_reference
+
+        ref = load_reference(digits, ruler="A")
+        images = own.images.cpu()
+        order = np.random.default_rng(0).permutation(len(images))
+        half = len(images) // 2
+        stats_idx, held = np.sort(order[:half]), np.sort(order[half:][:n_samples])
+        mu, sigma = gaussian_stats(ref.model.embed(images[stats_idx]).features.numpy())
+        scale = math.sqrt(FEATURE_TRACE / max(float(np.trace(sigma)), 1e-12))
+        mu, sigma = mu * scale, sigma * scale**2
+        hf, hp, hd = ref.model.embed(images[held])
+        ceiling = quality_from_embedding(hf.numpy() * scale, hp.numpy(), mu, sigma, hd.numpy())
+        info = {"dataset": own.name, "ruler": "A", "own_images": True, "images": len(images),
+                "heldout_accuracy": ref.heldout_accuracy, "from_cache": ref.from_cache, "feature_scale": scale,
+                "train_seconds": ref.train_seconds}
+        return cls(ref, mu, sigma, ceiling, n_samples, info, scale)
+
     @torch.no_grad()
     def evaluate_images(self, images: torch.Tensor) -> Quality:
         """images: (N, 1, 28, 28) in [-1, 1] on the CPU."""

@@ -162,9 +162,14 @@ class MetricsMonitor:
             if self._stop.is_set():
                 return False
             if int(self.trainer.data.labels.max()) < 0:  # your own images (gan.engine.own_images): no classes
-                self._set_state(FAILED, "No quality score for your own images: the reference classifier knows "
-                                        "only the ten MNIST digits, so its score and coverage would mean nothing.")
-                return False
+                from gan.engine.trainer import cached_dataset
+
+                digits = cached_dataset("mnist5k", self.trainer.config.data_dir, "cpu")
+                self._evaluator = Evaluator.for_own_images(self.trainer.data, digits, self.n_samples)
+                self._want_judge = False  # ruler B's score means no more than A's here
+                self._set_state(READY, "Fréchet distance against your images (features of the digit "
+                                       "network; it cannot score your images)")
+                return True
             self._evaluator = shared_evaluator(self.trainer.data, self.n_samples)
         info = self._evaluator.info
         how = "cached" if info.get("from_cache") else f"trained in {info.get('train_seconds', 0):.0f} s"

@@ -93,11 +93,12 @@ def dashboard_specs() -> dict:
 @functools.cache
 def quality_specs() -> dict:
     """{"score", "coverage", "coverage_alarm"} -> {"key", "spec"}; the alarm turns the bars red."""
-    rows = [{"step": 500, "score": 5.0}, {"step": 1000, "score": 6.0}]
+    rows = [{"step": 500, "score": 5.0, "fd": 30.0}, {"step": 1000, "score": 6.0, "fd": 20.0}]
     cov = np.full(10, 0.1)
     ok, firing = (metrics.collapse_alarm(c) for c in (cov, np.eye(10)[0]))
     return {
         "score": _entry(_template(quality_charts.metrics_chart(rows, {"score": 9.0}, "score"), ["line", "ceiling"])),
+        "fd": _entry(_template(quality_charts.metrics_chart(rows, {"fd": 3.0}, "fd"), ["line", "ceiling"])),
         "coverage": _entry(_template(quality_charts.coverage_chart(cov, cov, ok), ["bars", "real", None])),
         "coverage_alarm": _entry(_template(quality_charts.coverage_chart(cov, cov, firing), ["bars", "real", None])),
     }
@@ -168,6 +169,19 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
                                             "dashed line: 0.5."}
     rows = [[loss, grid or {"w": 1, "text": ""}], [d_outputs, histogram]]
     return _dumps({"v": PAYLOAD_VERSION, "specs": specs, "rows": rows})
+
+
+def own_images_payload(rows, ceiling_row: dict | None, caption: str = "") -> str:
+    """The quality panel for your own images: Fréchet distance over steps against them, with your held-out
+    images' value as the dashed line (no score or coverage: the classes are MNIST's)."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame({"step": [], "fd": []})
+    has = ceiling_row is not None and "fd" in ceiling_row
+    ceiling = {"cols": {"value": numbers([ceiling_row["fd"]]) if has else [], "label": ["real held-out"] if has else []}}
+    cell = {"w": 1, "chart": "fd", "caption": caption,
+            "data": {"line": _cols(df, {"step": "step", "fd": "num"}), "ceiling": ceiling}}
+    return _dumps({"v": PAYLOAD_VERSION, "specs": {"fd": quality_specs()["fd"]}, "rows": [[cell]]})
 
 
 def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, alarm: metrics.Alarm | None, *,

@@ -202,6 +202,7 @@ class QualityFrame:
     charts: str | None  # gan.viz.livechart.quality_payload JSON; None before the first score
     alarm: str = ""  # the mode-collapse alarm's sentence (firing or not)
     alarm_firing: bool = False
+    title: str = "Quality, scored by a reference classifier trained on real digits"
 
 
 def not_digits_text(share: float) -> str:
@@ -238,6 +239,12 @@ class QualityView:
         if snap.rows.empty or snap.latest is None:
             return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}", False, None)
         latest, ceiling = snap.latest, snap.ceiling
+        if snap.info.get("own_images"):  # your images: FD against them, and why there is no score
+            caption = (f"Fréchet distance {latest.fd:.1f} at step {int(snap.rows.step.iloc[-1]):,} against your "
+                       f"{snap.info['images']:,} images (your own held-out half: {ceiling.fd:.1f}). The digit "
+                       "classifier does not apply to your images, so there is no score or class coverage.")
+            return QualityFrame(caption, False, livechart.own_images_payload(snap.rows, snap.ceiling_row),
+                                title="Quality of your images' GAN: Fréchet distance against them")
         caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
                    f"(real: {ceiling.fd:.1f}) · {not_digits_text(latest.not_digit)}. {snap.message}.")
