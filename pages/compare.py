@@ -135,9 +135,13 @@ else:
                       "entropy": "coverage entropy, nats (↑, max 2.30)", "covered": "classes covered (of 10)"}
     present = [m for m in quality_labels if m in set(metrics["metric"])]
     metric = st.selectbox("Quality metric", present, format_func=quality_labels.get, key="compare_metric")
-    st.altair_chart(alt.Chart(metrics[metrics["metric"] == metric]).mark_line(point=True).encode(
+    quality = alt.Chart(metrics[metrics["metric"] == metric]).mark_line(point=True).encode(
         x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=quality_labels[metric]), color="run:N",
-        tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")]), width="stretch")
+        tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")])
+    if replayed is not None:  # the replay's cursor on this chart too
+        quality = quality + alt.Chart(pd.DataFrame({"run": [replayed[0]], "step": [replayed[1]]})).mark_rule(
+            strokeWidth=3).encode(x="step:Q", color="run:N", tooltip=["run", "step"])
+    st.altair_chart(quality, width="stretch")
     missing = [n for n in states if n not in scored]
     if missing:
         st.caption(f"No scores saved for: {', '.join(missing)} (saved before the first score, or by an older version).")

@@ -320,7 +320,8 @@ def metrics_panel() -> None:
     monitor = registry.monitor(trainer)
     if monitor is None:
         return
-    frame = quality_view().frame(trainer.name, monitor)  # shared: rebuilt once per evaluation
+    replaying = ss.get("replay") and ss.get("replay_step") is not None  # a replaying tab: its step marked
+    frame = quality_view().frame(trainer.name, monitor, ss.replay_step if replaying else None)  # else shared
     st.markdown(f"#### {frame.title}")
     if frame.failed:
         st.warning(frame.message, icon=":material/warning:")
@@ -382,7 +383,8 @@ replay_controls()
 # watch (WATCH_S) reruns the page when the run changes (Resume or Step from another tab, a new run, a failure).
 run_every = refresh if state in (LOADING, RUNNING) and not ss.get("replay") else None
 st.fragment(live_panel, run_every=run_every)(state)
-st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (LOADING, RUNNING) else None)()
+st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (LOADING, RUNNING) and not ss.get("replay")
+            else None)()
 
 if state not in (LOADING, RUNNING):
     def watch(seen: tuple) -> None:

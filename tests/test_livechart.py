@@ -229,6 +229,18 @@ def test_quality_payload_without_ceiling_or_alarm():
     assert expand(c["score"]["data"]["line"]) == []
     assert expand(c["coverage"]["data"]["real"]) == []
     assert c["coverage"]["alert"] is False
+    assert expand(c["score"]["data"]["cursor"]) == []  # live: no replay cursor
+
+
+def test_a_replaying_tab_gets_the_cursor_on_the_score_and_fd_charts_too():
+    rows = [{"step": 500, "score": 3.2, "fd": 40.0}, {"step": 1000, "score": 6.5, "fd": 20.0}]
+    c = cells(livechart.quality_payload(rows, {"score": 9.2}, np.full(10, 0.1), None, None, cursor=500))
+    assert expand(c["score"]["data"]["cursor"]) == [{"step": 500}]
+    own = cells(livechart.own_images_payload(rows, {"fd": 3.0}, cursor=1000))
+    assert expand(own["fd"]["data"]["cursor"]) == [{"step": 1000}]
+    for chart in ("score", "fd"):  # the templates carry a cursor layer, drawn as the dashboard's cursor
+        layers = livechart.quality_specs()[chart]["spec"]["layer"]
+        assert layers[-1]["data"] == {"name": "cursor"} and layers[-1]["mark"]["color"] == charts.CURSOR_COLOR
 
 
 # --- spec templates -------------------------------------------------------------------------------------

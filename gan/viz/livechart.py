@@ -97,8 +97,10 @@ def quality_specs() -> dict:
     cov = np.full(10, 0.1)
     ok, firing = (metrics.collapse_alarm(c) for c in (cov, np.eye(10)[0]))
     return {
-        "score": _entry(_template(quality_charts.metrics_chart(rows, {"score": 9.0}, "score"), ["line", "ceiling"])),
-        "fd": _entry(_template(quality_charts.metrics_chart(rows, {"fd": 3.0}, "fd"), ["line", "ceiling"])),
+        "score": _entry(_template(quality_charts.metrics_chart(rows, {"score": 9.0}, "score", cursor=500),
+                                  ["line", "ceiling", "cursor"])),
+        "fd": _entry(_template(quality_charts.metrics_chart(rows, {"fd": 3.0}, "fd", cursor=500),
+                               ["line", "ceiling", "cursor"])),
         "coverage": _entry(_template(quality_charts.coverage_chart(cov, cov, ok), ["bars", "real", None])),
         "coverage_alarm": _entry(_template(quality_charts.coverage_chart(cov, cov, firing), ["bars", "real", None])),
     }
@@ -155,7 +157,7 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
     eq = charts.equilibrium_lines(s)
     switches = charts.markers(snapshot.events)
     bins = charts.histogram(snapshot.d_real_probs, snapshot.d_fake_probs)
-    marked = {"cols": {"step": [] if cursor is None else steps([cursor])}}
+    marked = _cursor_table(cursor)
     loss = {"w": 2, "chart": "loss", "data": {
         "lines": _melted(down, LOSS_SERIES),
         "eq": _cols(eq, {"start": "step", "end": "step", "value": "num", "series": "str", "loss": "str"}),
@@ -171,7 +173,12 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
     return _dumps({"v": PAYLOAD_VERSION, "specs": specs, "rows": rows})
 
 
-def own_images_payload(rows, ceiling_row: dict | None, caption: str = "") -> str:
+def _cursor_table(cursor: float | None) -> dict:
+    """The replay cursor's one-row table (empty when live): the same dataset on every chart that has one."""
+    return {"cols": {"step": [] if cursor is None else steps([cursor])}}
+
+
+def own_images_payload(rows, ceiling_row: dict | None, caption: str = "", cursor: float | None = None) -> str:
     """The quality panel for your own images: Fréchet distance over steps against them, with your held-out
     images' value as the dashed line (no score or coverage: the classes are MNIST's)."""
     df = pd.DataFrame(rows)
@@ -180,12 +187,13 @@ def own_images_payload(rows, ceiling_row: dict | None, caption: str = "") -> str
     has = ceiling_row is not None and "fd" in ceiling_row
     ceiling = {"cols": {"value": numbers([ceiling_row["fd"]]) if has else [], "label": ["real held-out"] if has else []}}
     cell = {"w": 1, "chart": "fd", "caption": caption,
-            "data": {"line": _cols(df, {"step": "step", "fd": "num"}), "ceiling": ceiling}}
+            "data": {"line": _cols(df, {"step": "step", "fd": "num"}), "ceiling": ceiling,
+                     "cursor": _cursor_table(cursor)}}
     return _dumps({"v": PAYLOAD_VERSION, "specs": {"fd": quality_specs()["fd"]}, "rows": [[cell]]})
 
 
 def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, alarm: metrics.Alarm | None, *,
-                    score_caption: str = "", alarm_caption: bool = True) -> str:
+                    score_caption: str = "", alarm_caption: bool = True, cursor: float | None = None) -> str:
     """The quality panel: classifier score over steps (2/3) + class coverage (1/3) with the alarm.
 
     Same charts as quality_charts.metrics_chart(rows, ceiling_row, "score") and quality_charts.coverage_chart(coverage,
@@ -203,7 +211,8 @@ def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, 
     cov = np.asarray(coverage, np.float64)
     ref = [] if ceiling_coverage is None else numbers(ceiling_coverage)
     score = {"w": 2, "chart": "score", "caption": score_caption,
-             "data": {"line": _cols(df, {"step": "step", "score": "num"}), "ceiling": ceiling}}
+             "data": {"line": _cols(df, {"step": "step", "score": "num"}), "ceiling": ceiling,
+                      "cursor": _cursor_table(cursor)}}
     caption = "" if alarm is None or not alarm_caption else alarm.message
     coverage_cell = {"w": 1, "chart": cov_id, "caption": caption, "alert": firing,
                      "data": {

@@ -217,7 +217,10 @@ class QualityView:
         self._lock = threading.Lock()
         self._cached: tuple | None = None  # (key, frame)
 
-    def frame(self, run_name: str, monitor) -> QualityFrame:
+    def frame(self, run_name: str, monitor, cursor: int | None = None) -> QualityFrame:
+        """The shared frame; with ``cursor`` (a replaying session) one of its own, with the step marked."""
+        if cursor is not None:
+            return self._render(monitor, cursor)
         key = (run_name, id(monitor), monitor.evaluations, monitor.state)
         cached = self._cached
         if cached is not None and cached[0] == key:
@@ -230,7 +233,7 @@ class QualityView:
             return frame
 
     @staticmethod
-    def _render(monitor) -> QualityFrame:
+    def _render(monitor, cursor: int | None = None) -> QualityFrame:
         from gan.viz import livechart
 
         snap = monitor.snapshot()
@@ -243,7 +246,7 @@ class QualityView:
             caption = (f"Fréchet distance {latest.fd:.1f} at step {int(snap.rows.step.iloc[-1]):,} against your "
                        f"{snap.info['images']:,} images (your own held-out half: {ceiling.fd:.1f}). The digit "
                        "classifier does not apply to your images, so there is no score or class coverage.")
-            return QualityFrame(caption, False, livechart.own_images_payload(snap.rows, snap.ceiling_row),
+            return QualityFrame(caption, False, livechart.own_images_payload(snap.rows, snap.ceiling_row, cursor=cursor),
                                 title="Quality of your images' GAN: Fréchet distance against them")
         caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
@@ -253,5 +256,6 @@ class QualityView:
                         f"(real: {snap.judge_ceiling.score:.2f}) · Fréchet distance {snap.judge.fd:.1f} "
                         f"(real: {snap.judge_ceiling.fd:.1f}).")
         payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
-                                            latest.alarm, alarm_caption=False)  # the page says it, as text
+                                            latest.alarm, alarm_caption=False,  # the page says it, as text
+                                            cursor=cursor)
         return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing)

@@ -10,7 +10,8 @@ METRIC_LABELS = {"score": "classifier score (↑, max 10)", "fd": "Fréchet dist
                  "entropy": "coverage entropy, nats (↑, max 2.30)"}
 
 
-def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", height: int = 260):
+def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", height: int = 260,
+                  cursor: float | None = None):
     """A line chart of one metric over training steps, with the real held-out value as a dashed rule.
 
     rows: a DataFrame or list of dicts with columns step and the metric (MetricsMonitor.snapshot()).
@@ -36,6 +37,11 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
         ref = pd.DataFrame({"value": [float(ceiling[metric])], "label": ["real held-out"]})
         layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color="gray").encode(
             y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
+    if cursor is not None:  # replay: the step being replayed (gan.viz.charts' cursor)
+        from gan.viz.charts import CURSOR_COLOR
+
+        layers.append(alt.Chart(pd.DataFrame({"step": [float(cursor)]})).mark_rule(
+            color=CURSOR_COLOR, strokeWidth=3).encode(x="step:Q"))
     return alt.LayerChart(layer=layers, height=height, title=title, config=CHART_CONFIG)
 
 
