@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,5 +178,8 @@ def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
     events = state["history"]["events"]
     switches = [(s, d) for s, k, d in zip(events["step"], events["kind"], events["detail"]) if k == "loss"]
     assert switches == [(801, "minimax → mse")] and state["scheduled"] == []
+    # The coach's reading, in the progress lines and in full when it changes (as on the Train page).
+    assert "coach: G's gradient is vanishing (Minimax saturates): D(fake) 0.0" in r.stderr
+    assert re.search(r"^step \d+/810 .*\[running\]  coach: G's gradient is vanishing", r.stderr, re.M)
     listing = gan("presets").stdout
     assert "lsgan_rescue" in listing and "loss → mse at step 800" in listing
