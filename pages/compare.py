@@ -117,10 +117,15 @@ def replay_section():
     return who, point.step
 
 
+def run_cursor(run: str, step: int) -> alt.Chart:
+    """The replayed step as a rule in its run's colour, on each chart of this page."""
+    return alt.Chart(pd.DataFrame({"run": [run], "step": [step]})).mark_rule(strokeWidth=3).encode(
+        x="step:Q", color="run:N", tooltip=["run", "step"])
+
+
 replayed = replay_section()
-if replayed is not None:  # a cursor in the replayed run's colour at its step
-    chart = chart + alt.Chart(pd.DataFrame({"run": [replayed[0]], "step": [replayed[1]]})).mark_rule(
-        strokeWidth=3).encode(x="step:Q", color="run:N", tooltip=["run", "step"])
+if replayed is not None:
+    chart = chart + run_cursor(*replayed)
 chart_slot.altair_chart(chart, width="stretch")
 
 st.subheader("Quality")
@@ -139,8 +144,7 @@ else:
         x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=quality_labels[metric]), color="run:N",
         tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")])
     if replayed is not None:  # the replay's cursor on this chart too
-        quality = quality + alt.Chart(pd.DataFrame({"run": [replayed[0]], "step": [replayed[1]]})).mark_rule(
-            strokeWidth=3).encode(x="step:Q", color="run:N", tooltip=["run", "step"])
+        quality = quality + run_cursor(*replayed)
     st.altair_chart(quality, width="stretch")
     missing = [n for n in states if n not in scored]
     if missing:

@@ -270,6 +270,11 @@ if ss.get("_notice"):
 BANNER = {BannerKind.INFO: st.info, BannerKind.WARNING: st.warning, BannerKind.ERROR: st.error}
 
 
+def replaying_step() -> int | None:
+    """The step this tab replays (Replay on, a step chosen), or None when it shows the run live."""
+    return ss.get("replay_step") if ss.get("replay") else None
+
+
 def on_advice(changes) -> None:
     """The coach's action as the presenter saw it (not whatever the coach says by the time of the click)."""
     notice = ctl.apply_advice(changes)
@@ -299,8 +304,8 @@ def live_panel(seen_state: str) -> None:
     if trainer is None:
         no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
         return
-    replaying = ss.get("replay") and ss.get("replay_step") is not None
-    frame = live_view().replay_frame(trainer, ss.replay_step) if replaying else live_view().frame(trainer)
+    step = replaying_step()
+    frame = live_view().frame(trainer) if step is None else live_view().replay_frame(trainer, step)
     if frame.state != seen_state or ss.pop("_coach_applied", False):
         st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
     st.markdown(f"{frame.headline}\n\n{frame.details}")  # one element: every element costs each refresh
@@ -320,8 +325,7 @@ def metrics_panel() -> None:
     monitor = registry.monitor(trainer)
     if monitor is None:
         return
-    replaying = ss.get("replay") and ss.get("replay_step") is not None  # a replaying tab: its step marked
-    frame = quality_view().frame(trainer.name, monitor, ss.replay_step if replaying else None)  # else shared
+    frame = quality_view().frame(trainer.name, monitor, replaying_step())  # shared unless this tab replays
     st.markdown(f"#### {frame.title}")
     if frame.failed:
         st.warning(frame.message, icon=":material/warning:")

@@ -173,7 +173,7 @@ def _half_rule(channel: str) -> alt.Chart:
         color=MARKER_COLOR, strokeDash=[8, 5], strokeWidth=2).encode(**enc)
 
 
-def _cursor(step: float) -> alt.Chart:
+def cursor_rule(step: float) -> alt.Chart:
     """The replay cursor: a vertical line at the step being replayed (gan.viz.liveview.LiveView.replay_frame)."""
     return alt.Chart(pd.DataFrame({"step": [float(step)]})).mark_rule(
         color=CURSOR_COLOR, strokeWidth=3).encode(x=alt.X(**_q("step")))
@@ -204,7 +204,7 @@ def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: float |
             x=alt.X(**_q("step")), y=alt.Y("y", type="quantitative", scale=None),
             text=alt.Text("label", type="nominal")))
     if cursor is not None:
-        layers.append(_cursor(cursor))
+        layers.append(cursor_rule(cursor))
     return _layered(layers, "Loss (dashed: equilibrium of the active loss)")
 
 
@@ -214,7 +214,7 @@ def d_outputs_chart(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: fl
     line = alt.Chart(lines).mark_line(strokeWidth=2.5).encode(
         x=_step_x(), y=alt.Y(**_q("value"), title="mean D output", scale=alt.Scale(domain=[0, 1])),
         color=_color(PROB_SERIES), tooltip=_line_tooltip())
-    return _layered([line, _half_rule("y")] + ([_cursor(cursor)] if cursor is not None else []),
+    return _layered([line, _half_rule("y")] + ([cursor_rule(cursor)] if cursor is not None else []),
                     "D(real) and D(fake), equilibrium 0.5")
 
 

@@ -37,11 +37,10 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
         ref = pd.DataFrame({"value": [float(ceiling[metric])], "label": ["real held-out"]})
         layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color="gray").encode(
             y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
-    if cursor is not None:  # replay: the step being replayed (gan.viz.charts' cursor)
-        from gan.viz.charts import CURSOR_COLOR
+    if cursor is not None:  # replay: the step being replayed, drawn as on the dashboard's line charts
+        from gan.viz.charts import cursor_rule
 
-        layers.append(alt.Chart(pd.DataFrame({"step": [float(cursor)]})).mark_rule(
-            color=CURSOR_COLOR, strokeWidth=3).encode(x="step:Q"))
+        layers.append(cursor_rule(cursor))
     return alt.LayerChart(layer=layers, height=height, title=title, config=CHART_CONFIG)
 
 
