@@ -1,5 +1,6 @@
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -250,3 +251,97 @@ def test_an_average_of_g_that_does_not_fit_is_refused(trained):
     state["G_ema"] = {"net.0.weight": torch.zeros(3, 3)}
     with pytest.raises(CheckpointError):
         trainer_from_checkpoint(state, device="cpu")
+
+
+def test_a_refusal_names_an_unnamed_upload_and_quotes_what_torch_said_in_one_cut_line(tmp_path, monkeypatch):
+    """What a presenter reads when a file is refused: the file's name (or "upload" for a nameless stream),
+    the first line of torch's reason, cut at 160 characters, and the GLOBAL a hostile file asked for."""
+    import io
+
+    from gan.engine import checkpoint
+
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(io.BytesIO(b"not a torch file at all"))  # a stream without a name
+    assert str(err.value).startswith("upload: not a readable checkpoint (")
+
+    evil = io.BytesIO()
+    torch.save({"format": "gan-live-checkpoint/1", "G": Evil()}, evil)
+    evil.seek(0)
+    evil.name = "evil.pt"
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(evil)
+    # torch's wording changes between versions; the line naming the global is what the presenter needs
+    assert re.fullmatch(r"evil\.pt: refused, the file asks to run code \([^\n]*GLOBAL posix\.system[^\n]*\)",
+                        str(err.value)), str(err.value)
+
+    path = tmp_path / "odd.pt"
+    path.write_bytes(b"x")
+    reasons = {  # what torch.load raises -> the reason the message quotes
+        RuntimeError("A" * 300 + "\nsecond line"): "A" * 160,
+        EOFError(): "EOFError",  # no text: the exception's kind
+        pickle.UnpicklingError("header\nGLOBAL " + "m" * 300 + "\nfooter"): None,
+    }
+    for exc, reason in reasons.items():
+        def fail(*args, exc=exc, **kwargs):
+            raise exc
+
+        monkeypatch.setattr(checkpoint.torch, "load", fail)
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(path)
+        if reason is None:  # the GLOBAL line, cut
+            assert str(err.value) == f"{path}: refused, the file asks to run code ({('GLOBAL ' + 'm' * 300)[:160]})"
+        else:
+            assert str(err.value) == f"{path}: not a readable checkpoint (truncated or not a torch file: {reason})"
+
+
+def test_a_file_that_is_not_ours_is_named_by_its_path_and_a_bare_state_as_checkpoint(tmp_path):
+    from gan.engine.checkpoint import validate_state
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(foreign)
+    assert str(err.value).startswith(f"{foreign}: not a GAN Live checkpoint")
+    with pytest.raises(CheckpointError) as err:
+        validate_state({"format": "gan-live-checkpoint/1", "config": {}})
+    assert str(err.value) == ("checkpoint: incomplete checkpoint, missing step, loss, lr_g, lr_d, d_steps, G, D, "
+                              "opt_g, opt_d, history, fixed_noise, rng")
+
+
+def test_a_checkpoint_saved_on_a_gpu_loads_and_continues_on_this_cpu(trained, tmp_path):
+    """A run saved on a GPU machine says device "cuda" in its config; on a machine without one it must still
+    load (validated as device "auto") and continue on the device asked for, here the CPU."""
+    t, path = trained
+    state = load_checkpoint(path)
+    gpu = tmp_path / "from-a-gpu.pt"
+    torch.save(dict(state, config=dict(state["config"], device="cuda")), gpu)
+    loaded = load_checkpoint(gpu)
+    assert loaded["config"]["device"] == "cuda"  # the file is not rewritten, only read
+    resumed = trainer_from_checkpoint(loaded, device="cpu")
+    assert resumed.config.device == "cpu" and resumed.step_count == t.step_count
+
+
+def test_a_continued_run_keeps_its_name_and_the_options_it_was_given(trained):
+    _, path = trained
+    state = load_checkpoint(path)
+    plain = trainer_from_checkpoint(state, device="cpu")
+    assert plain.name == "run" and plain.dataset_fallback is False
+    named = trainer_from_checkpoint(state, device="cpu", name="adopted", dataset_fallback=True)
+    assert named.name == "adopted" and named.dataset_fallback is True
+
+
+def test_a_misfit_is_explained_by_the_first_line_of_the_reason_cut_at_200(trained, monkeypatch):
+    _, path = trained
+    state = load_checkpoint(path)
+    with pytest.raises(CheckpointError) as err:
+        trainer_from_checkpoint(dict(state, config=dict(state["config"], width=64)), device="cpu")
+    assert str(err.value).startswith("checkpoint does not fit its own config: Error(s) in loading state_dict for ")
+    assert "size mismatch" not in str(err.value)  # torch's details are the lines after the first
+
+    def misfit(self, state):
+        raise ValueError("B" * 300 + "\nmore")
+
+    monkeypatch.setattr(Trainer, "check_resume_state", misfit)
+    with pytest.raises(CheckpointError) as err:
+        trainer_from_checkpoint(state, device="cpu")
+    assert str(err.value) == "checkpoint does not fit its own config: " + "B" * 160 + "B" * 40

@@ -82,3 +82,39 @@ def test_folder_bytes_counts_regular_files_only(tmp_path):
     (run / "linked_dir").symlink_to(tmp_path)  # nor is a linked folder followed
     assert folder_bytes(run) == 123
     assert folder_bytes(tmp_path / "no such folder") == 0
+
+
+def test_the_new_bytes_are_written_beside_the_file_under_a_hidden_temporary_name(tmp_path, monkeypatch):
+    """The rename is atomic only within one filesystem, so the temporary file sits in the target's folder;
+    it is hidden and ends in .tmp, so a folder listing (the run registry, autosave discovery) never takes a
+    half-written file for a checkpoint."""
+    renamed = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        renamed.append((os.fspath(src), os.fspath(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(storage.os, "replace", replace)
+    target = tmp_path / "run" / "checkpoint.pt"
+    atomic_write(target, b"x")
+    ((src, dst),) = renamed
+    src = os.path.basename(src) if os.path.dirname(src) == str(target.parent) else src
+    assert dst == str(target)
+    assert src.startswith(".checkpoint.pt.") and src.endswith(".tmp") and "/" not in src, src
+
+
+def test_a_file_that_vanishes_while_a_folder_is_measured_does_not_stop_the_count(tmp_path, monkeypatch):
+    for name, size in (("a.pt", 100), ("b.pt", 20), ("c.pt", 3)):
+        (tmp_path / name).write_bytes(b"x" * size)
+    real_lstat, gone = os.lstat, []
+
+    def lstat(path, *args, **kwargs):
+        if not gone:  # the first file the walk meets was deleted in between (an autosave rotating)
+            gone.append(os.path.basename(path))
+            raise FileNotFoundError(path)
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage.os, "lstat", lstat)
+    sizes = {"a.pt": 100, "b.pt": 20, "c.pt": 3}
+    assert folder_bytes(tmp_path) == 123 - sizes[gone[0]]

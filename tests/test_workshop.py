@@ -504,3 +504,45 @@ def test_the_snapshot_store_keeps_the_newest_in_memory_and_forgets_what_it_delet
             store.add_state(bad, state)
     assert store.branch("c", loss="mse").name == "c-branch"
     assert store.branch("c", run_name="mine").name == "mine"
+
+
+# --- a run's bytes in and out (gan/workshop/transfer.py) -----------------------------------------------
+def test_downloads_and_the_live_run_for_compare_carry_what_their_pages_show(paused_trainer):
+    from gan.workshop import transfer
+
+    unstarted = Trainer(Config(**SMALL), name="unstarted")  # no models until it starts
+    with pytest.raises(RuntimeError) as err:
+        transfer.checkpoint_bytes(unstarted)
+    assert str(err.value) == "this run has no models yet (still loading, or it failed before the first step)"
+
+    rows = transfer.history_csv(paused_trainer).decode().splitlines()
+    assert rows[0].startswith("step,time,loss_d,loss_g")  # no unnamed index column in front
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, paused_trainer.step_count + 1))
+
+    metrics = {"step": [10], "score": [2.5]}
+    live = transfer.live_state(paused_trainer, metrics)
+    assert live["metrics"] == metrics and live["step"] == paused_trainer.step_count
+    assert live["history"]["scalars"]["step"][-1] == paused_trainer.step_count
+
+
+def test_an_upload_becomes_a_run_named_placed_and_capped_as_asked(paused_trainer, monkeypatch):
+    from gan.workshop import transfer
+
+    data = transfer.checkpoint_bytes(paused_trainer)
+    _, run = transfer.upload_trainer(Upload(data, "mine.pt"))
+    assert run.name == "upload" and run.config.device == "auto" and run.step_count == paused_trainer.step_count
+    _, run = transfer.upload_trainer(Upload(data, "mine.pt"), name="adopted", device="cpu")
+    assert run.name == "adopted" and run.config.device == "cpu"
+    for read in (transfer.read_upload, transfer.upload_trainer):  # the cap each caller passes is the one applied
+        with pytest.raises(CheckpointError) as err:
+            read(Upload(data, "mine.pt"), max_bytes=len(data) - 1)
+        assert str(err.value).startswith("mine.pt: ") and "is over the upload limit of" in str(err.value)
+        assert read(Upload(data, "mine.pt"), max_bytes=len(data)) is not None  # at the cap: fine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(transfer, "trainer_from_checkpoint", broken)
+    with pytest.raises(CheckpointError) as err:
+        transfer.upload_trainer(Upload(data, "mine.pt"))
+    assert str(err.value) == "mine.pt: not a readable checkpoint (RuntimeError)"
