@@ -98,7 +98,7 @@ class Diagnosis:
                 [list(c) for c in self.changes]]
 
     @classmethod
-    def from_plain(cls, plain) -> "Diagnosis":
+    def from_plain(cls, plain) -> Diagnosis:
         condition, step, title, evidence, advice, changes = plain
         return cls(Condition(condition), int(step), str(title), str(evidence), str(advice),
                    tuple((str(k), v) for k, v in changes))
