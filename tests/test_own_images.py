@@ -67,8 +67,8 @@ def test_a_zip_of_doodles_loads_and_counts_what_it_skipped(tmp_path, digits):
     own = load_own_images(path)
     assert own.images.shape == (80, 28, 28) and own.inverted == 80
     assert own.skipped_other == ["notes.txt"] and own.skipped_corrupt == ["doodles/broken.png"]
-    assert own.summary() == (f"80 images from {path}; 80 inverted (light background); 1 corrupt files skipped; "
-                             "1 files that are not PNG/JPEG skipped")
+    assert own.summary() == (f"80 images from {path}; 80 inverted (light background); 1 corrupt file skipped; "
+                             "1 file that is not PNG/JPEG skipped")
 
 
 def test_a_folder_npz_and_idx_load_too(tmp_path, digits):
@@ -198,7 +198,8 @@ def test_the_train_page_upload_keeps_good_images_with_a_preview_and_refuses_the_
 
     good = ctl.use_own_images(upload(write_zip(tmp_path / "class.zip", digits, 70, {"readme.txt": b"x"})))
     assert good.notice.ok and Path(good.path).is_file() and Path(good.path).parent == tmp_path / "runs" / "uploads"
-    assert good.summary == "70 images from class.zip; 70 inverted (light background); 1 files that are not PNG/JPEG skipped"
+    assert good.summary == ("70 images from class.zip; 70 inverted (light background); "
+                            "1 file that is not PNG/JPEG skipped")
     preview = Image.open(io.BytesIO(good.preview_png))
     assert preview.size == (484, 484)  # 8 x 8 cells of 28 px at scale 2, with their padding
     # The form carries the saved path to the next Start.

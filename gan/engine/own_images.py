@@ -44,10 +44,15 @@ class OwnImages:
         if self.inverted:
             parts.append(f"{self.inverted:,} inverted (light background)")
         if self.skipped_corrupt:
-            parts.append(f"{len(self.skipped_corrupt):,} corrupt files skipped")
+            parts.append(f"{_files(len(self.skipped_corrupt), 'corrupt file')} skipped")
         if self.skipped_other:
-            parts.append(f"{len(self.skipped_other):,} files that are not PNG/JPEG skipped")
+            n = len(self.skipped_other)
+            parts.append(f"{_files(n, 'file')} that {'is' if n == 1 else 'are'} not PNG/JPEG skipped")
         return "; ".join(parts)
+
+
+def _files(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def load_own_images(path) -> OwnImages:
@@ -178,7 +183,7 @@ def _npz_array(p: Path) -> np.ndarray:
     try:
         with np.load(p, allow_pickle=False) as z:
             names = list(z.files)
-            key = "images" if "images" in names else ("x_train" if "x_train" in names else (names[0] if names else None))
+            key = next((k for k in ("images", "x_train") if k in names), names[0] if names else None)
             if key is None:
                 raise OwnImagesError(f"{p}: the .npz holds no arrays")
             return z[key]

@@ -41,7 +41,7 @@ class OwnUpload:
     notice: "Notice"
     path: str = ""
     preview_png: bytes = b""  # 64 of the images as the GAN will see them (28x28, MNIST-like)
-    summary: str = ""  # "96 images from …; 96 inverted (light background); 1 corrupt files skipped"
+    summary: str = ""  # "96 images from …; 96 inverted (light background); 1 corrupt file skipped"
 
 
 @dataclass(frozen=True)
