@@ -184,7 +184,8 @@ def test_the_coach_s_advice_is_applied_as_the_presenter_saw_it_and_a_forged_one_
     assert (status.lr_g, status.lr_d, status.d_steps, status.loss) == (before.lr_g, before.lr_d, before.d_steps,
                                                                        before.loss)
     notice = ctl.apply_advice((("lr_d", 1e-4), ("d_steps", 1), ("loss", "bce")))
-    assert notice.ok and notice.text == "Coach's advice applied: lr_d → 0.0001, d_steps → 1, loss → bce from the next step."
+    assert notice.ok
+    assert notice.text == "Coach's advice applied: lr_d → 0.0001, d_steps → 1, loss → bce from the next step."
     ctl.step()
     status = trainer.status()
     assert status.lr_d == pytest.approx(1e-4) and status.d_steps == 1 and status.loss == "bce"

@@ -119,7 +119,8 @@ def test_replay_points_keep_their_d_outputs_and_the_coach_s_reading_across_a_sav
     h2.load_state_dict(torch.load(buffer, weights_only=True))  # plain values only: checkpoints load safely
     first, second = h2.snapshot().grids
     assert first.d_real_probs is None and first.diagnosis is None
-    assert second.d_real_probs.tolist() == pytest.approx([0.9, 0.8]) and second.d_fake_probs.tolist() == pytest.approx([0.1, 0.2])
+    assert second.d_real_probs.tolist() == pytest.approx([0.9, 0.8])
+    assert second.d_fake_probs.tolist() == pytest.approx([0.1, 0.2])
     assert second.diagnosis == said
     # A checkpoint from before replay (no such keys) still loads, its grids without them.
     old = {k: v for k, v in state.items() if k not in ("grid_probs", "grid_diagnoses")}

@@ -116,8 +116,9 @@ def test_the_coach_s_alarms_are_marked_a_line_below_the_switches(run4k):
     run4k.add_event(2500, "coach", "mode_collapse")
     c = cells(livechart.dashboard_payload(run4k.snapshot(with_grids=False)))
     marks = expand(c["loss"]["data"]["switches"])
-    assert sorted((m["step"], m["label"]) for m in marks) == [(1001, "BCE → MSE"), (1500, "D wins"), (2001, "MSE → Hinge"),
-                                                       (2500, "mode collapse"), (3001, "Hinge → Minimax")]
+    assert sorted((m["step"], m["label"]) for m in marks) == [
+        (1001, "BCE → MSE"), (1500, "D wins"), (2001, "MSE → Hinge"), (2500, "mode collapse"),
+        (3001, "Hinge → Minimax")]
     assert {m["y"] for m in marks if m["label"] in ("D wins", "mode collapse")} == {26}
 
 

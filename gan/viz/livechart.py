@@ -185,7 +185,8 @@ def own_images_payload(rows, ceiling_row: dict | None, caption: str = "", cursor
     if df.empty:
         df = pd.DataFrame({"step": [], "fd": []})
     has = ceiling_row is not None and "fd" in ceiling_row
-    ceiling = {"cols": {"value": numbers([ceiling_row["fd"]]) if has else [], "label": ["real held-out"] if has else []}}
+    ceiling = {"cols": {"value": numbers([ceiling_row["fd"]]) if has else [],
+                        "label": ["real held-out"] if has else []}}
     cell = {"w": 1, "chart": "fd", "caption": caption,
             "data": {"line": _cols(df, {"step": "step", "fd": "num"}), "ceiling": ceiling,
                      "cursor": _cursor_table(cursor)}}

@@ -179,7 +179,8 @@ class LiveView:
                                 f"{snapshot.probs_step:,}.")
             payload = livechart.dashboard_payload(
                 snapshot, grid_png=images.grid_png(point.images, scale=1), cursor=point.step,
-                grid_caption=f"Replay: samples from fixed noise at step {point.step:,} ({charts.loss_label(point.loss)})",
+                grid_caption=(f"Replay: samples from fixed noise at step {point.step:,} "
+                              f"({charts.loss_label(point.loss)})"),
                 hist_caption=hist_caption)
         title = (f"### Replay · Step {at:,} of {status.step:,} · {STATE_LABELS[status.state].lower()} now · "
                  f"{status.device} · {status.dataset}")
@@ -246,7 +247,8 @@ class QualityView:
             caption = (f"Fréchet distance {latest.fd:.1f} at step {int(snap.rows.step.iloc[-1]):,} against your "
                        f"{snap.info['images']:,} images (your own held-out half: {ceiling.fd:.1f}). The digit "
                        "classifier does not apply to your images, so there is no score or class coverage.")
-            return QualityFrame(caption, False, livechart.own_images_payload(snap.rows, snap.ceiling_row, cursor=cursor),
+            payload = livechart.own_images_payload(snap.rows, snap.ceiling_row, cursor=cursor)
+            return QualityFrame(caption, False, payload,
                                 title="Quality of your images' GAN: Fréchet distance against them")
         caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
                    f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "

@@ -49,7 +49,8 @@ def print_table(r: dict) -> None:
         print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
     for f in r.get("score_120s_seeds") or []:
         print(f"{'score_120s[seed ' + str(f['seed']) + ']':<22} {f['step']:>10,}  {'steps':<18} "
-              f"ruler A: score {f['score']:.2f}, FD {f['fd']:.1f} · ruler B: score {f['score_b']:.2f}, FD {f['fd_b']:.1f}")
+              f"ruler A: score {f['score']:.2f}, FD {f['fd']:.1f} · "
+              f"ruler B: score {f['score_b']:.2f}, FD {f['fd_b']:.1f}")
     for n, ms in (r.get("render_ms") or {}).items():
         ok = "ok " if ms <= 100 else "MISS"
         what = f"one shared frame (all live charts' data, grid, quality), history of {int(n):,} steps"
