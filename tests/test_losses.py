@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -68,10 +69,15 @@ def test_losses_take_keywords_only():
 
 
 def test_unknown_loss_and_equilibrium_text():
-    with pytest.raises(ValueError, match="unknown loss 'wgan'"):
+    with pytest.raises(ValueError) as err:
         get_loss("wgan")
+    assert str(err.value) == f"unknown loss 'wgan'; choose one of {', '.join(LOSSES)}"
+    assert ", " in str(err.value) and len(LOSSES) > 1
     assert format_equilibrium(LOSSES["mse"]) == "equilibrium: D 0.25 · G 0.25"
     assert format_equilibrium(LOSSES["bce"]) == "equilibrium: D 0.693 · G 0.693"
+    # every loss declares its equilibrium or none; one that declares none (a future loss) says so
+    none_for_g = dataclasses.replace(LOSSES["bce"], equilibrium_g=None)
+    assert format_equilibrium(none_for_g) == "equilibrium: D 0.693 · G none"
 
 
 @pytest.mark.parametrize("logit", [-3.0, -0.7, 1.5])

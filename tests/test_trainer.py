@@ -372,3 +372,51 @@ def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_histor
             firsts.setdefault(d.condition.value, d.step)
     assert dict(zip(marked.detail, marked.step)) == firsts
     assert Condition.VANISHING_GRADIENT.value in firsts, [d.sentence for d in readings[-3:]]
+
+
+def _one_step_setup(seed=0):
+    """A tiny MLP pair, its optimisers and 64 random 'images': gan_step on its own, without a Trainer."""
+    from gan.engine.data import Dataset
+    from gan.engine.models import build_models
+
+    torch.manual_seed(seed)
+    G, D = build_models("mlp", 8, 16)
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    data = Dataset("noise", torch.rand(64, 1, 28, 28) * 2 - 1, torch.zeros(64, dtype=torch.long), "test")
+    return G, D, opt_g, opt_d, data
+
+
+def _adam_steps(opt) -> set[int]:
+    return {int(s["step"]) for s in opt.state_dict()["state"].values()}
+
+
+def test_a_bare_gan_step_makes_one_d_and_one_g_update_and_no_d_gradient_for_g():
+    """gan_step's defaults are what pytorch/examples' dcgan does per batch: (1) one D update, (2) one G
+    update; and G's update does not compute D's weight gradients (D is frozen for that backward)."""
+    from gan.engine.losses import LOSSES
+    from gan.engine.step import gan_step
+
+    G, D, opt_g, opt_d, data = _one_step_setup()
+    gan_step(G, D, opt_g, opt_d, data, LOSSES["bce"], batch_size=8, latent_dim=8)
+    assert _adam_steps(opt_d) == {1} and _adam_steps(opt_g) == {1}
+
+    G, D, opt_g, opt_d, data = _one_step_setup()
+    rng = torch.Generator().manual_seed(1)
+    gan_step(G, D, opt_g, opt_d, data, LOSSES["bce"], batch_size=8, latent_dim=8, update_d=False, generator=rng)
+    assert _adam_steps(opt_d) == set() and _adam_steps(opt_g) == {1}
+    assert all(p.grad is None for p in D.parameters())  # G's backward skipped D's weights
+    assert all(p.requires_grad for p in D.parameters())  # and D is trainable again afterwards
+    # "Step G only" draws one batch of real images and noise, not d_steps of them: the same draws as a
+    # generator that made exactly one batch and one noise vector
+    twin = torch.Generator().manual_seed(1)
+    data.sample(8, twin)
+    torch.randn(8, 8, generator=twin)
+    assert torch.equal(rng.get_state(), twin.get_state())
+
+
+def test_healthy_draws_the_line_at_diverged_exactly():
+    from gan.engine.step import DIVERGED, healthy
+
+    assert healthy(DIVERGED * 0.999) and healthy(-DIVERGED * 0.999)
+    assert not healthy(DIVERGED) and not healthy(-DIVERGED)
+    assert not healthy(float("nan")) and not healthy(float("inf"))

@@ -56,6 +56,31 @@ def test_wrong_or_missing_token_unlocks_nothing_and_right_token_is_remembered():
     assert auth.access("s3cret", ["old", "s3cret"], False).presenter  # repeated param: the last one counts
 
 
+def test_each_visit_gets_exactly_the_access_it_should():
+    """Every field, not only "presenter": what the page stores for the session (remember), whether it says
+    "read-only view" (locked) and the one line it shows; and a caller that leaves out the session flag
+    gets a viewer's access, never a presenter's."""
+    Access = auth.Access
+    viewer = Access(False, False, True, "Read-only view: the presenter controls this session.")
+    wrong = Access(False, False, True, "That presenter token is not right: this is the read-only view.")
+    presenter = Access(True, True, True, None)
+    cases = {
+        (None, None, False): Access(True, False, False, None),  # no lock: everyone presents, nothing to remember
+        (None, None, True): Access(True, True, False, None),
+        ("s3cret", None, None): viewer,  # the flag left out
+        ("s3cret", "", False): viewer,
+        ("s3cret", "guess", False): wrong,
+        ("s3cret", ("a", "guess"), False): wrong,  # a repeated ?token= (a list; the last counts)
+        ("s3cret", "s3cret", False): presenter,
+        ("s3cret", None, True): presenter,  # remembered from an earlier visit
+        ("s3cret", "typo", True): presenter,
+    }
+    for (env, token, flag), expected in cases.items():
+        token = list(token) if isinstance(token, tuple) else token
+        got = auth.access(env, token) if flag is None else auth.access(env, token, flag)
+        assert got == expected and [type(v) for v in got.__dict__.values()][:3] == [bool] * 3, (env, token, flag)
+
+
 def test_tokens_are_compared_in_constant_time(monkeypatch):
     calls = []
     real = hmac.compare_digest
