@@ -58,6 +58,17 @@ EQUIVALENT: dict[str, str] = {
     # tests/test_cuda.py (every tensor of a GPU checkpoint loads on the CPU) kills these on a GPU machine.
     "gan.engine.checkpoint.x_load_checkpoint__mutmut_25": "map_location=None: the same on a machine without a GPU",
     "gan.engine.checkpoint.x_load_checkpoint__mutmut_28": "no map_location: the same on a machine without a GPU",
+    # The step makes its noise where the data lives; without a GPU that is the CPU whatever the device says
+    # (tests/test_cuda.py's trainer test runs the step on a GPU, where these fail).
+    "gan.engine.step.x_gan_step__mutmut_4": "device=None: the CPU, where the data is on a machine without a GPU",
+    "gan.engine.step.x_gan_step__mutmut_18": "device=None: the CPU, where the data is on a machine without a GPU",
+    "gan.engine.step.x_gan_step__mutmut_22": "no device: the CPU, where the data is on a machine without a GPU",
+    # zero_grad(set_to_none=False) zeroes the gradients instead of freeing them: the next backward writes
+    # the same values either way; None only saves memory and an add.
+    "gan.engine.step.x_gan_step__mutmut_35": "set_to_none=None: zeroed grads, the same update",
+    "gan.engine.step.x_gan_step__mutmut_36": "set_to_none=False: zeroed grads, the same update",
+    "gan.engine.step.x_gan_step__mutmut_42": "set_to_none=None: zeroed grads, the same update",
+    "gan.engine.step.x_gan_step__mutmut_43": "set_to_none=False: zeroed grads, the same update",
     # The default of next() is only reached when no line holds "GLOBAL", but that branch runs only when the
     # text holds it, so some line does.
     "gan.engine.checkpoint.x_load_checkpoint__mutmut_40": "unreachable default: a line always holds GLOBAL here",
