@@ -197,6 +197,7 @@ def test_each_refusal_of_a_checkpoint_names_the_file_and_what_is_wrong(trained):
         "text step": (dict(good, step="3"), "ck.pt: invalid step '3'"),
         "G a list": (dict(good, G=[1, 2]), "ck.pt: G is not a state dict of tensors"),
         "D numbers": (dict(good, D={"w": 1.0}), "ck.pt: D is not a state dict of tensors"),
+        "G_ema a list": (dict(good, G_ema=[1, 2]), "ck.pt: G_ema is not a state dict of tensors"),
         "scheduled step": (dict(good, scheduled=[(-1, "loss", "mse")]), "ck.pt: invalid scheduled change (step -1)"),
         "noise 1-d": (dict(good, fixed_noise=torch.zeros(latent)), bad_noise),
         "noise width": (dict(good, fixed_noise=torch.zeros(4, latent + 1)), bad_noise),

@@ -69,6 +69,9 @@ EQUIVALENT: dict[str, str] = {
     "gan.engine.step.x_gan_step__mutmut_36": "set_to_none=False: zeroed grads, the same update",
     "gan.engine.step.x_gan_step__mutmut_42": "set_to_none=None: zeroed grads, the same update",
     "gan.engine.step.x_gan_step__mutmut_43": "set_to_none=False: zeroed grads, the same update",
+    # G and D are required (checked just above), so the only key that can be absent is the last one:
+    # stopping the loop there ("break") or going on ("continue") ends it the same way.
+    "gan.engine.checkpoint.x_validate_state__mutmut_49": "G_ema is the last key: break and continue both end the loop",
     # The default of next() is only reached when no line holds "GLOBAL", but that branch runs only when the
     # text holds it, so some line does.
     "gan.engine.checkpoint.x_load_checkpoint__mutmut_40": "unreachable default: a line always holds GLOBAL here",
