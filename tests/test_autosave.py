@@ -237,6 +237,9 @@ def test_an_exception_in_training_fails_the_run_and_offers_continue(tmp_path, mo
     assert offer is not None and 0 < offer.step < 40
     monkeypatch.setattr(gan.engine.trainer, "gan_step", real)
     again = reg.continue_run()
+    # the continuation takes the failed run's place: its name, its folder, autosaves under its name
+    assert again.name == t.name and reg.names() == [t.name] and reg.current() is again
+    assert again.autosave.name == t.name and again.autosave.run_dir == offer.run_dir
     assert again.wait_until(lambda r: r.step_count >= offer.step + 5, timeout=60)
     reg.close()
 
@@ -307,3 +310,55 @@ def test_a_link_among_the_autosaves_is_refused_by_name_and_the_real_file_before_
         latest_valid(t.run_dir)
     refused = f"{link}: refused, a link or a file outside the runs folder"
     assert str(err.value) == f"{t.run_dir}: no readable autosave ({refused})"
+
+
+def test_a_saved_runs_status_line_is_the_runs_own(tmp_path):
+    """The status a room reads for an interrupted run: its name, model, dataset, the training time it had
+    (0 for an autosave from before that was saved), the CPU, each damaged autosave it passed over; and a
+    run saved on a GPU machine shows on this CPU-only one."""
+    import dataclasses
+
+    t, second = _interrupted_run(tmp_path)
+    shown = second.current()
+    live = t.status()
+    status = shown.status()
+    state = shown.resume_state
+    assert (status.name, status.model, status.dataset, status.device) == (t.name, live.model, live.dataset, "cpu")
+    assert (shown.dataset_name, shown.model_kind) == (live.dataset, live.model)
+    assert status.elapsed == state["active_seconds"] > 0 and status.warnings == ()
+    assert shown.last_manual_step is None and shown.last_stats is None and shown.autosave is None
+
+    older = {k: v for k, v in state.items() if k != "active_seconds"}
+    from_gpu = dict(older, config=dict(state["config"], device="cuda"))
+    found = dataclasses.replace(shown.found, state=from_gpu, skipped=("autosave-000000020.pt: truncated",))
+    other = SavedRun(found).status()
+    assert other.elapsed == 0.0 and other.device == "cpu" and other.model == live.model
+    assert other.warnings == ("skipped a damaged autosave: autosave-000000020.pt: truncated",)
+
+
+def test_no_readable_autosave_says_which_files_failed_and_why(tmp_path):
+    from gan.engine.storage import StorageError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(StorageError) as err:
+        latest_valid(run)
+    assert str(err.value) == f"{run}: no readable autosave"
+    for step in (10, 20):
+        (run / f"autosave-{step:09d}.pt").write_bytes(b"garbage")
+    with pytest.raises(StorageError) as err:
+        latest_valid(run)
+    first, second = (f"{run}/autosave-{s:09d}.pt: not a readable checkpoint" for s in (20, 10))
+    text = str(err.value)
+    assert text.startswith(f"{run}: no readable autosave ({first}") and f"; {second}" in text and text.endswith(")")
+
+
+def test_a_path_that_cannot_be_resolved_counts_as_outside_the_runs_folder(tmp_path, monkeypatch):
+    inside = tmp_path / "run" / "autosave-000000010.pt"
+    assert autosave._inside(inside, tmp_path)
+
+    def unresolvable(self, *args, **kwargs):
+        raise OSError("too many levels of symbolic links")
+
+    monkeypatch.setattr(type(inside), "resolve", unresolvable)
+    assert autosave._inside(inside, tmp_path) is False

@@ -420,3 +420,24 @@ def test_healthy_draws_the_line_at_diverged_exactly():
     assert healthy(DIVERGED * 0.999) and healthy(-DIVERGED * 0.999)
     assert not healthy(DIVERGED) and not healthy(-DIVERGED)
     assert not healthy(float("nan")) and not healthy(float("inf"))
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_a_roll_back_restores_g_d_and_the_average_of_g_to_the_last_good_point(ema):
+    """After a NaN the run goes back to the last sample point's weights; the average of G too, or the grid
+    people see would keep the bad step folded in."""
+    from gan.engine.models import build_models
+    from gan.engine.training_state import TrainingState
+
+    state = TrainingState(Config(**{**SMALL, "ema": ema}), "cpu")
+    state.attach(*build_models("mlp", SMALL["latent_dim"], SMALL["width"]))
+    state.mark_good()
+    good = [p.detach().clone() for m in (state.G, state.D, state.sampler) for p in m.parameters()]
+    with torch.no_grad():
+        for m in (state.G, state.D, state.sampler):
+            for p in m.parameters():
+                p.fill_(float("nan"))  # the bad step, and the average that took it in
+    state.roll_back()
+    now = [p for m in (state.G, state.D, state.sampler) for p in m.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(good, now))
+    assert (state.G_ema is None) == (ema == 0.0)

@@ -501,6 +501,9 @@ def test_adopted_runs_get_free_names_and_folders_of_their_own(paused_trainer, tm
         assert len(set(dirs)) == 3 and all(d.name.endswith(r.name) for d, r in zip(dirs, runs))
         assert all(r.wait_until(lambda t: t.state == PAUSED, 30) for r in runs)
         assert all(r.step_count == paused_trainer.step_count for r in runs)  # paused=True: where it was
+        assert registry.stop_all(timeout=10.0)
+        # an adopted run is numbered like a started one: the next run started here is the server's fourth
+        assert registry.start(Config(**SMALL), paused=True).name == "run-4"
     finally:
         registry.close(timeout=10.0)
 
