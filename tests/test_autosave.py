@@ -362,3 +362,14 @@ def test_a_path_that_cannot_be_resolved_counts_as_outside_the_runs_folder(tmp_pa
 
     monkeypatch.setattr(type(inside), "resolve", unresolvable)
     assert autosave._inside(inside, tmp_path) is False
+
+
+def test_the_quality_rows_beside_the_autosaves_read_back_as_written(tmp_path):
+    """A continued run's quality chart starts from the rows scored before the crash (written by the server)."""
+    rows = [(100, 12.5, 3.2, 0.7), (200, 9.75, 4.1, 0.8)]
+    autosave.write_quality(tmp_path, rows)
+    assert json.loads((tmp_path / autosave.QUALITY_FILE).read_text()) == {"rows": [list(r) for r in rows]}
+    assert autosave.read_quality(tmp_path) == rows
+    assert autosave.read_quality(tmp_path / "no such run") == []
+    (tmp_path / autosave.QUALITY_FILE).write_text("{not json")
+    assert autosave.read_quality(tmp_path) == []  # damaged: the chart starts empty, nothing fails

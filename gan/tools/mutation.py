@@ -63,6 +63,8 @@ EQUIVALENT: dict[str, str] = {
     "gan.engine.step.x_gan_step__mutmut_4": "device=None: the CPU, where the data is on a machine without a GPU",
     "gan.engine.step.x_gan_step__mutmut_18": "device=None: the CPU, where the data is on a machine without a GPU",
     "gan.engine.step.x_gan_step__mutmut_22": "no device: the CPU, where the data is on a machine without a GPU",
+    "gan.engine.training_state.xǁTrainingStateǁload_state_dict__mutmut_25":
+        ".to(None) leaves the noise on the CPU, where it is on a machine without a GPU",
     # zero_grad(set_to_none=False) zeroes the gradients instead of freeing them: the next backward writes
     # the same values either way; None only saves memory and an add.
     "gan.engine.step.x_gan_step__mutmut_35": "set_to_none=None: zeroed grads, the same update",
