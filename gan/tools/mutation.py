@@ -78,7 +78,8 @@ EQUIVALENT: dict[str, str] = {
     **{f"gan.engine.autosave.xǁSavedRunǁ{name}": "a SavedRun has no thread: the argument is unused"
        for name in ("stop__mutmut_1", "stop__mutmut_2", "forget__mutmut_1", "wait_until__mutmut_1",
                     "wait_until__mutmut_2")},
-    "gan.workshop.runs.xǁRunRegistryǁreset__mutmut_9": 'current is "" instead of None: both falsy, current() reads neither',
+    "gan.workshop.runs.xǁRunRegistryǁreset__mutmut_9":
+        'current is "" instead of None: both falsy, current() reads neither',
     # The default of next() is only reached when no line holds "GLOBAL", but that branch runs only when the
     # text holds it, so some line does.
     "gan.engine.checkpoint.x_load_checkpoint__mutmut_40": "unreachable default: a line always holds GLOBAL here",
