@@ -170,14 +170,31 @@ def test_a_mirror_fed_deltas_reads_exactly_like_its_source():
         if step % 17 == 0:  # a tick every 17 steps: within `recent`, so always incremental
             delta, cursor = src.changes_since(cursor)
             assert delta is not None
+            # a histogram is sent once, in the first tick after it changed, and never again
+            assert (delta.probs is not None) == any(s % 40 == 0 for s in range(step - 16, step + 1))
             mirror.apply(delta)
+            a, b = src.snapshot(), mirror.snapshot()  # after every tick, not only at the end
+            assert a.scalars.equals(b.scalars) and a.events.equals(b.events)  # times included
+            assert [g.step for g in a.grids] == [g.step for g in b.grids] and a.probs_step == b.probs_step
+            assert src.row_count() == mirror.row_count() == len(a.scalars)
     delta, cursor = src.changes_since(cursor)
     mirror.apply(delta)
     a, b = src.snapshot(), mirror.snapshot()
-    assert a.scalars.drop(columns="time").equals(b.scalars.drop(columns="time"))
+    assert a.scalars.equals(b.scalars)
     assert a.events.equals(b.events)
     assert [g.step for g in a.grids] == [g.step for g in b.grids] and a.probs_step == b.probs_step == 360
     assert a.total_steps == b.total_steps == 399
+    assert src.row_count() == len(a.scalars) and a.scalars.steps_in_row.iloc[0] > 1  # old rows are buckets by now
+
+
+def test_a_mirror_gets_the_first_grid_at_step_0():
+    src = History()
+    _, cursor = src.changes_since(SyncCursor())  # read before any grid
+    src.add_grid(SampleGrid(0, "bce", np.zeros((64, 28, 28), np.uint8)))  # the grid before any training
+    delta, cursor = src.changes_since(cursor)
+    assert [g.step for g in delta.grids] == [0]
+    delta, _ = src.changes_since(cursor)
+    assert delta.grids == [] and delta.probs is None  # nothing new, nothing resent
 
 
 def test_a_mirror_that_fell_behind_or_a_reloaded_source_asks_for_a_full_copy():
