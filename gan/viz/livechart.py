@@ -178,18 +178,22 @@ def _cursor_table(cursor: float | None) -> dict:
     return {"cols": {"step": [] if cursor is None else steps([cursor])}}
 
 
+def _metric_line(rows, ceiling_row: dict | None, metric: str) -> dict:
+    """A quality metric over steps ("line") and the real held-out images' value as its dashed line ("ceiling")."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame({"step": [], metric: []})
+    has = ceiling_row is not None and metric in ceiling_row
+    ceiling = {"cols": {"value": numbers([ceiling_row[metric]]) if has else [],
+                        "label": ["real held-out"] if has else []}}
+    return {"line": _cols(df, {"step": "step", metric: "num"}), "ceiling": ceiling}
+
+
 def own_images_payload(rows, ceiling_row: dict | None, caption: str = "", cursor: float | None = None) -> str:
     """The quality panel for your own images: Fréchet distance over steps against them, with your held-out
     images' value as the dashed line (no score or coverage: the classes are MNIST's)."""
-    df = pd.DataFrame(rows)
-    if df.empty:
-        df = pd.DataFrame({"step": [], "fd": []})
-    has = ceiling_row is not None and "fd" in ceiling_row
-    ceiling = {"cols": {"value": numbers([ceiling_row["fd"]]) if has else [],
-                        "label": ["real held-out"] if has else []}}
     cell = {"w": 1, "chart": "fd", "caption": caption,
-            "data": {"line": _cols(df, {"step": "step", "fd": "num"}), "ceiling": ceiling,
-                     "cursor": _cursor_table(cursor)}}
+            "data": {**_metric_line(rows, ceiling_row, "fd"), "cursor": _cursor_table(cursor)}}
     return _dumps({"v": PAYLOAD_VERSION, "specs": {"fd": quality_specs()["fd"]}, "rows": [[cell]]})
 
 
@@ -203,17 +207,10 @@ def quality_payload(rows, ceiling_row: dict | None, coverage, ceiling_coverage, 
     firing = alarm is not None and alarm.firing
     specs = quality_specs()
     cov_id = "coverage_alarm" if firing else "coverage"
-    df = pd.DataFrame(rows)
-    if df.empty:
-        df = pd.DataFrame({"step": [], "score": []})
-    has_ceiling = ceiling_row is not None and "score" in ceiling_row
-    ceiling = {"cols": {"value": numbers([ceiling_row["score"]]) if has_ceiling else [],
-                        "label": ["real held-out"] if has_ceiling else []}}
     cov = np.asarray(coverage, np.float64)
     ref = [] if ceiling_coverage is None else numbers(ceiling_coverage)
     score = {"w": 2, "chart": "score", "caption": score_caption,
-             "data": {"line": _cols(df, {"step": "step", "score": "num"}), "ceiling": ceiling,
-                      "cursor": _cursor_table(cursor)}}
+             "data": {**_metric_line(rows, ceiling_row, "score"), "cursor": _cursor_table(cursor)}}
     caption = "" if alarm is None or not alarm_caption else alarm.message
     coverage_cell = {"w": 1, "chart": cov_id, "caption": caption, "alert": firing,
                      "data": {
