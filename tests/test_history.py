@@ -47,6 +47,53 @@ def test_a_loss_switch_in_every_bucket_still_keeps_the_history_bounded_and_label
     assert len(folded) > 0 and all(row.loss == last_loss[last_step(row)] for row in folded.itertuples())
 
 
+def _folded(h, recent):
+    """(n, first step, last step, loss) of each folded row, oldest first; checks the rows cover every step once."""
+    s = h.snapshot(with_grids=False).scalars
+    rows, last = [], -1
+    for r in s.iloc[:max(0, len(s) - recent)].itertuples():
+        first = round(r.step - (r.steps_in_row - 1) / 2)  # a row sits at its bucket's middle step
+        assert first == last + 1, "buckets must cover every step once, in order"
+        last = first + r.steps_in_row - 1
+        # loss_d is the step number below: a bucket's mean/min/max are its middle/first/last step
+        assert (r.loss_d, r.loss_d_min, r.loss_d_max) == ((first + last) / 2, first, last)
+        rows.append((r.steps_in_row, first, last, r.loss))
+    assert list(s.step.iloc[len(rows):]) == list(range(last + 1, last + 1 + len(s) - len(rows)))
+    return rows
+
+
+def test_old_steps_fold_into_buckets_that_double_pairwise_and_never_outgrow_the_doubled_size():
+    """With room for 4 buckets, the 4 oldest steps stay single; the 5th merges neighbours pairwise (size 2),
+    and so on. No bucket grows past twice the size before the merge (they used to snowball: 5 steps at size 2,
+    20 at size 8), every step is in exactly one row, and a bucket's mean/min/max are its steps'."""
+    h = History(recent=2, max_buckets=4)
+    sizes = {}
+    for i in range(0, 40):
+        h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, "bce", when=float(i))
+        folded = _folded(h, recent=2)
+        assert len(folded) <= 4 + 1  # the buckets and the one being filled
+        sizes[i] = [n for n, *_ in folded]
+    assert sizes[5] == [1, 1, 1, 1] and sizes[6] == [2, 2, 1]  # 5 buckets: merge, 3 left
+    assert sizes[9] == [2, 2, 1, 2, 1]
+    assert sizes[10] == [4, 3, 2] and sizes[17] == [4, 3, 2, 4, 3]
+    assert sizes[18] == [7, 6, 4] and sizes[34] == [13, 12, 8] and sizes[39] == [13, 12, 8, 5]
+
+
+def test_buckets_merge_only_within_one_loss_unless_every_bucket_is_a_switch():
+    h = History(recent=2, max_buckets=4)
+    loss = lambda i: "mse" if 4 <= i < 7 else "bce"  # one switch at step 4 and back at 7
+    for i in range(0, 16):
+        h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, loss(i), when=float(i))
+    assert _folded(h, recent=2) == [(4, 0, 3, "bce"), (3, 4, 6, "mse"), (2, 7, 8, "bce"), (4, 9, 12, "bce"),
+                                     (1, 13, 13, "bce")]
+    # a switch at every step: more switches than buckets, so neighbours merge across them (newest loss names it)
+    h = History(recent=2, max_buckets=4)
+    for i in range(0, 9):
+        h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, "bce" if i % 2 == 0 else "mse", when=float(i))
+    assert _folded(h, recent=2) == [(2, 0, 1, "mse"), (2, 2, 3, "mse"), (1, 4, 4, "bce"), (1, 5, 5, "mse"),
+                                     (1, 6, 6, "bce")]
+
+
 def test_buckets_keep_min_and_max():
     h = History(recent=10, max_buckets=4)
     for i in range(1, 101):

@@ -164,10 +164,12 @@ class History:
             self._merge_pairs()
 
     def _merge_pairs(self) -> None:
+        # Neighbours of the same loss merge while the sum fits the doubled size: no bucket ever grows past it
+        # (checking only the older one's size let a run of short buckets snowball into one 2.5x too long).
         merged: list[_Bucket] = []
         for b in self._buckets:
             last = merged[-1] if merged else None
-            if last is not None and last.loss == b.loss and last.n < 2 * self._bucket_size:
+            if last is not None and last.loss == b.loss and last.n + b.n <= 2 * self._bucket_size:
                 last.absorb(b)
             else:
                 merged.append(b)
