@@ -574,3 +574,117 @@ def test_an_upload_becomes_a_run_named_placed_and_capped_as_asked(paused_trainer
     with pytest.raises(CheckpointError) as err:
         transfer.upload_trainer(Upload(data, "mine.pt"))
     assert str(err.value) == "mine.pt: not a readable checkpoint (RuntimeError)"
+
+
+class FakeRun:
+    """A run whose training lives elsewhere (like a worker-process run: is_alive() is False while it trains),
+    recording how long the registry is willing to wait for it. Name, state and folder are all the registry reads."""
+
+    def __init__(self, name: str, alive: bool = False):
+        from gan.engine.protocol import RunState
+
+        self.name, self.state, self.alive, self.step_count = name, RunState.IDLE, alive, 0
+        self.autosave, self.run_dir, self.stops, self.forgets = None, None, [], []
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def start(self, paused: bool = False) -> None:
+        from gan.engine.protocol import RunState
+
+        self.state = RunState.PAUSED if paused else RunState.RUNNING
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        from gan.engine.protocol import RunState
+
+        self.stops.append(timeout)
+        self.state, self.alive = RunState.STOPPED, False  # a real stop joins its thread
+        return True
+
+    def forget(self, timeout: float = 1.0) -> None:
+        self.forgets.append(timeout)
+
+
+@pytest.mark.parametrize("alive", [False, True])
+def test_a_run_counts_as_live_whether_its_thread_is_here_or_in_the_worker(tmp_path, alive):
+    """The cap, Replace and live_runs see a run training in another process (no thread here) and a thread that
+    has not yet reported a state alike: either alone makes a run live."""
+    from gan.workshop.runs import RunLimitError, RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    first = registry.adopt(FakeRun("a"))
+    if alive:  # a thread still running after its state already says it ended
+        from gan.engine.protocol import RunState
+
+        first.alive, first.state = True, RunState.STOPPED
+    assert registry.live_runs() == [first]
+    with pytest.raises(RunLimitError, match="1 run"):
+        registry.adopt(FakeRun("b"))
+    assert first.stops == []  # a refused start stops nothing
+    second = registry.adopt(FakeRun("b"), replace=True, timeout=3.5)
+    assert first.stops == [3.5]  # Replace stopped the live run, waiting as long as it was told
+    assert registry.current() is second and registry.names() == ["a", "b"]
+
+
+def test_waits_for_a_run_that_will_not_stop_are_bounded(tmp_path):
+    """Stop, Replace and Reset never wait forever for a stuck run: each passes a finite time limit (the given
+    one, else its default: 10 s to replace, 5 s per run to reset)."""
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    first = registry.adopt(FakeRun("a"))
+    second = registry.adopt(FakeRun("b"), replace=True)
+    assert first.stops == [10.0]
+    third = registry.adopt(FakeRun("c"), replace=True)
+    assert second.stops == [10.0]
+    registry.reset()
+    assert third.stops == [5.0] and [r.forgets for r in (first, second, third)] == [[5.0]] * 3
+    assert registry.names() == [] and registry.current() is None
+    fourth = registry.adopt(FakeRun("d"))
+    registry.reset(timeout=2.0)
+    assert fourth.stops == [2.0] and fourth.forgets == [2.0]
+
+
+def test_in_worker_mode_an_adopted_run_becomes_its_worker_twin(tmp_path, monkeypatch):
+    """With a training worker process, a branch or an upload runs there: adopt hands it to
+    RemoteTrainer.from_trainer with the registry's worker, and registers and starts the twin."""
+    from gan.engine.remote import RemoteTrainer
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    registry.worker = worker = object()  # what process mode holds (tests/test_worker.py runs the real one)
+    twins = []
+
+    def from_trainer(cls, client, trainer):
+        twins.append((client, trainer))
+        return FakeRun(trainer.name)
+
+    monkeypatch.setattr(RemoteTrainer, "from_trainer", classmethod(from_trainer))
+    local = FakeRun("upload")
+    run = registry.adopt(local, paused=True)
+    assert twins == [(worker, local)] and run is not local
+    assert run.name == "upload" and run.state == "paused"
+    assert registry.current() is run and registry.live_runs() == [run]
+    assert local.autosave is not None and local.autosave.run_dir.name.endswith("upload")  # its own folder
+
+
+def test_quality_columns_are_the_monitors_rows_as_columns(tmp_path, monkeypatch):
+    from gan.quality.monitor import quality_columns
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    run = registry.adopt(FakeRun("a"))
+    assert registry.quality_columns(run) is None  # metrics off: no monitor, no columns
+    import pandas as pd
+
+    rows = pd.DataFrame({"step": [500, 1000], "score": [5.5, 7.0], "fd": [40.0, 12.0], "entropy": [2.1, 2.2],
+                         "covered": [9, 10], "not_digit": [0.1, None]})
+
+    class Monitor:
+        def snapshot(self):
+            return type("Snapshot", (), {"rows": rows})()
+
+    monkeypatch.setattr(registry, "monitor", lambda trainer: Monitor() if trainer is run else None)
+    columns = registry.quality_columns(run)
+    assert columns["step"] == [500.0, 1000.0] and columns["fd"] == [40.0, 12.0] and columns["covered"] == [9.0, 10.0]
+    assert set(columns) == {"step", "score", "fd", "entropy", "covered", "not_digit"}
