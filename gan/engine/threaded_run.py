@@ -35,6 +35,11 @@ class ThreadedRun:
         self.autosave = autosave
         self._control = RunControl()  # guards commands and state; step_count is published under its cond
         self._step_lock = threading.Lock()  # held for the duration of each training step
+        # Readers waiting for the step boundary (_step_boundary). A Lock is not fair: the training thread, holding
+        # the GIL, took it back before a waiting reader woke, so a copy of G waited 1-20 s (22-367 steps). The
+        # loop now lets every waiting reader through before its next step (_let_readers_through).
+        self._readers = 0
+        self._readers_done = threading.Condition()
         self._thread: threading.Thread | None = None
         self.step_count = 0
         self.started_at: float | None = None
@@ -156,8 +161,20 @@ class ThreadedRun:
     @contextmanager
     def _step_boundary(self):
         """Hold the step boundary: no step runs meanwhile (read or copy the weights)."""
-        with self._step_lock:
-            yield
+        with self._readers_done:
+            self._readers += 1
+        try:
+            with self._step_lock:
+                yield
+        finally:
+            with self._readers_done:
+                self._readers -= 1
+                self._readers_done.notify_all()
+
+    def _let_readers_through(self) -> None:
+        """Between two steps (training thread): wait until the readers waiting for the boundary had it."""
+        with self._readers_done:
+            self._readers_done.wait_for(lambda: self._readers == 0)
 
     def _publish_step(self, step: int) -> None:
         """Count a finished step; call it last, so whoever sees the new count also sees what the step added."""
@@ -219,6 +236,7 @@ class ThreadedRun:
             with self._step_lock:  # readers of the weights (checkpoints, sampling) wait for the boundary
                 if self._train_step(nxt.which, nxt.manual, nxt.changes):
                     self._autosave_pending = True
+            self._let_readers_through()
             if self.autosave is not None and (self._autosave_pending or self.autosave.due(self._active_seconds)):
                 self._autosave_pending = False
                 self.write_autosave()
