@@ -350,6 +350,64 @@ def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
     assert all(torch.equal(v, raw.G.state_dict()[k]) for k, v in raw.generator_copy().state_dict().items())
 
 
+def test_the_average_of_a_dcgan_g_draws_with_batchnorm_statistics_that_fit_it(make_trainer):
+    """The averaged G's BatchNorm running statistics are the raw G's (copied), which do not fit the averaged
+    weights. Its grids normalise the fixed noise by the batch's own statistics; its copies (scores, the Samples
+    page) get statistics recomputed from their own samples, so any batch, even one frame, draws alike."""
+    from gan.engine.data import to_uint8
+    from gan.engine.models import build_models
+
+    t = make_trainer(model="dcgan", ema=0.9, width=32)
+    t.start(stop_at_step=20)
+    assert t.wait_until(lambda tr: tr.state == PAUSED, 60), t.status()
+    state = t.state_dict()
+    saved, _ = build_models("dcgan", SMALL["latent_dim"], 32)
+    saved.load_state_dict(state["G_ema"])  # the average with the raw G's statistics
+    noise = state["fixed_noise"]  # (64, latent)
+    with torch.no_grad():
+        batch_drawn = to_uint8(saved.train()(noise))  # each layer normalised by this batch's statistics
+        raw_stats = to_uint8(saved.eval()(noise))
+    grid = t.history.latest_grid()
+    assert grid.step == 20 and (grid.images == batch_drawn).all() and not (grid.images == raw_stats).all()
+    assert all(torch.equal(v, state["G_ema"][k]) for k, v in t.state_dict()["G_ema"].items())  # grid moved nothing
+
+    copy = t.generator_copy()
+    assert not copy.training
+    params = dict(copy.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in state["G_ema"].items() if k in params)
+    bn = copy.project[1]  # BatchNorm1d over the projection, (2c*7*7,)
+    assert not torch.equal(bn.running_mean, state["G_ema"]["project.1.running_mean"])
+    with torch.no_grad():
+        z = torch.randn(4096, SMALL["latent_dim"], generator=torch.Generator().manual_seed(9))
+        pre = copy.project[0](z)  # (4096, 2c*7*7): what the BatchNorm sees
+        # the mean over its own 1,024 samples: within 5 standard errors of the mean over 4,096 others
+        assert ((bn.running_mean - pre.mean(0)).abs() <= 5 * pre.std(0) / 1024**0.5).all()
+        assert ((bn.running_var / pre.var(0)).log().abs() < 0.3).all()
+        two = copy(z[:2])  # two frames alone draw as they do among 64 others: eval mode, fixed statistics
+        torch.testing.assert_close(two, copy(z[:64])[:2])
+    assert bn.momentum == 0.1  # the layer's own momentum is back
+
+
+def test_batch_statistics_and_standing_statistics_leave_g_as_they_found_it():
+    from gan.engine.models import batch_statistics, build_models, standing_statistics
+
+    G, _ = build_models("dcgan", 8, 32)
+    G.eval()
+    kept = {k: v.clone() for k, v in G.state_dict().items()}
+    z = torch.randn(16, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad(), batch_statistics(G):
+        inside = G(z)
+    assert all(torch.equal(v, kept[k]) for k, v in G.state_dict().items())  # running statistics untouched
+    assert not G.training and all(not m.training and m.track_running_stats for m in G.modules()
+                                  if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        torch.testing.assert_close(inside, G.train()(z))  # the same as train mode, without its side effects
+    mlp, _ = build_models("mlp", 8, 32)  # no BatchNorm: nothing to recompute, weights as they were
+    weights = {k: v.clone() for k, v in mlp.state_dict().items()}
+    assert standing_statistics(mlp, 8) is mlp and not mlp.training
+    assert all(torch.equal(v, weights[k]) for k, v in mlp.state_dict().items())
+
+
 def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_history_does(make_trainer):
     """The live reading (RunStatus.diagnosis) is the coach's pure function of the history and the latest grid:
     replaying the recorded run gives the same reading at the same step."""

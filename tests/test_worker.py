@@ -86,6 +86,25 @@ def test_every_command_works_the_same_in_both_modes(registry):
     assert [g.step for g in snap.grids][:2] == [0, 20]
 
 
+def test_the_average_of_g_samples_with_batchnorm_statistics_of_its_own_in_both_modes(registry):
+    """A copy of the averaged DCGAN G gets running statistics recomputed from its own samples (the saved ones are
+    the raw G's). In process mode the server computes them, once per sample point, and hands each caller its own
+    copy; the worker only sends the weights."""
+    import torch
+
+    t = registry.start(Config(model="dcgan", width=16, batch_size=8, sample_every=1000, ema=0.9), paused=True)
+    assert t.wait_until(lambda t: t.state == RunState.PAUSED and t.has_models(), timeout=60), t.status()
+    t.step(3)
+    assert t.wait_until(lambda t: t.step_count == 3, timeout=30)
+    saved = t.state_dict()["G_ema"]
+    a, b = t.generator_copy(), t.generator_copy()
+    assert a is not b and not a.training
+    params = dict(a.named_parameters())
+    assert all(torch.equal(params[k], v) for k, v in saved.items() if k in params)  # the average's weights
+    assert not torch.equal(a.project[1].running_mean, saved["project.1.running_mean"])  # statistics of its own
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def test_a_second_start_gets_the_limit_message_and_starts_nothing(registry):
     t = registry.start(SMALL)
     with pytest.raises(RunLimitError, match="limit is 1"):

@@ -99,6 +99,50 @@ def _dcgan_init(m: nn.Module) -> nn.Module:
     return m
 
 
+def _batch_norms(G: nn.Module) -> list:
+    return [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextlib.contextmanager
+def batch_statistics(G: nn.Module):
+    """Inside, G's BatchNorm layers normalise each batch by its own statistics, in eval mode too, and leave
+    their running statistics untouched (torch passes no running buffers when a layer in train mode does not
+    track them)."""
+    layers = _batch_norms(G)
+    kept = [(m.training, m.track_running_stats) for m in layers]
+    for m in layers:
+        m.training, m.track_running_stats = True, False
+    try:
+        yield G
+    finally:
+        for m, (training, tracking) in zip(layers, kept):
+            m.training, m.track_running_stats = training, tracking
+
+
+@torch.no_grad()
+def standing_statistics(G: nn.Module, latent_dim: int, *, batches: int = 4, batch_size: int = 256,
+                        seed: int = 0) -> nn.Module:
+    """Recompute G's BatchNorm running statistics from its own samples (``batches`` x ``batch_size`` fresh z,
+    averaged over all of them), then eval mode: for a moving average of G's weights, whose running statistics
+    are the raw G's and do not fit it. Any batch then draws alike, two interpolation frames as well as a
+    thousand scored samples. 4 x 256 costs ~0.2 s on one CPU thread and scores as well as 20 x 500; one
+    batch of 256 was too noisy (ruler A FD 13.6 against 8.2 at 120 s, seed 0)."""
+    layers = _batch_norms(G)
+    if layers:
+        momenta = [m.momentum for m in layers]
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches, not an exponential one
+        device = next(G.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(seed)
+        G.train()
+        for _ in range(batches):
+            G(torch.randn(batch_size, latent_dim, generator=gen, device=device))
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+    return G.eval()
+
+
 def build_models(model: str, latent_dim: int, width: int) -> tuple[nn.Module, nn.Module]:
     if model == "mlp":
         return MLPGenerator(latent_dim, width), MLPDiscriminator(width)

@@ -48,6 +48,7 @@ class RemoteTrainer:
         self._has_models = False
         self._data = None
         self._lock = threading.Lock()
+        self._copy_cache: tuple | None = None  # (sample point, eval-mode G) of the latest generator_copy
         step = int(resume_state["step"]) if resume_state else 0
         # What the page shows until the worker's first status arrives: the config's settings.
         self._status = RunStatus(
@@ -251,16 +252,28 @@ class RemoteTrainer:
         return self._data
 
     def generator_copy(self):
-        """An eval-mode CPU copy of G, taken at a step boundary in the worker."""
+        """An eval-mode CPU copy of G, taken at a step boundary in the worker; the average's BatchNorm statistics
+        (gan.engine.models.standing_statistics, ~0.2 s) are computed here, once per sample point: the Samples
+        pages of a room and the quality monitor share one, each gets its own copy of it."""
+        import copy
+
         import torch
 
-        from gan.engine.models import build_models
+        from gan.engine.models import build_models, standing_statistics
 
-        weights = torch.load(io.BytesIO(self._call(p.GeneratorWeights(self.name))), map_location="cpu",
-                             weights_only=True)
-        G, _ = build_models(self.model_kind, self.config.latent_dim, self.config.width)
-        G.load_state_dict(weights)
-        return G.eval()
+        point = self.step_count // self.config.sample_every
+        with self._lock:
+            cached = self._copy_cache
+        if cached is None or cached[0] != point:
+            weights = torch.load(io.BytesIO(self._call(p.GeneratorWeights(self.name))), map_location="cpu",
+                                 weights_only=True)
+            G, _ = build_models(self.model_kind, self.config.latent_dim, self.config.width)
+            G.load_state_dict(weights)
+            G = standing_statistics(G, self.config.latent_dim) if self.config.ema > 0 else G.eval()
+            cached = (point, G)
+            with self._lock:
+                self._copy_cache = cached
+        return copy.deepcopy(cached[1])
 
     def state_dict(self) -> dict:
         """Everything to continue this run later (the worker's Trainer.state_dict, via torch.save)."""

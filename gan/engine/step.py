@@ -1,6 +1,7 @@
 """Owns the pure GAN training step (gan_step: (1) update D, (2) update G), its one-batch evaluation, health checks.
 Must not touch threads, locks, a Trainer, the history or the disk: networks and tensors in, tensors or numbers out."""
 
+import contextlib
 import math
 from typing import NamedTuple
 
@@ -9,6 +10,7 @@ import torch
 from gan.engine.data import Dataset, to_uint8
 from gan.engine.history import SampleGrid
 from gan.engine.losses import LossSpec
+from gan.engine.models import batch_statistics
 
 # |loss| above this counts as diverged, like nan/inf. Adam bounds each update by ~lr, so an absurd
 # lr tends to blow losses up to 1e20+ long before float32 overflows; no loss here legitimately
@@ -98,12 +100,17 @@ def non_finite_reason(step: int, loss_d: float, loss_g: float, lr_g: float, lr_d
 
 
 @torch.no_grad()
-def sample_grid(G, fixed_noise, step: int, loss: str) -> SampleGrid:
-    """G's images for the fixed noise, in eval mode (BatchNorm's running stats: a grid does not depend on
-    its batch); G is back in train mode afterwards."""
+def sample_grid(G, fixed_noise, step: int, loss: str, *, average: bool = False) -> SampleGrid:
+    """G's images for the fixed noise; G is back in train mode afterwards. The raw G draws in eval mode
+    (BatchNorm's running statistics: a grid does not depend on its batch). The moving average of G
+    (``average``) has no running statistics of its own (those it holds are the raw G's, which do not fit
+    the averaged weights): it normalises the 64 fixed-noise images by their own statistics, the same
+    batch every time. Measured at 120 s (seeds 0/1): ruler A FD 9.4/9.9 with the raw G's statistics,
+    8.5/7.3 with the batch's."""
     G.eval()
     try:
-        images = G(fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
+        with batch_statistics(G) if average else contextlib.nullcontext():
+            images = G(fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
     finally:
         G.train()
     return SampleGrid(step, loss, to_uint8(images))

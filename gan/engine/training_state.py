@@ -86,7 +86,7 @@ class TrainingState:
             self.G_ema.load_state_dict(self._last_good["G_ema"])
 
     def grid(self, step: int) -> SampleGrid:
-        return sample_grid(self.sampler, self.fixed_noise, step, self.loss)
+        return sample_grid(self.sampler, self.fixed_noise, step, self.loss, average=self.G_ema is not None)
 
     # --- the checkpoint dict ------------------------------------------------------------------------
     def state_dict(self, *, step: int, active_seconds: float, history: History, scheduled) -> dict:

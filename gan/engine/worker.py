@@ -154,7 +154,9 @@ class Worker:
         elif isinstance(cmd, p.GeneratorWeights):
             if not trainer.has_models():
                 raise RuntimeError("this run has no models yet (still loading, or it failed before the first step)")
-            return _to_bytes(trainer.generator_copy().state_dict())
+            # the raw copy (ms at the boundary): RemoteTrainer computes the average's BatchNorm statistics in the
+            # server, so a room of Samples pages costs the training process nothing more
+            return _to_bytes(trainer.generator_copy(statistics=False).state_dict())
         else:
             raise ValueError(f"unknown command {type(cmd).__name__}")
         return None
