@@ -688,3 +688,66 @@ def test_quality_columns_are_the_monitors_rows_as_columns(tmp_path, monkeypatch)
     columns = registry.quality_columns(run)
     assert columns["step"] == [500.0, 1000.0] and columns["fd"] == [40.0, 12.0] and columns["covered"] == [9.0, 10.0]
     assert set(columns) == {"step", "score", "fd", "entropy", "covered", "not_digit"}
+
+
+def test_an_upload_is_judged_by_its_declared_size_first_and_never_read_far_past_the_cap():
+    mb = 2**20
+    with pytest.raises(CheckpointError) as err:  # declared over the cap: refused before a byte is read
+        snapshots.read_capped(Upload(b"x" * 10, "declared.pt", size=3 * mb // 2), max_bytes=mb)
+    assert str(err.value).startswith("declared.pt: 1.5 MB is over the upload limit of 1 MB")
+
+    class Liar(Upload):  # declares 10 bytes, holds more; records how much each read asked for
+        asked: list = []
+
+        def read(self, n=-1):
+            self.asked.append(n)
+            return super().read(n)
+
+    liar = Liar(b"x" * (3 * mb), "liar.pt", size=10)
+    with pytest.raises(CheckpointError) as err:
+        snapshots.read_capped(liar, max_bytes=mb)
+    assert str(err.value) == "liar.pt: over the upload limit of 1 MB"
+    assert liar.asked == [mb + 1]  # one byte past the cap tells "too big" without holding the rest
+
+
+def test_a_branch_of_a_gpu_run_starts_here_with_no_plan_and_validated_settings(paused_trainer):
+    state = dict(paused_trainer.state_dict(), scheduled=[[500, "loss", "mse"]])
+    state["config"] = dict(state["config"], device="cuda")  # saved on a GPU machine
+    new = snapshots.branch_state(state, "gpu-run", lr_g=1e-3)
+    assert new["scheduled"] == [] and new["lr_g"] == 1e-3  # the source's pending plan stays behind
+    assert new["config"]["device"] == "cuda"  # the branch's own device is chosen when it is built
+    for bad, field in (({"lr_g": -1.0}, "lr_g"), ({"lr_d": 0.0}, "lr_d"), ({"d_steps": 0}, "d_steps"),
+                       ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ValueError, match=f"branch setting rejected: {field}"):
+            snapshots.branch_state(state, "gpu-run", **bad)
+    t = snapshots.trainer_from_checkpoint(new, device="cpu")
+    assert t.config.device == "cpu" and t.resume_state["lr_g"] == 1e-3
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    assert snapshots.load_upload(Upload(buf.getvalue(), "gpu.pt"))["config"]["device"] == "cuda"  # checked on CPU
+    metrics = snapshots.metrics_frame(dict(state, metrics={"step": [5, 10], "score": [6.0, 7.0], "fd": [20.0, 9.0]}),
+                                      "gpu-run")
+    assert list(metrics.columns) == ["run", "step", "metric", "value"] and set(metrics.metric) == {"score", "fd"}
+
+
+def test_snapshot_names_and_the_store_s_memory(paused_trainer, tmp_path):
+    with pytest.raises(ValueError) as err:
+        snapshots.check_name("a..b")
+    assert "starting with a letter or digit (e.g. bce-step1200)" in str(err.value)
+    assert snapshots.check_name(" ok.1 ") == "ok.1"
+    store = snapshots.SnapshotStore(tmp_path)
+    with pytest.raises(RuntimeError, match="^this run has not built its models yet; wait until it is running$"):
+        store.save("early", Trainer(Config(**SMALL)))
+    store.save("s", paused_trainer)
+    first = store.load("s")
+    assert store.load("s") is first  # kept in memory: one read of the file
+    fresh = snapshots.SnapshotStore(tmp_path)  # another server (or after a restart): nothing in memory yet
+    fresh.delete("s")
+    assert not fresh.exists("s") and fresh.names() == []
+    store.save("s", paused_trainer)
+    first = store.load("s")
+    store.save("s", paused_trainer, overwrite=True, metrics={"step": [7], "score": [5.0]})
+    assert store.load("s") is not first and store.load("s")["metrics"] == {"step": [7], "score": [5.0]}
+    branch = store.branch("s", device="cpu", loss="mse")
+    details = branch.resume_state["history"]["events"]["detail"]  # the history loads when the branch starts
+    assert any(d.startswith("from s at step") for d in details)

