@@ -210,15 +210,13 @@ class Trainer(ThreadedRun):
     def generator_copy(self, statistics: bool = True):
         """An eval-mode CPU copy of the G that samples (the moving average when config.ema > 0), taken at a
         step boundary, for sampling and scoring outside the thread. The average's copy gets BatchNorm
-        statistics of its own (gan.engine.models.standing_statistics), still at the boundary: ~0.2 s that
-        training waits (1 % at the monitor's every 500 steps). Outside it, the copy's Python competed with the
-        training thread for the GIL and took 1-20 s. statistics=False: the bench copies every few seconds and
-        computes them after training (gan.tools.bench.score), so measuring does not slow the run measured."""
+        statistics of its own (gan.engine.models.standing_statistics, ~0.2 s) after the boundary, while
+        training goes on. statistics=False leaves that to the caller: the worker (RemoteTrainer computes them
+        in the server) and the bench (after its 120 s, so measuring does not compete with the run)."""
         with self._step_boundary():
             G = copy.deepcopy(self._training.sampler).cpu()
-            if statistics and self._training.G_ema is not None:
-                return standing_statistics(G, self.config.latent_dim)
-        return G.eval()
+            average = self._training.G_ema is not None
+        return standing_statistics(G, self.config.latent_dim) if statistics and average else G.eval()
 
     # --- whole-run state: checkpoints, autosaves, continuing -------------------------------------
     def write_autosave(self, clean: bool = False) -> bool:
