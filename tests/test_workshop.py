@@ -751,3 +751,98 @@ def test_snapshot_names_and_the_store_s_memory(paused_trainer, tmp_path):
     branch = store.branch("s", device="cpu", loss="mse")
     details = branch.resume_state["history"]["events"]["detail"]  # the history loads when the branch starts
     assert any(d.startswith("from s at step") for d in details)
+
+
+def test_a_failed_run_is_offered_from_its_newest_readable_autosave_read_once_per_change(paused_trainer, tmp_path):
+    """The presenter's page asks on every rerun: the offer is loaded once, and again only when an autosave
+    was written (a new file or the newest rewritten); a damaged newest file is passed over and named."""
+    import shutil
+
+    from gan.engine.autosave import Autosaver
+    from gan.engine.protocol import RunState
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    run = FakeRun("crashed")
+    run.run_dir = tmp_path / "live" / "20261127-000000-crashed"
+    saver = Autosaver(run.run_dir, name="crashed", root=tmp_path)
+    state = paused_trainer.state_dict()
+    saver.save(state)  # autosave-000000012.pt
+    valid = run.run_dir / "autosave-000000012.pt"
+    shutil.copy(valid, run.run_dir / "autosave-000000005.pt")
+    registry.adopt(run)
+    assert registry.continue_offer() is None  # a live run is not offered, autosaves or not
+    run.state = RunState.FAILED
+    offer = registry.continue_offer()
+    assert (offer.run_dir, offer.name, offer.step, offer.file, offer.skipped) == (run.run_dir, "crashed", 12, valid, ())
+    assert offer.saved_at == valid.stat().st_mtime and offer.state["step"] == 12
+    assert registry.continue_offer() is offer  # nothing new on disk: not loaded again
+
+    (run.run_dir / "autosave-000000020.pt").write_bytes(b"torn")  # the newest, damaged
+    damaged = registry.continue_offer()
+    assert damaged is not offer and damaged.file == valid and damaged.step == 12
+    assert len(damaged.skipped) == 1 and "autosave-000000020.pt" in damaged.skipped[0]
+    newest = run.run_dir / "autosave-000000020.pt"
+    shutil.copy(valid, newest)  # the same file name written again, readable now
+    os.utime(newest, (newest.stat().st_atime, newest.stat().st_mtime + 10))
+    again = registry.continue_offer()
+    assert again is not damaged and again.file == newest and again.skipped == ()
+
+
+def test_quality_rows_follow_a_run_in_its_folder_and_stop_all_and_close_wait_for_everything(tmp_path, monkeypatch):
+    """Each run's monitor starts from the rows saved beside its autosaves and writes new ones there (a full disk
+    only loses the file, not the run); Stop all and Close wait, within the time given, for runs and monitors,
+    and say whether all of them ended."""
+    from gan.engine.autosave import read_quality, write_quality
+    from gan.workshop import runs
+
+    made = []
+
+    class Monitor:
+        def __init__(self, trainer, every, initial_rows, on_rows):
+            self.trainer, self.every, self.initial_rows, self.on_rows = trainer, every, initial_rows, on_rows
+            self.stops, self.ok = [], True
+            made.append(self)
+
+        def start(self):
+            return self
+
+        def stop(self, timeout=5.0):
+            self.stops.append(timeout)
+            return self.ok
+
+    monkeypatch.setattr(runs, "MetricsMonitor", Monitor)
+    registry = runs.RunRegistry(max_runs=2, mode="thread", metrics_every=250, runs_root=tmp_path)
+    kept = FakeRun("kept")
+    kept.run_dir = tmp_path / "live" / "kept"
+    kept.run_dir.mkdir(parents=True)
+    write_quality(kept.run_dir, [(500, 6.0, 30.0)])
+    registry.adopt(kept)
+    gone = FakeRun("gone")  # its folder was deleted under it: writing fails quietly
+    gone.run_dir = tmp_path / "live" / "gone"
+    registry.adopt(gone)
+    first, second = made
+    assert (first.trainer, first.every, first.initial_rows) == (kept, 250, [(500, 6.0, 30.0)])
+    assert second.initial_rows == []
+    first.on_rows([(500, 6.0, 30.0), (1000, 7.0, 12.0)])
+    assert read_quality(kept.run_dir) == [(500, 6.0, 30.0), (1000, 7.0, 12.0)]
+    second.on_rows([(250, 5.0, 40.0)])  # no folder: nothing written, nothing raised
+    assert registry.monitor(kept) is first and registry.monitor(gone) is second and registry.monitor(None) is None
+
+    second.ok = False  # a monitor that did not end in time
+    assert registry.stop_all(timeout=2.5) is False
+    assert kept.stops == gone.stops == first.stops == second.stops == [2.5]
+    second.ok = True
+
+    class Worker:
+        def __init__(self):
+            self.shutdowns = []
+
+        def shutdown(self, timeout):
+            self.shutdowns.append(timeout)
+
+    registry.worker = worker = Worker()
+    assert registry.close(timeout=1.5) is True
+    assert kept.stops[-1] == first.stops[-1] == 1.5 and worker.shutdowns == [1.5]
+    assert registry.stop_all() is True and kept.stops[-1] == first.stops[-1] == 5.0  # the defaults: 5 s each
+    assert registry.close() is True and worker.shutdowns[-1] == 5.0

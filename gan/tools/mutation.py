@@ -49,6 +49,16 @@ COUNTS = {1: "killed", 3: "killed",  # a test failed; pytest's internal error
 # Mutants that cannot change behaviour, so no test can kill them; each with the reason.
 # Keys are mutmut's names (module.x_function__mutmut_N); a stale key (the code moved) is reported.
 EQUIVALENT: dict[str, str] = {
+    # RunRegistry.continue_offer's cache key (folder, newest autosave's name, its mtime): autosaves are written newest
+    # last, so the newest file's mtime changes with every one written whichever name sits beside it in the key
+    "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_13": "the key's mtime of the newest file still changes",
+    "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_14": "the key's mtime of the newest file still changes",
+    "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_15": "no autosave: nothing is cached, the key is unused",
+    "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_18": "no autosave: nothing is cached, the key is unused",
+    "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_27":
+        "root None is the run folder's parent (runs/live), and its autosaves lie inside both that and runs/",
+    "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_29":
+        "root left out is the run folder's parent (runs/live), and its autosaves lie inside both",
     "gan.workshop.snapshots.x_branch_state__mutmut_43":
         "a changed loss is checked by get_loss first; a kept one by the checkpoint's validation on load",
     "gan.workshop.snapshots.x_metrics_frame__mutmut_44": 'value_name="value" is pandas melt\'s default',
