@@ -748,6 +748,10 @@ def test_snapshot_names_and_the_store_s_memory(paused_trainer, tmp_path):
     first = store.load("s")
     store.save("s", paused_trainer, overwrite=True, metrics={"step": [7], "score": [5.0]})
     assert store.load("s") is not first and store.load("s")["metrics"] == {"step": [7], "score": [5.0]}
+    store.save("a-newer", paused_trainer)
+    os.utime(store.path("s"), (0, 1_000_000_000))  # "s" is the older one, whatever its name says
+    os.utime(store.path("a-newer"), (0, 1_000_000_100))
+    assert store.names() == ["s", "a-newer"]  # oldest first, by when they were saved
     branch = store.branch("s", device="cpu", loss="mse")
     details = branch.resume_state["history"]["events"]["detail"]  # the history loads when the branch starts
     assert any(d.startswith("from s at step") for d in details)
