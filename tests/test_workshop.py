@@ -850,3 +850,32 @@ def test_quality_rows_follow_a_run_in_its_folder_and_stop_all_and_close_wait_for
     assert kept.stops[-1] == first.stops[-1] == 1.5 and worker.shutdowns == [1.5]
     assert registry.stop_all() is True and kept.stops[-1] == first.stops[-1] == 5.0  # the defaults: 5 s each
     assert registry.close() is True and worker.shutdowns[-1] == 5.0
+
+
+def test_started_runs_are_numbered_and_replace_waits_its_default_for_the_live_one(tmp_path):
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    try:
+        live = registry.adopt(FakeRun("live"))  # the server's first run
+        first = registry.start(Config(**SMALL), paused=True, replace=True)
+        assert live.stops == [10.0] and first.name == "run-2"
+        second = registry.start(Config(**SMALL), paused=True, replace=True, timeout=4.0)
+        assert second.name == "run-3" and registry.names() == ["live", "run-2", "run-3"]
+    finally:
+        registry.close(timeout=10.0)
+
+
+def test_the_trainer_mode_comes_from_the_environment_with_a_clear_error(monkeypatch):
+    from gan.workshop.runs import trainer_mode_from_env
+
+    monkeypatch.delenv("GAN_LIVE_TRAINER", raising=False)
+    assert trainer_mode_from_env() == "process"  # the default: training in its own process
+    monkeypatch.setenv("GAN_LIVE_TRAINER", " Thread ")
+    assert trainer_mode_from_env() == "thread"
+    monkeypatch.setenv("GAN_LIVE_TRAINER", "")
+    assert trainer_mode_from_env() == "process"
+    monkeypatch.setenv("GAN_LIVE_TRAINER", "gpu")
+    with pytest.raises(ValueError) as err:
+        trainer_mode_from_env()
+    assert str(err.value) == "GAN_LIVE_TRAINER must be one of process, thread, got 'gpu'"
