@@ -879,3 +879,40 @@ def test_the_trainer_mode_comes_from_the_environment_with_a_clear_error(monkeypa
     with pytest.raises(ValueError) as err:
         trainer_mode_from_env()
     assert str(err.value) == "GAN_LIVE_TRAINER must be one of process, thread, got 'gpu'"
+
+
+@pytest.mark.parametrize("worker", [False, True])
+def test_a_started_run_falls_back_to_the_bundled_digits_and_keeps_itself_in_its_own_folder(tmp_path, monkeypatch,
+                                                                                           worker):
+    """Dashboard semantics for every run the registry starts, in this process or in the worker: a dataset that
+    cannot be had falls back to mnist5k (with a warning), and the run autosaves into live/<date-time>-<name>."""
+    from gan.engine import remote
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    made = []
+    if worker:
+        registry.worker = object()
+
+        def remote_trainer(client, config, **kwargs):
+            made.append((client, config, kwargs))
+            return FakeRun(kwargs["name"])
+
+        monkeypatch.setattr(remote, "RemoteTrainer", remote_trainer)
+    try:
+        run = registry.start(Config(**SMALL), paused=True)
+        assert registry.current() is run
+        assert run.wait_until(lambda r: r.state == PAUSED, 30) if not worker else run.state == PAUSED
+        if worker:
+            [(client, config, kwargs)] = made
+            assert client is registry.worker and config == Config(**SMALL)
+            folder = Path(kwargs["autosave_dir"])
+            assert kwargs == {"name": "run-1", "dataset_fallback": True, "autosave_dir": str(folder),
+                              "autosave_root": str(tmp_path)}
+        else:
+            assert run.dataset_fallback is True and run.autosave.root == tmp_path
+            folder = run.autosave.run_dir
+        assert folder.parent == tmp_path / "live" and folder.name.endswith("-run-1")
+    finally:
+        registry.worker = None  # no process to end
+        registry.close(timeout=10.0)
