@@ -27,6 +27,8 @@ def test_scores_count_killed_and_timeouts_against_everything_a_test_could_have_k
     assert s.score == pytest.approx(3 / 5)  # not-run mutants are not judged; untested code counts against
     assert s.low == pytest.approx(2 / 5)  # the timeout was not rechecked: it may be a survivor
     assert mutation.survivors(mutation.read_results(tmp_path)) == [f"{m}.x_f__mutmut_4", f"{m}.x_g__mutmut_1"]
+    assert mutation.not_run(mutation.read_results(tmp_path)) == [f"{m}.x_g__mutmut_2"]  # what --not-run tests
+    assert mutation.not_run(mutation.read_results(tmp_path), "gan.engine.step") == []
     assert "| `gan.engine.losses` | 6 | 2 | 1 (1) | 1 | 1 | 0 | 1 | 40%–60% ✗ |" in mutation.markdown_table([s])
     (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m], rechecked={f"{m}.x_f__mutmut_3"})
     assert s.low == s.score and "| 2 | 1 (0) | 1 | 1 | 0 | 1 | 60% ✗ |" in mutation.markdown_table([s])

@@ -12,6 +12,8 @@ test, "no tests" is code no selected test reaches.
     python -m gan.tools.mutation --report     # the table of the last run, without running
     python -m gan.tools.mutation --survivors  # the names of the surviving mutants (`mutmut show NAME`)
     python -m gan.tools.mutation --retest-survivors  # after adding tests: only the survivors again
+    python -m gan.tools.mutation --not-run --module gan.workshop.runs  # go on where a stopped run left off
+    python -m gan.tools.mutation --mutants 'gan.engine.history.*_merge_pairs*'  # a changed function's mutants
     python -m gan.tools.mutation --recheck --recheck-minutes 30  # only the recheck, within a time budget
 
 mutmut writes a copy of the code and its results under mutants/ (ignored by git); a later run retests
@@ -206,6 +208,11 @@ def survivors(results: dict[str, dict[str, int | None]], module: str | None = No
                   if name not in EQUIVALENT and counted_as(code) in ("survived", "no_tests"))
 
 
+def not_run(results: dict[str, dict[str, int | None]], module: str | None = None) -> list[str]:
+    return sorted(name for mod, codes in results.items() if module in (None, mod)
+                  for name, code in codes.items() if name not in EQUIVALENT and counted_as(code) == "not_run")
+
+
 def stale_equivalents(results: dict[str, dict[str, int | None]]) -> list[str]:
     known = {name for codes in results.values() for name in codes}
     return sorted(set(EQUIVALENT) - known)
@@ -377,6 +384,11 @@ def main(argv=None) -> int:
     p.add_argument("--survivors", action="store_true", help="list surviving mutants instead of the table")
     p.add_argument("--retest-survivors", action="store_true",
                    help="test the survivors again (after adding tests): mutmut, then the recheck")
+    p.add_argument("--not-run", action="store_true",
+                   help="test only the mutants no run has reached yet (go on after a stopped run)")
+    p.add_argument("--mutants", action="append", metavar="PATTERN",
+                   help="test only these mutants, mutmut's names or patterns, e.g. 'gan.engine.history.*_merge_pairs*' "
+                        "after changing that function (repeatable); the other verdicts stay")
     p.add_argument("--recheck", action="store_true", help="only the recheck of survivors and timeouts")
     p.add_argument("--recheck-minutes", type=float, help="stop rechecking after this long (the rest stays unchecked)")
     args = p.parse_args(argv)
@@ -388,6 +400,9 @@ def main(argv=None) -> int:
     if args.retest_survivors:
         names = [n for module in chosen or [None] for n in survivors(read_results(), module)]
         forget_rechecks(names)
+    elif args.not_run or args.mutants:
+        names = [n for module in chosen or [None] for n in not_run(read_results(), module)] if args.not_run else []
+        names += args.mutants or []
     else:
         names = [f"{module}.*" for module in chosen]
     budget = None if args.recheck_minutes is None else 60 * args.recheck_minutes
@@ -396,7 +411,7 @@ def main(argv=None) -> int:
 
     if args.recheck:
         recheck(chosen_results(), workers=args.max_children, budget_s=budget)
-    elif not (args.report or args.survivors) and (names or not args.retest_survivors):
+    elif not (args.report or args.survivors) and (names or not (args.retest_survivors or args.not_run)):
         before = read_raw_results() if names else {}
         code = run_mutmut(names, args.max_children)
         if names:
