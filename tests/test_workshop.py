@@ -585,6 +585,7 @@ class FakeRun:
 
         self.name, self.state, self.alive, self.step_count = name, RunState.IDLE, alive, 0
         self.autosave, self.run_dir, self.stops, self.forgets = None, None, [], []
+        self.stops_in_time = True  # what stop() reports: False for a thread that outlived the timeout
 
     def is_alive(self) -> bool:
         return self.alive
@@ -599,7 +600,7 @@ class FakeRun:
 
         self.stops.append(timeout)
         self.state, self.alive = RunState.STOPPED, False  # a real stop joins its thread
-        return True
+        return self.stops_in_time
 
     def forget(self, timeout: float = 1.0) -> None:
         self.forgets.append(timeout)
@@ -733,7 +734,8 @@ def test_a_branch_of_a_gpu_run_starts_here_with_no_plan_and_validated_settings(p
 def test_snapshot_names_and_the_store_s_memory(paused_trainer, tmp_path):
     with pytest.raises(ValueError) as err:
         snapshots.check_name("a..b")
-    assert "starting with a letter or digit (e.g. bce-step1200)" in str(err.value)
+    assert str(err.value) == ("snapshot name 'a..b' is not allowed: use 1-64 letters, digits, '-', '_' or '.', "
+                              "starting with a letter or digit (e.g. bce-step1200)")
     assert snapshots.check_name(" ok.1 ") == "ok.1"
     store = snapshots.SnapshotStore(tmp_path)
     with pytest.raises(RuntimeError, match="^this run has not built its models yet; wait until it is running$"):
@@ -836,7 +838,9 @@ def test_quality_rows_follow_a_run_in_its_folder_and_stop_all_and_close_wait_for
     second.ok = False  # a monitor that did not end in time
     assert registry.stop_all(timeout=2.5) is False
     assert kept.stops == gone.stops == first.stops == second.stops == [2.5]
-    second.ok = True
+    second.ok, gone.stops_in_time = True, False  # a run that did not, with every monitor ending
+    assert registry.stop_all(timeout=2.5) is False
+    gone.stops_in_time = True
 
     class Worker:
         def __init__(self):
@@ -916,3 +920,16 @@ def test_a_started_run_falls_back_to_the_bundled_digits_and_keeps_itself_in_its_
     finally:
         registry.worker = None  # no process to end
         registry.close(timeout=10.0)
+
+
+def test_the_cap_s_refusal_names_every_live_run(tmp_path):
+    from gan.workshop.runs import RunLimitError, RunRegistry
+
+    registry = RunRegistry(max_runs=2, mode="thread", metrics_every=0, runs_root=tmp_path)
+    registry.adopt(FakeRun("a"))
+    registry.adopt(FakeRun("b"), paused=True)
+    with pytest.raises(RunLimitError) as err:
+        registry.adopt(FakeRun("c"))
+    assert str(err.value) == ("2 run(s) already live, the limit is 2: a (step 0, running), b (step 0, paused). "
+                              "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
+    assert registry.names() == ["a", "b"]  # the refused run left nothing behind

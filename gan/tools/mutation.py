@@ -51,6 +51,8 @@ COUNTS = {1: "killed", 3: "killed",  # a test failed; pytest's internal error
 # Mutants that cannot change behaviour, so no test can kill them; each with the reason.
 # Keys are mutmut's names (module.x_function__mutmut_N); a stale key (the code moved) is reported.
 EQUIVALENT: dict[str, str] = {
+    "gan.workshop.snapshots.x_metrics_frame__mutmut_33": "pandas melt leaves the id column (step) out of value_vars",
+    "gan.workshop.snapshots.x_metrics_frame__mutmut_34": "pandas melt leaves the id column (step) out of value_vars",
     "gan.workshop.snapshots.x_history_frame__mutmut_13": "the run column's position: every reader picks columns by name",
     # RunRegistry.continue_offer's cache key (folder, newest autosave's name, its mtime): autosaves are written newest
     # last, so the newest file's mtime changes with every one written whichever name sits beside it in the key
