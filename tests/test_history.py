@@ -86,12 +86,18 @@ def test_buckets_merge_only_within_one_loss_unless_every_bucket_is_a_switch():
         h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, loss(i), when=float(i))
     assert _folded(h, recent=2) == [(4, 0, 3, "bce"), (3, 4, 6, "mse"), (2, 7, 8, "bce"), (4, 9, 12, "bce"),
                                      (1, 13, 13, "bce")]
+    for i in range(16, 19):  # the next merge: same-loss neighbours only, and only while they fit 8 steps
+        h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, loss(i), when=float(i))
+    assert _folded(h, recent=2) == [(4, 0, 3, "bce"), (3, 4, 6, "mse"), (6, 7, 12, "bce"), (4, 13, 16, "bce")]
     # a switch at every step: more switches than buckets, so neighbours merge across them (newest loss names it)
     h = History(recent=2, max_buckets=4)
     for i in range(0, 9):
         h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, "bce" if i % 2 == 0 else "mse", when=float(i))
     assert _folded(h, recent=2) == [(2, 0, 1, "mse"), (2, 2, 3, "mse"), (1, 4, 4, "bce"), (1, 5, 5, "mse"),
                                      (1, 6, 6, "bce")]
+    h.append(9, 9.0, 0.0, 0.5, 0.5, 1e-3, 1e-3, "mse", when=9.0)  # now two same-loss neighbours fit one bucket:
+    assert _folded(h, recent=2) == [(4, 0, 3, "mse"), (1, 4, 4, "bce"), (1, 5, 5, "mse"), (1, 6, 6, "bce"),
+                                     (1, 7, 7, "mse")]  # they merge, and 4 buckets need no forced merge
 
 
 def test_buckets_keep_min_and_max():

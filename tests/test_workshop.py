@@ -818,7 +818,7 @@ def test_quality_rows_follow_a_run_in_its_folder_and_stop_all_and_close_wait_for
             return self.ok
 
     monkeypatch.setattr(runs, "MetricsMonitor", Monitor)
-    registry = runs.RunRegistry(max_runs=2, mode="thread", metrics_every=250, runs_root=tmp_path)
+    registry = runs.RunRegistry(max_runs=2, mode="thread", metrics_every=1, runs_root=tmp_path)
     kept = FakeRun("kept")
     kept.run_dir = tmp_path / "live" / "kept"
     kept.run_dir.mkdir(parents=True)
@@ -828,7 +828,7 @@ def test_quality_rows_follow_a_run_in_its_folder_and_stop_all_and_close_wait_for
     gone.run_dir = tmp_path / "live" / "gone"
     registry.adopt(gone)
     first, second = made
-    assert (first.trainer, first.every, first.initial_rows) == (kept, 250, [(500, 6.0, 30.0)])
+    assert (first.trainer, first.every, first.initial_rows) == (kept, 1, [(500, 6.0, 30.0)])
     assert second.initial_rows == []
     first.on_rows([(500, 6.0, 30.0), (1000, 7.0, 12.0)])
     assert read_quality(kept.run_dir) == [(500, 6.0, 30.0), (1000, 7.0, 12.0)]
@@ -933,3 +933,64 @@ def test_the_cap_s_refusal_names_every_live_run(tmp_path):
     assert str(err.value) == ("2 run(s) already live, the limit is 2: a (step 0, running), b (step 0, paused). "
                               "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
     assert registry.names() == ["a", "b"]  # the refused run left nothing behind
+
+
+def test_the_registry_reads_its_settings_from_the_environment_and_names_a_bad_one(tmp_path, monkeypatch):
+    from gan.workshop import runs
+
+    for var in ("GAN_LIVE_MAX_RUNS", "GAN_LIVE_TORCH_THREADS", "GAN_LIVE_METRICS_EVERY"):
+        monkeypatch.delenv(var, raising=False)
+    registry = runs.RunRegistry(mode="thread", runs_root=tmp_path)
+    assert (registry.max_runs, registry.torch_threads, registry.metrics_every, registry.worker) == (1, 1, 500, None)
+    monkeypatch.setenv("GAN_LIVE_MAX_RUNS", " 3 ")
+    monkeypatch.setenv("GAN_LIVE_TORCH_THREADS", "0")  # 0: leave torch's own thread count alone
+    monkeypatch.setenv("GAN_LIVE_METRICS_EVERY", "")  # blank: the default
+    registry = runs.RunRegistry(mode="thread", runs_root=tmp_path)
+    assert (registry.max_runs, registry.torch_threads, registry.metrics_every) == (3, 0, 500)
+    for var, value, minimum in (("GAN_LIVE_MAX_RUNS", "0", 1), ("GAN_LIVE_TORCH_THREADS", "-1", 0),
+                                ("GAN_LIVE_METRICS_EVERY", "often", 0)):
+        monkeypatch.setenv(var, value)
+        with pytest.raises(ValueError) as err:
+            runs.RunRegistry(mode="thread", runs_root=tmp_path)
+        assert str(err.value) == f"{var} must be a whole number >= {minimum}, got {value!r}"
+        monkeypatch.delenv(var)
+    with pytest.raises(ValueError) as err:
+        runs.RunRegistry(max_runs=0, mode="thread", runs_root=tmp_path)
+    assert str(err.value) == "max_runs must be >= 1"
+    with pytest.raises(ValueError) as err:
+        runs.RunRegistry(mode="gpu", runs_root=tmp_path)
+    assert str(err.value) == "mode must be one of ('process', 'thread'), got 'gpu'"
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_each_start_sets_torch_s_thread_count_unless_told_not_to(tmp_path, monkeypatch, threads):
+    from gan.workshop import runs
+
+    calls = []
+    monkeypatch.setattr(runs.torch, "set_num_threads", calls.append)
+    registry = runs.RunRegistry(max_runs=1, mode="thread", metrics_every=0, torch_threads=threads, runs_root=tmp_path)
+    registry.adopt(FakeRun("a"))
+    assert calls == ([threads] if threads else [])
+
+
+def test_an_interrupted_run_stays_offered_until_something_else_starts(paused_trainer, tmp_path):
+    """Continuing the interrupted run keeps its folder unfinished (it is the same run going on); starting anything
+    else marks it stopped, so the next start of the app does not offer it again."""
+    from gan.engine.autosave import Autosaver, find_interrupted
+    from gan.workshop.runs import RunRegistry
+
+    live = tmp_path / "live"
+    folder = live / "20261127-000000-crashed"
+    Autosaver(folder, name="crashed", root=tmp_path).save(paused_trainer.state_dict())
+    registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
+    assert registry.current().run_dir == folder  # shown at once, as it was saved
+    same = FakeRun("crashed")
+    same.run_dir = folder
+    registry.adopt(same)
+    assert [found.run_dir for found in find_interrupted(live)[0]] == [folder]
+    restarted = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)  # the app again
+    assert restarted.current().run_dir == folder
+    other = FakeRun("other")
+    other.run_dir = live / "20261127-000100-other"
+    restarted.adopt(other)
+    assert find_interrupted(live)[0] == [] and restarted.current() is other
