@@ -72,6 +72,7 @@ def test_old_steps_fold_into_buckets_that_double_pairwise_and_never_outgrow_the_
         h.append(i, float(i), 0.0, 0.5, 0.5, 1e-3, 1e-3, "bce", when=float(i))
         folded = _folded(h, recent=2)
         assert len(folded) <= 4 + 1  # the buckets and the one being filled
+        assert h.row_count() == len(folded) + min(i + 1, 2)  # what a snapshot will hold, without taking one
         sizes[i] = [n for n, *_ in folded]
     assert sizes[5] == [1, 1, 1, 1] and sizes[6] == [2, 2, 1]  # 5 buckets: merge, 3 left
     assert sizes[9] == [2, 2, 1, 2, 1]
@@ -292,3 +293,10 @@ def test_a_saved_history_loads_back_row_for_row_and_goes_on():
     s = small.snapshot().scalars
     assert len(s) <= 20 + 4 and s.steps_in_row.sum() == 300 and set(s.loss) == {"bce", "mse"}
     assert list(s.step.tail(20)) == list(range(281, 301))  # the recent rows stay single steps
+    roomy = History(recent=500, max_buckets=30)  # room for more recent rows than the file has: buckets stay buckets
+    roomy.load_state_dict(h.state_dict())
+    assert roomy.snapshot().scalars.equals(a.scalars) and roomy.row_count() == len(a.scalars)
+    _, cursor = roomy.changes_since(SyncCursor())  # a mirror's first read after the load: a full copy
+    roomy.append(301, 0.5, 0.5, 0.5, 0.5, 1e-3, 5e-4, "mse", when=1301.0)
+    delta, _ = roomy.changes_since(cursor)  # ... then deltas again, from the loaded history on
+    assert [r[0] for r in delta.rows] == [301]

@@ -994,3 +994,22 @@ def test_an_interrupted_run_stays_offered_until_something_else_starts(paused_tra
     other.run_dir = live / "20261127-000100-other"
     restarted.adopt(other)
     assert find_interrupted(live)[0] == [] and restarted.current() is other
+
+
+def test_process_mode_starts_its_worker_and_an_unreadable_runs_folder_is_said_not_fatal(tmp_path, monkeypatch):
+    from gan.engine import autosave
+    from gan.engine.remote import WorkerClient
+    from gan.workshop.runs import RunRegistry
+
+    registry = RunRegistry(mode="process", metrics_every=0, runs_root=tmp_path)
+    try:
+        assert isinstance(registry.worker, WorkerClient)  # warmed at once: Start is then quick
+    finally:
+        registry.close(timeout=10.0)
+
+    def unreadable(root):
+        raise PermissionError("denied")
+
+    monkeypatch.setattr(autosave, "find_interrupted", unreadable)
+    registry = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    assert registry.storage_notes == [f"{tmp_path / 'live'}: not readable (denied)"] and registry.current() is None

@@ -51,6 +51,10 @@ COUNTS = {1: "killed", 3: "killed",  # a test failed; pytest's internal error
 # Mutants that cannot change behaviour, so no test can kill them; each with the reason.
 # Keys are mutmut's names (module.x_function__mutmut_N); a stale key (the code moved) is reported.
 EQUIVALENT: dict[str, str] = {
+    "gan.workshop.runs.x_int_from_env__mutmut_11": "minimum - 2 is below the minimum too: the same error",
+    "gan.workshop.runs.xǁRunRegistryǁ__init____mutmut_70": '_current "" is falsy like None: no current run either way',
+    "gan.engine.history.xǁHistoryǁ_cursor__mutmut_17": "no grid yet: -1 or -2, every grid step is >= 0 and newer",
+    "gan.engine.history.xǁHistoryǁchanges_since__mutmut_15": "0 new events: the slice [len - 0:] is empty as well",
     "gan.workshop.snapshots.x_metrics_frame__mutmut_33": "pandas melt leaves the id column (step) out of value_vars",
     "gan.workshop.snapshots.x_metrics_frame__mutmut_34": "pandas melt leaves the id column (step) out of value_vars",
     "gan.workshop.snapshots.x_history_frame__mutmut_13": "the run column's position: every reader picks columns by name",
