@@ -670,7 +670,6 @@ def test_in_worker_mode_an_adopted_run_becomes_its_worker_twin(tmp_path, monkeyp
 
 
 def test_quality_columns_are_the_monitors_rows_as_columns(tmp_path, monkeypatch):
-    from gan.quality.monitor import quality_columns
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)

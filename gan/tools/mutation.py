@@ -57,7 +57,7 @@ EQUIVALENT: dict[str, str] = {
     "gan.engine.history.xǁHistoryǁchanges_since__mutmut_15": "0 new events: the slice [len - 0:] is empty as well",
     "gan.workshop.snapshots.x_metrics_frame__mutmut_33": "pandas melt leaves the id column (step) out of value_vars",
     "gan.workshop.snapshots.x_metrics_frame__mutmut_34": "pandas melt leaves the id column (step) out of value_vars",
-    "gan.workshop.snapshots.x_history_frame__mutmut_13": "the run column's position: every reader picks columns by name",
+    "gan.workshop.snapshots.x_history_frame__mutmut_13": "the run column's place: every reader picks columns by name",
     # RunRegistry.continue_offer's cache key (folder, newest autosave's name, its mtime): autosaves are written newest
     # last, so the newest file's mtime changes with every one written whichever name sits beside it in the key
     "gan.workshop.runs.xǁRunRegistryǁcontinue_offer__mutmut_13": "the key's mtime of the newest file still changes",
