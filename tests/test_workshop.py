@@ -772,22 +772,22 @@ def test_a_failed_run_is_offered_from_its_newest_readable_autosave_read_once_per
     run.run_dir = tmp_path / "live" / "20261127-000000-crashed"
     saver = Autosaver(run.run_dir, name="crashed", root=tmp_path)
     state = paused_trainer.state_dict()
-    saver.save(state)  # autosave-000000012.pt
-    valid = run.run_dir / "autosave-000000012.pt"
-    shutil.copy(valid, run.run_dir / "autosave-000000005.pt")
+    step = int(state["step"])  # other tests step the shared run: whatever it is now
+    valid = saver.save(state)  # autosave-<step>.pt
+    shutil.copy(valid, run.run_dir / "autosave-000000001.pt")
     registry.adopt(run)
     assert registry.continue_offer() is None  # a live run is not offered, autosaves or not
     run.state = RunState.FAILED
     offer = registry.continue_offer()
-    assert (offer.run_dir, offer.name, offer.step, offer.file, offer.skipped) == (run.run_dir, "crashed", 12, valid, ())
-    assert offer.saved_at == valid.stat().st_mtime and offer.state["step"] == 12
+    assert (offer.run_dir, offer.name, offer.step, offer.file, offer.skipped) == (run.run_dir, "crashed", step, valid, ())
+    assert offer.saved_at == valid.stat().st_mtime and offer.state["step"] == step
     assert registry.continue_offer() is offer  # nothing new on disk: not loaded again
 
-    (run.run_dir / "autosave-000000020.pt").write_bytes(b"torn")  # the newest, damaged
+    newest = run.run_dir / "autosave-999999999.pt"
+    newest.write_bytes(b"torn")  # the newest, damaged
     damaged = registry.continue_offer()
-    assert damaged is not offer and damaged.file == valid and damaged.step == 12
-    assert len(damaged.skipped) == 1 and "autosave-000000020.pt" in damaged.skipped[0]
-    newest = run.run_dir / "autosave-000000020.pt"
+    assert damaged is not offer and damaged.file == valid and damaged.step == step
+    assert len(damaged.skipped) == 1 and newest.name in damaged.skipped[0]
     shutil.copy(valid, newest)  # the same file name written again, readable now
     os.utime(newest, (newest.stat().st_atime, newest.stat().st_mtime + 10))
     again = registry.continue_offer()
