@@ -84,3 +84,21 @@ def test_a_named_run_keeps_the_verdicts_of_the_mutants_it_did_not_name(tmp_path)
     mutation.keep_results(before, tmp_path)  # mutmut ran only mutant 2 (now killed) and dropped the others
     assert mutation.read_raw_results(tmp_path)[m] == {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 1,
                                                       f"{m}.x_f__mutmut_3": 36}
+
+
+def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name(monkeypatch):
+    """Ctrl-C or SIGTERM during `--not-run`/`--mutants`: mutmut has already reset the other verdicts, so the
+    tool must put them back on its way out, not only after a run that finished."""
+    before = {"gan.engine.step": {"gan.engine.step.x_f__mutmut_1": 1}}
+    kept = []
+    monkeypatch.setattr(mutation, "read_raw_results", lambda: before)
+    monkeypatch.setattr(mutation, "keep_results", kept.append)
+
+    def stopped(names, max_children):
+        assert names == ["gan.engine.step.x_f__mutmut_2"]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mutation, "run_mutmut", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        mutation.main(["--mutants", "gan.engine.step.x_f__mutmut_2"])
+    assert kept == [before]

@@ -779,7 +779,8 @@ def test_a_failed_run_is_offered_from_its_newest_readable_autosave_read_once_per
     assert registry.continue_offer() is None  # a live run is not offered, autosaves or not
     run.state = RunState.FAILED
     offer = registry.continue_offer()
-    assert (offer.run_dir, offer.name, offer.step, offer.file, offer.skipped) == (run.run_dir, "crashed", step, valid, ())
+    assert (offer.run_dir, offer.name, offer.step, offer.file, offer.skipped) == (
+        run.run_dir, "crashed", step, valid, ())
     assert offer.saved_at == valid.stat().st_mtime and offer.state["step"] == step
     assert registry.continue_offer() is offer  # nothing new on disk: not loaded again
 

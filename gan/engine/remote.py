@@ -259,7 +259,7 @@ class RemoteTrainer:
 
         import torch
 
-        from gan.engine.models import build_models, standing_statistics
+        from gan.engine.models import build_models, ready_to_sample
 
         point = self.step_count // self.config.sample_every
         with self._lock:
@@ -269,7 +269,7 @@ class RemoteTrainer:
                                  weights_only=True)
             G, _ = build_models(self.model_kind, self.config.latent_dim, self.config.width)
             G.load_state_dict(weights)
-            G = standing_statistics(G, self.config.latent_dim) if self.config.ema > 0 else G.eval()
+            G = ready_to_sample(G, self.config.latent_dim, average=self.config.ema > 0)
             cached = (point, G)
             with self._lock:
                 self._copy_cache = cached

@@ -14,7 +14,7 @@ from gan.engine.control import FAILED, IDLE, LOADING, PAUSED, RUNNING, STOPPED, 
 from gan.engine.data import Dataset, DataUnavailable, load_dataset
 from gan.engine.history import History
 from gan.engine.losses import get_loss
-from gan.engine.models import build_models, seeded, standing_statistics
+from gan.engine.models import build_models, ready_to_sample, seeded
 from gan.engine.protocol import Diagnosis, PauseCause, RunStatus
 from gan.engine.step import evaluate_batch, gan_step, healthy, non_finite_reason
 from gan.engine.threaded_run import ThreadedRun
@@ -216,7 +216,7 @@ class Trainer(ThreadedRun):
         with self._step_boundary():
             G = copy.deepcopy(self._training.sampler).cpu()
             average = self._training.G_ema is not None
-        return standing_statistics(G, self.config.latent_dim) if statistics and average else G.eval()
+        return ready_to_sample(G, self.config.latent_dim, average=statistics and average)
 
     # --- whole-run state: checkpoints, autosaves, continuing -------------------------------------
     def write_autosave(self, clean: bool = False) -> bool:

@@ -263,7 +263,7 @@ def cmd_sample(args) -> int:
     from gan.engine.checkpoint import load_checkpoint
     from gan.engine.config import Config
     from gan.engine.data import to_uint8
-    from gan.engine.models import build_models, standing_statistics
+    from gan.engine.models import build_models, ready_to_sample
     from gan.viz.images import grid_png
 
     if not 1 <= args.n <= 100_000:
@@ -278,9 +278,7 @@ def cmd_sample(args) -> int:
     config = Config.from_dict(dict(state["config"], device="cpu"))
     G, _ = build_models(config.resolved_model(), config.latent_dim, config.width)
     G.load_state_dict(state.get("G_ema", state["G"]))  # the average, when the run kept one: what its grids showed
-    if "G_ema" in state:  # its saved BatchNorm statistics are the raw G's: compute its own
-        standing_statistics(G, config.latent_dim)
-    G.eval()
+    ready_to_sample(G, config.latent_dim, average="G_ema" in state)  # the saved statistics are the raw G's
     gen = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
         images = G(torch.randn(args.n, config.latent_dim, generator=gen)).clamp(-1, 1)  # (N, 1, 28, 28)

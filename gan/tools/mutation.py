@@ -23,6 +23,7 @@ only functions that changed.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -306,7 +307,21 @@ def run_mutmut(names: list[str], max_children: int) -> int:
     """Run mutmut from the repository root (it reads pyproject.toml there); only the mutants ``names``
     (globs such as ``gan.engine.losses.*``) when given, and those again even if they have a result."""
     cmd = [sys.executable, "-c", LAUNCHER, "run", "--max-children", str(max_children), *names]
-    return subprocess.call(cmd, cwd=REPO)
+    child = subprocess.Popen(cmd, cwd=REPO)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main makes it one): let mutmut stop and save, then go on
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = REPO / "mutants") -> None:
@@ -419,9 +434,13 @@ def main(argv=None) -> int:
         recheck(chosen_results(), workers=args.max_children, budget_s=budget)
     elif not (args.report or args.survivors) and (names or not (args.retest_survivors or args.not_run)):
         before = read_raw_results() if names else {}
-        code = run_mutmut(names, args.max_children)
-        if names:
-            keep_results(before)
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # a stopped run still puts back what mutmut dropped
+        try:
+            code = run_mutmut(names, args.max_children)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if names:
+                keep_results(before)
         if code != 0:
             print(f"mutmut exited with status {code}", file=sys.stderr)
             return code

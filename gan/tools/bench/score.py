@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from gan.engine.models import standing_statistics
+from gan.engine.models import ready_to_sample
 from gan.engine.storage import atomic_write
 from gan.tools.bench.common import TINY, log
 
@@ -32,9 +32,8 @@ def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[floa
                 copies.append((trainer.active_seconds, trainer.step_count, trainer.generator_copy(statistics=False)))
                 next_copy += copy_every
                 if elapsed >= seconds:
-                    if cfg.ema > 0:  # the average's own BatchNorm statistics, as Trainer.generator_copy gives them
-                        for _, _, G in copies:
-                            standing_statistics(G, cfg.latent_dim)
+                    for _, _, G in copies:  # the average's own BatchNorm statistics, as Trainer.generator_copy
+                        ready_to_sample(G, cfg.latent_dim, average=cfg.ema > 0)
                     return copies
             time.sleep(0.02)  # the bench's own polling; a short wait keeps it off the cores
     finally:
