@@ -307,15 +307,16 @@ def run_mutmut(names: list[str], max_children: int) -> int:
     """Run mutmut from the repository root (it reads pyproject.toml there); only the mutants ``names``
     (globs such as ``gan.engine.losses.*``) when given, and those again even if they have a result."""
     cmd = [sys.executable, "-c", LAUNCHER, "run", "--max-children", str(max_children), *names]
-    child = subprocess.Popen(cmd, cwd=REPO)
+    # Its own process group: on a stop, mutmut and the test runs it forked are stopped together.
+    child = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
     try:
         return child.wait()
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main makes it one): let mutmut stop and save, then go on
-        child.send_signal(signal.SIGINT)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main makes it one): mutmut has saved each verdict as it came
+        os.killpg(child.pid, signal.SIGINT)
         try:
-            child.wait(timeout=60)
+            child.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
             child.wait()
         raise
 
