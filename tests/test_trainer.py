@@ -499,3 +499,26 @@ def test_a_roll_back_restores_g_d_and_the_average_of_g_to_the_last_good_point(em
     now = [p for m in (state.G, state.D, state.sampler) for p in m.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(good, now))
     assert (state.G_ema is None) == (ema == 0.0)
+
+
+def test_live_changes_reach_the_optimisers_and_the_chart_marks_say_old_and_new():
+    """A run's Adam starts at the configured rates; a live change sets the optimiser's rate and is marked on the
+    charts as "old → new" (what a presenter reads next to the mark), the D-steps change too. Only a loss switch
+    asks for an autosave."""
+    from gan.engine.models import build_models
+    from gan.engine.training_state import TrainingState
+
+    cfg = Config(**{**SMALL, "lr_g": 3e-3, "lr_d": 7e-4})
+    state = TrainingState(cfg, "cpu")
+    state.attach(*build_models("mlp", SMALL["latent_dim"], SMALL["width"]))
+    assert [g["lr"] for g in state.opt_g.param_groups] == [3e-3] * len(state.opt_g.param_groups)
+    assert [g["lr"] for g in state.opt_d.param_groups] == [7e-4] * len(state.opt_d.param_groups)
+    marks = []
+    assert state.apply_changes({"lr_g": 1e-3, "lr_d": 2e-4, "d_steps": 3},
+                               lambda kind, text: marks.append((kind, text))) is False
+    assert marks == [("lr_g", "0.003 → 0.001"), ("lr_d", "0.0007 → 0.0002"), ("d_steps", "1 → 3")]
+    assert {g["lr"] for g in state.opt_g.param_groups} == {1e-3}
+    assert {g["lr"] for g in state.opt_d.param_groups} == {2e-4}
+    assert (state.lr_g, state.lr_d, state.d_steps) == (1e-3, 2e-4, 3)
+    assert state.apply_changes({"loss": "mse"}, lambda kind, text: marks.append((kind, text))) is True
+    assert marks[-1] == ("loss", "bce → mse")

