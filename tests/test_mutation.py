@@ -92,7 +92,8 @@ def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name(monkey
     before = {"gan.engine.step": {"gan.engine.step.x_f__mutmut_1": 1}}
     kept = []
     monkeypatch.setattr(mutation, "read_raw_results", lambda: before)
-    monkeypatch.setattr(mutation, "keep_results", kept.append)
+    monkeypatch.setattr(mutation, "meta_texts", lambda: {"gan.engine.step": "{}"})
+    monkeypatch.setattr(mutation, "keep_results", lambda codes, texts: kept.append((codes, texts)))
 
     def stopped(names, max_children):
         assert names == ["gan.engine.step.x_f__mutmut_2"]
@@ -101,4 +102,19 @@ def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name(monkey
     monkeypatch.setattr(mutation, "run_mutmut", stopped)
     with pytest.raises(KeyboardInterrupt):
         mutation.main(["--mutants", "gan.engine.step.x_f__mutmut_2"])
-    assert kept == [before]
+    assert kept == [(before, {"gan.engine.step": "{}"})]
+
+
+def test_a_meta_file_mutmut_left_half_written_gets_its_text_from_before_the_run(tmp_path, capsys):
+    """mutmut died mid-save (the disk was full): that module keeps its verdicts from before the run, and the
+    other modules still get theirs back."""
+    a, b = "gan.engine.autosave", "gan.engine.step"
+    write_meta(tmp_path, a, {f"{a}.x_f__mutmut_1": 1})
+    write_meta(tmp_path, b, {f"{b}.x_f__mutmut_1": 0})
+    before, texts = mutation.read_raw_results(tmp_path), mutation.meta_texts(tmp_path)
+    meta_a = tmp_path / "gan/engine/autosave.py.meta"
+    meta_a.write_text(meta_a.read_text()[:20])  # cut off mid-write
+    write_meta(tmp_path, b, {f"{b}.x_f__mutmut_1": None})  # mutmut reset what it was not asked to run
+    mutation.keep_results(before, tmp_path, texts=texts)
+    assert mutation.read_raw_results(tmp_path) == {a: {f"{a}.x_f__mutmut_1": 1}, b: {f"{b}.x_f__mutmut_1": 0}}
+    assert "autosave.py.meta was half-written" in capsys.readouterr().err

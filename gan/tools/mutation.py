@@ -185,6 +185,11 @@ def read_raw_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str
     return {module: json.loads(meta.read_text()).get("exit_code_by_key", {}) for module, meta in _metas(mutants_dir)}
 
 
+def meta_texts(mutants_dir: Path = REPO / "mutants") -> dict[str, str]:
+    """module -> its .meta file's text: what keep_results puts back when mutmut left a file half-written."""
+    return {module: meta.read_text() for module, meta in _metas(mutants_dir)}
+
+
 def read_rechecked(mutants_dir: Path = REPO / "mutants") -> dict[str, list]:
     """mutant name -> [mutmut's verdict, the recheck's] (see recheck())."""
     path = mutants_dir / "rechecked.json"
@@ -319,7 +324,10 @@ def run_mutmut(names: list[str], max_children: int) -> int:
     (globs such as ``gan.engine.losses.*``) when given, and those again even if they have a result."""
     cmd = [sys.executable, "-c", LAUNCHER, "run", "--max-children", str(max_children), *names]
     # Its own process group: on a stop, mutmut and the test runs it forked are stopped together.
-    child = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+    # Each mutant's pytest session removes its tmp_path folders when it ends: a mutant that breaks a size cap can
+    # write gigabytes there, and once the kept sessions filled this disk (73 GB) and mutmut died mid-save.
+    env = dict(os.environ, PYTEST_ADDOPTS=f"{os.environ.get('PYTEST_ADDOPTS', '')} -o tmp_path_retention_policy=none")
+    child = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, env=env)
     try:
         return child.wait()
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main makes it one): mutmut has saved each verdict as it came
@@ -336,11 +344,20 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = REPO / "mutants") -> None:
+def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = REPO / "mutants",
+                 texts: dict[str, str] | None = None) -> None:
     """Put back the verdicts a named run (`mutmut run NAMES`) dropped: mutmut 3.3.1 rewrites each file's
-    results with only the named mutants' verdicts, so the rest read "not run" afterwards."""
+    results with only the named mutants' verdicts, so the rest read "not run" afterwards. A file mutmut left
+    half-written (it died mid-save: a full disk, a kill) gets its text from before the run (``texts``)."""
     for module, meta in _metas(mutants_dir):
-        data = json.loads(meta.read_text())
+        try:
+            data = json.loads(meta.read_text())
+        except ValueError:  # not JSON (json.JSONDecodeError and UnicodeDecodeError are both ValueErrors)
+            if texts and module in texts:
+                meta.write_text(texts[module])
+                print(f"mutants/{meta.relative_to(mutants_dir)} was half-written: put back as it was before this run "
+                      "(this run's verdicts for it are lost)", file=sys.stderr)
+            continue
         codes = data.get("exit_code_by_key", {})
         old = before.get(module, {})
         restored = {name: old[name] if code is None and old.get(name) is not None else code
@@ -445,14 +462,14 @@ def main(argv=None) -> int:
     if args.recheck:
         recheck(chosen_results(), workers=args.max_children, budget_s=budget)
     elif not (args.report or args.survivors) and (names or not (args.retest_survivors or args.not_run)):
-        before = read_raw_results() if names else {}
+        before, texts = (read_raw_results(), meta_texts()) if names else ({}, {})
         previous = signal.signal(signal.SIGTERM, _interrupt)  # a stopped run still puts back what mutmut dropped
         try:
             code = run_mutmut(names, args.max_children)
         finally:
             signal.signal(signal.SIGTERM, previous)
             if names:
-                keep_results(before)
+                keep_results(before, texts=texts)
         if code != 0:
             print(f"mutmut exited with status {code}", file=sys.stderr)
             return code
