@@ -1,6 +1,7 @@
 """Shared pytest fixtures. Keep this small: fixtures used by several test files only."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +15,17 @@ if str(ROOT) not in sys.path:  # pages import `pages._shared` and `gan` from the
 # add seconds each. The worker-process path has its own tests (test_worker.py, process-mode AppTests),
 # and every real server a test starts runs the product's default, the worker process.
 os.environ.setdefault("GAN_LIVE_TRAINER", "thread")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mutant_session_leaves_no_tmp(request):
+    """Under mutmut (MUTANT_UNDER_TEST set), this session's tmp_path folders go when it ends. mutmut ends each
+    forked test session with os._exit, so pytest's lock on the folder stays and its own cleanup never removes
+    it: the runs folders of thousands of mutant sessions once filled this disk (73 GB)."""
+    factory = request.getfixturevalue("tmp_path_factory") if os.environ.get("MUTANT_UNDER_TEST") else None
+    yield
+    if factory is not None:
+        shutil.rmtree(factory.getbasetemp(), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

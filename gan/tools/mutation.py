@@ -324,10 +324,7 @@ def run_mutmut(names: list[str], max_children: int) -> int:
     (globs such as ``gan.engine.losses.*``) when given, and those again even if they have a result."""
     cmd = [sys.executable, "-c", LAUNCHER, "run", "--max-children", str(max_children), *names]
     # Its own process group: on a stop, mutmut and the test runs it forked are stopped together.
-    # Each mutant's pytest session removes its tmp_path folders when it ends: a mutant that breaks a size cap can
-    # write gigabytes there, and once the kept sessions filled this disk (73 GB) and mutmut died mid-save.
-    env = dict(os.environ, PYTEST_ADDOPTS=f"{os.environ.get('PYTEST_ADDOPTS', '')} -o tmp_path_retention_policy=none")
-    child = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, env=env)
+    child = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
     try:
         return child.wait()
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (main makes it one): mutmut has saved each verdict as it came
