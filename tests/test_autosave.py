@@ -373,3 +373,50 @@ def test_the_quality_rows_beside_the_autosaves_read_back_as_written(tmp_path):
     assert autosave.read_quality(tmp_path / "no such run") == []
     (tmp_path / autosave.QUALITY_FILE).write_text("{not json")
     assert autosave.read_quality(tmp_path) == []  # damaged: the chart starts empty, nothing fails
+
+
+def test_the_autosaver_counts_the_runs_own_seconds_keeps_one_file_at_least_and_says_what_the_cap_refused(tmp_path):
+    """What a presenter meets: the next autosave comes every_s of *training* after the last one, a failed one too;
+    keep=0 still keeps the newest file; the run's meta says when it was saved; a folder exactly at the cap still
+    takes a save, one over it is refused with both sizes in MB, and the next good save clears the warning."""
+    import time
+
+    from gan.engine.storage import StorageError, folder_bytes
+
+    root = tmp_path / "runs"
+    run_dir = root / "r"
+    saver = Autosaver(run_dir, name="demo", every_s=30.0, keep=0, cap_bytes=3 * 2**20, root=root)
+    assert saver.last_error == "" and not saver.due(29.9) and saver.due(30.0)
+    saver.save({"step": 1, "active_seconds": 12.5})
+    assert not saver.due(42.4) and saver.due(42.5)
+    meta = json.loads((run_dir / autosave.RUN_FILE).read_text())
+    assert meta["step"] == 1 and abs(meta["saved_at"] - time.time()) < 60
+    saver.save({"step": 2})  # a state without its seconds counts from 0
+    assert saver.due(30.0) and not saver.due(29.9)
+    assert sorted(p.name for p in run_dir.glob("autosave-*.pt")) == ["autosave-000000002.pt"]
+    filler = root / "filler.bin"
+    filler.write_bytes(b"\0" * (3 * 2**20 - folder_bytes(root)))  # the folder now holds exactly the cap
+    saver.save({"step": 3, "active_seconds": 40.0})  # at the cap, not over it
+    with filler.open("ab") as f:
+        f.write(b"\0" * (3 * 2**20 + 1 - folder_bytes(root)))  # one byte over
+    with pytest.raises(StorageError):
+        saver.save({"step": 4, "active_seconds": 60.0})
+    assert saver.last_error == (
+        f"autosave of demo at step 4 failed (the runs folder {root} holds 3 MB, over its cap of 3 MB "
+        "(GAN_LIVE_RUNS_MAX_MB): delete old runs there, or raise the cap); training goes on and the next autosave "
+        "tries again in 30 s")
+    assert not saver.due(89.9) and saver.due(90.0)  # the next try is every_s later, not at the next step
+    filler.unlink()
+    saver.save({"step": 5, "active_seconds": 90.0})
+    assert saver.last_error == ""
+
+
+def test_two_runs_started_in_the_same_second_get_numbered_folders(tmp_path, monkeypatch):
+    import time
+
+    strftime, moment = time.strftime, time.localtime(1_780_000_000)
+    monkeypatch.setattr(autosave.time, "strftime", lambda fmt, *_: strftime(fmt, moment))
+    stem = strftime("%Y%m%d-%H%M%S", moment) + "-demo"
+    made = [autosave.new_run_dir(tmp_path, "demo").name for _ in range(3)]
+    assert made == [stem, f"{stem}-2", f"{stem}-3"]
+    assert stem == "20260528-" + stem[9:15] + "-demo" and stem[9:15].isdigit()
