@@ -400,6 +400,9 @@ def test_the_autosaver_counts_the_runs_own_seconds_keeps_one_file_at_least_and_s
     with filler.open("ab") as f:
         f.write(b"\0" * (3 * 2**20 + 1 - folder_bytes(root)))  # one byte over
     with pytest.raises(StorageError):
+        saver.save({"step": 4})  # a failed save without its seconds counts from 0 as well
+    assert saver.due(30.0) and not saver.due(29.9)
+    with pytest.raises(StorageError):
         saver.save({"step": 4, "active_seconds": 60.0})
     assert saver.last_error == (
         f"autosave of demo at step 4 failed (the runs folder {root} holds 3 MB, over its cap of 3 MB "
