@@ -99,8 +99,8 @@ EQUIVALENT: dict[str, str] = {
     "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_30":
         "Generator(device=None) is a CPU generator, what the run uses on a machine without a GPU",
     # The batch stream's seed only has to be a fixed function of config.seed ("same seed, same run"); which
-    # offset is arbitrary. +2 also seeds the fixed noise, so the first batch's z repeats its rows: no step,
-    # grid or score a user sees can tell.
+    # offset is arbitrary. +2 is also the fixed noise's seed, so the two streams start alike: no step, grid or
+    # score a user sees can tell.
     "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_28": "seed - 1: another fixed stream, same seed same run",
     "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_29": "seed + 2: another fixed stream, same seed same run",
     "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_11":
