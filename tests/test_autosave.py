@@ -423,3 +423,29 @@ def test_two_runs_started_in_the_same_second_get_numbered_folders(tmp_path, monk
     made = [autosave.new_run_dir(tmp_path, "demo").name for _ in range(3)]
     assert made == [stem, f"{stem}-2", f"{stem}-3"]
     assert stem == "20260528-" + stem[9:15] + "-demo" and stem[9:15].isdigit()
+
+
+def test_refused_folders_before_good_runs_are_named_and_the_newest_interrupted_run_is_still_offered(tmp_path):
+    """Folders sort by name, so a foreign run file, a half-valid one and a link (even to a real run inside the
+    folder) can come before the real runs: each is named with why, and the search goes on past them; by
+    default only the newest interrupted run is offered (each is loaded in full)."""
+    import shutil
+    import time
+
+    run, _ = _interrupted_run(tmp_path / "runs")
+    root = run.run_dir.parent  # the folder the app searches
+    older = run.run_dir
+    newer = shutil.copytree(older, root / "29991231-000000-copy")  # a second interrupted run, saved later
+    for saved in newer.glob("autosave-*.pt"):
+        os.utime(saved, (time.time() + 60, time.time() + 60))
+    for name, meta in (("0a-foreign", {"format": "other/1", "clean_stop": False}),
+                       ("0b-half", {"format": "gan-live-run/1", "clean_stop": "no"})):
+        (root / name).mkdir()
+        (root / name / "run.json").write_text(json.dumps(meta))
+    os.symlink(newer, root / "0c-link")  # a link to a real run, inside the folder
+    found, notes = find_interrupted(root)
+    assert [r.run_dir for r in found] == [newer]
+    assert notes == [f"{root / '0a-foreign' / 'run.json'}: skipped (not a GAN Live run file)",
+                     f"{root / '0b-half' / 'run.json'}: skipped (not a GAN Live run file)",
+                     f"{root / '0c-link'}: refused, a link out of the runs folder"]
+    assert [r.run_dir for r in find_interrupted(root, limit=2)[0]] == [newer, older]
