@@ -443,6 +443,7 @@ def test_refused_folders_before_good_runs_are_named_and_the_newest_interrupted_r
         (root / name).mkdir()
         (root / name / "run.json").write_text(json.dumps(meta))
     os.symlink(newer, root / "0c-link")  # a link to a real run, inside the folder
+    (root / "0-notes.txt").write_text("a presenter's notes: not a run, passed over in silence")
     found, notes = find_interrupted(root)
     assert [r.run_dir for r in found] == [newer]
     assert notes == [f"{root / '0a-foreign' / 'run.json'}: skipped (not a GAN Live run file)",
