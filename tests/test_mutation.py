@@ -86,14 +86,15 @@ def test_a_named_run_keeps_the_verdicts_of_the_mutants_it_did_not_name(tmp_path)
                                                       f"{m}.x_f__mutmut_3": 36}
 
 
-def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name(monkeypatch):
+def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name_and_records_them(monkeypatch):
     """Ctrl-C or SIGTERM during `--not-run`/`--mutants`: mutmut has already reset the other verdicts, so the
-    tool must put them back on its way out, not only after a run that finished."""
+    tool must put them back on its way out, not only after a run that finished, and write the record."""
     before = {"gan.engine.step": {"gan.engine.step.x_f__mutmut_1": 1}}
-    kept = []
-    monkeypatch.setattr(mutation, "read_raw_results", lambda: before)
+    kept, saved = [], []
+    monkeypatch.setattr(mutation, "raw_and_rechecked", lambda mutants_dir=None, record=None: (before, {}))
     monkeypatch.setattr(mutation, "meta_texts", lambda: {"gan.engine.step": "{}"})
     monkeypatch.setattr(mutation, "keep_results", lambda codes, texts: kept.append((codes, texts)))
+    monkeypatch.setattr(mutation, "save_record", lambda results, rechecked: saved.append(results))
 
     def stopped(names, max_children):
         assert names == ["gan.engine.step.x_f__mutmut_2"]
@@ -103,6 +104,57 @@ def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name(monkey
     with pytest.raises(KeyboardInterrupt):
         mutation.main(["--mutants", "gan.engine.step.x_f__mutmut_2"])
     assert kept == [(before, {"gan.engine.step": "{}"})]
+    assert saved == [before]
+
+
+MODULE_SOURCE = """
+def f(x):
+    return x + 1
+
+
+class Box:
+    def put(self, x):
+        return [x]
+"""
+
+
+def fake_repo(tmp_path, source=MODULE_SOURCE):
+    (tmp_path / "repo/pkg").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "repo/pkg/mod.py").write_text(source)
+    return tmp_path / "repo"
+
+
+def test_the_record_brings_the_verdicts_to_a_fresh_clone_while_each_function_is_unchanged(tmp_path):
+    """mutants/ does not outlive a machine: the record (in git) does. A verdict counts from it while its
+    function's source is the one it was measured on; a changed function's mutants are simply not there."""
+    repo, record, m = fake_repo(tmp_path), tmp_path / "record.json", "pkg.mod"
+    codes = {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 0, f"{m}.x_f__mutmut_3": None,
+             f"{m}.xǁBoxǁput__mutmut_1": 36}
+    rechecked = {f"{m}.x_f__mutmut_2": [0, 1], f"{m}.x_gone__mutmut_1": [0, 1]}
+    mutation.save_record({m: codes}, rechecked, path=record, repo=repo)
+    assert mutation.read_record(record, repo) == ({m: codes}, {f"{m}.x_f__mutmut_2": [0, 1]})
+
+    fake_repo(tmp_path, MODULE_SOURCE.replace("x + 1", "x + 2"))  # f changed since its run; Box.put did not
+    assert mutation.read_record(record, repo) == ({m: {f"{m}.xǁBoxǁput__mutmut_1": 36}}, {})
+    fake_repo(tmp_path, MODULE_SOURCE + "\n\ndef g():\n    return 0\n")  # code added elsewhere: f holds again
+    assert mutation.read_record(record, repo)[0] == {m: codes}
+
+
+def test_mutants_folder_wins_over_the_record_and_a_module_it_lacks_comes_from_the_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(mutation, "EQUIVALENT", {})
+    repo, record, m = fake_repo(tmp_path), tmp_path / "record.json", "pkg.mod"
+    mutation.save_record({m: {f"{m}.x_f__mutmut_1": 0}}, {f"{m}.x_f__mutmut_1": [0, 1]}, path=record, repo=repo)
+    real = mutation.read_record
+    monkeypatch.setattr(mutation, "read_record", lambda path: real(path, repo))  # the fake module's source
+    mutants = tmp_path / "mutants"
+    mutants.mkdir()
+    assert mutation.read_results(mutants, record=record) == {m: {f"{m}.x_f__mutmut_1": 1}}  # rechecked: killed
+    assert mutation.read_results(mutants) == {}  # without the record: nothing
+    write_meta(mutants, "gan.engine.step", {"gan.engine.step.x_s__mutmut_1": 0})
+    assert mutation.read_results(mutants, record=record) == {m: {f"{m}.x_f__mutmut_1": 1},
+                                                            "gan.engine.step": {"gan.engine.step.x_s__mutmut_1": 0}}
+    write_meta(mutants, m, {f"{m}.x_f__mutmut_1": 36})  # a run on this machine: its verdict wins
+    assert mutation.read_results(mutants, record=record)[m] == {f"{m}.x_f__mutmut_1": 36}
 
 
 def test_a_meta_file_mutmut_left_half_written_gets_its_text_from_before_the_run(tmp_path, capsys):

@@ -16,11 +16,15 @@ test, "no tests" is code no selected test reaches.
     python -m gan.tools.mutation --mutants 'gan.engine.history.*_merge_pairs*'  # a changed function's mutants
     python -m gan.tools.mutation --recheck --recheck-minutes 30  # only the recheck, within a time budget
 
-mutmut writes a copy of the code and its results under mutants/ (ignored by git); a later run retests
-only functions that changed.
+mutmut writes a copy of the code and its results under mutants/ (ignored by git), and forgets them on a new
+machine. So every run also writes its verdicts to docs/mutation-results.json (in git), each function's with a
+digest of its source: a fresh clone reports the table from it, and `--not-run` goes on from it, with the verdicts
+of every function whose source has not changed since (a changed function's mutants read "not run" again).
 """
 
 import argparse
+import ast
+import hashlib
 import json
 import os
 import signal
@@ -36,6 +40,7 @@ except ModuleNotFoundError:  # Python 3.10: mutmut depends on `toml` there, whic
     import toml as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
+RECORD = REPO / "docs" / "mutation-results.json"  # the verdicts, kept in git: mutants/ does not outlive a machine
 GOAL = 0.85  # the share of non-equivalent mutants each module's tests must kill
 
 # mutmut 3.3.1's exit code of one mutant's test run (its status_by_exit_code) -> the ModuleScore field it counts
@@ -200,13 +205,98 @@ def read_rechecked(mutants_dir: Path = REPO / "mutants") -> dict[str, list]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def read_results(mutants_dir: Path = REPO / "mutants") -> dict[str, dict[str, int | None]]:
-    """read_raw_results with the rechecked verdicts in place of mutmut's: a recheck stands while mutmut's
-    own verdict is the one it rechecked; a later mutmut run wins."""
-    rechecked = read_rechecked(mutants_dir)
+def raw_and_rechecked(mutants_dir: Path = REPO / "mutants",
+                      record: Path | None = None) -> tuple[dict[str, dict[str, int | None]], dict[str, list]]:
+    """mutmut's verdicts and the rechecks, from mutants/; with ``record``, a module mutants/ does not hold
+    (a fresh clone) comes from the record instead."""
+    raw, rechecked = read_raw_results(mutants_dir), read_rechecked(mutants_dir)
+    if record is not None:
+        recorded, recorded_checks = read_record(record)
+        raw = {**{m: codes for m, codes in recorded.items() if m not in raw}, **raw}
+        rechecked = {**recorded_checks, **rechecked}  # a recheck counts only while mutmut's verdict is the one it had
+    return raw, rechecked
+
+
+def read_results(mutants_dir: Path = REPO / "mutants", record: Path | None = None) -> dict[str, dict[str, int | None]]:
+    """mutmut's verdicts with the rechecked ones in place of them: a recheck stands while mutmut's own
+    verdict is the one it rechecked; a later mutmut run wins."""
+    raw, rechecked = raw_and_rechecked(mutants_dir, record)
     return {module: {name: rechecked[name][1] if rechecked.get(name, (None,))[0] == code is not None else code
                      for name, code in codes.items()}
-            for module, codes in read_raw_results(mutants_dir).items()}
+            for module, codes in raw.items()}
+
+
+def function_digests(module: str, repo: Path = REPO) -> dict[str, str]:
+    """mutmut's name of each function of a module (``x_f``, or ``xǁClassǁmethod`` for a method) -> a digest of
+    its source: a recorded verdict stands while its function's source is the same."""
+    path = repo / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        return {}
+    source = path.read_text()
+    digests = {}
+
+    def digest(node) -> str:
+        return hashlib.sha256(ast.get_source_segment(source, node).encode()).hexdigest()[:16]
+
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            digests[f"x_{node.name}"] = digest(node)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    digests[f"xǁ{node.name}ǁ{item.name}"] = digest(item)
+    return digests
+
+
+def _split(name: str) -> tuple[str, str, int]:
+    """'gan.engine.step.x_gan_step__mutmut_4' -> ('gan.engine.step', 'x_gan_step', 4)."""
+    head, number = name.rsplit("__mutmut_", 1)
+    module, function = head.rsplit(".", 1)
+    return module, function, int(number)
+
+
+def save_record(results: dict[str, dict[str, int | None]], rechecked: dict[str, list],
+                path: Path = RECORD, repo: Path = REPO) -> None:
+    """Write the verdicts to the record: per module, per function, its source digest and its mutants'
+    exit codes in mutmut's order (mutant N at place N - 1). A module the results do not hold keeps its
+    recorded entry; a function whose source is gone is dropped."""
+    old = json.loads(path.read_text())["modules"] if path.exists() else {}
+    modules = {}
+    for module in sorted(set(old) | set(results)):
+        if module not in results:
+            modules[module] = old[module]
+            continue
+        digests, functions = function_digests(module, repo), {}
+        for name, code in sorted(results[module].items(), key=lambda kv: _split(kv[0])[1:]):
+            _, function, number = _split(name)
+            if function in digests:
+                codes = functions.setdefault(function, {"source": digests[function], "codes": []})["codes"]
+                codes.extend([None] * (number - len(codes)))
+                codes[number - 1] = code
+        modules[module] = functions
+    known = {f"{m}.{f}" for m, functions in modules.items() for f in functions}
+    rechecked = {name: v for name, v in sorted(rechecked.items()) if name.partition("__mutmut_")[0] in known}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"mutmut": "3.3.1", "modules": modules, "rechecked": rechecked}, indent=1, ensure_ascii=False)
+    path.write_text(text + "\n")
+
+
+def read_record(path: Path = RECORD, repo: Path = REPO) -> tuple[dict[str, dict[str, int | None]], dict[str, list]]:
+    """The recorded verdicts that still hold: (module -> {mutant: exit code}, rechecked) for every function
+    whose source has the digest it had when its mutants ran."""
+    if not path.exists():
+        return {}, {}
+    data = json.loads(path.read_text())
+    results = {}
+    for module, functions in data["modules"].items():
+        digests = function_digests(module, repo)
+        codes = {f"{module}.{function}__mutmut_{i}": code
+                 for function, entry in functions.items() if digests.get(function) == entry["source"]
+                 for i, code in enumerate(entry["codes"], start=1)}
+        if codes:
+            results[module] = codes
+    known = {name for codes in results.values() for name in codes}
+    return results, {name: v for name, v in data.get("rechecked", {}).items() if name in known}
 
 
 def counted_as(code: int | None) -> str:
@@ -241,8 +331,10 @@ def not_run(results: dict[str, dict[str, int | None]], module: str | None = None
 
 
 def stale_equivalents(results: dict[str, dict[str, int | None]]) -> list[str]:
+    """EQUIVALENT names without a verdict in a module that has verdicts: the code moved (or, read from the
+    record, the function changed since its run)."""
     known = {name for codes in results.values() for name in codes}
-    return sorted(set(EQUIVALENT) - known)
+    return sorted(name for name in set(EQUIVALENT) - known if _split(name)[0] in results)
 
 
 def markdown_table(scores: list[ModuleScore]) -> str:
@@ -368,11 +460,17 @@ def keep_results(before: dict[str, dict[str, int | None]], mutants_dir: Path = R
             meta.write_text(json.dumps(data, indent=4))
 
 
-def forget_rechecks(names: list[str], mutants_dir: Path = REPO / "mutants") -> None:
+def forget_rechecks(names: list[str], mutants_dir: Path = REPO / "mutants", record: Path | None = None) -> None:
+    """Before survivors are tested again: their earlier rechecks must not speak for them (in mutants/ and the
+    record)."""
     done = read_rechecked(mutants_dir)
     if done:
         (mutants_dir / "rechecked.json").write_text(
             json.dumps({k: v for k, v in done.items() if k not in set(names)}, indent=1))
+    if record is not None and record.exists():
+        data = json.loads(record.read_text())
+        data["rechecked"] = {k: v for k, v in data.get("rechecked", {}).items() if k not in set(names)}
+        record.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 def _recheck_one(name: str, tests: list[str], limit_s: float, mutants_dir: Path) -> int:
@@ -387,7 +485,8 @@ def _recheck_one(name: str, tests: list[str], limit_s: float, mutants_dir: Path)
 
 
 def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, workers: int = 2,
-            mutants_dir: Path = REPO / "mutants", budget_s: float | None = None) -> dict[str, int]:
+            mutants_dir: Path = REPO / "mutants", budget_s: float | None = None,
+            record: Path | None = None) -> dict[str, int]:
     """Run every mutant mutmut did not count as killed again, alone, its tests in a fresh pytest process
     (what a developer's `pytest` does), with a generous wall-clock limit: 0 (survived), 1 (killed) or 36
     (still hangs). Two of mutmut's verdicts are not to be trusted as they stand: its time limit compares
@@ -399,7 +498,7 @@ def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, w
     stats = json.loads((mutants_dir / "mutmut-stats.json").read_text())
     durations, stats = stats["duration_by_test"], stats["tests_by_mangled_function_name"]
     done_path = mutants_dir / "rechecked.json"
-    done = read_rechecked(mutants_dir)
+    done = raw_and_rechecked(mutants_dir, record)[1]  # the record's too: a fresh clone does not recheck them again
     todo = {name: code for codes in results.values() for name, code in codes.items()
             if name not in done and name not in EQUIVALENT and counted_as(code) in ("timeout", "survived")}
 
@@ -448,41 +547,49 @@ def main(argv=None) -> int:
     for module in chosen:
         if module not in modules:
             p.error(f"{module} is not mutated; choose one of: {', '.join(modules)}")
+    def current() -> dict:  # mutants/ where it holds a module, else the record (a fresh clone)
+        return read_results(record=RECORD)
+
     if args.retest_survivors:
-        names = [n for module in chosen or [None] for n in survivors(read_results(), module)]
-        forget_rechecks(names)
+        names = [n for module in chosen or [None] for n in survivors(current(), module)]
+        forget_rechecks(names, record=RECORD)
     elif args.not_run or args.mutants:
-        names = [n for module in chosen or [None] for n in not_run(read_results(), module)] if args.not_run else []
+        names = [n for module in chosen or [None] for n in not_run(current(), module)] if args.not_run else []
         names += args.mutants or []
     else:
         names = [f"{module}.*" for module in chosen]
     budget = None if args.recheck_minutes is None else 60 * args.recheck_minutes
     def chosen_results() -> dict:  # the recheck only looks at the modules asked for
-        return {m: codes for m, codes in read_results().items() if not chosen or m in chosen}
+        return {m: codes for m, codes in current().items() if not chosen or m in chosen}
 
-    if args.recheck:
-        recheck(chosen_results(), workers=args.max_children, budget_s=budget)
-    elif not (args.report or args.survivors) and (names or not (args.retest_survivors or args.not_run)):
-        before, texts = (read_raw_results(), meta_texts()) if names else ({}, {})
+    runs = not (args.report or args.survivors) and (names or not (args.retest_survivors or args.not_run))
+    if args.recheck or runs:
+        before, texts = (raw_and_rechecked(record=RECORD)[0], meta_texts()) if names and not args.recheck else ({}, {})
         previous = signal.signal(signal.SIGTERM, _interrupt)  # a stopped run still puts back what mutmut dropped
         try:
-            code = run_mutmut(names, args.max_children)
+            if not args.recheck:
+                try:
+                    code = run_mutmut(names, args.max_children)
+                finally:
+                    if names:
+                        keep_results(before, texts=texts)
+                if code != 0:
+                    print(f"mutmut exited with status {code}", file=sys.stderr)
+                    return code
+            recheck(chosen_results(), workers=args.max_children, budget_s=budget, record=RECORD)
         finally:
             signal.signal(signal.SIGTERM, previous)
-            if names:
-                keep_results(before, texts=texts)
-        if code != 0:
-            print(f"mutmut exited with status {code}", file=sys.stderr)
-            return code
-        recheck(chosen_results(), workers=args.max_children, budget_s=budget)
-    results = read_results()
+            save_record(*raw_and_rechecked(record=RECORD))  # however it ended: the next machine goes on from here
+    results = current()
     if args.survivors:
         print("\n".join(n for module in chosen or [None] for n in survivors(results, module)))
         return 0
-    scores = score_modules(results, chosen or modules, set(read_rechecked()))
+    scores = score_modules(results, chosen or modules, set(raw_and_rechecked(record=RECORD)[1]))
     print(markdown_table(scores))
     for name in stale_equivalents(results):
-        print(f"note: EQUIVALENT names {name}, which mutmut no longer generates", file=sys.stderr)
+        print(f"note: EQUIVALENT names {name}, which has no verdict (its code moved or changed)", file=sys.stderr)
+    if not results:
+        print(f"no verdicts: neither mutants/ nor {RECORD.relative_to(REPO)} holds any yet", file=sys.stderr)
     below = [s.module for s in scores if s.low is not None and s.low < GOAL]
     return 1 if below else 0
 
