@@ -450,3 +450,23 @@ def test_refused_folders_before_good_runs_are_named_and_the_newest_interrupted_r
                      f"{root / '0b-half' / 'run.json'}: skipped (not a GAN Live run file)",
                      f"{root / '0c-link'}: refused, a link out of the runs folder"]
     assert [r.run_dir for r in find_interrupted(root, limit=2)[0]] == [newer, older]
+
+
+@pytest.mark.parametrize("raw, seconds", [(None, 30.0), ("", 30.0), ("  ", 30.0), ("0.5", 0.5), (" 45 ", 45.0)])
+def test_the_autosave_interval_comes_from_the_environment_or_is_thirty_seconds(monkeypatch, tmp_path, raw, seconds):
+    """GAN_LIVE_AUTOSAVE_S as the Autosaver reads it (tests/test_worker.py checks it through the app's
+    registry too, but mutmut does not run that file)."""
+    if raw is None:
+        monkeypatch.delenv("GAN_LIVE_AUTOSAVE_S", raising=False)
+    else:
+        monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", raw)
+    assert autosave.every_s_from_env() == seconds
+    assert Autosaver(tmp_path, name="run").every_s == seconds
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-3", "nan"])
+def test_a_bad_autosave_interval_names_the_setting_and_the_value(monkeypatch, raw):
+    monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", raw)
+    with pytest.raises(ValueError) as err:
+        autosave.every_s_from_env()
+    assert str(err.value) == f"GAN_LIVE_AUTOSAVE_S must be a number of seconds > 0, got {raw!r}"
