@@ -470,3 +470,19 @@ def test_a_bad_autosave_interval_names_the_setting_and_the_value(monkeypatch, ra
     with pytest.raises(ValueError) as err:
         autosave.every_s_from_env()
     assert str(err.value) == f"GAN_LIVE_AUTOSAVE_S must be a number of seconds > 0, got {raw!r}"
+
+
+def test_a_run_that_crashed_before_its_first_autosave_is_not_offered_and_hides_nothing(tmp_path):
+    """A crash in the first 30 s leaves a run folder marked unclean with no autosave in it: nothing to continue.
+    It must neither break the search (at the app's start) nor push the real interrupted run out of the offer."""
+    run, _ = _interrupted_run(tmp_path / "runs")
+    root = run.run_dir.parent
+    for name in ("29991231-000000-early", "29991231-000001-early"):  # newer folders, sorted after the real run
+        (root / name).mkdir()
+        (root / name / "run.json").write_text(json.dumps({"format": "gan-live-run/1", "clean_stop": False}))
+    found, notes = find_interrupted(root)
+    assert [r.run_dir for r in found] == [run.run_dir]
+    found, notes = find_interrupted(root, limit=3)
+    assert [r.run_dir for r in found] == [run.run_dir]
+    assert notes == [f"{root / '29991231-000000-early'}: no readable autosave",
+                     f"{root / '29991231-000001-early'}: no readable autosave"]

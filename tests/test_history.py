@@ -300,3 +300,62 @@ def test_a_saved_history_loads_back_row_for_row_and_goes_on():
     roomy.append(301, 0.5, 0.5, 0.5, 0.5, 1e-3, 5e-4, "mse", when=1301.0)
     delta, _ = roomy.changes_since(cursor)  # ... then deltas again, from the loaded history on
     assert [r[0] for r in delta.rows] == [301]
+
+
+def test_events_carry_now_or_their_given_time_and_an_empty_detail_by_default():
+    h = History()
+    before = time.time()
+    h.add_event(5, "pause")
+    after = time.time()
+    h.add_event(6, "loss", "bce → mse", when=123.0)
+    ev = h.snapshot().events
+    assert list(ev.kind) == ["pause", "loss"] and list(ev.detail) == ["", "bce → mse"]
+    assert before <= ev.time.iloc[0] <= after and ev.time.iloc[1] == 123.0
+
+
+def test_every_event_and_every_load_shows_readers_a_version_and_generation_they_have_not_seen():
+    """The dashboard caches its view by History.version (gan.viz.liveview) and a mirror takes a full copy
+    when the generation changes: neither may repeat, or a reader keeps a stale view after a second load."""
+    h = History(recent=10, max_buckets=20)
+    fill(h, 30)
+    versions, generations = [h.version], [h.generation]
+    for i in range(3):
+        h.add_event(30, "note", str(i))
+        assert h.version > max(versions)
+        versions.append(h.version)
+    state = h.state_dict()
+    for _ in range(2):  # the same file loaded twice (continue, then continue again)
+        h.load_state_dict(state)
+        assert h.version > max(versions) and h.generation > max(generations)
+        versions.append(h.version)
+        generations.append(h.generation)
+
+
+def test_a_mirror_gets_each_of_several_events_once():
+    src, mirror = History(recent=50, max_buckets=20), History(recent=50, max_buckets=20)
+    _, cursor = src.changes_since(SyncCursor())
+    mirror.load_state_dict(src.state_dict())
+    for step in range(1, 31):
+        _row(src, step)
+        if step % 5 == 0:
+            src.add_event(step, "lr_g", f"change at {step}", when=2000.0 + step)
+        if step % 10 == 0:
+            delta, cursor = src.changes_since(cursor)
+            mirror.apply(delta)
+            assert list(mirror.snapshot().events.step) == list(range(5, step + 1, 5))
+            assert src.snapshot().events.equals(mirror.snapshot().events)
+
+
+def test_a_history_loaded_before_its_first_step_streams_every_row_to_a_mirror():
+    """A run continued from a checkpoint saved before step 1 (no rows, no buckets): the worker's mirror must
+    still get step 1."""
+    src = History(recent=50, max_buckets=20)
+    src.load_state_dict(History(recent=50, max_buckets=20).state_dict())
+    mirror = History(recent=50, max_buckets=20)
+    _, cursor = src.changes_since(SyncCursor())  # the mirror's first read: a full copy
+    mirror.load_state_dict(src.state_dict())
+    for step in range(1, 6):
+        _row(src, step)
+    delta, cursor = src.changes_since(cursor)
+    mirror.apply(delta)
+    assert list(mirror.snapshot().scalars.step) == [1, 2, 3, 4, 5]

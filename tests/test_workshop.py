@@ -1013,3 +1013,14 @@ def test_process_mode_starts_its_worker_and_an_unreadable_runs_folder_is_said_no
     monkeypatch.setattr(autosave, "find_interrupted", unreadable)
     registry = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
     assert registry.storage_notes == [f"{tmp_path / 'live'}: not readable (denied)"] and registry.current() is None
+
+
+def test_without_a_folder_snapshots_live_under_the_runs_folder(monkeypatch, tmp_path):
+    """The app makes its SnapshotStore without a folder: it goes under GAN_LIVE_RUNS_DIR, else ~/.cache."""
+    from gan.workshop.snapshots import SnapshotStore, runs_dir
+
+    monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path / "runs"))
+    assert runs_dir() == tmp_path / "runs" and SnapshotStore().root == tmp_path / "runs" / "snapshots"
+    monkeypatch.delenv("GAN_LIVE_RUNS_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert runs_dir() == tmp_path / "home" / ".cache" / "gan-live" / "runs"

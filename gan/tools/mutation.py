@@ -140,6 +140,25 @@ EQUIVALENT: dict[str, str] = {
     "gan.workshop.transfer.x_history_csv__mutmut_3": "with_grids=True: grids copied, the CSV has none",
     "gan.workshop.transfer.x_live_state__mutmut_2": "with_grids=None is falsy: the same snapshot",
     "gan.workshop.transfer.x_live_state__mutmut_3": "with_grids=True: grids copied, live_state reads none",
+    "gan.engine.autosave.x_every_s_from_env__mutmut_13": "-2.0 for an unreadable value is refused like -1.0, same text",
+    # History.version and History.generation are only compared for a change (the dashboard's cache key, a
+    # mirror's resync): any increase is as new as +1. tests/test_history.py checks that neither ever repeats.
+    "gan.engine.history.xǁHistoryǁadd_event__mutmut_9": "version += 2: a new number all the same",
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_224": "generation += 2: a new generation all the same",
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_227": "version += 2: a new number all the same",
+    # A load starts a new generation, so a cursor from before it is never compared by its event count (the
+    # mirror takes a full copy) and cursors after it start from whatever the count is then.
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_228": "the event count is only compared within a generation",
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_229": "the event count is only compared within a generation",
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_142": "-2 is below every step like -1 (steps start at 0)",
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_2": "itertuples(index=None) is falsy like False",
+    "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_6": "index=True adds an Index field the loader never reads",
+    # The saved D(real)/D(fake) of a replay point are float32 values; read back without the dtype they are
+    # float64 holding the same numbers, binned into the same histogram.
+    **{f"gan.engine.history.xǁHistoryǁload_state_dict__mutmut_{n}": "float64 copies of float32 values: the same numbers"
+       for n in (196, 198, 201, 203)},
+    "gan.workshop.snapshots.xǁSnapshotStoreǁ__init____mutmut_1":
+        "how many snapshots stay in memory: any other is read back from its file, the same state",
 }
 
 
