@@ -486,3 +486,50 @@ def test_a_run_that_crashed_before_its_first_autosave_is_not_offered_and_hides_n
     assert [r.run_dir for r in found] == [run.run_dir]
     assert notes == [f"{root / '29991231-000000-early'}: no readable autosave",
                      f"{root / '29991231-000001-early'}: no readable autosave"]
+
+
+@pytest.mark.parametrize("raw, mb", [(None, 2048), ("", 2048), (" 64 ", 64), ("1", 1)])
+def test_the_runs_folder_cap_comes_from_the_environment_or_is_two_gigabytes(monkeypatch, tmp_path, raw, mb):
+    if raw is None:
+        monkeypatch.delenv("GAN_LIVE_RUNS_MAX_MB", raising=False)
+    else:
+        monkeypatch.setenv("GAN_LIVE_RUNS_MAX_MB", raw)
+    assert autosave.cap_bytes_from_env() == mb * 2**20
+    assert Autosaver(tmp_path, name="run").cap_bytes == mb * 2**20
+
+
+@pytest.mark.parametrize("raw", ["lots", "0", "-1", "1.5"])
+def test_a_bad_runs_folder_cap_names_the_setting_and_the_value(monkeypatch, raw):
+    monkeypatch.setenv("GAN_LIVE_RUNS_MAX_MB", raw)
+    with pytest.raises(ValueError) as err:
+        autosave.cap_bytes_from_env()
+    assert str(err.value) == f"GAN_LIVE_RUNS_MAX_MB must be a whole number >= 1, got {raw!r}"
+
+
+def test_the_offer_goes_by_the_newest_readable_autosave_not_by_folder_name(tmp_path):
+    """Two interrupted runs: the one saved last is offered first even when its folder sorts first; a run
+    whose newer autosave is damaged is offered from the one before, naming the damaged file; a run whose
+    only autosaves are damaged is passed over with a note, and the search goes on."""
+    import shutil
+    import time
+
+    run, _ = _interrupted_run(tmp_path / "runs")
+    root = run.run_dir.parent
+    later = shutil.copytree(run.run_dir, root / "00000000-000000-later")  # sorts first, saved last
+    (good,) = later.glob("autosave-*.pt")
+    damaged = later / "autosave-999999999.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    for path, ahead in ((good, 60), (damaged, 120)):
+        os.utime(path, (time.time() + ahead, time.time() + ahead))
+    broken = shutil.copytree(run.run_dir, root / "00000000-000001-broken")  # newest of all, nothing readable
+    for path in broken.glob("autosave-*.pt"):
+        path.write_bytes(b"garbage")
+        os.utime(path, (time.time() + 300, time.time() + 300))
+    found, notes = find_interrupted(root, limit=3)
+    assert [r.run_dir for r in found] == [later, run.run_dir]
+    assert found[0].file == good and found[0].saved_at == good.stat().st_mtime
+    assert len(found[0].skipped) == 1 and found[0].skipped[0].startswith(f"{damaged}: ")
+    assert found[1].skipped == () and found[1].file.parent == run.run_dir
+    (broken_file,) = broken.glob("autosave-*.pt")
+    assert notes == [f"{broken}: no readable autosave ({broken_file}: not a readable checkpoint (not a torch file, "
+                     "or corrupt))", found[0].skipped[0]]

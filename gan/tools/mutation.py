@@ -157,6 +157,15 @@ EQUIVALENT: dict[str, str] = {
     # float64 holding the same numbers, binned into the same histogram.
     **{f"gan.engine.history.xǁHistoryǁload_state_dict__mutmut_{n}": "float64 copies of float32 values: the same numbers"
        for n in (196, 198, 201, 203)},
+    # find_interrupted: every run folder sits directly in root, so latest_valid's default root (the folder's
+    # parent) is root itself; a folder without autosaves sorts below every real file time at 0.0 or 1.0; and
+    # sorting the (time, folder, meta) tuples instead of by time alone differs only for two runs whose newest
+    # autosaves have the very same modification time, to the nanosecond.
+    "gan.engine.autosave.x_find_interrupted__mutmut_60": "root None is the run folder's parent: root itself",
+    "gan.engine.autosave.x_find_interrupted__mutmut_62": "root left out is the run folder's parent: root itself",
+    "gan.engine.autosave.x_find_interrupted__mutmut_44": "0.0 or 1.0: below every real file time either way",
+    "gan.engine.autosave.x_find_interrupted__mutmut_48": "tuples sort by their time first: only an exact tie differs",
+    "gan.engine.autosave.x_find_interrupted__mutmut_51": "tuples sort by their time first: only an exact tie differs",
     "gan.workshop.snapshots.xǁSnapshotStoreǁ__init____mutmut_1":
         "how many snapshots stay in memory: any other is read back from its file, the same state",
 }
