@@ -323,6 +323,9 @@ def test_every_event_and_every_load_shows_readers_a_version_and_generation_they_
         h.add_event(30, "note", str(i))
         assert h.version > max(versions)
         versions.append(h.version)
+        h.set_probs(np.full(8, 0.5, np.float32), np.full(8, 0.5, np.float32), 30)  # a new histogram
+        assert h.version > max(versions)
+        versions.append(h.version)
     state = h.state_dict()
     for _ in range(2):  # the same file loaded twice (continue, then continue again)
         h.load_state_dict(state)
@@ -359,3 +362,12 @@ def test_a_history_loaded_before_its_first_step_streams_every_row_to_a_mirror():
     delta, cursor = src.changes_since(cursor)
     mirror.apply(delta)
     assert list(mirror.snapshot().scalars.step) == [1, 2, 3, 4, 5]
+
+
+def test_recent_rows_are_the_last_n_steps_oldest_first():
+    """What the coach reads at each sample point: only the newest steps, not the whole recent window."""
+    h = History(recent=50, max_buckets=20)
+    fill(h, 30)
+    assert [r[0] for r in h.recent_rows(5)] == [26, 27, 28, 29, 30]
+    assert [r[0] for r in h.recent_rows(100)] == list(range(1, 31))
+    assert h.recent_rows(0) == []

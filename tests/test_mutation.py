@@ -170,3 +170,17 @@ def test_a_meta_file_mutmut_left_half_written_gets_its_text_from_before_the_run(
     mutation.keep_results(before, tmp_path, texts=texts)
     assert mutation.read_raw_results(tmp_path) == {a: {f"{a}.x_f__mutmut_1": 1}, b: {f"{b}.x_f__mutmut_1": 0}}
     assert "autosave.py.meta was half-written" in capsys.readouterr().err
+
+
+def test_the_committed_record_reads_back_for_the_configured_modules():
+    """docs/mutation-results.json is what a fresh clone's `--report` prints: it must name only mutated
+    modules, hold a digest and exit codes per function, and still match most of the code it was run on."""
+    data = json.loads(mutation.RECORD.read_text())
+    assert set(data["modules"]) <= set(mutation.configured_modules())
+    for module, functions in data["modules"].items():
+        for function, entry in functions.items():
+            assert len(entry["source"]) == 16 and entry["codes"], (module, function)
+            assert all(code is None or isinstance(code, int) for code in entry["codes"]), (module, function)
+    results, _ = mutation.read_record()
+    recorded = sum(len(entry["codes"]) for functions in data["modules"].values() for entry in functions.values())
+    assert sum(len(codes) for codes in results.values()) > recorded / 2  # else: the code moved on, run it again
