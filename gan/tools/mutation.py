@@ -144,6 +144,7 @@ EQUIVALENT: dict[str, str] = {
     # History.version and History.generation are only compared for a change (the dashboard's cache key, a
     # mirror's resync): any increase is as new as +1. tests/test_history.py checks that neither ever repeats.
     "gan.engine.history.xǁHistoryǁadd_event__mutmut_9": "version += 2: a new number all the same",
+    "gan.engine.history.xǁHistoryǁset_probs__mutmut_4": "version += 2: a new number all the same",
     "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_224": "generation += 2: a new generation all the same",
     "gan.engine.history.xǁHistoryǁload_state_dict__mutmut_227": "version += 2: a new number all the same",
     # A load starts a new generation, so a cursor from before it is never compared by its event count (the
