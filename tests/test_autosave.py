@@ -452,24 +452,35 @@ def test_refused_folders_before_good_runs_are_named_and_the_newest_interrupted_r
     assert [r.run_dir for r in find_interrupted(root, limit=2)[0]] == [newer, older]
 
 
-@pytest.mark.parametrize("raw, seconds", [(None, 30.0), ("", 30.0), ("  ", 30.0), ("0.5", 0.5), (" 45 ", 45.0)])
-def test_the_autosave_interval_comes_from_the_environment_or_is_thirty_seconds(monkeypatch, tmp_path, raw, seconds):
-    """GAN_LIVE_AUTOSAVE_S as the Autosaver reads it (tests/test_worker.py checks it through the app's
-    registry too, but mutmut does not run that file)."""
+# The two settings the Autosaver reads from the environment (tests/test_worker.py checks them through the app's
+# registry too, but mutmut does not run that file): unset or blank is the default, a value is read as given, and
+# a bad one is refused, naming the setting and the value. setting -> (Autosaver attribute, reader, unit, rule).
+SETTINGS = {"GAN_LIVE_AUTOSAVE_S": ("every_s", autosave.every_s_from_env, 1.0, "a number of seconds > 0"),
+            "GAN_LIVE_RUNS_MAX_MB": ("cap_bytes", autosave.cap_bytes_from_env, 2**20, "a whole number >= 1")}
+
+
+@pytest.mark.parametrize("var, raw, value", [
+    *(("GAN_LIVE_AUTOSAVE_S", raw, v) for raw, v in ((None, 30.0), ("", 30.0), ("  ", 30.0), ("0.5", 0.5),
+                                                     (" 45 ", 45.0))),
+    *(("GAN_LIVE_RUNS_MAX_MB", raw, v) for raw, v in ((None, 2048), ("", 2048), (" 64 ", 64), ("1", 1)))])
+def test_the_autosavers_settings_come_from_the_environment_or_their_defaults(monkeypatch, tmp_path, var, raw, value):
+    attribute, read, unit, _ = SETTINGS[var]
     if raw is None:
-        monkeypatch.delenv("GAN_LIVE_AUTOSAVE_S", raising=False)
+        monkeypatch.delenv(var, raising=False)
     else:
-        monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", raw)
-    assert autosave.every_s_from_env() == seconds
-    assert Autosaver(tmp_path, name="run").every_s == seconds
+        monkeypatch.setenv(var, raw)
+    assert read() == value * unit
+    assert getattr(Autosaver(tmp_path, name="run"), attribute) == value * unit
 
 
-@pytest.mark.parametrize("raw", ["soon", "0", "-3", "nan"])
-def test_a_bad_autosave_interval_names_the_setting_and_the_value(monkeypatch, raw):
-    monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", raw)
+@pytest.mark.parametrize("var, raw", [*(("GAN_LIVE_AUTOSAVE_S", raw) for raw in ("soon", "0", "-3", "nan")),
+                                      *(("GAN_LIVE_RUNS_MAX_MB", raw) for raw in ("lots", "0", "-1", "1.5"))])
+def test_a_bad_autosaver_setting_names_the_setting_and_the_value(monkeypatch, var, raw):
+    _, read, _, rule = SETTINGS[var]
+    monkeypatch.setenv(var, raw)
     with pytest.raises(ValueError) as err:
-        autosave.every_s_from_env()
-    assert str(err.value) == f"GAN_LIVE_AUTOSAVE_S must be a number of seconds > 0, got {raw!r}"
+        read()
+    assert str(err.value) == f"{var} must be {rule}, got {raw!r}"
 
 
 def test_a_run_that_crashed_before_its_first_autosave_is_not_offered_and_hides_nothing(tmp_path):
@@ -486,24 +497,6 @@ def test_a_run_that_crashed_before_its_first_autosave_is_not_offered_and_hides_n
     assert [r.run_dir for r in found] == [run.run_dir]
     assert notes == [f"{root / '29991231-000000-early'}: no readable autosave",
                      f"{root / '29991231-000001-early'}: no readable autosave"]
-
-
-@pytest.mark.parametrize("raw, mb", [(None, 2048), ("", 2048), (" 64 ", 64), ("1", 1)])
-def test_the_runs_folder_cap_comes_from_the_environment_or_is_two_gigabytes(monkeypatch, tmp_path, raw, mb):
-    if raw is None:
-        monkeypatch.delenv("GAN_LIVE_RUNS_MAX_MB", raising=False)
-    else:
-        monkeypatch.setenv("GAN_LIVE_RUNS_MAX_MB", raw)
-    assert autosave.cap_bytes_from_env() == mb * 2**20
-    assert Autosaver(tmp_path, name="run").cap_bytes == mb * 2**20
-
-
-@pytest.mark.parametrize("raw", ["lots", "0", "-1", "1.5"])
-def test_a_bad_runs_folder_cap_names_the_setting_and_the_value(monkeypatch, raw):
-    monkeypatch.setenv("GAN_LIVE_RUNS_MAX_MB", raw)
-    with pytest.raises(ValueError) as err:
-        autosave.cap_bytes_from_env()
-    assert str(err.value) == f"GAN_LIVE_RUNS_MAX_MB must be a whole number >= 1, got {raw!r}"
 
 
 def test_the_offer_goes_by_the_newest_readable_autosave_not_by_folder_name(tmp_path):
