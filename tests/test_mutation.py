@@ -184,3 +184,14 @@ def test_the_committed_record_reads_back_for_the_configured_modules():
     results, _ = mutation.read_record()
     recorded = sum(len(entry["codes"]) for functions in data["modules"].values() for entry in functions.values())
     assert sum(len(codes) for codes in results.values()) > recorded / 2  # else: the code moved on, run it again
+
+
+@pytest.mark.parametrize("text", ["{half", "[]", '{"modules": 3}'])
+def test_a_damaged_record_is_a_clear_error(tmp_path, text):
+    record = tmp_path / "mutation-results.json"
+    record.write_text(text)
+    with pytest.raises(SystemExit, match="not a mutation record"):
+        mutation.read_record(record)
+    with pytest.raises(SystemExit, match="not a mutation record"):
+        mutation.save_record({}, {}, path=record)
+    assert record.read_text() == text  # nothing overwritten

@@ -297,12 +297,23 @@ def _split(name: str) -> tuple[str, str, int]:
     return module, function, int(number)
 
 
+def _load_record(path: Path) -> dict:
+    """The record's data; a damaged file (a bad merge, a hand edit) is a clear error, not a traceback."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data.get("modules"), dict):
+            raise ValueError("no 'modules' table")
+        return data
+    except (ValueError, AttributeError) as exc:
+        raise SystemExit(f"{path}: not a mutation record ({exc}); `git checkout {path.name}` restores it") from exc
+
+
 def save_record(results: dict[str, dict[str, int | None]], rechecked: dict[str, list],
                 path: Path = RECORD, repo: Path = REPO) -> None:
     """Write the verdicts to the record: per module, per function, its source digest and its mutants'
     exit codes in mutmut's order (mutant N at place N - 1). A module the results do not hold keeps its
     recorded entry; a function whose source is gone is dropped."""
-    old = json.loads(path.read_text())["modules"] if path.exists() else {}
+    old = _load_record(path)["modules"] if path.exists() else {}
     modules = {}
     for module in sorted(set(old) | set(results)):
         if module not in results:
@@ -328,7 +339,7 @@ def read_record(path: Path = RECORD, repo: Path = REPO) -> tuple[dict[str, dict[
     whose source has the digest it had when its mutants ran."""
     if not path.exists():
         return {}, {}
-    data = json.loads(path.read_text())
+    data = _load_record(path)
     results = {}
     for module, functions in data["modules"].items():
         digests = function_digests(module, repo)
