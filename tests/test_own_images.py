@@ -3,6 +3,7 @@ refused with a message that says why, and a run trained end to end from a .zip t
 
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -84,15 +85,16 @@ def test_a_folder_npz_and_idx_load_too(tmp_path, digits):
     assert np.array_equal(load_own_images(idx).images, digits)
 
 
-@pytest.mark.parametrize("case", ["too_few", "traversal", "absolute", "bomb", "not_zip", "one_image", "missing",
-                                  "truncated_idx", "bad_npz", "nan_npz", "wrong_shape"])
+@pytest.mark.parametrize("case", ["too_few", "traversal", "backslash", "absolute", "bomb", "not_zip", "one_image",
+                                  "missing", "truncated_idx", "bad_npz", "nan_npz", "wrong_shape"])
 def test_unusable_input_is_refused_with_the_reason(tmp_path, digits, case):
     p = tmp_path / "x.zip"
     if case == "too_few":
         write_zip(p, digits, 10, {"a.txt": b"x"})
         expect = f"10 usable images, at least {MIN_IMAGES} are needed"
-    elif case in ("traversal", "absolute"):
-        name = "../../etc/evil.png" if case == "traversal" else "/tmp/evil.png"
+    elif case in ("traversal", "backslash", "absolute"):
+        # backslash: a zip made on Windows names folders with "\\"; Python keeps that name as it is on Linux
+        name = {"traversal": "../../etc/evil.png", "backslash": "..\\..\\evil.png", "absolute": "/tmp/evil.png"}[case]
         write_zip(p, digits, 70, {name: photographed(digits[0], 0)})
         expect = f"the entry {name!r} points outside the archive"
     elif case == "bomb":
@@ -213,3 +215,37 @@ def test_the_train_page_upload_keeps_good_images_with_a_preview_and_refuses_the_
     assert sorted(p.name for p in (tmp_path / "runs" / "uploads").iterdir()) == [Path(good.path).name]  # not kept
     assert "give a .zip of PNG/JPEG images" in ctl.use_own_images(upload(evil, "photo.png")).notice.text
     assert "over the upload limit of 0 MB" in ctl.use_own_images(upload(evil), max_bytes=100).notice.text
+
+
+def test_the_train_page_uploader_previews_your_images_and_refuses_a_backslash_escape(tmp_path, digits, app_registry,
+                                                                                     monkeypatch):
+    """The uploader on the Train page itself (AppTest): a good .zip gives the preview and the path the next Start
+    trains on; a zip made on Windows whose entry climbs out with backslashes is refused beside the field, and
+    nothing of it is kept."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.delenv("GAN_LIVE_TOKEN", raising=False)
+    uploads = Path(os.environ["GAN_LIVE_RUNS_DIR"]) / "uploads"
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
+    at.run()
+    at.selectbox(key="dataset").set_value("own")
+    at.run()
+    good = write_zip(tmp_path / "class.zip", digits, 70).read_bytes()
+    at.file_uploader(key="own_upload").set_value(("class.zip", good, "application/zip"))
+    at.run()
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
+    kept = sorted(uploads.iterdir())
+    assert len(kept) == 1 and at.session_state["data_path"] == str(kept[0])
+    captions = [i.proto.imgs[0].caption for i in at.sidebar.get("image")]
+    assert captions == ["64 of your images as the GAN sees them. 70 images from class.zip; 70 inverted "
+                        "(light background)."], captions
+
+    evil = write_zip(tmp_path / "evil.zip", digits, 70, {"..\\..\\x.png": photographed(digits[0], 0)}).read_bytes()
+    at.file_uploader(key="own_upload").set_value(("evil.zip", evil, "application/zip"))
+    at.run()
+    assert not at.exception
+    beside = [e.value for e in at.sidebar.error]
+    assert any("refused, the entry '..\\\\..\\\\x.png' points outside the archive" in e for e in beside), beside
+    assert sorted(uploads.iterdir()) == kept  # nothing of it kept
+    assert at.session_state["data_path"] == str(kept[0])  # the good upload is still what Start would use
+    assert app_registry.current() is None
