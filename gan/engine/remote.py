@@ -17,6 +17,10 @@ from gan.engine.protocol import FailureKind, PauseCause, RunState, RunStatus
 __all__ = ["CALL_TIMEOUT_S", "SILENT_S", "RemoteTrainer", "WorkerClient", "WorkerError"]  # the client's: re-exported
 
 SILENT_S = 10.0  # a running run that sent no tick for this long: the page says so (frozen or swamped worker)
+# How long a Start waits for a training process that is alive but has not answered yet (a fresh one imports torch
+# first: 10-16 s measured on the 2-core box with two CPU burners; SPAWN_TIMEOUT_S bounds one wait, this the whole).
+START_PATIENCE_S = 300.0
+WAITING_FOR_WORKER = "starting the training process"  # the mirror's loading reason until the worker has the run
 
 
 class RemoteTrainer:
@@ -43,8 +47,13 @@ class RemoteTrainer:
         self._actions: list[tuple[int, str, object]] = []
         self._max_rate: float | None = None
         self._started = False
+        self._start_pending = False  # started here, its Start not yet handed to the worker (Stop cancels it)
+        self._start_done = threading.Event()  # the Start was answered, failed or cancelled: commands may follow
         self._spawn = -1  # WorkerClient.spawns when started: a later spawn is another process
         self._last_tick = time.monotonic()
+        # (when, seconds waited) of the latest command the worker did not answer in time; None once it answers
+        # again or a newer tick arrives: a slow process is said to be slow, never dead (FailureKind decides).
+        self._unanswered: tuple[float, float] | None = None
         self._has_models = False
         self._data = None
         self._lock = threading.Lock()
@@ -74,31 +83,77 @@ class RemoteTrainer:
 
     # --- commands (any thread) -----------------------------------------------------------------------
     def start(self, paused: bool = False, stop_at_step: int | None = None) -> None:
+        """Returns at once, like Trainer.start: the run shows LOADING (why: the status's reason) and a thread hands
+        it to the worker, which may still be importing torch after a restart. Pressing Start or Continue must not
+        hold the page (nor the registry, which every viewer reads) for that long; a failure shows as FAILED."""
         if stop_at_step is not None:
             raise ValueError("stop_at_step is for the in-process Trainer (CLI, bench)")
         with self._lock:
             if self._started:
                 raise RuntimeError("this run was already started; use resume, or reset for a new run")
-            self._started = True
+            self._started = self._start_pending = True
         self.client.register(self)
-        resume = None
         if self._resume_state is not None:
-            buf = io.BytesIO()
-            import torch
-
-            torch.save(self._resume_state, buf)
-            resume = buf.getvalue()
             self.history.load_state_dict(self._resume_state["history"])  # charts at once, before the first tick
-        self.on_status(replace(self._status, state=RunState.LOADING), -0.5)
-        self.client.ensure_started()
-        self._spawn = self.client.spawns  # the worker process this run lives in
+        self.on_status(replace(self._status, state=RunState.LOADING, reason=WAITING_FOR_WORKER), -0.5)
+        threading.Thread(target=self._send_start, args=(paused,), daemon=True, name=f"gan-start-{self.name}").start()
+
+    def _send_start(self, paused: bool) -> None:
+        sent = False
         try:
-            self.client.call(p.Start(self.name, self.config.to_dict(), paused, tuple(self._actions), resume,
-                                     self.dataset_fallback, self._max_rate, self.autosave_dir,
-                                     self.autosave_root))
+            self._wait_for_worker()
+            resume = None
+            if self._resume_state is not None:
+                import torch
+
+                buf = io.BytesIO()
+                torch.save(self._resume_state, buf)
+                resume = buf.getvalue()
+            with self._lock:
+                if not self._start_pending:
+                    return  # stopped or reset while the worker was starting: nothing to send
+                self._start_pending = False  # from here a Stop waits for the Start and stops the run in the worker
+                cmd = p.Start(self.name, self.config.to_dict(), paused, tuple(self._actions), resume,
+                              self.dataset_fallback, self._max_rate, self.autosave_dir, self.autosave_root)
+            self._spawn = self.client.spawns  # the worker process this run lives in (it answered the Ping)
+            sent = True
+            self._command(cmd)
         except WorkerError as exc:
-            self.on_worker_death(str(exc))
-            raise
+            if exc.kind == FailureKind.WORKER_DIED:
+                self.on_worker_death(str(exc))
+            elif not sent:  # alive but never answered a Ping in START_PATIENCE_S: the run never reached it
+                self._fail(FailureKind.WORKER_UNRESPONSIVE, str(exc))
+            # else: the Start is in the worker's queue and runs when it catches up; its ticks will say so
+        except Exception as exc:  # noqa: BLE001 — the worker refused it (a checkpoint it cannot load): say why
+            self._fail(FailureKind.ERROR, f"the training process could not start it: {exc}")
+        finally:
+            self._start_done.set()
+
+    def _wait_for_worker(self) -> None:
+        """Ping until the worker answers. One that is alive but still starting is waited for (up to
+        START_PATIENCE_S), saying so, never declared dead for being slow; one that died fails the run at once."""
+        began = time.monotonic()
+        while True:
+            try:
+                self.client.call(p.Ping())
+                return
+            except WorkerError as exc:
+                waited = time.monotonic() - began
+                if (exc.kind != FailureKind.WORKER_UNRESPONSIVE or not self.client.alive()
+                        or waited >= START_PATIENCE_S or not self._start_pending):
+                    raise
+                self.on_status(replace(self._status, reason=f"{WAITING_FOR_WORKER}, still starting after "
+                                       f"{waited:.0f} s on a busy computer"), -0.5)
+
+    def _cancel_start(self, reason: str) -> bool:
+        """Stop or Reset before the Start went to the worker: the run ends here, the worker never gets it."""
+        with self._lock:
+            if not self._start_pending:
+                return False
+            self._start_pending = False
+            self._status = replace(self._status, state=RunState.STOPPED, reason=reason)
+            self._stamp = float("inf")  # final, like a dead worker's
+        return True
 
     def pause(self, reason: str = "") -> None:
         self._call(p.Pause(self.name, reason))
@@ -117,15 +172,21 @@ class RemoteTrainer:
         """Stop the run in the worker; True when its thread ended within the timeout (or nothing runs)."""
         if not self._started or not self.is_alive():
             return True
+        if self._cancel_start("stopped before the training process had started it"):
+            return True
         try:
-            stopped = self._call(p.Stop(self.name, timeout, clean), timeout=timeout + CALL_TIMEOUT_S)
-        except WorkerError:
-            return True  # the process is gone, so is the run
+            stopped = self._call(p.Stop(self.name, timeout, clean), timeout=timeout + self.client.call_timeout)
+        except WorkerError as exc:
+            # gone: so is the run. Not answering: the Stop waits in its queue, but the run still trains for now
+            return exc.kind == FailureKind.WORKER_DIED
         return True if stopped is None else bool(stopped)
 
     def forget(self, timeout: float = 5.0) -> None:
         """Reset: stop the run and drop it from the worker and the tick reader."""
         self.client.forget(self.name)
+        if self._cancel_start("reset before the training process had started it"):
+            return
+        self._start_done.wait(START_PATIENCE_S + 2 * CALL_TIMEOUT_S)  # the Forget must follow the Start
         if self._started and self.client.alive():
             try:
                 self.client.call(p.Forget(self.name, timeout), timeout=timeout + CALL_TIMEOUT_S)
@@ -149,10 +210,11 @@ class RemoteTrainer:
     def set_max_rate(self, steps_per_sec: float | None) -> None:
         if steps_per_sec is not None and not (0 < steps_per_sec <= 100_000):
             raise ValueError("steps/s throttle must be in (0, 100000] or None")
-        if self._started:
-            self._call(p.SetMaxRate(self.name, steps_per_sec))
-        else:
-            self._max_rate = steps_per_sec  # sent with Start
+        with self._lock:
+            if not self._started or self._start_pending:
+                self._max_rate = steps_per_sec  # sent with the Start: the page's click never waits for the worker
+                return
+        self._call(p.SetMaxRate(self.name, steps_per_sec))
 
     def schedule(self, after_step: int, kind: str, value) -> None:
         from gan.engine.control import check_live_change
@@ -163,7 +225,9 @@ class RemoteTrainer:
         else:
             self._actions.append((int(after_step), kind, value))
 
-    def _call(self, cmd: p.Command, timeout: float = CALL_TIMEOUT_S):
+    def _call(self, cmd: p.Command, timeout: float | None = None):
+        if self._started:  # a command follows the Start (the worker does not know the run before it)
+            self._start_done.wait(START_PATIENCE_S + 2 * CALL_TIMEOUT_S)
         if self._status.failure == FailureKind.WORKER_DIED or self._spawn != self.client.spawns:
             # Its process is gone: a fresh worker does not know this run. Commands that steer a live run
             # are no-ops on a dead one (as on a stopped Trainer); reads that need its weights cannot work.
@@ -171,11 +235,24 @@ class RemoteTrainer:
                 raise RuntimeError(f"run {self.name!r} has no training process any more "
                                    f"({self._status.reason or 'it ended'})")
             return None
+        return self._command(cmd, timeout)
+
+    def _command(self, cmd: p.Command, timeout: float | None = None):
+        """client.call, and what its WorkerError means for this run, decided by its kind: a process that ended
+        fails the run for good; one that did not answer in time is only said to be not answering (the command
+        stays queued there, the run goes on), until it answers or ticks again. Either way the caller gets it."""
         try:
-            return self.client.call(cmd, timeout=timeout)
+            value = self.client.call(cmd, timeout=timeout)
         except WorkerError as exc:
-            self.on_worker_death(str(exc))
+            if exc.kind == FailureKind.WORKER_DIED:
+                self.on_worker_death(str(exc))
+            else:
+                with self._lock:
+                    self._unanswered = (time.monotonic(), self.client.call_timeout if timeout is None else timeout)
             raise
+        with self._lock:
+            self._unanswered = None  # it answered
+        return value
 
     # --- reading (any thread) ------------------------------------------------------------------------
     @property
@@ -231,7 +308,13 @@ class RemoteTrainer:
         with self._lock:
             status = self._status
             silent = time.monotonic() - self._last_tick
-        if status.state == RunState.RUNNING and silent > SILENT_S:  # ticks come 5 times a second
+            unanswered = self._unanswered
+        if unanswered is not None and status.is_live:
+            status = replace(status, warnings=(
+                *status.warnings, f"The training process is not answering: a command got no reply within "
+                f"{unanswered[1]:.0f} s (it is busy or starved of CPU). The run is not lost: the charts go on "
+                "when it catches up, and this note goes away by itself."))
+        elif status.state == RunState.RUNNING and silent > SILENT_S:  # ticks come 5 times a second
             status = replace(status, warnings=(
                 *status.warnings, f"No news from the training process for {silent:.0f} s: it may be frozen or "
                 "starved of CPU. The charts show the last step it reported."))
@@ -298,16 +381,22 @@ class RemoteTrainer:
             self.history.apply(tick.delta)
         self.last_manual_step, self.last_stats = tick.last_manual_step, tick.last_stats
         self._has_models = tick.has_models
-        self._last_tick = time.monotonic()
+        with self._lock:
+            self._last_tick = time.monotonic()
+            if self._unanswered is not None and tick.stamp > self._unanswered[0]:
+                self._unanswered = None  # taken after the command timed out: the process runs again
         self.on_status(tick.status, tick.stamp)
 
     def on_worker_death(self, cause: str) -> None:
         """The worker process is gone: the run is failed for good (a late tick changes nothing)."""
+        self._fail(FailureKind.WORKER_DIED, cause)
+
+    def _fail(self, failure: FailureKind, cause: str) -> None:
         with self._lock:
             if not self._status.is_live:
                 return
             reason = f"{cause}; training stopped at step {self._status.step:,}, the charts keep what it did"
-            self._status = replace(self._status, state=RunState.FAILED, reason=reason,
-                                   failure=FailureKind.WORKER_DIED, pause_cause=PauseCause.NONE, steps_per_sec=0.0)
+            self._status = replace(self._status, state=RunState.FAILED, reason=reason, failure=failure,
+                                   pause_cause=PauseCause.NONE, steps_per_sec=0.0)
             self._stamp = float("inf")  # final: a late tick or reply from the dead process changes nothing
         self.history.add_event(self._status.step, "failed", reason)

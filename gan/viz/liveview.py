@@ -71,7 +71,7 @@ def banners(status: RunStatus) -> tuple[Banner, ...]:
         out.append(Banner(BannerKind.INFO, f"Paused ({reason}). Press Resume, or Step to advance one step at a time.",
                           ":material/pause:"))
     elif state == RunState.LOADING:
-        out.append(Banner(BannerKind.INFO, "Loading the dataset and building the models…", ":material/hourglass_top:"))
+        out.append(Banner(BannerKind.INFO, loading_text(status), ":material/hourglass_top:"))
     elif state == RunState.STOPPED and status.interrupted:
         out.append(Banner(BannerKind.INFO, f"This run was interrupted: {reason}. These are its saved charts; the "
                           "presenter can continue it from there.", ":material/history:"))
@@ -79,6 +79,14 @@ def banners(status: RunStatus) -> tuple[Banner, ...]:
         out.append(Banner(BannerKind.INFO, "Stopped. The charts and the Samples page keep this run; Start begins a "
                           "new one.", ":material/stop:"))
     return tuple(out)
+
+
+def loading_text(status: RunStatus) -> str:
+    """What a loading run waits for, for everyone watching: "Loading run-1 from its save at step 1,234: starting
+    the training process…". The run's reason says what it waits for (a worker process still importing torch);
+    without one it is loading the data and building the models. Seconds on a busy computer: never say nothing."""
+    what = f"Loading {status.name}" + (f" from its save at step {status.step:,}" if status.step else "")
+    return f"{what}: {status.reason or 'loading the dataset and building the models'}…"
 
 
 def headline(status: RunStatus) -> str:

@@ -11,7 +11,7 @@ from enum import Enum
 from gan.engine.checkpoint import CheckpointError
 from gan.engine.config import OWN, Config, ConfigError
 from gan.engine.losses import get_loss
-from gan.engine.protocol import LIVE_STATES
+from gan.engine.protocol import LIVE_STATES, FailureKind
 from gan.engine.remote import WorkerError
 from gan.engine.trainer import PAUSED, RUNNING
 from gan.workshop import snapshots
@@ -70,6 +70,14 @@ def _info(text: str, run=None) -> Notice:
 
 def _error(text: str, run=None, exc: ConfigError | None = None) -> Notice:
     return Notice(Kind.ERROR, text, run, field=exc.field if exc else None, field_text=str(exc) if exc else "")
+
+
+def _worker_error(what: str, exc: WorkerError, run=None) -> Notice:
+    """A command the training process did not take, in words its kind picks (a slow process is not a dead one)."""
+    if exc.kind == FailureKind.WORKER_UNRESPONSIVE:
+        return _error(f"{what}: the training process is not answering (busy, or starved of CPU); try again in a "
+                      "moment. The run is kept, and the command may still apply when the process catches up.", run)
+    return _error(f"{what}: {exc}", run)  # it ended: the run's banner says so too
 
 
 # --- the one Config <-> form mapping ---------------------------------------------------------------
@@ -166,14 +174,20 @@ class TrainController:
         trainer = self.live()
         if trainer is None or trainer.state != RUNNING:
             return _info("Nothing is running to pause.", trainer)
-        trainer.pause("paused from the dashboard")  # returns at the step boundary: step_count is final
+        try:
+            trainer.pause("paused from the dashboard")  # returns at the step boundary: step_count is final
+        except WorkerError as exc:
+            return _worker_error("Not paused", exc, trainer)
         return _success(f"Paused {trainer.name} at step {trainer.step_count:,}.", trainer)
 
     def resume(self) -> Notice:
         trainer = self.live()
         if trainer is None or trainer.state != PAUSED:
             return _info("Nothing is paused to resume.", trainer)
-        trainer.resume()
+        try:
+            trainer.resume()
+        except WorkerError as exc:
+            return _worker_error("Not resumed", exc, trainer)
         return _success(f"Resumed {trainer.name}.", trainer)
 
     def pause_or_resume(self) -> Notice:  # the one Pause/Resume button
@@ -188,6 +202,8 @@ class TrainController:
         target, reason = trainer.step_count + 1, trainer.status().reason
         try:
             trainer.step(1, which=which)
+        except WorkerError as exc:  # before RuntimeError, which it is
+            return _worker_error(f"Step {target:,} not taken", exc, trainer)
         except (RuntimeError, ValueError) as exc:  # resumed by another tab meanwhile, or a bad `which`
             return _error(f"Not stepped: {exc}", trainer)
         def done(t) -> bool:
@@ -214,6 +230,9 @@ class TrainController:
 
     def continue_run(self, max_rate=0) -> Notice:
         """Continue the interrupted (or failed) run from its newest autosave, in its own folder."""
+        live = self.live()
+        if live is not None and self.registry.continue_offer() is None:  # a second click while it loads
+            return _info(f"Nothing to continue: {live.name} is {live.state} already.", live)
         try:
             throttle(max_rate)
             trainer = self.registry.continue_run()
@@ -231,6 +250,8 @@ class TrainController:
             trainer.set_loss(loss)
         except ValueError as exc:
             return _error(str(exc), trainer)
+        except WorkerError as exc:
+            return _worker_error("Loss not switched", exc, trainer)
         return _success(f"Loss → {loss} from the next step.", trainer)
 
     def set_lr(self, field: str, text) -> Notice:
@@ -268,13 +289,16 @@ class TrainController:
                     Config(**{kind: value})
         except (ValueError, TypeError, KeyError) as exc:  # ConfigError is a ValueError
             return _error(f"Not applied: not a coach action ({exc}).", trainer)
-        for kind, value in changes:
-            if kind == "loss":
-                trainer.set_loss(value)
-            elif kind == "d_steps":
-                trainer.set_d_steps(value)
-            else:
-                trainer.set_lr(**{kind: value})
+        try:
+            for kind, value in changes:
+                if kind == "loss":
+                    trainer.set_loss(value)
+                elif kind == "d_steps":
+                    trainer.set_d_steps(value)
+                else:
+                    trainer.set_lr(**{kind: value})
+        except WorkerError as exc:
+            return _worker_error("Coach's advice not applied", exc, trainer)
         said = ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in changes)
         return _success(f"Coach's advice applied: {said} from the next step.", trainer)
 
@@ -311,7 +335,10 @@ class TrainController:
         trainer = self.live()
         if trainer is None:
             return _info(f"{what} for the next Start.")
-        apply(trainer)
+        try:
+            apply(trainer)
+        except WorkerError as exc:
+            return _worker_error(f"Not changed ({what})", exc, trainer)
         return _success(f"{what} from the next step.", trainer)
 
     def set_max_rate(self, rate) -> Notice:
@@ -323,7 +350,10 @@ class TrainController:
         trainer = self.live()
         if trainer is None:
             return _info("No live run: the next one starts at this speed.")
-        trainer.set_max_rate(value)
+        try:
+            trainer.set_max_rate(value)
+        except WorkerError as exc:
+            return _worker_error("Speed not changed", exc, trainer)
         return _success("Full speed." if value is None else f"At most {value:g} steps/s.", trainer)
 
     # --- workshop: presets, snapshots, branches, uploads ---------------------------------------------------
