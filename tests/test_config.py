@@ -22,7 +22,7 @@ from gan.engine.config import Config, ConfigError
     ("latent_dim", 0, "latent_dim"),
     ("seed", -1, "seed"),
     ("sample_every", 0, "sample_every"),
-    ("device", "tpu", "device: must be one of auto, cpu, cuda"),
+    ("device", "tpu", "device: must be one of auto, cpu, cuda, mps, got 'tpu'"),
 ])
 def test_invalid_values_name_the_field_and_range(field, value, fragment):
     with pytest.raises(ConfigError) as err:
@@ -39,7 +39,9 @@ def test_cuda_without_gpu_is_refused():
 
 def test_auto_resolves_to_cpu_and_the_mlp_pair_without_gpu_and_explicit_choices_stay():
     c = Config(model="auto", device="auto")
-    expected = ("cuda", "dcgan") if torch.cuda.is_available() else ("cpu", "mlp")
+    # whatever this machine has (every combination: tests/test_devices.py)
+    expected = (("cuda", "dcgan") if torch.cuda.is_available() else ("mps", "dcgan") if torch.backends.mps.is_available()
+                else ("cpu", "mlp"))
     assert (c.resolved_device(), c.resolved_model()) == expected
     assert Config(model="mlp").resolved_model() == "mlp" and Config(model="dcgan").resolved_model() == "dcgan"
 

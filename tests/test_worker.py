@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,7 +176,6 @@ def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_regist
     assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
     os.kill(process_registry.worker.pid, signal.SIGSTOP)  # alive but frozen
     try:
-        monkeypatch.setattr(gan.engine.remote, "CALL_TIMEOUT_S", 1.0)
         t0 = time.monotonic()
         with pytest.raises(gan.engine.remote.WorkerError, match="did not answer"):
             process_registry.worker.call(gan.engine.remote.p.Ping(), timeout=1.0)
@@ -186,6 +186,104 @@ def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_regist
                             timeout=10)
     finally:
         os.kill(process_registry.worker.pid, signal.SIGCONT)
+
+
+def test_a_busy_worker_is_not_answering_not_dead_and_recovers_by_itself(process_registry, tmp_path):
+    """A command that times out on a worker that is only busy (here: stopped by SIGSTOP past the timeout) says "not
+    answering, try again" to its caller and on the run, which is not failed; when the worker catches up, its next
+    tick clears the warning, the run goes on and the command sent meanwhile still applies."""
+    from gan.workshop.controller import Kind, TrainController
+    from gan.workshop.snapshots import SnapshotStore
+
+    t = process_registry.start(SMALL)
+    assert t.wait_until(lambda t: t.state == RunState.RUNNING and t.step_count >= 5, timeout=60), t.status()
+    ctl = TrainController(process_registry, SnapshotStore(tmp_path / "snapshots"))
+    worker = process_registry.worker
+    worker.call_timeout = 1.0  # read at each call (gan.engine.remote.CALL_TIMEOUT_S is only the default's copy)
+    pid = worker.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        notice = ctl.set_d_steps(3)
+        assert notice.kind == Kind.ERROR and "not answering" in notice.text and "try again" in notice.text, notice
+        st = t.status()
+        assert (st.state, st.failure) == (RunState.RUNNING, FailureKind.NONE), st  # neither failed nor "died"
+        assert any("not answering" in w for w in st.warnings), st.warnings
+        assert t.is_alive() and t.history.snapshot().events.kind.ne("failed").all()
+        frozen_at = t.step_count
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # The next command gets its own reply: the late one of the timed-out command comes first and is dropped by its
+    # request id (taken as this one's, it would be None, not the run's weights).
+    state = t.state_dict()
+    assert state["step"] >= frozen_at and "G" in state
+    assert t.wait_until(lambda t: t.step_count > frozen_at
+                        and not any("not answering" in w for w in t.status().warnings), timeout=30), t.status()
+    assert t.wait_until(lambda t: t.status().d_steps == 3, timeout=10), t.status()  # sent meanwhile: not lost
+    assert t.state == RunState.RUNNING and worker.pid == pid and worker.alive()
+
+
+class _Client:
+    """A WorkerClient stand-in whose next calls fail with a chosen WorkerError kind (the real ones: above)."""
+
+    spawns, call_timeout = 1, 1.0
+
+    def __init__(self):
+        self.kind = None
+
+    def register(self, run):
+        pass
+
+    def forget(self, name):
+        pass
+
+    def alive(self):
+        return True
+
+    def call(self, cmd, timeout=None):
+        from gan.engine.remote import WorkerError
+
+        if self.kind is not None:
+            raise WorkerError(self.kind, f"the training worker {self.kind}")
+        return None
+
+
+@pytest.mark.parametrize("kind", [FailureKind.WORKER_UNRESPONSIVE, FailureKind.WORKER_DIED])
+def test_the_error_kind_alone_decides_between_not_answering_and_dead(kind):
+    from gan.engine import protocol as p
+    from gan.engine.remote import RemoteTrainer, WorkerError
+
+    client = _Client()
+    t = RemoteTrainer(client, SMALL, name="r")
+    t.start()
+    t.pause()  # answered: the Start went through
+    client.kind = kind
+    before = time.monotonic()
+    with pytest.raises(WorkerError) as err:
+        t.set_d_steps(2)
+    assert err.value.kind == kind  # the caller gets it either way
+    st = t.status()
+    if kind == FailureKind.WORKER_DIED:
+        assert (st.state, st.failure) == (RunState.FAILED, FailureKind.WORKER_DIED), st
+        assert t.stop(timeout=0.1)  # nothing left to stop
+        return
+    assert st.is_live and st.failure == FailureKind.NONE, st
+    assert any("not answering" in w for w in st.warnings), st.warnings
+
+    def tick(stamp):
+        t.on_tick(p.Tick("r", replace(st, state=RunState.RUNNING, step=7, warnings=()), None, stamp=stamp))
+
+    tick(before - 1.0)  # taken before the command timed out (it was still in the pipe): proves nothing
+    assert any("not answering" in w for w in t.status().warnings)
+    tick(time.monotonic())  # taken after: the process runs again
+    assert t.status().warnings == () and t.step_count == 7
+    client.kind = kind
+    with pytest.raises(WorkerError):
+        t.resume()
+    assert any("not answering" in w for w in t.status().warnings)
+    assert not t.stop(timeout=0.1) and t.is_alive()  # the Stop waits in its queue: the run is not stopped yet
+    client.kind = None
+    t.resume()  # an answered command clears it too
+    assert t.status().warnings == ()
 
 
 # --- the real server: no orphans ---------------------------------------------------------------------

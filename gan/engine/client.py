@@ -48,10 +48,18 @@ def _describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+THREADS_DIR = "/proc/self/task"  # Linux: one entry per thread of this process
+
+
+def can_pin() -> bool:
+    """Core pinning needs Linux: os.sched_setaffinity (absent on macOS and Windows) and /proc to find our threads."""
+    return hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity") and os.path.isdir(THREADS_DIR)
+
+
 def _pin_threads(cores: set) -> None:
     """sched_setaffinity for every thread of this process (pid 0 would mean the calling thread only);
     threads started later inherit the mask of the thread that starts them."""
-    for tid in os.listdir("/proc/self/task"):
+    for tid in os.listdir(THREADS_DIR):
         try:
             os.sched_setaffinity(int(tid), cores)
         except ProcessLookupError:
@@ -70,6 +78,7 @@ class WorkerClient:
         self.torch_threads = torch_threads
         self.preload = preload
         self.pin = os.environ.get("GAN_LIVE_PIN", "1").strip() != "0" if pin is None else pin
+        self.call_timeout = CALL_TIMEOUT_S  # per client, read at each call (tests shorten it for a frozen worker)
         self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
         self._unpinned: set = set()
         self._lock = threading.Lock()  # one command in flight; also guards spawning
@@ -122,8 +131,9 @@ class WorkerClient:
         """Give training cores of its own (Linux): the worker gets the last torch_threads cores, the
         server keeps the others. Without this the scheduler moves the server's refresh work (30 viewers:
         ~0.2 cores) onto the training core now and then, and the training step, latency-bound at these
-        sizes, loses ~20 % (measured: 0.81x at 30 viewers unpinned). GAN_LIVE_PIN=0 turns it off."""
-        if not self.pin or not hasattr(os, "sched_setaffinity"):
+        sizes, loses ~20 % (measured: 0.81x at 30 viewers unpinned). GAN_LIVE_PIN=0 turns it off. Elsewhere
+        (macOS, Windows: no sched_setaffinity, no /proc) both run unpinned and the OS schedules them."""
+        if not self.pin or not can_pin():
             return
         try:
             cores = sorted(os.sched_getaffinity(0))
@@ -169,8 +179,11 @@ class WorkerClient:
             self.pinned = None
 
     # --- commands -------------------------------------------------------------------------------------
-    def call(self, cmd: p.Command, timeout: float = CALL_TIMEOUT_S):
-        """Send one command and wait for its Reply; raise what the worker raised, or WorkerError."""
+    def call(self, cmd: p.Command, timeout: float | None = None):
+        """Send one command and wait for its Reply (up to ``timeout``, else call_timeout s); raise what the worker
+        raised, or WorkerError: WORKER_UNRESPONSIVE when no reply came in time (the command stays sent: a busy
+        worker still applies it, and its late reply is dropped by request id), WORKER_DIED when the process ended."""
+        timeout = self.call_timeout if timeout is None else timeout
         with self._lock:
             self._ensure_started_locked()
             proc, conn = self._proc, self._cmd

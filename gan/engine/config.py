@@ -12,7 +12,7 @@ from dataclasses import dataclass
 DATASETS = ("mnist5k", "mnist", "fashion")  # the dashboard's choices
 OWN = "own"  # your images (data_path): the CLI's --data PATH (gan.engine.own_images)
 MODELS = ("auto", "mlp", "dcgan")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple's GPU (a presenter's MacBook)
 
 
 class ConfigError(ValueError):
@@ -80,7 +80,8 @@ class Config:
     ema: float = 0.995
     # Seeds the weights, the fixed sample noise and the batch order: same seed, same run on CPU.
     seed: int = 0
-    # "auto" takes CUDA when there is a GPU, else the CPU.
+    # "auto" takes CUDA when there is an NVIDIA GPU, else Apple's GPU (MPS) on a Mac that has one, else the
+    # CPU (gan.engine.config.auto_device).
     device: str = "auto"
     # Steps between sample grids from the fixed noise; the timeline keeps a bounded number of them.
     sample_every: int = 100
@@ -109,11 +110,11 @@ class Config:
         _float_range("beta1", self.beta1, 0.0, 1.0, open_high=True)
         _float_range("beta2", self.beta2, 0.0, 1.0, open_high=True)
         _float_range("ema", self.ema, 0.0, 1.0, open_high=True)
-        if self.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError("device", "cuda was asked for but no GPU is available; use auto or cpu")
+        if self.device == "cuda" and not cuda_available():
+            raise ConfigError("device", "cuda was asked for but no GPU is available; use auto or cpu")
+        if self.device == "mps" and not mps_available():
+            raise ConfigError("device", "mps (Apple's GPU) was asked for but is not available here: it needs a Mac "
+                              "with Apple silicon, macOS 12.3 or later and a PyTorch built with MPS; use auto or cpu")
 
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -130,16 +131,47 @@ class Config:
         return cls(**values)
 
     def resolved_device(self) -> str:
-        import torch
-
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
+        return auto_device() if self.device == "auto" else self.device
 
     def resolved_model(self) -> str:
         if self.model == "auto":
-            return "dcgan" if self.resolved_device() == "cuda" else "mlp"
+            return "mlp" if self.resolved_device() == "cpu" else "dcgan"  # a GPU, NVIDIA's or Apple's
         return self.model
+
+
+# --- devices: the one home for which accelerators exist here (torch is imported only when asked) ----------
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def mps_available() -> bool:
+    """Apple's Metal GPU (MacBooks with Apple silicon). False on Linux and Windows, and with a torch without it."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)  # absent from some builds: then there is no MPS
+    return bool(mps is not None and mps.is_available())
+
+
+def auto_device() -> str:
+    """What "auto" means on this machine: CUDA, then MPS, then the CPU."""
+    if cuda_available():
+        return "cuda"
+    return "mps" if mps_available() else "cpu"
+
+
+def device_unsupported_reason(device: str, exc: BaseException) -> str | None:
+    """The run's failure in words when ``exc`` is PyTorch refusing an operation its device lacks, else None.
+
+    Apple's MPS backend does not implement every operation; torch raises NotImplementedError for those (and tells
+    about PYTORCH_ENABLE_MPS_FALLBACK). Decided by the exception's type and the run's device, never its text."""
+    if not isinstance(exc, NotImplementedError) or str(device).split(":")[0] != "mps":
+        return None
+    return (f"this run needs an operation that Apple's GPU backend (MPS) does not support ({exc}). To go on: "
+            "start the app or the command again with the environment variable PYTORCH_ENABLE_MPS_FALLBACK=1, so "
+            "that PyTorch runs just those operations on the CPU; or train on the CPU with `--device cpu` "
+            "(`--resume` continues a saved run there)")
 
 
 def _choice(field: str, value, allowed: tuple) -> None:

@@ -2,7 +2,9 @@
 Must not start or kill processes; it only reads /proc.
 
 The one home for what the bench and the tests need to find and measure the app's processes. Reads
-only; a process that ends while we look is simply not listed. No streamlit.
+only; a process that ends while we look is simply not listed. No streamlit. The app itself never needs it:
+on macOS and Windows (no /proc) every function raises ProcUnavailable, a clear error instead of an empty answer
+(an empty list of children, or "not alive", would read as a result).
 """
 
 from __future__ import annotations
@@ -10,21 +12,35 @@ from __future__ import annotations
 import os
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PROC = "/proc"  # Linux's process table as files
+
+
+class ProcUnavailable(OSError):
+    """This system has no /proc (macOS, Windows): the process measurements of the bench and tests are Linux-only."""
+
+
+def _proc(*parts) -> str:
+    if not os.path.isdir(PROC):
+        raise ProcUnavailable(f"{PROC} does not exist on this system: finding and measuring the app's processes "
+                              "(the bench's viewers/server/soak parts, the worker process tests) needs Linux")
+    return os.path.join(PROC, *(str(part) for part in parts))
 
 
 def _stat_fields(pid: int | str) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
+    with open(_proc(pid, "stat")) as f:
         return f.read().rsplit(")", 1)[1].split()  # the command name may hold spaces: split after it
 
 
 def parents() -> dict[int, list[int]]:
     """ppid -> the pids of its live children."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+    for entry in os.listdir(_proc()):
         if not entry.isdigit():
             continue
         try:
             ppid = int(_stat_fields(entry)[1])
+        except ProcUnavailable:
+            raise
         except (OSError, ValueError, IndexError):
             continue  # the process ended while we looked
         children.setdefault(ppid, []).append(int(entry))
@@ -46,8 +62,9 @@ def descendants(pid: int) -> list[int]:
 
 
 def cmdline(pid: int) -> str:
+    path = _proc(pid, "cmdline")
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
+        with open(path, "rb") as f:
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
@@ -55,6 +72,7 @@ def cmdline(pid: int) -> str:
 
 def alive(pid: int) -> bool:
     """True for a running process; a zombie (ended, not yet reaped) counts as gone."""
+    _proc()  # no /proc: say so, never "not alive"
     try:
         return _stat_fields(pid)[0] != "Z"
     except (OSError, IndexError):

@@ -7,6 +7,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
+from gan.engine.config import device_unsupported_reason
 from gan.engine.control import RUNNING, RunControl, poll_until
 from gan.engine.data import DataUnavailable
 from gan.engine.history import History
@@ -26,6 +27,8 @@ class ThreadedRun:
     changes)`` (one step, under the step lock; True asks for an autosave after it), ``has_models()`` and
     ``write_autosave(clean)``. A subclass uses only the underscore methods below, never the fields.
     """
+
+    device = "cpu"  # where its steps run, in torch's words; gan.engine.trainer's is its config's resolved device
 
     def __init__(self, name: str, history: History | None = None, autosave=None):
         self.name = name
@@ -211,16 +214,27 @@ class ThreadedRun:
             if self.has_models():
                 self.write_autosave(clean=self._control.clean_stop)  # a Stop: the run is complete on disk
         except Exception as exc:  # never a silently dead thread: the reason is shown
-            data = isinstance(exc, DataUnavailable)  # typed: its message is the whole story, no exception name
-            reason = str(exc) if data else f"{type(exc).__name__}: {exc}"
-            self._control.fail(reason, FailureKind.DATA if data else FailureKind.ERROR)
+            reason, kind, explained = self._failure(exc)
+            self._control.fail(reason, kind)
             self.history.add_event(self.step_count, "failed", reason)
-            if isinstance(exc, DataUnavailable):  # an expected, explained condition: no traceback
-                log.warning("run %s: %s", self.name, exc)
+            if explained:  # an expected condition whose reason says what to do: no traceback
+                log.warning("run %s: %s", self.name, reason)
             else:
                 log.error("run %s failed", self.name, exc_info=True)
         finally:
             self._control.finish()
+
+    def _failure(self, exc: Exception) -> tuple[str, FailureKind, bool]:
+        """The FAILED reason and kind for an exception of the training thread, and whether the reason says it all.
+
+        Typed, never by message: DataUnavailable (its message is the whole story); an operation the run's device
+        lacks (Apple's MPS raises NotImplementedError), told with what to do; anything else by type and message."""
+        if isinstance(exc, DataUnavailable):
+            return str(exc), FailureKind.DATA, True
+        unsupported = device_unsupported_reason(self.device, exc)
+        if unsupported is not None:
+            return unsupported, FailureKind.ERROR, True
+        return f"{type(exc).__name__}: {exc}", FailureKind.ERROR, False
 
     def _loop(self) -> None:
         last = time.monotonic()

@@ -4,6 +4,7 @@ Must not touch streamlit, the server's state or anything outside its runs; it ex
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import signal
 import threading
@@ -13,10 +14,23 @@ TICK_S = 0.2  # publisher period: a Pause reaches the server within this, a view
 WATCH_PARENT_S = 0.5  # how often the worker checks that the server process still exists
 
 
+def parent_gone(parent_pid: int) -> bool:
+    """True once the server that spawned this process has ended, on Linux, macOS and Windows alike.
+
+    On Linux and macOS an orphan is re-parented (to init or a subreaper), so its parent pid changes. Windows never
+    re-parents (os.getppid keeps the dead parent's pid), so there the handle multiprocessing's spawn keeps on the
+    parent answers (multiprocessing.parent_process: a process handle on Windows, a pipe the parent holds elsewhere).
+    Neither needs /proc."""
+    if os.getppid() != parent_pid:
+        return True
+    parent = multiprocessing.parent_process()  # None when not started by multiprocessing (then getppid says it)
+    return parent is not None and not parent.is_alive()
+
+
 def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(WATCH_PARENT_S)
-        if os.getppid() != parent_pid:
+        if parent_gone(parent_pid):
             # The command loop has normally seen EOF and is stopping the runs with a last autosave: give it
             # the time for that, then make sure this process does not outlive the server.
             time.sleep(5.0)

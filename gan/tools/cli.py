@@ -25,13 +25,15 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    from gan.engine.config import Config
+    from gan.engine.config import DEVICES, Config
 
+    # Checked by Config, not argparse: a bad value is the config's one-line ConfigError, as for every setting.
+    extra = {"device": f" (one of {', '.join(DEVICES)}; auto takes cuda, then mps on a Mac, then cpu)"}
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
         kind = type(f.default)
         parser.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(),
-                            help=f"default: {f.default}")
+                            help=f"default: {f.default}{extra.get(f.name, '')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
