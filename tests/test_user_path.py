@@ -222,7 +222,7 @@ def test_reset_forgets_the_run_and_the_page_is_back_to_no_run(app_registry):
     run(at)
     assert app_registry.current() is None and app_registry.names() == [] and app_registry.live_runs() == []
     assert not trainer.is_alive() and trainer.state == RunState.STOPPED
-    assert clean_stop(trainer.run_dir) in (True, None)  # marked stopped on disk, if it got an autosave at all
+    assert clean_stop(trainer.run_dir) is True  # its last autosave, on disk, is marked as ended on purpose
     assert app_registry.continue_offer() is None and "continue_run" not in keys(at)
     assert any("No run yet" in m for m in messages(at)), messages(at)
     assert at.button(key="start").disabled is False and at.button(key="reset").disabled is True
@@ -317,10 +317,18 @@ def test_load_newer_grids_takes_the_grids_made_since_the_page_opened(app_registr
     slider = at.select_slider(key="samples_step")
     assert slider.options == ["0", "5", "10", "15", "20"] and slider.value == 20
     assert "5 grids from fixed noise" in " ".join(c.value for c in at.caption)
+
+    def strip(a: AppTest):  # the interpolation's strip of 10 frames
+        return [i.proto.imgs[0] for i in a.get("image") if i.proto.imgs[0].caption.startswith("A → B in 10 steps")]
+
     at.radio(key="interp_method").set_value("lerp")  # the interpolation's path
     run(at)
-    assert any(i.proto.imgs[0].caption.startswith("A → B in 10 steps (lerp), G at step 20")
-               for i in at.get("image"))
+    assert [s.caption for s in strip(at)] == ["A → B in 10 steps (lerp), G at step 20"]
+    before = strip(at)[0].url
+    at.number_input(key="interp_b").set_value(7)  # another end point: another path
+    assert strip(run(at))[0].url != before
+    at.number_input(key="interp_b").set_value(2)
+    assert strip(run(at))[0].url == before  # the same seeds draw the same path
 
 
 def test_refresh_on_compare_redraws_the_current_runs_curves(app_registry):
@@ -342,3 +350,34 @@ def test_refresh_on_compare_redraws_the_current_runs_curves(app_registry):
 
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert "D(real)" in json.dumps(spec)
+
+
+def test_every_theory_control_the_presenter_moves_changes_its_number(app_registry):
+    """The Theory page's demonstrations, each moved once: the number shown is gan.viz.theory's for the new value
+    (test_theory.py moves the coin, the KL's q and the slope's axis)."""
+    import math
+
+    from gan.viz import theory
+
+    at = page("theory")
+    at.slider(key="ce_x").set_value(0.9)
+    at.selectbox(key="ce_y").set_value(1.0)
+    at.slider(key="dstar_ratio").set_value(3.0)
+    at.slider(key="nll_z").set_value(5.0)
+    at.slider(key="rec_noise").set_value(0.0)
+    at.slider(key="kl_mu_p").set_value(1.5)
+    at.slider(key="kl_sigma_p").set_value(2.0)
+    at.slider(key="adv_real").set_value(0.9)
+    at.slider(key="adv_fake").set_value(0.2)
+    run(at)
+    mine = at.dataframe[0].value.iloc[-1]  # "The last row is yours"
+    assert (mine["prediction"], mine["target"]) == (0.9, 1.0)
+    assert mine["cross_entropy"] == pytest.approx(-math.log(0.9))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["D*(x)"] == "0.250"  # 1 / (1 + 3)
+    nll = theory.nll_example([5.0, 0.5, -1.0, 0.0], 0)
+    assert metrics["NLL by hand"] == metrics["F.cross_entropy"] == f"{nll['nll']:.3f}"
+    assert metrics["MSE"] == "0.000"  # no noise: the copy is the digit
+    kl = theory.kl_gaussians(at.slider(key="kl_mu_q").value, at.slider(key="kl_sigma_q").value, 1.5, 2.0)
+    assert metrics["Closed form KL(q‖p)"] == f"{kl:.3f}"
+    assert metrics["V(D, G) for these outputs"] == f"{math.log(0.9) + math.log(0.8):.3f}"
