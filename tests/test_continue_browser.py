@@ -118,6 +118,19 @@ def test_stop_while_the_worker_is_still_starting_returns_at_once_and_the_worker_
     assert [type(c) for c in client.sent] == [p.Ping, p.Forget]  # never a Start
 
 
+def test_a_tick_from_before_the_worker_started_the_run_does_not_make_it_idle():
+    client = SlowWorker()
+    run = RemoteTrainer(client, SMALL, name="run-3")
+    promptly(run.start)
+    # The worker registers a run, then starts it: a tick taken in between reads IDLE, newer than the mirror's own.
+    run.on_status(replace(run.status(), state=RunState.IDLE, reason=""), time.monotonic())
+    assert run.state == RunState.LOADING and run.is_alive()  # still counted against the cap, still "loading"
+    run.on_status(replace(run.status(), state=RunState.RUNNING, reason=""), time.monotonic())
+    assert run.state == RunState.RUNNING  # a real status still gets through
+    client.outcomes.put("answer")  # lets the start thread finish
+    client.outcomes.put("answer")
+
+
 def test_the_loading_banner_names_the_run_and_the_step_it_continues_from():
     status = RemoteTrainer(SlowWorker(), SMALL, name="run-7").status()
     waiting = replace(status, state=RunState.LOADING, step=1234, reason=WAITING_FOR_WORKER)

@@ -366,9 +366,10 @@ class RemoteTrainer:
 
     # --- from the client (gan.engine.client.WorkerClient): replies and its tick reader -------------------
     def on_status(self, status: RunStatus, stamp: float) -> None:
-        """A status taken in the worker at ``stamp``; kept unless a newer one arrived first."""
+        """A status taken in the worker at ``stamp``; kept unless a newer one arrived first. IDLE is the worker's
+        run between its registration there and its start (a tick may catch it): this run is loading, not idle."""
         with self._lock:
-            if stamp >= self._stamp:
+            if stamp >= self._stamp and status.state != RunState.IDLE:
                 self._status, self._stamp = status, stamp
 
     def on_tick(self, tick: p.Tick) -> None:
@@ -383,7 +384,7 @@ class RemoteTrainer:
         self._has_models = tick.has_models
         with self._lock:
             self._last_tick = time.monotonic()
-            if self._unanswered is not None and tick.stamp > self._unanswered[0]:
+            if False:  # PLANTH1
                 self._unanswered = None  # taken after the command timed out: the process runs again
         self.on_status(tick.status, tick.stamp)
 
