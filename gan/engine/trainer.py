@@ -60,7 +60,6 @@ class Trainer(ThreadedRun):
         self.last_stats: dict | None = None  # the latest step's diagnostics (loss_d, loss_g, d_real, d_fake)
         self.last_manual_step: dict | None = None  # what the latest manual step changed
         self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
-        self._storage_warning = ""  # the last autosave failure, shown until an autosave works again
         self._diagnosis: Diagnosis | None = None  # the coach's latest reading (gan.engine.coach)
         self._alarm_marked: dict = {}  # Condition -> the step its alarm was last marked on the loss chart
 
@@ -102,7 +101,13 @@ class Trainer(ThreadedRun):
         return self._status(
             device=self.device, model=self.model_kind, dataset=self.dataset_name, dataset_source=self.dataset_source,
             loss=t.loss, lr_g=t.lr_g, lr_d=t.lr_d, d_steps=t.d_steps, diagnosis=self._diagnosis,
-            warnings=tuple(self.warnings) + ((self._storage_warning,) if self._storage_warning else ()))
+            warnings=tuple(self.warnings) + self._storage_warnings())
+
+    def _storage_warnings(self) -> tuple[str, ...]:
+        """The last autosave failure, shown until an autosave works again. Read from the Autosaver itself (one
+        home): it sets the message before it counts the failure, so whoever sees the count sees the warning."""
+        error = self.autosave.last_error if self.autosave is not None else ""
+        return (error,) if error else ()
 
     # --- the training thread (gan.engine.threaded_run calls these) ------------------------------
     def _setup(self) -> None:
@@ -228,18 +233,24 @@ class Trainer(ThreadedRun):
 
         try:
             self.autosave.save(self.state_dict(), clean=clean)
-        except StorageError as exc:
-            self._storage_warning = str(exc)
+        except StorageError as exc:  # the Autosaver keeps the message: status() shows it as a warning
             log.warning("run %s: %s", self.name, exc)
             return False
-        self._storage_warning = ""
         return True
 
     def state_dict(self) -> dict:
-        """Everything to continue this run later. Only tensors and plain types (weights_only loads)."""
+        """Everything to continue this run later, as it is at one step boundary: a copy, which later steps do not
+        change. Only tensors and plain types (weights_only loads)."""
         with self._step_boundary():  # no step runs while we copy
-            return self._training.state_dict(step=self.step_count, active_seconds=self.active_seconds,
-                                             history=self.history, scheduled=self.scheduled)
+            state = self._training.state_dict(step=self.step_count, active_seconds=self.active_seconds,
+                                              history=self.history, scheduled=self.scheduled)
+            # Module and optimiser state dicts hold the live tensors: copied here, or a save that follows while
+            # the run trains on (a checkpoint, a download, the worker's snapshot) would write weights from later
+            # steps, even torn between two, under this step count. The history's dict is built fresh already.
+            for key in ("G", "D", "G_ema", "opt_g", "opt_d", "fixed_noise"):
+                if key in state:
+                    state[key] = copy.deepcopy(state[key])
+            return state
 
     def check_resume_state(self, state: dict) -> None:
         """Raise if a saved state cannot be loaded into this config's models (shape or key mismatch)."""
