@@ -104,16 +104,18 @@ class Autosaver:
                 self._prune(path)
                 self._write_meta(step, clean)
             except OSError as exc:
-                self.failures += 1
                 # The next try comes every_s of training later, as the message says: not at every step (each
                 # try walks the runs folder for the cap and may write megabytes).
                 self.last_saved_at = float(state.get("active_seconds", 0.0))
                 self.last_error = f"autosave of {self.name} at step {step:,} failed ({exc}); training goes on and " \
                                   f"the next autosave tries again in {self.every_s:g} s"
+                # Counted after the message is set (the run's warning is last_error): a reader that sees the
+                # new count sees the warning too.
+                self.failures += 1
                 raise StorageError(self.last_error) from exc
             self.last_saved_at = float(state.get("active_seconds", 0.0))
+            self.last_error = ""  # before the count, for the same reason
             self.saves += 1
-            self.last_error = ""
             return path
 
     def _prune(self, newest: Path) -> None:

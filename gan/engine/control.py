@@ -69,6 +69,10 @@ class RunControl:
         self._pending_steps: deque[str] = deque()  # manual steps while paused: "both" | "d" | "g"
         self._changes: dict = {}  # live changes, applied at the next step boundary
         self._scheduled: list[tuple[int, str, object]] = []  # (after step, kind, value), sorted by step
+        # Times the training thread went to sleep in next_step (paused, nothing queued), counted under cond
+        # before each wait: "the loop looked, found nothing to do and did not step", which a test can wait
+        # for instead of watching a fixed time go by. Only the paused path counts: nothing on the hot path.
+        self.paused_waits = 0
 
     # --- commands (any thread) -------------------------------------------------------------------
     def begin(self, paused: bool, stop_at_step: int | None) -> None:
@@ -162,6 +166,7 @@ class RunControl:
             woke_at = None
             if not self.stop_requested and self.state == PAUSED and not self._pending_steps:
                 while not self.stop_requested and self.state == PAUSED and not self._pending_steps:
+                    self.paused_waits += 1
                     self.cond.wait()
                 woke_at = time.monotonic()
             if self.stop_requested:

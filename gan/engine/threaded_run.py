@@ -128,6 +128,13 @@ class ThreadedRun:
         """The folder this run autosaves into (gan.engine.autosave), or None."""
         return None if self.autosave is None else self.autosave.run_dir
 
+    @property
+    def paused_waits(self) -> int:
+        """How many times the training thread has gone to sleep paused with nothing queued. A paused run
+        that looked again (woken by a command) and took no step counts one more: tests wait for it as the
+        proof that nothing happens, where a fixed wait would prove nothing on a busy machine."""
+        return self._control.paused_waits
+
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
