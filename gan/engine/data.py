@@ -152,6 +152,14 @@ def _load_torchvision_mnist(root: Path):
     return ds.data.numpy(), ds.targets.numpy(), f"torchvision MNIST (downloaded to {root})"
 
 
+def fetch(url: str, dest: Path, timeout: float) -> None:
+    """Copy ``url`` into the file ``dest``, with ``timeout`` for each socket operation; raises OSError (URLError,
+    timeouts). The only call of the dataset code that reaches the internet: tests replace it, so none
+    depends on whether the machine is online."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as f:
+        shutil.copyfileobj(response, f)
+
+
 def _download_mnist(mnist_cls, root: Path, timeout: float) -> None:
     """torchvision's MNIST files from its mirrors, each request with ``timeout`` (no process-wide socket
     default: the server's own sockets must not inherit it), checked against torchvision's MD5s."""
@@ -164,8 +172,7 @@ def _download_mnist(mnist_cls, root: Path, timeout: float) -> None:
         errors = []
         for mirror in mnist_cls.mirrors:
             try:
-                with urllib.request.urlopen(f"{mirror}{filename}", timeout=timeout) as response, open(gz, "wb") as f:
-                    shutil.copyfileobj(response, f)
+                fetch(f"{mirror}{filename}", gz, timeout)
                 if check_integrity(str(gz), md5):
                     break
                 errors.append(f"{mirror}: checksum mismatch")
