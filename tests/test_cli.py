@@ -169,17 +169,19 @@ def test_resume_of_a_folder_without_autosaves_is_a_clean_error(tmp_path):
 
 
 def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
-    """`--preset lsgan_rescue` is minimax, then MSE at step 800 — fired by the trainer, as on the Train page."""
+    """`--preset lsgan_rescue` is minimax, then MSE at RESCUE_AT — fired by the trainer, as on the Train page."""
+    from gan.workshop.presets import RESCUE_AT
+
     out = tmp_path / "rescue"
-    r = gan("train", "--preset", "lsgan_rescue", *SMALL, "--steps", "810", "--out", str(out))
+    r = gan("train", "--preset", "lsgan_rescue", *SMALL, "--steps", str(RESCUE_AT + 10), "--out", str(out))
     assert r.returncode == 0, r.stderr
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["config"]["loss"] == "minimax" and state["loss"] == "mse"
     events = state["history"]["events"]
     switches = [(s, d) for s, k, d in zip(events["step"], events["kind"], events["detail"]) if k == "loss"]
-    assert switches == [(801, "minimax → mse")] and state["scheduled"] == []
+    assert switches == [(RESCUE_AT + 1, "minimax → mse")] and state["scheduled"] == []
     # The coach's reading, in the progress lines and in full when it changes (as on the Train page).
     assert "coach: G's gradient is vanishing (Minimax saturates): D(fake) 0.0" in r.stderr
-    assert re.search(r"^step \d+/810 .*\[running\]  coach: G's gradient is vanishing", r.stderr, re.M)
+    assert re.search(rf"^step \d+/{RESCUE_AT + 10} .*\[running\]  coach: G's gradient is vanishing", r.stderr, re.M)
     listing = gan("presets").stdout
-    assert "lsgan_rescue" in listing and "loss → mse at step 800" in listing
+    assert "lsgan_rescue" in listing and f"loss → mse at step {RESCUE_AT}" in listing

@@ -96,7 +96,7 @@ def test_a_preset_replaces_the_live_run_and_its_action_fires_without_a_tab(app_r
     at = page("train")
     first = app_registry.start(TINY)
     assert first.wait_until(lambda t: t.step_count > 0, timeout=60)
-    # lsgan_rescue switches to MSE at step 800; a shorter schedule keeps this test quick.
+    # lsgan_rescue switches to MSE at step 1,200; a shorter schedule keeps this test quick.
     from gan.workshop import presets
 
     quick = presets.Preset("quick", "Quick rescue", "Switches to MSE at step 5.", {"batch_size": 16, "latent_dim": 8,
