@@ -61,16 +61,6 @@ def test_mps_is_a_choice_where_it_exists_and_a_clear_error_where_not(monkeypatch
     assert str(err.value).endswith("use auto or cpu")
 
 
-def test_a_torch_without_the_mps_backend_has_no_mps(monkeypatch):
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.delattr(torch.backends, "mps")
-    assert not mps_available() and auto_device() == "cpu"
-    with pytest.raises(ConfigError, match="not available here"):
-        Config(device="mps")
-
-
 def test_the_command_line_takes_mps_and_refuses_it_in_one_line_where_it_is_missing(monkeypatch, capsys, tmp_path):
     from gan.tools import cli
 

@@ -147,11 +147,10 @@ def cuda_available() -> bool:
 
 
 def mps_available() -> bool:
-    """Apple's Metal GPU (MacBooks with Apple silicon). False on Linux and Windows, and with a torch without it."""
+    """Apple's Metal GPU (MacBooks with Apple silicon). False on Linux and Windows, and with a torch built without it."""
     import torch
 
-    mps = getattr(torch.backends, "mps", None)  # absent from some builds: then there is no MPS
-    return bool(mps is not None and mps.is_available())
+    return torch.backends.mps.is_available()
 
 
 def auto_device() -> str:
