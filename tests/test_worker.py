@@ -229,8 +229,8 @@ class _Client:
 
     spawns, call_timeout = 1, 1.0
 
-    def __init__(self):
-        self.kind = None
+    def __init__(self, fail_on=object):
+        self.kind, self.fail_on = None, fail_on  # fail_on: the command type that fails (object: every one)
 
     def register(self, run):
         pass
@@ -244,7 +244,7 @@ class _Client:
     def call(self, cmd, timeout=None):
         from gan.engine.remote import WorkerError
 
-        if self.kind is not None:
+        if self.kind is not None and isinstance(cmd, self.fail_on):
             raise WorkerError(self.kind, f"the training worker {self.kind}")
         return None
 
@@ -286,6 +286,29 @@ def test_the_error_kind_alone_decides_between_not_answering_and_dead(kind):
     client.kind = None
     t.resume()  # an answered command clears it too
     assert t.status().warnings == ()
+
+
+@pytest.mark.parametrize("kind", [FailureKind.WORKER_UNRESPONSIVE, FailureKind.WORKER_DIED])
+def test_a_start_the_worker_did_not_answer_in_time_is_still_loading_not_dead(kind):
+    """The Start went out but got no reply in time: the worker runs it when it catches up (its ticks will show it),
+    so the run stays LOADING and says the process is not answering; only a process that ended fails it."""
+    from gan.engine import protocol as p
+    from gan.engine.remote import RemoteTrainer
+
+    client = _Client(fail_on=p.Start)
+    client.kind = kind
+    t = RemoteTrainer(client, SMALL, name="r")
+    t.start()
+    if kind == FailureKind.WORKER_DIED:
+        assert t.wait_until(lambda t: t.state == RunState.FAILED, timeout=30), t.status()
+        assert t.status().failure == FailureKind.WORKER_DIED
+        return
+    assert t.wait_until(lambda t: any("not answering" in w for w in t.status().warnings), timeout=30), t.status()
+    st = t.status()
+    assert (st.state, st.failure) == (RunState.LOADING, FailureKind.NONE), st
+    client.kind = None
+    t.pause()  # the next command goes to the same worker (the run was not taken for one of another process)
+    assert client.spawns == 1 and t.status().warnings == ()
 
 
 # --- the real server: no orphans ---------------------------------------------------------------------
