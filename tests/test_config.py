@@ -40,8 +40,8 @@ def test_cuda_without_gpu_is_refused():
 def test_auto_resolves_to_cpu_and_the_mlp_pair_without_gpu_and_explicit_choices_stay():
     c = Config(model="auto", device="auto")
     # whatever this machine has (every combination: tests/test_devices.py)
-    expected = (("cuda", "dcgan") if torch.cuda.is_available() else ("mps", "dcgan") if torch.backends.mps.is_available()
-                else ("cpu", "mlp"))
+    expected = (("cuda", "dcgan") if torch.cuda.is_available()
+                else ("mps", "dcgan") if torch.backends.mps.is_available() else ("cpu", "mlp"))
     assert (c.resolved_device(), c.resolved_model()) == expected
     assert Config(model="mlp").resolved_model() == "mlp" and Config(model="dcgan").resolved_model() == "dcgan"
 

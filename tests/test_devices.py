@@ -21,7 +21,7 @@ import pytest
 
 from gan.engine import client as client_module
 from gan.engine import procs, worker
-from gan.engine.config import Config, ConfigError, auto_device, device_unsupported_reason, mps_available
+from gan.engine.config import Config, ConfigError, auto_device, device_unsupported_reason
 
 MPS_MISSING_OP = NotImplementedError(
     "The operator 'aten::_fake_op' is not currently implemented for the MPS device. As a temporary fix, you can set "

@@ -147,7 +147,7 @@ def cuda_available() -> bool:
 
 
 def mps_available() -> bool:
-    """Apple's Metal GPU (MacBooks with Apple silicon). False on Linux and Windows, and with a torch built without it."""
+    """Apple's Metal GPU (MacBooks with Apple silicon). False on Linux and Windows, and in a torch built without it."""
     import torch
 
     return torch.backends.mps.is_available()
