@@ -32,13 +32,14 @@ export default function (component) {
 """
 
 # Rows of cells sized like st.columns (flex-grow = the cell's weight), stacked one per line below
-# 640 px as st.columns stack; captions in st.caption's style, alerts in st.error's colours.
+# 640 px as st.columns stack; captions in st.caption's style but darker (st.caption's 60% grey fades on a
+# projector), alerts in st.error's colours.
 CSS = """.gl-root{display:flex;flex-direction:column;gap:1rem}
 .row{display:flex;gap:1rem}
 .cell{flex:1 1 0;min-width:0}
 @media (max-width:640px){.row{flex-direction:column}.row>.cell{flex:none!important}}
 .host img{width:100%;image-rendering:pixelated;display:block}
-.caption{font-size:.875em;color:rgba(49,51,63,.6);margin-top:.25rem}
+.caption{font-size:.9em;color:#3d3f48;margin-top:.25rem}
 .caption:empty{display:none}
 .caption.alert{color:#7d353b;background:#ffecec;padding:.75rem 1rem;border-radius:.5rem}"""
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from gan.engine.checkpoint import CheckpointError
 from gan.engine.history import Snapshot
-from gan.viz.charts import histogram_chart, loss_label
+from gan.viz.charts import CHART_CONFIG, CHART_HEIGHT, histogram_chart, loss_label, run_encoding, step_axis
 from gan.viz.images import grid_png
 from gan.viz.liveview import replay_point
 from gan.workshop import snapshots
@@ -75,14 +75,17 @@ events = pd.concat([snapshots.events_frame(s, n) for n, s in states.items()], ig
 labels = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(real)", "d_fake": "D(fake)"}
 curve = st.selectbox("Curve", list(labels), format_func=labels.get, key="compare_curve")
 
+# One colour per run on every chart here (the live run near-black and thicker): see gan.viz.charts.run_colors.
+runs = run_encoding(list(states), LIVE)
 lines = alt.Chart(curves).mark_line().encode(
-    x=alt.X("step:Q", title="step"), y=alt.Y(f"{curve}:Q", title=labels[curve]),
-    color=alt.Color("run:N", title="run"), tooltip=["run", "step", alt.Tooltip(f"{curve}:Q", format=".3f"), "loss"])
+    x=alt.X("step:Q", title="step", axis=step_axis()), y=alt.Y(f"{curve}:Q", title=labels[curve]),
+    color=runs["color"], strokeWidth=runs["strokeWidth"],
+    tooltip=["run", "step", alt.Tooltip(f"{curve}:Q", format=".3f"), "loss"])
 marks = events[events["kind"].isin(["loss", "branch"])]
 chart = lines
 if not marks.empty:  # loss switches and branch points, as on the Train page
-    chart = lines + alt.Chart(marks).mark_rule(strokeDash=[4, 3]).encode(
-        x="step:Q", color="run:N", tooltip=["run", "step", "kind", "detail"])
+    chart = lines + alt.Chart(marks).mark_rule(strokeDash=[4, 3], strokeWidth=2).encode(
+        x="step:Q", color=runs["color"], tooltip=["run", "step", "kind", "detail"])
 chart_slot = st.empty()  # drawn after the replay below has picked its step: the cursor goes on this chart
 
 
@@ -120,13 +123,18 @@ def replay_section():
 def run_cursor(run: str, step: int) -> alt.Chart:
     """The replayed step as a rule in its run's colour, on each chart of this page."""
     return alt.Chart(pd.DataFrame({"run": [run], "step": [step]})).mark_rule(strokeWidth=3).encode(
-        x="step:Q", color="run:N", tooltip=["run", "step"])
+        x="step:Q", color=runs["color"], tooltip=["run", "step"])
+
+
+def projector(chart) -> alt.LayerChart:
+    """The dashboard's projector look (gan.viz.charts.CHART_CONFIG) and height on a chart of this page."""
+    return alt.layer(chart, height=CHART_HEIGHT, config=CHART_CONFIG)
 
 
 replayed = replay_section()
 if replayed is not None:
     chart = chart + run_cursor(*replayed)
-chart_slot.altair_chart(chart, width="stretch")
+chart_slot.altair_chart(projector(chart), width="stretch")
 
 st.subheader("Quality")
 metrics = pd.concat([snapshots.metrics_frame(s, n) for n, s in states.items()], ignore_index=True)
@@ -141,11 +149,11 @@ else:
     present = [m for m in quality_labels if m in set(metrics["metric"])]
     metric = st.selectbox("Quality metric", present, format_func=quality_labels.get, key="compare_metric")
     quality = alt.Chart(metrics[metrics["metric"] == metric]).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"), y=alt.Y("value:Q", title=quality_labels[metric]), color="run:N",
-        tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")])
+        x=alt.X("step:Q", title="step", axis=step_axis()), y=alt.Y("value:Q", title=quality_labels[metric]),
+        color=runs["color"], strokeWidth=runs["strokeWidth"], tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")])
     if replayed is not None:  # the replay's cursor on this chart too
         quality = quality + run_cursor(*replayed)
-    st.altair_chart(quality, width="stretch")
+    st.altair_chart(projector(quality), width="stretch")
     missing = [n for n in states if n not in scored]
     if missing:
         st.caption(f"No scores saved for: {', '.join(missing)} (saved before the first score, or by an older version).")

@@ -60,7 +60,9 @@ else:
 grid = by_step[step]
 png = grid_png(grid.images, scale=4)
 
-left, middle, right = st.columns(3, gap="medium")
+# The grid gets half the width (about 560 px at 1280x720): a third of it was ~280 px, too small to read its
+# digits from the back of a room.
+left, middle, right = st.columns([2, 1, 1], gap="medium")
 left.image(png, output_format="PNG", width="stretch",
            caption=f"Step {grid.step:,} · {charts.loss_label(grid.loss)} loss")
 

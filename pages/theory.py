@@ -9,6 +9,41 @@ import streamlit as st
 
 from gan.engine.data import DataUnavailable, load_dataset
 from gan.viz import theory
+from gan.viz.charts import CHART_CONFIG, FONT_SIZE, MARKER_COLOR
+
+# BCE and MSE as two dark, colour-blind-safe colours that are neither player's (D blue, G vermillion): the
+# default palette's pale orange MSE faded on a projector. The target is the dash: real solid, fake dashed.
+LOSS_COLORS = alt.Scale(domain=["BCE", "MSE"], range=["#1B7837", "#762A83"])
+LOSS_HEIGHT = 320
+
+
+def projector(chart):
+    """The dashboard's projector look (16 px dark axis labels, 19 px titles) on one of this page's charts."""
+    chart = chart.properties(height=LOSS_HEIGHT) if not isinstance(chart, alt.LayerChart) else chart
+    chart.config = CHART_CONFIG
+    return chart
+
+
+def clipped_curves(data, column: str, low: float, high: float, title: str, half_points):
+    """Loss curves against D's output on a y range [low, high]: a curve that leaves it is cut at the edge (not
+    flattened onto it) with its extreme value written there ("↑ 5.3"), so BCE's rise shows."""
+    base = alt.Chart(data).encode(
+        x=alt.X("d_output:Q", title="D's output p = D(x)"),
+        color=alt.Color("loss:N", scale=LOSS_COLORS, legend=alt.Legend(orient="top", title=None)),
+        strokeDash=alt.StrokeDash("target:N", legend=alt.Legend(orient="top", title=None)))
+    lines = base.mark_line(strokeWidth=3.5, clip=True).encode(
+        y=alt.Y(f"{column}:Q", title=title, scale=alt.Scale(domain=[low, high])))
+    points = alt.Chart(half_points).mark_point(size=110, filled=True, opacity=1).encode(
+        x="d_output:Q", y=f"{column}:Q", color=alt.Color("loss:N", scale=LOSS_COLORS),
+        tooltip=["loss", "target", alt.Tooltip(f"{column}:Q", format=".3f")])
+    layers = [lines, points]
+    out = theory.off_chart(data, column, low, high)
+    if not out.empty:
+        layers.append(alt.Chart(out).mark_text(fontSize=FONT_SIZE, fontWeight="bold", dy=12, baseline="middle",
+                                               align="center").encode(
+            x="d_output:Q", y=alt.Y("edge:Q"), text="text:N", color=alt.Color("loss:N", scale=LOSS_COLORS),
+            tooltip=["loss", "target", alt.Tooltip("extreme:Q", title="furthest value", format=".3f")]))
+    return alt.layer(*layers, height=LOSS_HEIGHT, config=CHART_CONFIG)
 
 st.title("Theory: where 0.693 and 0.25 come from")
 st.caption("Every number on this page is computed live by gan/viz/theory.py, through the same gan/losses "
@@ -25,10 +60,11 @@ col1, col2 = st.columns(2)
 col1.metric("H(p) in nats", f"{h:.3f}")
 col2.metric("Maximum, at p = 0.5", f"ln 2 = {math.log(2):.3f}")
 curve = theory.entropy_curve()
-marker = alt.Chart(pd.DataFrame({"p": [p], "entropy": [h]})).mark_point(size=120, filled=True, color="#e45756").encode(
-    x="p:Q", y="entropy:Q")
-st.altair_chart(alt.Chart(curve).mark_line().encode(
-    x=alt.X("p:Q", title="p (heads)"), y=alt.Y("entropy:Q", title="H(p) [nats]")) + marker, width="stretch")
+marker = alt.Chart(pd.DataFrame({"p": [p], "entropy": [h]})).mark_point(size=160, filled=True, color="#D55E00",
+                                                                         opacity=1).encode(x="p:Q", y="entropy:Q")
+st.altair_chart(alt.layer(alt.Chart(curve).mark_line(strokeWidth=3.5, color=MARKER_COLOR).encode(
+    x=alt.X("p:Q", title="p (heads)"), y=alt.Y("entropy:Q", title="H(p) [nats]")), marker, height=LOSS_HEIGHT,
+    config=CHART_CONFIG), width="stretch")
 
 # --- 2. cross-entropy -----------------------------------------------------------------------------------
 st.header("2 · Cross-entropy: surprise at being wrong")
@@ -70,12 +106,8 @@ m2.metric("MSE at D = 0.5 (from gan.engine.losses)", f"{mse_half:.2f}")
 curves = theory.loss_curves()
 half = curves[np.isclose(curves["d_output"], 0.5)]
 st.subheader("Loss against D's output")
-base = alt.Chart(curves).encode(x=alt.X("d_output:Q", title="D's output p = D(x)"),
-                                color=alt.Color("loss:N"), strokeDash=alt.StrokeDash("target:N"))
-points = alt.Chart(half).mark_point(size=90, filled=True).encode(
-    x="d_output:Q", y="value:Q", color="loss:N", tooltip=["loss", "target", alt.Tooltip("value:Q", format=".3f")])
-st.altair_chart((base.mark_line().encode(y=alt.Y("value:Q", title="loss").scale(domain=[0, 3], clamp=True))
-                 + points), width="stretch")
+# y up to 3: MSE (at most 1) stays readable; BCE's −ln p leaves the top and says how far it goes.
+st.altair_chart(clipped_curves(curves, "value", 0, 3, "loss", half), width="stretch")
 
 st.subheader("Gradients: how hard each loss pushes")
 st.markdown("The slope tells D how hard to move. Against a real target BCE's slope is $-1/p$: it "
@@ -86,10 +118,7 @@ st.latex(r"\frac{\partial}{\partial p}\big[-\ln p\big] = -\frac1p = -2 \text{ at
 wrt = st.radio("Slope with respect to", ("D's output p", "D's logit l (what reaches D's weights)"),
                horizontal=True, key="grad_wrt")
 gcol = "grad_output" if wrt.startswith("D's output") else "grad_logit"
-st.altair_chart((base.mark_line().encode(y=alt.Y(f"{gcol}:Q", title="slope").scale(domain=[-6, 6], clamp=True))
-                 + alt.Chart(half).mark_point(size=90, filled=True).encode(x="d_output:Q", y=f"{gcol}:Q",
-                                                                             color="loss:N")),
-                width="stretch")
+st.altair_chart(clipped_curves(curves, gcol, -6, 6, "slope", half), width="stretch")
 if gcol == "grad_logit":
     st.caption("Through the sigmoid, BCE's slope is σ(l) − 1: it stays near −1 when D is badly wrong. "
                "MSE's slope 2(σ(l) − 1)·σ(l)(1 − σ(l)) fades at both ends — a saturated D teaches little.")
@@ -124,9 +153,10 @@ with tab_nll:
     n1, n2 = st.columns(2)
     n1.metric("NLL by hand", f"{nll['nll']:.3f}")
     n2.metric("F.cross_entropy", f"{nll['torch_cross_entropy']:.3f}")
-    st.altair_chart(alt.Chart(pd.DataFrame({"class": [str(i) for i in range(len(nll["probs"]))],
-                                          "probability": nll["probs"]})).mark_bar().encode(
-        x="class:N", y=alt.Y("probability:Q").scale(domain=[0, 1])), width="stretch")
+    st.altair_chart(projector(alt.Chart(pd.DataFrame({"class": [str(i) for i in range(len(nll["probs"]))],
+                                                    "probability": nll["probs"]})).mark_bar(color="#0072B2").encode(
+        x=alt.X("class:N", axis=alt.Axis(labelAngle=0)), y=alt.Y("probability:Q").scale(domain=[0, 1]))),
+        width="stretch")
 
 with tab_rec:
     st.markdown("Autoencoders score how well they rebuild their input: the mean squared error between "
@@ -168,8 +198,10 @@ with tab_kl:
     e1.metric("Closed form KL(q‖p)", f"{closed:.3f}")
     e2.metric("Sampled estimate (20,000 draws)", f"{estimate:.3f} ± {stderr:.3f}")
     e3.metric("KL(p‖q), the other way", f"{reverse:.3f}")
-    st.altair_chart(alt.Chart(theory.gaussian_densities(mu_q, sigma_q, mu_p, sigma_p)).mark_area(opacity=0.45).encode(
-        x="x:Q", y="density:Q", color="distribution:N"), width="stretch")
+    st.altair_chart(projector(alt.Chart(theory.gaussian_densities(mu_q, sigma_q, mu_p, sigma_p)).mark_area(
+        opacity=0.5, line={"strokeWidth": 3}).encode(
+        x="x:Q", y="density:Q", color=alt.Color("distribution:N", scale=alt.Scale(domain=["q", "p"], range=LOSS_COLORS.range),
+                                                legend=alt.Legend(orient="top", title=None)))), width="stretch")
 
 with tab_adv:
     st.markdown("The GAN's loss is a game. D wants $D(x) \\to 1$ on real images and $D(G(z)) \\to 0$ "

@@ -72,11 +72,15 @@ def test_reference_lines_follow_the_active_loss(switched):
 def test_every_loss_switch_gets_a_labelled_marker(switched):
     sw = charts.markers(switched.events)
     assert sw["step"].tolist() == [101, 201]
-    assert sw["label"].tolist() == ["BCE → MSE", "MSE → Hinge"]
+    assert sw["label"].tolist() == ["BCE→MSE", "MSE→Hinge"]
     spec = charts.loss_chart(switched).to_dict()
     marks = [layer["mark"]["type"] for layer in spec["layer"]]
-    assert marks == ["line", "rule", "rule", "text"]
-    assert spec["layer"][3]["encoding"]["text"]["field"] == "label"
+    assert marks == ["line", "rule", "rule", "text", "text", "text", "text", "point"]  # halo + text per side
+    assert [layer["mark"].get("align") for layer in spec["layer"][3:7]] == ["left", "left", "right", "right"]
+    assert all(layer["encoding"]["text"]["field"] == "label" for layer in spec["layer"][3:7])
+    drawn = layer_rows(charts.loss_chart(switched), 2)
+    assert [(r["step"], r["label"], r["align"]) for r in drawn] == [(101, "BCE→MSE", "left"),
+                                                                    (201, "MSE→Hinge", "left")]
 
 
 def test_no_switch_no_marker_and_one_reference_per_player():
@@ -195,3 +199,120 @@ def test_charts_serialise_to_json(switched):
     assert int(switched.scalars.step.iloc[-1]) in steps  # the live edge survived the round trip
     assert {round(v, 6) for v in switched.scalars.loss_d.tail(5)} <= {round(r["value"], 6) for r in rows
                                                                         if r.get("series") == "D loss"}
+
+
+# --- marker labels on a crowded loss chart (gan.viz.charts.marker_layout) ----------------------------------
+def _marks(*events) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = [(s, "loss", charts.switch_label(d)) if "→" in d else (s, "coach", d) for s, d in events]
+    return pd.DataFrame(rows, columns=["step", "kind", "label"])
+
+
+def _drawn(laid) -> list:
+    return [r for r in laid.itertuples(index=False) if r.align != "none"]
+
+
+def _overlaps(laid) -> list:
+    drawn = _drawn(laid)
+    return [(a.label, b.label) for i, a in enumerate(drawn) for b in drawn[i + 1:]
+            if a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1]
+
+
+def _at_width(laid, domain, width) -> "pd.DataFrame":
+    """The same layout drawn on a wider plot: each box moves with its rule, keeps its side and its size."""
+    out = laid.copy()
+    x = (out["step"] - domain[0]) / (domain[1] - domain[0]) * width
+    w = out["x1"] - out["x0"]
+    left = out["align"] == "left"
+    out["x0"] = np.where(left, x + charts.MARKER_GAP_PX, x - charts.MARKER_GAP_PX - w)
+    out["x1"] = out["x0"] + w
+    return out
+
+
+def _check(laid, domain, width=charts.MARKER_LAYOUT_WIDTH):
+    """No two labels overlap, each stays inside the plot (so none reaches the legend, above it), at this width
+    and wider ones; the labels' band is the lanes'."""
+    for w in (width, width * 1.3, width * 2.5):
+        at = _at_width(laid, domain, w) if w != width else laid
+        assert _overlaps(at) == [], w
+        for r in _drawn(at):
+            assert 0 <= r.x0 < r.x1 <= w and 0 <= r.y0 and r.y1 <= charts.LANE_TOP_PX + charts.MARKER_LANES * charts.LANE_PX
+
+
+def test_loss_switches_10_steps_apart_share_one_label_and_never_overprint():
+    """The workshop's "BCEMSEMSEBCE": two switches 10 steps apart printed over each other."""
+    domain = (1, 1600)
+    laid = charts.marker_layout(_marks((1500, "bce → mse"), (1510, "mse → bce")), domain)
+    _check(laid, domain)
+    assert [r.label for r in _drawn(laid)] == ["BCE→MSE→BCE"]  # one label, at the first rule
+    assert laid["tip"].tolist() == ["BCE→MSE", "MSE→BCE"]  # each rule keeps its own tooltip
+    # farther apart (50 px at 1280 px), each its own label, in lanes one above the other
+    laid = charts.marker_layout(_marks((1300, "bce → mse"), (1490, "mse → bce")), domain)
+    _check(laid, domain)
+    assert sorted(r.label for r in _drawn(laid)) == ["BCE→MSE", "MSE→BCE"]
+    assert laid["lane"].nunique() == 2
+
+
+def test_alarms_close_together_never_merge_into_one_string():
+    domain = (1, 3000)
+    laid = charts.marker_layout(_marks((1200, "mode collapse"), (1230, "mode collapse")), domain)
+    _check(laid, domain)
+    assert [r.label for r in _drawn(laid)] == ["mode collapse ×2"]
+    laid = charts.marker_layout(_marks((1200, "mode collapse"), (1600, "mode collapse"), (1650, "BCE→MSE"),
+                                       (1700, "D wins")), domain)
+    _check(laid, domain)
+    assert sorted(r.label for r in _drawn(laid)) == ["BCE→MSE", "D wins", "mode collapse", "mode collapse"]
+
+
+def test_many_switches_never_overprint_and_the_newest_is_always_labelled():
+    rng = np.random.default_rng(0)
+    names = ["bce", "mse", "hinge", "minimax"]
+    for trial in range(20):
+        steps = np.sort(rng.choice(np.arange(10, 5000), size=int(rng.integers(5, 60)), replace=False))
+        events = [(int(s), f"{names[i % 4]} → {names[(i + 1) % 4]}") for i, s in enumerate(steps)]
+        events += [(int(s), "mode collapse") for s in rng.choice(np.arange(10, 5000), size=4, replace=False)]
+        domain = (1, 5000)
+        laid = charts.marker_layout(_marks(*events), domain)
+        _check(laid, domain)
+        assert len(laid) == len(events)  # every marker keeps its rule and tooltip, drawn or not
+        # The newest marker is labelled, or the run of close markers it ends is, at its first rule: every
+        # marker after the last drawn label follows the one before it by less than CHAIN_PX.
+        last = int(np.flatnonzero(laid["align"].to_numpy() != "none")[-1])
+        gaps = np.diff(laid["step"].to_numpy()[last:]) / (domain[1] - domain[0]) * charts.MARKER_LAYOUT_WIDTH
+        assert (gaps < charts.CHAIN_PX).all(), trial
+
+
+def test_labels_stay_clear_of_the_legend_and_the_lines(switched):
+    """The legend sits above the plot, where no label goes; the invisible headroom point lifts the y scale
+    so the lines stay under the labels' lanes."""
+    spec = charts.loss_chart(switched).to_dict()
+    assert spec["layer"][0]["encoding"]["color"]["legend"]["orient"] == "top"
+    top = layer_rows(charts.loss_chart(switched), 7)[0]["value"]
+    values = switched.scalars[["loss_d", "loss_g"]].to_numpy()
+    lo, hi = values.min(), values.max()
+    band = charts.LANE_TOP_PX + charts.LANE_PX + 4  # one lane used
+    # the lines' top sits at least `band` pixels under the plot's top on a LOSS_PLOT_HEIGHT plot
+    assert (top - hi) / (top - lo) * charts.LOSS_PLOT_HEIGHT >= band - 1e-6
+
+
+def test_label_width_estimate_grows_with_the_text():
+    assert charts.label_width("BCE→MSE→BCE") > charts.label_width("BCE→MSE") > charts.label_width("NaN") > 0
+
+
+def test_step_axis_fits_its_ticks_to_the_width(switched):
+    axis = charts.loss_chart(switched).to_dict()["layer"][0]["encoding"]["x"]["axis"]
+    assert axis["tickCount"] == {"expr": f"ceil(width / {charts.X_TICK_PX})"}
+    assert axis["labelOverlap"] and axis["labelSeparation"] >= 8
+
+
+def test_compare_colours_keep_runs_apart_and_the_live_run_stands_out():
+    runs = ["a", "b", "c", "live (current run)"]
+    colors = charts.run_colors(runs, "live (current run)")
+    assert list(colors) == runs and len(set(colors.values())) == 4
+    assert colors["live (current run)"] == charts.LIVE_RUN_COLOR and colors["a"] == charts.RUN_PALETTE[0]
+    assert charts.run_colors(["a"], None) == {"a": charts.RUN_PALETTE[0]}
+    enc = charts.run_encoding(runs, "live (current run)")
+    scale = enc["strokeWidth"].to_dict()["scale"]
+    widths = dict(zip(scale["domain"], scale["range"]))
+    assert widths["live (current run)"] > widths["a"] == widths["b"]

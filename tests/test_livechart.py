@@ -107,19 +107,22 @@ def test_equilibrium_segments_follow_the_loss_switches(run4k):
 def test_switch_markers_are_labelled(run4k):
     c = cells(livechart.dashboard_payload(run4k.snapshot(with_grids=False)))
     switches = expand(c["loss"]["data"]["switches"])
-    assert switches == [{"step": 1001, "label": "BCE → MSE", "y": 4}, {"step": 2001, "label": "MSE → Hinge", "y": 4},
-                        {"step": 3001, "label": "Hinge → Minimax", "y": 4}]
+    assert [(m["step"], m["tip"], m["label"]) for m in switches] == [
+        (1001, "BCE→MSE", "BCE→MSE"), (2001, "MSE→Hinge", "MSE→Hinge"), (3001, "Hinge→Minimax", "Hinge→Minimax")]
+    # The newest takes the top lane, left of its rule (right of it would leave the plot); the 2001 label, right
+    # of its rule, would run into it there: the lane below, where the 1001 one fits beside it.
+    assert [(m["align"], m["y"]) for m in switches] == [("left", 26), ("left", 26), ("right", 4)]
+    assert expand(c["loss"]["data"]["headroom"])[0]["value"] > max(r["value"] for r in expand(c["loss"]["data"]["lines"]))
 
 
-def test_the_coach_s_alarms_are_marked_a_line_below_the_switches(run4k):
+def test_the_coach_s_alarms_get_labels_of_their_own(run4k):
     run4k.add_event(1500, "coach", "d_winning")
     run4k.add_event(2500, "coach", "mode_collapse")
     c = cells(livechart.dashboard_payload(run4k.snapshot(with_grids=False)))
     marks = expand(c["loss"]["data"]["switches"])
-    assert sorted((m["step"], m["label"]) for m in marks) == [
-        (1001, "BCE → MSE"), (1500, "D wins"), (2001, "MSE → Hinge"), (2500, "mode collapse"),
-        (3001, "Hinge → Minimax")]
-    assert {m["y"] for m in marks if m["label"] in ("D wins", "mode collapse")} == {26}
+    assert [(m["step"], m["label"]) for m in marks] == [
+        (1001, "BCE→MSE"), (1500, "D wins"), (2001, "MSE→Hinge"), (2500, "mode collapse"), (3001, "Hinge→Minimax")]
+    assert all(m["align"] in ("left", "right") for m in marks)  # every one drawn
 
 
 def test_lines_are_downsampled_and_end_at_the_newest_step(run4k):
@@ -149,8 +152,8 @@ def test_payload_rows_match_what_altair_draws(run4k):
     snap = run4k.snapshot(with_grids=False)
     c = cells(livechart.dashboard_payload(snap))
     built = charts.build_dashboard_charts(snap)
-    theirs = altair_datasets(built["loss"], ["lines", "eq", "switches", None])
-    for role in ("lines", "eq", "switches"):
+    theirs = altair_datasets(built["loss"], ["lines", "eq", "switches", None, None, None, None, "headroom"])
+    for role in ("lines", "eq", "switches", "headroom"):
         assert_rows_close(expand(c["loss"]["data"][role]), theirs[role])
     assert_rows_close(expand(c["d_outputs"]["data"]["lines"]), altair_datasets(built["d_outputs"], ["lines"])["lines"])
     assert_rows_close(expand(c["histogram"]["data"]["bins"]), altair_datasets(built["histogram"], ["bins"])["bins"])
@@ -349,7 +352,7 @@ def test_charts_render_and_update_in_place_offline(browser, app_url):
             box = svgs.nth(i).bounding_box()
             assert box and box["width"] > 200 and box["height"] > 200
         assert page.locator(".host img").first.bounding_box()["width"] > 100  # the sample grid
-        assert page.get_by_text("BCE → MSE").count() >= 1  # the switch label, drawn by Vega
+        assert page.get_by_text("MSE→BCE").count() >= 1  # the switch label, drawn by Vega
 
         # New data at each rerun redraws the same views: the line changes, nothing is embedded again.
         before, drawn = _stats(page), page.evaluate(LOSS_LINE)

@@ -40,7 +40,9 @@ PROB_SERIES = {"D(real)": D_COLOR, "D(fake)": G_COLOR}
 def _color(series: dict) -> alt.Color:
     return alt.Color("series", type="nominal", title=None,
                      scale=alt.Scale(domain=list(series), range=list(series.values())),
-                     legend=alt.Legend(orient="right", title=None))  # right: the height goes to the plot
+                     # Above the plot, outside it: no marker label can reach it (they stay inside the plot),
+                     # and the plot keeps the full width for the step axis and the labels.
+                     legend=alt.Legend(orient="top", title=None))
 
 
 # One config for every chart. Built once: Altair deep-copies chart objects on every .configure_*()
@@ -48,9 +50,11 @@ def _color(series: dict) -> alt.Color:
 # from explicit channel objects in a single LayerChart(...) call (~10x cheaper per tick).
 CHART_CONFIG = alt.Config(
     axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1, labelColor=TEXT_COLOR,
-                        titleColor=TEXT_COLOR, gridOpacity=0.5),
+                        titleColor=TEXT_COLOR, gridOpacity=0.5, labelPadding=6, titlePadding=8),
     legend=alt.LegendConfig(labelFontSize=FONT_SIZE, labelColor=TEXT_COLOR, symbolSize=200, symbolStrokeWidth=4),
-    title=alt.TitleConfig(fontSize=FONT_SIZE + 3, anchor="start", color=TEXT_COLOR),
+    # offset: the legend sits under the title now, so Streamlit's 26 px gap would be wasted height. The
+    # title's glyphs (accents, arrows, the "L" of "Loss") need the chart's top padding kept: see livechart.
+    title=alt.TitleConfig(fontSize=FONT_SIZE + 3, anchor="start", color=TEXT_COLOR, offset=8),
     view=alt.ViewConfig(strokeWidth=0),
 )
 
@@ -123,18 +127,170 @@ def equilibrium_lines(scalars: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["start", "end", "value", "series", "loss"])
 
 
+# --- loss-switch and alarm markers: labels laid out so none overprints another or leaves the plot ------
+# Every number is in pixels of the loss chart's plot area (the data rectangle, axes and legend excluded).
+MARKER_GAP_PX = 5  # from a marker's rule to its label
+MARKER_PAD_PX = 10  # at least this much air between two labels of one lane
+LANE_PX = FONT_SIZE + 6  # one lane of labels
+LANE_TOP_PX = 4  # the first lane's top, below the plot's top edge
+CHAIN_PX = 40  # markers closer than this share one label (_groups)
+MARKER_LANES = 3  # at most this many lanes; a label that fits in none is left out (its rule and tooltip stay)
+# The narrowest loss plot the layout is made for: the Train page's loss chart at 1280x720 with the sidebar open.
+# A layout without overlaps at width W has none at any wider width too (every gap grows with the width), so
+# one layout computed here holds for every projector and laptop from 1280 px up.
+MARKER_LAYOUT_WIDTH = 420
+LOSS_PLOT_HEIGHT = 190  # about the loss plot's height inside CHART_HEIGHT: how much headroom the lanes need
+# Conservative advance widths (in em) of the labels' bold 16 px sans font: an estimate never narrower than the
+# drawn text (tests/test_projector.py measures the real labels in Chromium), so boxes that do not touch on
+# paper do not touch on screen.
+_EM = {"upper": 0.70, "lower": 0.58, "digit": 0.58, "space": 0.30, "other": 1.05}
+
+
+def label_width(text: str, font_size: float = FONT_SIZE) -> float:
+    """An upper bound of the drawn width of a marker label in pixels (bold, ``font_size`` px)."""
+    def em(c: str) -> float:
+        if c == " ":
+            return _EM["space"]
+        if c.isdigit():
+            return _EM["digit"]
+        if c.isascii() and c.isalpha():
+            return _EM["upper"] if c.isupper() else _EM["lower"]
+        return _EM["other"] if not c.isascii() else _EM["lower"]
+    return font_size * sum(em(c) for c in text)
+
+
+def switch_label(detail: str) -> str:
+    """A loss switch's drawn label, short enough for a crowded chart: "bce → mse" -> "BCE→MSE"."""
+    return "→".join(loss_label(p.strip()) for p in str(detail).split("→"))
+
+
 def markers(events: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
-    """The loss chart's vertical markers, as step + label: every loss switch ("BCE → MSE") and every alarm
-    the coach raised ("D wins"; gan.engine.coach), the latest ``limit`` of them."""
+    """The loss chart's vertical markers: step, kind ("loss" | "coach") and label, for every loss switch
+    ("BCE→MSE") and every alarm the coach raised ("D wins"; gan.engine.coach), the latest ``limit`` of them."""
     if events.empty:
-        return pd.DataFrame({"step": [], "label": [], "y": []})
+        return pd.DataFrame({"step": pd.Series(dtype=float), "kind": pd.Series(dtype=object),
+                             "label": pd.Series(dtype=object)})
     marked = events[events["kind"].isin(("loss", "coach"))].tail(limit)
-    labels = [" → ".join(loss_label(p.strip()) for p in str(d).split("→")) if k == "loss" else coach_label(d)
-              for k, d in zip(marked["kind"], marked["detail"])]
-    # Label heights in pixels from the top: the coach's a line below the switches', so the two do not overlap
-    # when an alarm is followed by the switch that answers it.
-    y = np.where(marked["kind"].to_numpy() == "loss", 4.0, 4.0 + FONT_SIZE + 6)
-    return pd.DataFrame({"step": marked["step"].to_numpy(np.float64), "label": labels, "y": y})
+    labels = [switch_label(d) if k == "loss" else coach_label(d) for k, d in zip(marked["kind"], marked["detail"])]
+    return pd.DataFrame({"step": marked["step"].to_numpy(np.float64), "kind": marked["kind"].to_numpy(object),
+                         "label": labels})
+
+
+LAYOUT_COLUMNS = ("step", "kind", "tip", "label", "lane", "align", "y", "x0", "x1", "y0", "y1")
+DRAWN_COLUMNS = ("step", "tip", "label", "align", "y")  # what the chart needs of a laid-out marker
+
+
+def _groups(marks: pd.DataFrame, lo: float, span: float, width: float) -> list[list]:
+    """Runs of markers too close to label one by one, each to be labelled once at its first rule: loss switches
+    that follow each other ("BCE→MSE", "MSE→BCE" 10 steps apart: one "BCE→MSE→BCE") and repeats of one alarm
+    ("mode collapse" twice: "mode collapse ×2"). Too close: rules less than CHAIN_PX apart, where labels in
+    lanes one above the other could not tell which rule is whose."""
+    groups: list[list] = []
+    for m in marks.sort_values("step", kind="stable").itertuples(index=False):
+        if groups:
+            last = groups[-1][-1]
+            near = (float(m.step) - float(last.step)) / span * width < CHAIN_PX
+            chains = (m.kind == last.kind == "loss" and last.label.split("→")[-1] == m.label.split("→")[0]) or (
+                m.kind == last.kind == "coach" and m.label == last.label)
+            if near and chains:
+                groups[-1].append(m)
+                continue
+        groups.append([m])
+    return groups
+
+
+CHAIN_NAMES = 3  # a run of up to this many switches spells each loss ("BCE→MSE→BCE→MSE"); longer ones count
+
+
+def _group_label(group: list) -> str:
+    if group[0].kind == "loss":
+        if len(group) > CHAIN_NAMES:  # a long chain would outgrow the plot: "7 switches, now MSE"
+            return f"{len(group)} switches, now {group[-1].label.split('→')[-1]}"
+        return "→".join([group[0].label] + [m.label.split("→", 1)[1] for m in group[1:]])
+    return group[0].label + (f" ×{len(group)}" if len(group) > 1 else "")
+
+
+def marker_layout(marks: pd.DataFrame, domain: tuple[float, float], width: float = MARKER_LAYOUT_WIDTH,
+                  lanes: int = MARKER_LANES) -> pd.DataFrame:
+    """Where each marker's label goes: a pure function of the markers (step, kind, label), the x domain and
+    the plot width in pixels.
+
+    Markers too close to label one by one are labelled together at the first (``_groups``). Newest first (the
+    switch the presenter just made always gets its label), each label takes the first lane where its box
+    keeps MARKER_PAD_PX from every box already there: right of its rule, else left of it (also where the
+    right side would leave the plot: no label reaches past the plot into the legend or the next chart). A
+    label that fits in no lane is dropped; its rules and tooltips stay.
+    Returns LAYOUT_COLUMNS, one row per marker, by step: tip (the marker's own label, for its tooltip), label
+    (the drawn text, "" on the other markers of a group), lane (0 = top; -1 and align "none" where nothing is
+    drawn), align ("left": text starts right of the rule; "right": it ends left of it), y (the label's top
+    in pixels from the plot's top, what the chart draws) and its box x0, x1, y0, y1 in plot pixels.
+    """
+    lo, hi = float(domain[0]), float(domain[1])
+    span = hi - lo if hi > lo else 1.0
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(lanes)]
+    rows = []
+    for group in reversed(_groups(marks, lo, span, width)):
+        first = group[0]
+        text = _group_label(group)
+        x = (float(first.step) - lo) / span * width
+        w = label_width(text)
+        options = [("left", x + MARKER_GAP_PX, x + MARKER_GAP_PX + w), ("right", x - MARKER_GAP_PX - w,
+                                                                          x - MARKER_GAP_PX)]
+        options = [o for o in options if o[1] >= 0 and o[2] <= width]  # never outside the plot
+        # Right of the rule in any lane before left of it: a label on its usual side reads as the rule's own.
+        spot = next(((lane, o) for o in options for lane in range(lanes)
+                     if all(o[2] + MARKER_PAD_PX <= a or b + MARKER_PAD_PX <= o[1] for a, b in placed[lane])), None)
+        quiet = (-1, "none") + (math.nan,) * 5  # a rule with its tooltip, no text
+        for m in group[1:]:
+            rows.append((float(m.step), m.kind, m.label, "") + quiet)
+        if spot is None:  # no room: the rule alone, its label in the tooltip
+            rows.append((float(first.step), first.kind, first.label, "") + quiet)
+            continue
+        lane, (align, x0, x1) = spot
+        placed[lane].append((x0, x1))
+        y0 = float(LANE_TOP_PX + lane * LANE_PX)
+        rows.append((float(first.step), first.kind, first.label, text, lane, align, y0, x0, x1, y0, y0 + FONT_SIZE))
+    out = pd.DataFrame(rows, columns=list(LAYOUT_COLUMNS))
+    return out.sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def x_domain(*steps) -> tuple[float, float]:
+    """The loss chart's x domain as Vega computes it (nice=False): the range of every step drawn on it."""
+    values = np.concatenate([np.asarray(s, np.float64).ravel() for s in steps if s is not None and len(s)]
+                            or [np.zeros(1)])
+    return float(np.nanmin(values)), float(np.nanmax(values))
+
+
+def headroom(values: np.ndarray, used_lanes: int, plot_height: float = LOSS_PLOT_HEIGHT) -> float | None:
+    """A y value above the loss lines that leaves ``used_lanes`` lanes of labels free of them, or None.
+
+    An invisible point at this value stretches the y scale so the lines stay below the labels' band.
+    """
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if used_lanes <= 0 or not len(values):
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    band = LANE_TOP_PX + used_lanes * LANE_PX + 4
+    return hi + max(hi - lo, 1e-3) * band / max(plot_height - band, 1.0)
+
+
+def loss_markers(lines: pd.DataFrame | dict, eq: pd.DataFrame, events: pd.DataFrame,
+                 cursor: float | None = None) -> tuple[pd.DataFrame, float | None]:
+    """The laid-out markers of the loss chart and its headroom value, from what the chart draws.
+
+    ``lines``: the drawn line table (columns step and value) or the downsampled columns (step, loss_d, loss_g).
+    """
+    marks = markers(events)
+    if isinstance(lines, dict):
+        steps, values = lines["step"], np.concatenate([lines["loss_d"], lines["loss_g"]])
+    else:
+        steps, values = lines["step"].to_numpy(), lines["value"].to_numpy()
+    dom = x_domain(steps, eq["start"].to_numpy(), eq["end"].to_numpy(), marks["step"].to_numpy(),
+                   None if cursor is None else [cursor])
+    laid = marker_layout(marks, dom)
+    used = int(laid["lane"].max()) + 1 if len(laid) else 0  # -1 only: no label drawn, no lane
+    return laid, headroom(np.concatenate([values, eq["value"].to_numpy(np.float64)]), used)
 
 
 def histogram(d_real: np.ndarray, d_fake: np.ndarray, bins: int = HIST_BINS) -> pd.DataFrame:
@@ -157,8 +313,19 @@ def _long(columns: dict[str, np.ndarray], mapping: dict) -> pd.DataFrame:
 
 
 # --- charts ---------------------------------------------------------------------------------------
+# A tick per ~110 px of plot at most and labels that would touch hidden: at 1280 px the step labels ran
+# together ("1,0001,2001,4001,600").
+X_TICK_PX = 110
+
+
+def step_axis(**kw) -> alt.Axis:
+    """The step axis of every chart over steps: as many ticks as the width holds, never overlapping labels."""
+    return alt.Axis(tickCount={"expr": f"ceil(width / {X_TICK_PX})"}, labelOverlap="greedy", labelSeparation=12,
+                    format=",d", labelFlush=True, **kw)
+
+
 def _step_x() -> alt.X:
-    return alt.X("step", type="quantitative", title="step", scale=alt.Scale(nice=False))
+    return alt.X("step", type="quantitative", title="step", scale=alt.Scale(nice=False), axis=step_axis())
 
 
 def _line_tooltip() -> list:
@@ -194,15 +361,22 @@ def loss_chart(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: float |
             x=alt.X(**_q("start")), x2=alt.X2("end"), y=alt.Y(**_q("value")), color=color,
             tooltip=[alt.Tooltip("loss", type="nominal"), alt.Tooltip("series", type="nominal"),
                      alt.Tooltip(**_q("value"), title="equilibrium", format=".3f")]))
-    sw = markers(snapshot.events)
-    if not sw.empty:  # a vertical marker with a label ("BCE → MSE", "D wins") at every switch and alarm
-        base = alt.Chart(sw)
+    sw, top = loss_markers(lines, eq, snapshot.events, cursor)
+    if not sw.empty:  # a vertical marker at every switch and alarm, its label ("BCE→MSE", "D wins") in a lane
+        base = alt.Chart(sw[list(DRAWN_COLUMNS)])
         layers.append(base.mark_rule(color=MARKER_COLOR, strokeWidth=2).encode(
-            x=alt.X(**_q("step")), tooltip=[alt.Tooltip("label", type="nominal")]))
-        layers.append(base.mark_text(align="left", baseline="top", dx=5, fontSize=FONT_SIZE, fontWeight="bold",
-                                     color=MARKER_COLOR).encode(
-            x=alt.X(**_q("step")), y=alt.Y("y", type="quantitative", scale=None),
-            text=alt.Text("label", type="nominal")))
+            x=alt.X(**_q("step")), tooltip=[alt.Tooltip("tip", type="nominal", title="marker")]))
+        # A side per label (marker_layout), each drawn twice: a white halo first, so a label stays readable
+        # where a loss line or another marker's rule runs under it, then the text.
+        for align, dx in (("left", MARKER_GAP_PX), ("right", -MARKER_GAP_PX)):
+            for halo in ({"stroke": "white", "strokeWidth": 5, "strokeJoin": "round", "strokeOpacity": 0.9}, {}):
+                layers.append(base.transform_filter(alt.datum.align == align).mark_text(
+                    align=align, baseline="top", dx=dx, fontSize=FONT_SIZE, fontWeight="bold", color=MARKER_COLOR,
+                    **halo).encode(x=alt.X(**_q("step")), y=alt.Y("y", type="quantitative", scale=None),
+                                   text=alt.Text("label", type="nominal")))
+    if top is not None:  # invisible: stretches the y scale so the lines stay below the labels' lanes
+        layers.append(alt.Chart(pd.DataFrame({"value": [top]})).mark_point(opacity=0).encode(
+            y=alt.Y(**_q("value"))))
     if cursor is not None:
         layers.append(cursor_rule(cursor))
     return _layered(layers, "Loss (dashed: equilibrium of the active loss)")
@@ -223,7 +397,9 @@ def histogram_chart(snapshot: Snapshot, bins: int = HIST_BINS) -> alt.LayerChart
     h = histogram(snapshot.d_real_probs, snapshot.d_fake_probs, bins)
     bars = alt.Chart(h).mark_bar(opacity=0.55, binSpacing=0).encode(
         # bin="binned": the rows are bins already, so the bars stand on zero like a histogram's
-        x=alt.X(**_q("lo"), bin="binned", title="D output (probability of 'real')", scale=alt.Scale(domain=[0, 1])),
+        x=alt.X(**_q("lo"), bin="binned", title="D output (probability of 'real')", scale=alt.Scale(domain=[0, 1]),
+                # five labels, not one per bin edge: the 21 edges ran together ("0.00.10.2...") at 1280 px
+                axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".2~f", labelOverlap="greedy", labelFlush=True)),
         x2=alt.X2("hi"), y=alt.Y(**_q("count"), title="images", stack=None), color=_color(PROB_SERIES),
         tooltip=[alt.Tooltip("series", type="nominal"), alt.Tooltip(**_q("lo"), format=".2f"),
                  alt.Tooltip(**_q("hi"), format=".2f"), alt.Tooltip(**_q("count"))])
@@ -244,6 +420,34 @@ def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS, cur
             "d_outputs": d_outputs_chart(snapshot, max_points, cursor),
             "histogram": histogram_chart(snapshot),
         }
+
+
+# --- Compare: one colour per run ---------------------------------------------------------------------
+# Categorical colours that stay apart on a washed-out projector and for colour-blind viewers (Okabe-Ito, the
+# two light ones last); the live run is near-black and drawn thicker, so it never passes for a snapshot.
+RUN_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#999933", "#882255")
+LIVE_RUN_COLOR = TEXT_COLOR
+RUN_STROKE, LIVE_STROKE = 2.5, 5.0
+
+
+def run_colors(runs, live: str | None = None) -> dict[str, str]:
+    """run name -> colour for the Compare page: the live run LIVE_RUN_COLOR, the others RUN_PALETTE in order
+    (repeating past eight runs). Pure, so a run keeps its colour on every chart of the page."""
+    others = [r for r in runs if r != live]
+    colors = {r: RUN_PALETTE[i % len(RUN_PALETTE)] for i, r in enumerate(others)}
+    if live is not None and live in runs:
+        colors[live] = LIVE_RUN_COLOR
+    return {r: colors[r] for r in runs}
+
+
+def run_encoding(runs, live: str | None = None) -> dict:
+    """color and strokeWidth channels for Compare's lines: run_colors, and the live run thicker."""
+    colors = run_colors(runs, live)
+    width = alt.StrokeWidth("run", type="nominal", legend=None, scale=alt.Scale(
+        domain=list(colors), range=[LIVE_STROKE if r == live else RUN_STROKE for r in colors]))
+    return {"color": alt.Color("run", type="nominal", title="run", legend=alt.Legend(orient="top", columns=2),
+                               scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+            "strokeWidth": width}
 
 
 # --- sample grids (tiling is gan.viz.images'; these add checks and the projector scale) ---------------

@@ -83,8 +83,9 @@ def dashboard_specs() -> dict:
     snapshot = charts.fabricate_history(40, switch_every=20, n_grids=0).snapshot()
     built = charts.build_dashboard_charts(snapshot, cursor=10)
     return {
-        # loss: lines, equilibrium segments, switch rule + switch label (the last two share data), replay cursor
-        "loss": _entry(_template(built["loss"], ["lines", "eq", "switches", "switches", "cursor"])),
+        # loss: lines, equilibrium segments, marker rules + their labels right and left of the rule, each a
+        # halo and a text (all five share the laid-out markers), the invisible headroom point, replay cursor
+        "loss": _entry(_template(built["loss"], ["lines", "eq"] + ["switches"] * 5 + ["headroom", "cursor"])),
         "d_outputs": _entry(_template(built["d_outputs"], ["lines", None, "cursor"])),
         "histogram": _entry(_template(built["histogram"], ["bins", None])),
     }
@@ -155,13 +156,14 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
 
     down = charts.downsample(s, max_points)  # one pass for both line charts
     eq = charts.equilibrium_lines(s)
-    switches = charts.markers(snapshot.events)
+    switches, top = charts.loss_markers(down, eq, snapshot.events, cursor)
     bins = charts.histogram(snapshot.d_real_probs, snapshot.d_fake_probs)
     marked = _cursor_table(cursor)
     loss = {"w": 2, "chart": "loss", "data": {
         "lines": _melted(down, LOSS_SERIES),
         "eq": _cols(eq, {"start": "step", "end": "step", "value": "num", "series": "str", "loss": "str"}),
-        "switches": _cols(switches, {"step": "step", "label": "str", "y": "num"}),
+        "switches": _cols(switches, dict(zip(charts.DRAWN_COLUMNS, ("step", "str", "str", "str", "num")))),
+        "headroom": {"cols": {"value": [] if top is None else numbers([top])}},
         "cursor": marked,
     }}
     d_outputs = {"w": 1, "chart": "d_outputs", "data": {"lines": _melted(down, PROB_SERIES), "cursor": marked}}

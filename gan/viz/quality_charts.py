@@ -20,7 +20,7 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
     import altair as alt
     import pandas as pd
 
-    from gan.viz.charts import CHART_CONFIG  # the dashboard's projector fonts, shared by every chart
+    from gan.viz.charts import CHART_CONFIG, MARKER_COLOR, step_axis  # the dashboard's projector look
 
     df = pd.DataFrame(rows)
     if df.empty:
@@ -28,14 +28,14 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
     df = df[["step", metric]]
     title = METRIC_LABELS.get(metric, metric)
     line = alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step", axis=alt.Axis(format=",d", tickMinStep=1)),  # steps are integers
+        x=alt.X("step:Q", title="step", axis=step_axis(tickMinStep=1)),  # steps are integers
         y=alt.Y(f"{metric}:Q", title=title),
         tooltip=["step:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
     )
     layers = [line]
     if ceiling is not None and metric in ceiling:
         ref = pd.DataFrame({"value": [float(ceiling[metric])], "label": ["real held-out"]})
-        layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color="gray").encode(
+        layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color=MARKER_COLOR, strokeWidth=2).encode(
             y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
     if cursor is not None:  # replay: the step being replayed, drawn as on the dashboard's line charts
         from gan.viz.charts import cursor_rule
@@ -49,14 +49,14 @@ def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height:
     import altair as alt
     import pandas as pd
 
-    from gan.viz.charts import CHART_CONFIG  # the dashboard's projector fonts, shared by every chart
+    from gan.viz.charts import CHART_CONFIG, MARKER_COLOR  # the dashboard's projector look, shared by every chart
 
     cov = [float(c) for c in coverage]
     df = pd.DataFrame({"digit": [str(i) for i in range(len(cov))], "share": cov,
                        "covered": ["yes" if c >= COVERED_SHARE else "no" for c in cov]})
     color = "#d62728" if alarm is not None and alarm.firing else "#4c78a8"
     bars = alt.Chart(df).mark_bar(color=color).encode(
-        x=alt.X("digit:N", title="class (classifier's label)", sort=None),
+        x=alt.X("digit:N", title="class (classifier's label)", sort=None, axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", title="share of samples", axis=alt.Axis(format="%")),
         opacity=alt.Opacity("covered:N", scale=alt.Scale(domain=["yes", "no"], range=[1.0, 0.4]), legend=None),
         tooltip=["digit:N", alt.Tooltip("share:Q", format=".1%")],
@@ -67,6 +67,8 @@ def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height:
                             "real": [float(r) for r in reference]})
         layers.append(alt.Chart(rdf).mark_tick(color="black", thickness=2).encode(
             x=alt.X("digit:N", sort=None), y="real:Q", tooltip=["digit:N", alt.Tooltip("real:Q", format=".1%")]))
-    rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color="gray").encode(y="y:Q")
+    rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color=MARKER_COLOR).encode(y="y:Q")
     layers.append(rule)
-    return alt.LayerChart(layer=layers, height=height, title="class coverage (ticks: real data)", config=CHART_CONFIG)
+    # Two lines: in a third of a 1280 px page one line was cut off at the chart's right edge.
+    return alt.LayerChart(layer=layers, height=height, title=["class coverage", "(ticks: real data)"],
+                          config=CHART_CONFIG)

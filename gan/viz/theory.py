@@ -119,6 +119,29 @@ def loss_curves(n: int = 199) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def off_chart(curves: pd.DataFrame, column: str, low: float, high: float) -> pd.DataFrame:
+    """Where each curve of ``curves`` (by loss and target) leaves a chart's y range [low, high].
+
+    The Theory charts clip their y axis (BCE's −ln p reaches 5.3 at p = 0.005, which would squash MSE into
+    a sliver); each curve that leaves the range gets a marker at the edge saying how far it goes. Columns:
+    loss, target, d_output (the last point still inside, next to where it leaves), edge (low or high),
+    extreme (the curve's value furthest out), text ("↑ 5.3"). Empty when every curve fits.
+    """
+    rows = []
+    for (loss, target), g in curves.groupby(["loss", "target"], sort=False):
+        v = g[column].to_numpy(np.float64)
+        p = g["d_output"].to_numpy(np.float64)
+        for edge, out, arrow, pick in ((high, v > high, "↑", np.argmax), (low, v < low, "↓", np.argmin)):
+            if not out.any():
+                continue
+            inside = np.flatnonzero(~out)
+            extreme_at = int(pick(v))
+            near = inside[np.argmin(np.abs(inside - extreme_at))] if len(inside) else extreme_at
+            rows.append({"loss": loss, "target": target, "d_output": float(p[near]), "edge": float(edge),
+                         "extreme": float(v[extreme_at]), "text": f"{arrow} {v[extreme_at]:.3g}"})
+    return pd.DataFrame(rows, columns=["loss", "target", "d_output", "edge", "extreme", "text"])
+
+
 def g_push_table(d_fakes=(0.5, 0.1, 0.01, 0.001), losses=("minimax", "bce", "mse")) -> pd.DataFrame:
     """How hard each G loss pushes a fake that D rejects: |∂L_G/∂l| at D(G(z)) = p, per sample.
 
