@@ -140,11 +140,7 @@ def test_the_loading_banner_names_the_run_and_the_step_it_continues_from():
 
 
 def test_a_second_click_on_continue_while_it_loads_is_not_an_error_and_starts_nothing(runs_dir):
-    first = RunRegistry(mode="thread", metrics_every=0, runs_root=runs_dir, torch_threads=1)
-    t = first.start(SMALL)
-    assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
-    t.pause()  # an autosave at this step
-    t.stop(timeout=10.0, clean=False)  # as if the server died here
+    t = _interrupted(runs_dir)
     again = RunRegistry(mode="thread", metrics_every=0, runs_root=runs_dir, torch_threads=1)
     ctl = TrainController(again, snapshots.SnapshotStore(runs_dir / "snapshots"), base=SMALL)
     try:
@@ -154,6 +150,47 @@ def test_a_second_click_on_continue_while_it_loads_is_not_an_error_and_starts_no
         assert again.names() == [t.name]
     finally:
         again.close(timeout=10.0)
+
+
+def _interrupted(runs_dir):
+    """A run stopped as a crash would leave it (an autosave, no clean stop) by a thread-mode registry."""
+    first = RunRegistry(mode="thread", metrics_every=0, runs_root=runs_dir, torch_threads=1)
+    t = first.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
+    t.pause()  # an autosave at this step
+    t.stop(timeout=10.0, clean=False)
+    return t
+
+
+def test_continue_in_worker_mode_builds_no_optimiser_in_the_server_and_a_misfit_autosave_fails_with_why(
+        runs_dir, monkeypatch):
+    """The server's first optimiser imports torch's compiler stack (12-14 s on a busy 2-core CPU): Continue must
+    not build one inside the click. The worker checks the autosave; one that does not fit its config fails the run
+    with the reason, and stays on disk and offered."""
+    import torch
+
+    t = _interrupted(runs_dir)
+    newest = max(t.run_dir.glob("autosave-*.pt"))
+    state = torch.load(newest, weights_only=True)
+    state["config"]["width"] = 2 * SMALL.width  # its weights no longer fit the config it names
+    torch.save(state, newest)
+    registry = RunRegistry(mode="process", metrics_every=0, runs_root=runs_dir, torch_threads=1)
+    built, real_init = [], torch.optim.Optimizer.__init__
+
+    def counted(self, *args, **kwargs):  # every optimiser's constructor goes through its base class's
+        built.append(type(self).__name__)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", counted)
+    try:
+        run = registry.continue_run()
+        assert built == []  # nothing was built here: the click returns at once
+        assert run.wait_until(lambda r: r.state == RunState.FAILED, timeout=120), run.status()
+        status = run.status()
+        assert status.failure == FailureKind.ERROR and "does not fit its own config" in status.reason
+        assert registry.continue_offer() is not None and newest.exists()  # nothing lost: offered again
+    finally:
+        registry.close(timeout=10.0)
 
 
 # --- the real thing: kill -9, restart on a busy CPU, Continue in Chromium ------------------------------------
