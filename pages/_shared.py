@@ -42,14 +42,26 @@ def get_store() -> snapshots.SnapshotStore:
     return snapshot_store(str(snapshots.runs_dir() / "snapshots"))
 
 
+def reference_classifier(trainer):
+    """The reference classifier of gan.quality.classifier for ``trainer``'s run, trained on THAT run's dataset
+    (trainer.data: loaded from the run's own config, its data path included), never a dataset looked up by name
+    with default settings, which for "own" would read whatever folder the server runs in. NoClasses (of
+    gan.quality.classifier) for your own images, which have none; NotLoaded before the run has its images."""
+    from gan.quality.classifier import NotLoaded
+
+    data = trainer.data
+    if data is None:  # a page asks only once there is a grid, so the run has loaded: a rare race, said plainly
+        raise NotLoaded("the run has not loaded its images yet")
+    return _reference_for((data.name, data.source, len(data)), data)
+
+
 @st.cache_resource(show_spinner="Loading the reference classifier…")
-def reference_classifier(dataset_name: str):
-    """The reference digit classifier of gan.quality.classifier for a dataset (trained once and cached on disk)."""
-    from gan.engine.config import Config
-    from gan.engine.trainer import cached_dataset
+def _reference_for(key: tuple, _dataset):
+    """One classifier per dataset for the server process (trained once and cached on disk); ``key`` names the
+    dataset (the underscore keeps Streamlit from hashing its 60,000 images at every rerun)."""
     from gan.quality.classifier import load_reference
 
-    return load_reference(cached_dataset(dataset_name, Config().data_dir, "cpu"))
+    return load_reference(_dataset)
 
 
 def presenter_access() -> auth.Access:

@@ -14,6 +14,7 @@ whole run, weights included) only for the presenter.
 import pandas as pd
 import streamlit as st
 
+from gan.engine.config import OWN
 from gan.viz import animation, charts
 from gan.viz.images import grid_png
 from gan.workshop.transfer import checkpoint_bytes, history_csv
@@ -101,12 +102,15 @@ with right:
                                 "or load it on the Train page.")
 
     st.subheader("Reference classifier")
-    if st.toggle("Label each cell with the classifier's guess", key="label_cells",
-                 help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
-                      "metrics). Its guess per cell, in the grid's order; '?' when it is unsure, "
-                      "'–' when it is no digit at all (noise, a blob, blank)."):
+    if trainer.dataset_name == OWN:  # nothing to train a classifier on: say so rather than offer a toggle
+        st.caption("Your images have no classes, so no classifier labels them: the quality panel compares the "
+                   "samples with your images by Fréchet distance instead.")
+    elif st.toggle("Label each cell with the classifier's guess", key="label_cells",
+                   help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
+                        "metrics). Its guess per cell, in the grid's order; '?' when it is unsure, "
+                        "'–' when it is no digit at all (noise, a blob, blank)."):
         try:
-            reference = reference_classifier(trainer.dataset_name)
+            reference = reference_classifier(trainer)  # the run's own dataset, never one looked up by name
         except Exception as exc:  # a missing dataset or cache must not break the page
             st.error(f"The reference classifier is not available: {exc}")
         else:

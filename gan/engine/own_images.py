@@ -56,7 +56,13 @@ def _files(n: int, noun: str) -> str:
 
 
 def load_own_images(path) -> OwnImages:
-    """A folder, .zip, .npz or IDX file -> OwnImages; OwnImagesError for anything unusable."""
+    """A folder, .zip, .npz or IDX file -> OwnImages; OwnImagesError for anything unusable.
+
+    A missing path (None, "" or blanks) is an error, never the current folder: Path("") is ".", and a server
+    asked for "your images" without a path would otherwise read its own working folder as a dataset.
+    """
+    if path is None or not str(path).strip():
+        raise OwnImagesError("no path given for your images: give a folder, .zip, .npz or IDX file (--data PATH)")
     p = Path(path).expanduser()
     if not p.exists():
         raise OwnImagesError(f"{p}: no such file or folder")

@@ -232,13 +232,29 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, train_idx, held
     return model.eval(), acc
 
 
+class NoClasses(ValueError):
+    """The dataset has no classes (your own images, labelled -1): no reference classifier can be trained on it."""
+
+
+class NotLoaded(RuntimeError):
+    """A run's reference classifier was asked for before the run loaded its dataset."""
+
+
+def has_classes(dataset) -> bool:
+    """Whether a gan.engine.data.Dataset has labels to train a reference classifier on (your images have none)."""
+    return len(dataset.labels) > 0 and int(dataset.labels.max()) >= 0
+
+
 def load_reference(dataset, *, retrain: bool = False, directory: Path | None = None, ruler: str = "A") -> Reference:
     """The cached classifier ``ruler`` (a key of RULERS) for this dataset; trains (and caches) one when
-    missing or stale.
+    missing or stale. NoClasses for a dataset without labels (your own images).
 
-    ``dataset`` is a gan.engine.data.Dataset (images in [-1, 1], labels). Loading uses
-    torch.load(weights_only=True): the cache file can hold tensors and plain values only.
+    ``dataset`` is a gan.engine.data.Dataset (images in [-1, 1], labels): the run's own, never one looked up by
+    name with default settings. Loading uses torch.load(weights_only=True): the cache file can hold tensors and
+    plain values only.
     """
+    if not has_classes(dataset):
+        raise NoClasses(f"{dataset.name}: your images have no classes, so no classifier can be trained on them")
     spec = RULERS[ruler]
     images, labels = dataset.images.cpu(), dataset.labels.cpu()
     key = data_key(dataset.name, images, labels, spec)

@@ -161,7 +161,9 @@ class MetricsMonitor:
                 self._stop.wait(self.poll_s)
             if self._stop.is_set():
                 return False
-            if int(self.trainer.data.labels.max()) < 0:  # your own images (gan.engine.own_images): no classes
+            from gan.quality.classifier import has_classes
+
+            if not has_classes(self.trainer.data):  # your own images (gan.engine.own_images): no classes
                 from gan.engine.trainer import cached_dataset
 
                 digits = cached_dataset("mnist5k", self.trainer.config.data_dir, "cpu")
