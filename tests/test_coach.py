@@ -107,7 +107,7 @@ def test_mode_collapse_reads_the_grid_after_the_first_thousand_steps():
 
 def test_real_digits_are_far_below_the_collapse_threshold():
     assert grid_similarity(real_digits()) < 0.45
-    assert grid_similarity(real_digits(one_class=True)) < coach.COLLAPSE_SIMILARITY
+    assert grid_similarity(real_digits(one_class=True)) < coach.MNIST.collapse_threshold
     assert grid_similarity(np.repeat(real_digits()[:1], 64, axis=0)) == pytest.approx(1.0)
 
 
@@ -133,7 +133,8 @@ def test_a_window_never_mixes_two_losses():
     # 400 steps of minimax where D won, then 60 of BCE: too early to judge BCE, whatever minimax did.
     history = rows(400, loss="minimax", d_real=0.99, d_fake=0.01) + rows(60, start=401)
     d = diagnose(history)
-    assert d.condition == Condition.WARMING_UP and d.evidence == "60 steps since the switch to BCE"
+    assert d.condition == Condition.WARMING_UP
+    assert d.evidence == "60 steps since the switch to BCE (equilibrium: D 0.693 · G 0.693)"
     d = diagnose(history + rows(100, start=461))  # 160 BCE steps, all healthy
     assert d.condition == Condition.LEARNING
 
@@ -171,3 +172,115 @@ def test_the_default_run_raises_no_alarm_in_five_minutes(seed):
     alarms = [(d.step, d.sentence) for d in readings if d.alarm]
     assert alarms == []
     assert {d.condition for d in readings[2:]} <= {Condition.LEARNING, Condition.NEAR_EQUILIBRIUM}
+
+
+# --- the coach reads the run's own data: its words and its collapse threshold ---------------------------
+def made_dataset(name: str, images_uint8: np.ndarray):
+    """A gan.engine.data.Dataset of these images, as a run on ``name`` would hold it (no labels needed here)."""
+    from gan.engine.data import Dataset, to_unit_range
+
+    n = len(images_uint8)
+    return Dataset(name, to_unit_range(images_uint8), torch.full((n,), -1, dtype=torch.int64), f"test: {n} {name}")
+
+
+def doodles(n: int = 200, seed: int = 0) -> np.ndarray:
+    """Your own images when they are all much alike: one thick bar each, a little shifted and stretched. Real
+    images of such a set are more alike than MNIST's collapse alarm (0.60), without being collapsed at all."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), np.uint8)
+    for im in out:
+        top, left = rng.integers(4, 8), rng.integers(9, 13)
+        im[top:top + int(rng.integers(15, 20)), left:left + int(rng.integers(5, 8))] = 255
+    return out
+
+
+def test_the_collapse_threshold_is_calibrated_on_the_runs_own_real_images():
+    from gan.engine.data import load_dataset
+
+    mnist = load_dataset("mnist5k")
+    calibrated = coach.RealImages.of(mnist)
+    assert calibrated is coach.RealImages.of(mnist)  # once per dataset, then kept
+    assert calibrated.noun == "digits"
+    # MNIST keeps today's alarm (~0.6), and the constant a replay without its dataset uses is that measurement.
+    assert calibrated.similarity == pytest.approx(coach.MNIST.similarity, abs=0.002)
+    assert 0.59 <= calibrated.collapse_threshold <= 0.62
+    ones = ((mnist.images[500:564].squeeze(1) + 1) * 127.5).round().numpy().astype("uint8")  # mnist5k: by class
+    assert 0.5 < grid_similarity(ones) < calibrated.collapse_threshold  # one real class is no collapse
+
+    mine = made_dataset("own", doodles())
+    own = coach.RealImages.of(mine)
+    assert own.noun == "images" and own.similarity > coach.MNIST.collapse_threshold  # far more alike than digits
+    assert own.collapse_threshold == pytest.approx(min(own.similarity + coach.COLLAPSE_MARGIN, coach.COLLAPSE_CEILING))
+    history = rows(300, start=1001)
+    real_grid = doodles(64, seed=1)  # what a G that learned your images well draws: as alike as they are
+    assert diagnose(history, grid=real_grid, real=own).condition == Condition.LEARNING
+    assert diagnose(history, grid=real_grid).condition == Condition.MODE_COLLAPSE  # MNIST's number: a false alarm
+    same = np.repeat(real_grid[:1], 64, axis=0)  # 64 copies of one: collapsed, however alike the data is
+    assert diagnose(history, grid=same, real=own).condition == Condition.MODE_COLLAPSE
+    assert coach.RealImages("images", 0.9).collapse_threshold == coach.COLLAPSE_CEILING < 1.0
+
+
+@pytest.mark.parametrize("name, noun", [("mnist5k", "digits"), ("mnist", "digits"), ("fashion", "clothes"),
+                                        ("own", "images")])
+def test_the_coach_names_the_data_the_run_draws(name, noun):
+    real = coach.RealImages.of(made_dataset(name, doodles(100, seed=2)))
+    same = np.repeat(doodles(1, seed=3), 64, axis=0)
+    d = diagnose(rows(300, start=1001), grid=same, real=real)
+    assert d.condition == Condition.MODE_COLLAPSE
+    assert f"similarity 1.00 (real {noun} ~{real.similarity:.2f}; the alarm from {real.collapse_threshold:.2f})" \
+        in d.evidence
+    if noun != "digits":
+        assert "digit" not in d.sentence
+
+
+# --- the coach follows the active loss at once ------------------------------------------------------------
+def test_a_reading_right_after_a_switch_quotes_the_new_loss():
+    history = rows(300, noise=0.02)  # BCE, read against ln 2 = 0.693
+    assert "(equilibrium 0.693)" in diagnose(history).evidence
+    d = diagnose(history + rows(1, loss="mse", start=301))
+    assert d.condition == Condition.WARMING_UP and d.step == 301
+    assert d.evidence == "1 step since the switch to MSE (equilibrium: D 0.25 · G 0.25)"
+
+
+def test_a_back_and_forth_switch_names_the_latest():
+    history = rows(300) + rows(52, loss="mse", start=301)
+    assert diagnose(history).evidence.startswith("52 steps since the switch to MSE")
+    back = diagnose(history + rows(10, start=353))
+    assert back.evidence == "10 steps since the switch to BCE (equilibrium: D 0.693 · G 0.693)"
+
+
+def test_the_trainers_reading_follows_a_switch_at_once_and_uses_the_runs_own_images(tmp_path, monkeypatch):
+    """Between two sample points too: the trainer reads again at the switch, so its status never quotes the old
+    loss; and it reads with the calibration of the run's own data (your images here), not MNIST's."""
+    from gan.engine.config import Config
+    from gan.engine.trainer import PAUSED, Trainer
+
+    seen = []
+    real_diagnose = coach.diagnose
+    monkeypatch.setattr(coach, "diagnose", lambda *a, **k: seen.append(k.get("real", coach.MNIST)) or
+                        real_diagnose(*a, **k))
+    np.savez(tmp_path / "mine.npz", images=real_digits())  # 64 digits of your own: the run calls them "images"
+    t = Trainer(Config(dataset="own", data_path=str(tmp_path / "mine.npz"), model="mlp", width=16, batch_size=16,
+                       latent_dim=8, sample_every=100, loss="bce"), name="coach-switch")
+    try:
+        t.start(paused=True)
+        assert t.wait_until(lambda tr: tr.state in (PAUSED, "failed"), 60), t.status()
+
+        def step_to(n):
+            t.step(n - t.step_count)
+            assert t.wait_until(lambda tr: tr.step_count >= n, 60), t.status()
+            return t.status().diagnosis
+
+        assert step_to(200).step == 200  # a sample point
+        assert seen and {r.noun for r in seen} == {"images"}
+        assert seen[-1] == coach.RealImages.of(t.data)
+        t.set_loss("mse")
+        d = step_to(201)  # not a sample point
+        assert d.step == 201 and d.evidence == "1 step since the switch to MSE (equilibrium: D 0.25 · G 0.25)"
+        step_to(252)
+        t.set_loss("bce")
+        d = step_to(253)
+        assert d.step == 253 and d.evidence == "1 step since the switch to BCE (equilibrium: D 0.693 · G 0.693)"
+        assert step_to(300).step == 300 and "switch to BCE" in t.status().diagnosis.evidence
+    finally:
+        t.stop(timeout=10)

@@ -396,3 +396,21 @@ def test_a_monitor_started_before_its_run_still_gets_the_judge(evaluator, judge)
     finally:
         monitor.stop()
         trainer.stop()
+
+
+@pytest.mark.parametrize("dataset, title", [
+    ("mnist5k", "Quality, scored by a reference classifier trained on real digits"),
+    ("fashion", "Quality, scored by a reference classifier trained on real clothes"),
+    ("own", "Quality of your images' GAN: Fréchet distance against them")])
+def test_the_quality_heading_names_the_runs_data_before_training_starts(dataset, title):
+    """The panel's heading comes from the run's config from the first frame on: an own-images run once read
+    "trained on real digits" until its first score."""
+    from gan.engine.trainer import Trainer
+    from gan.quality.monitor import MetricsMonitor
+    from gan.viz.liveview import QualityView
+
+    config = Config(dataset=dataset, data_path="doodles.zip" if dataset == "own" else "")
+    trainer = Trainer(config, name=f"heading-{dataset}")  # not started: nothing is loaded, nothing scored
+    frame = QualityView().frame(trainer.name, MetricsMonitor(trainer))
+    assert frame.charts is None and frame.message.startswith("The first score comes at step")
+    assert frame.title == title

@@ -1,6 +1,7 @@
 """The coach: names what a run is doing in one sentence, with its evidence and one suggested action.
 Must not train, draw or keep state: pure functions of the numbers a run already records, so the trainer,
-the CLI, the pages and the tests get the same reading from the same numbers.
+the CLI, the pages and the tests get the same reading from the same numbers (the one memo, RealImages.of,
+keeps a pure function of a dataset's images from being computed again at every sample point).
 
 The trainer asks at every sample point (each ``sample_every`` steps) with the latest rows of its history
 and the grid it just drew; the answer is a gan.engine.protocol.Diagnosis, carried in RunStatus and marked
@@ -11,22 +12,31 @@ on the loss chart when it changes. The rules, first match wins, each tied to a f
    p = D(G(z)) (LossSpec.g_slope): BCE's non-saturating −ln p gives 1 − p, the minimax ln(1 − p) gives p,
    MSE's (p − 1)² gives 2p(1 − p)². When D rejects the fakes (p → 0) BCE's slope goes to 1 but the other
    two go to 0: G stops learning. Fires when the active loss's slope is under VANISHING_RATIO of BCE's.
-3. Mode collapse — the fixed-noise samples look alike: their mean pairwise correlation is at least
-   COLLAPSE_SIMILARITY, above what 64 real digits of ONE class give (at most 0.59; all ten: ~0.30).
+3. Mode collapse — the fixed-noise samples look alike: their mean pairwise correlation is at least the
+   run's threshold, calibrated on the run's OWN real images (RealImages.of: 64 random real images of that
+   dataset, + COLLAPSE_MARGIN). On MNIST that is 0.29 + 0.31 = 0.60, above what 64 real digits of ONE
+   class give (at most 0.59, ones); Fashion-MNIST's real images are more alike (0.34: the alarm from 0.65),
+   your own may be far more so.
    It comes before rule 4 because a collapsed G is often beaten by D too, and the grid is what people see.
 4. D is winning — D(real) ≥ WIN_REAL and D(fake) ≤ WIN_FAKE over the window: D separates the two almost
    perfectly, far from the equilibrium D(x) = 0.5, and G's loss climbs (BCE: −ln D(G(z)) ≥ 2.3).
 5. Near equilibrium — both losses within EQUILIBRIUM_TOLERANCE of the active loss's equilibrium values
    (BCE ln 2 ≈ 0.693, MSE 0.25) for EQUILIBRIUM_STEPS steps: D can no longer tell real from fake.
 6. Learning — none of the above.
+
+A reading follows the active loss at once: the trainer reads again right after a loss switch (not only at the
+next sample point), and a window never mixes two losses. Its words name what the run draws (RealImages.noun:
+digits, clothes, images), never "digits" on a set that has none.
 """
 
 import math
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from gan.engine.losses import get_loss
+from gan.engine.losses import format_equilibrium, get_loss
 from gan.engine.protocol import Condition, Diagnosis
 
 # Rows are the History's: (step, time, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss, ...).
@@ -37,7 +47,9 @@ MIN_STEPS = 100  # fewer steps than this since the start or the last loss switch
 ROWS_NEEDED = 500  # the most rows any rule reads (EQUILIBRIUM_STEPS): what the trainer passes in
 VANISHING_RATIO = 0.1  # G's slope under a tenth of BCE's on the same D(G(z)): "vanishing"
 WIN_REAL, WIN_FAKE = 0.9, 0.1  # D(real) above 0.9 and D(fake) below 0.1: D wins (equilibrium: both 0.5)
-COLLAPSE_SIMILARITY = 0.6  # 64 real digits: ~0.30 for all ten classes, at most 0.59 for one class (ones)
+COLLAPSE_MARGIN = 0.31  # the alarm: samples this much more alike than the dataset's own real images (MNIST: 0.60)
+COLLAPSE_CEILING = 0.95  # ... but never above this: 64 copies of one image (1.0) always count, whatever the data
+CALIBRATION_IMAGES, CALIBRATION_DRAWS = 64, 8  # a grid's worth of real images, averaged over 8 seeded draws
 COLLAPSE_MIN_STEP = 1000  # an untrained G draws 64 near-identical blobs: judge likeness after this step
 EQUILIBRIUM_TOLERANCE = 0.10  # within 10 % of the equilibrium value (0.1 absolute where it is 0: hinge G)
 EQUILIBRIUM_STEPS = 500  # ... for this many steps, in 50-step means (one step's loss swings far more)
@@ -58,6 +70,15 @@ def marker_label(detail: str) -> str:
         return str(detail)
 
 
+# The words for what each dataset draws; a set not named here (your own images) is "images".
+DATA_NOUNS = {"mnist5k": "digits", "mnist": "digits", "fashion": "clothes"}
+
+
+def data_noun(dataset_name: str) -> str:
+    """What a run's images are, in the coach's and the quality panel's words: "digits" only for MNIST."""
+    return DATA_NOUNS.get(dataset_name, "images")
+
+
 def grid_similarity(images_uint8: np.ndarray) -> float:
     """Mean pairwise Pearson correlation of the images (N, 28, 28): 1 when all are the same image.
 
@@ -70,6 +91,48 @@ def grid_similarity(images_uint8: np.ndarray) -> float:
     c = x @ x.T
     n = len(x)
     return float((c.sum() - np.trace(c)) / (n * (n - 1)))
+
+
+@dataclass(frozen=True)
+class RealImages:
+    """What a run trains on, as the coach reads it: the noun it says and how alike its real images are.
+
+    The mode-collapse threshold is placed relative to the dataset's own real images: a grid of Fashion-MNIST
+    or of your doodles is more alike than one of digits, and a fixed MNIST number would cry wolf there.
+    """
+
+    noun: str  # "digits", "clothes", "images" (data_noun)
+    similarity: float  # mean pairwise correlation of 64 random real images of the dataset (grid_similarity)
+
+    @property
+    def collapse_threshold(self) -> float:
+        return min(self.similarity + COLLAPSE_MARGIN, COLLAPSE_CEILING)
+
+    @classmethod
+    def of(cls, dataset) -> "RealImages":
+        """The calibration of a gan.engine.data.Dataset: computed once per dataset (name, source, size) and
+        kept for the process, since the trainer asks at every sample point and every run of a room shares it."""
+        key = (dataset.name, dataset.source, len(dataset))
+        with _calibration_lock:
+            found = _calibrated.get(key)
+        if found is None:
+            from gan.engine.data import to_uint8
+
+            rng = np.random.default_rng(0)  # seeded: the same threshold for the same data, run after run
+            n = min(CALIBRATION_IMAGES, len(dataset))
+            draws = [to_uint8(dataset.images[np.sort(rng.choice(len(dataset), n, replace=False))].cpu())
+                     for _ in range(CALIBRATION_DRAWS)]
+            found = cls(data_noun(dataset.name), float(np.mean([grid_similarity(d) for d in draws])))
+            with _calibration_lock:
+                _calibrated[key] = found
+        return found
+
+
+# MNIST measured the same way (RealImages.of(mnist5k)): what a reading with no dataset at hand (a replay of a
+# recorded MNIST run, the preset checks) uses, so it reads as the trainer did; its alarm is at 0.60, as before.
+MNIST = RealImages("digits", 0.294)
+_calibrated: dict[tuple, RealImages] = {}  # (name, source, size) -> RealImages: a memo of RealImages.of
+_calibration_lock = threading.Lock()
 
 
 def _since_switch(rows: Sequence[tuple]) -> list[tuple]:
@@ -92,9 +155,11 @@ def _weaken_d(d_steps: int, lr_d: float) -> tuple[str, tuple]:
     return f"lower D's learning rate to {lr_d / 10:.1e}", (("lr_d", lr_d / 10),)
 
 
-def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None = None) -> Diagnosis:
+def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None = None,
+             real: RealImages = MNIST) -> Diagnosis:
     """Read the latest History rows (oldest first, full resolution; ROWS_NEEDED of them suffice) and the
-    latest fixed-noise grid (64, 28, 28) uint8, if any. Never raises on a short or non-finite history."""
+    latest fixed-noise grid (64, 28, 28) uint8, if any, of a run on ``real`` (RealImages.of its dataset).
+    Never raises on a short or non-finite history."""
     if not len(rows):
         return Diagnosis(Condition.WARMING_UP, 0, "Too early to tell", "no steps yet")
     step = int(rows[-1][STEP])
@@ -103,8 +168,12 @@ def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None
     window = np.array([r[LOSS_D:D_FAKE + 1] for r in run[-WINDOW:]], np.float64)  # (n, 4)
     window = window[np.isfinite(window).all(axis=1)]
     if len(window) < MIN_STEPS:
-        since = "the start" if len(run) == len(rows) else f"the switch to {spec.label}"
-        return Diagnosis(Condition.WARMING_UP, step, "Too early to tell", f"{len(run)} steps since {since}")
+        if len(run) == len(rows):
+            since = "the start"
+        else:  # the new loss's own equilibrium: what its numbers will be read against from now on
+            since = f"the switch to {spec.label} ({format_equilibrium(spec)})"
+        steps = f"{len(run)} step" + ("" if len(run) == 1 else "s")
+        return Diagnosis(Condition.WARMING_UP, step, "Too early to tell", f"{steps} since {since}")
     loss_d, loss_g, d_real, d_fake = window.mean(axis=0)
     eq_d, eq_g = spec.equilibrium_d, spec.equilibrium_g
     g_eq = "" if eq_g is None else f" (equilibrium {eq_g:.3g})"
@@ -125,11 +194,12 @@ def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None
     # is often beaten too, as in the mode_collapse preset, and the grid is what the room sees).
     if grid is not None and len(grid) > 1 and step >= COLLAPSE_MIN_STEP:
         similarity = grid_similarity(grid)
-        if similarity >= COLLAPSE_SIMILARITY:
+        if similarity >= real.collapse_threshold:
             advice, changes = _weaken_d(d_steps, float(run[-1][LR_D]))
             return Diagnosis(Condition.MODE_COLLAPSE, step, "Mode collapse",
-                             f"the {len(grid)} samples look alike: similarity {similarity:.2f} (real digits "
-                             f"~0.30, one class at most 0.59)", f"try to {advice}", changes)
+                             f"the {len(grid)} samples look alike: similarity {similarity:.2f} (real {real.noun} "
+                             f"~{real.similarity:.2f}; the alarm from {real.collapse_threshold:.2f})",
+                             f"try to {advice}", changes)
 
     # 4. D is winning.
     if d_real >= WIN_REAL and d_fake <= WIN_FAKE:
@@ -162,7 +232,8 @@ def diverged(step: int, lr_g: float, lr_d: float, loss_d: float, loss_g: float) 
                      "Resume", (("lr_g", lr_g / 2), ("lr_d", lr_d / 2)))
 
 
-def replay(rows: Sequence[tuple], grids: Sequence, *, every: int = 100, d_steps: int = 1) -> list[Diagnosis]:
+def replay(rows: Sequence[tuple], grids: Sequence, *, every: int = 100, d_steps: int = 1,
+           real: RealImages = MNIST) -> list[Diagnosis]:
     """The coach's readings over a recorded run, as the trainer made them: at every ``every``-th step, from
     the rows up to it and the latest grid at or before it. ``grids``: (step, images) pairs or SampleGrids,
     in step order. For tests, the preset checks and looking back at a saved run."""
@@ -174,5 +245,5 @@ def replay(rows: Sequence[tuple], grids: Sequence, *, every: int = 100, d_steps:
         end = int(np.searchsorted(steps, s, side="right"))
         k = int(np.searchsorted(grid_steps, s, side="right")) - 1
         out.append(diagnose(rows[max(0, end - ROWS_NEEDED):end], d_steps=d_steps,
-                            grid=pairs[k][1] if k >= 0 else None))
+                            grid=pairs[k][1] if k >= 0 else None, real=real))
     return out

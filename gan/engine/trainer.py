@@ -141,9 +141,9 @@ class Trainer(ThreadedRun):
         """Apply the live changes, then one step; True when it asks for an autosave (loss switch, NaN pause)."""
         k = self.step_count + 1  # changes take effect at the next step, and are recorded there
         switched = self._training.apply_changes(changes, lambda kind, text: self.history.add_event(k, kind, text))
-        return self._one_step(which, manual) or switched
+        return self._one_step(which, manual, switched) or switched
 
-    def _one_step(self, which: str, manual: bool) -> bool:
+    def _one_step(self, which: str, manual: bool, switched: bool = False) -> bool:
         """One gan_step and its records; True when its loss was not healthy and the run paused (autosave)."""
         t = self._training
         spec = get_loss(t.loss)
@@ -166,12 +166,14 @@ class Trainer(ThreadedRun):
         if step % self.config.sample_every == 0:
             # A sample point keeps what a replay shows: the grid, this batch's D outputs, the coach's reading.
             grid = t.grid(step)
-            diagnosis = coach.diagnose(self.history.recent_rows(coach.ROWS_NEEDED), d_steps=t.d_steps,
-                                       grid=grid.images)
+            diagnosis = self._read_coach(grid.images)
             self.history.add_grid(dataclasses.replace(grid, d_real_probs=probs_real, d_fake_probs=probs_fake,
                                                       diagnosis=diagnosis))
             t.mark_good()
             self._diagnose(diagnosis)
+        elif switched:  # a loss switch: the coach reads again at once, so it never quotes the old loss's numbers
+            latest = self.history.latest_grid()
+            self._diagnose(self._read_coach(None if latest is None else latest.images))
         stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
         if manual:
             # What this step changed: D's outputs and both losses on the SAME batch, before and after
@@ -190,6 +192,11 @@ class Trainer(ThreadedRun):
         self.history.add_event(step, "non-finite", reason)
         self._diagnose(coach.diverged(step, self._training.lr_g, self._training.lr_d, ld, lg))
         self._halt(reason, PauseCause.NAN)
+
+    def _read_coach(self, grid) -> Diagnosis:
+        """The coach's reading now, with the collapse threshold of this run's own real images."""
+        return coach.diagnose(self.history.recent_rows(coach.ROWS_NEEDED), d_steps=self._training.d_steps,
+                              grid=grid, real=coach.RealImages.of(self.data))
 
     def _diagnose(self, diagnosis: Diagnosis) -> None:
         """Publish the coach's reading; an alarm is marked on the loss chart where it starts (an event), once

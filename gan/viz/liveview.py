@@ -242,24 +242,38 @@ class QualityView:
             return frame
 
     @staticmethod
+    def title(dataset: str) -> str:
+        """The panel's heading for a run on ``dataset`` (its config's, known before training starts): it names
+        the run's own data from the first frame on, never "digits" for clothes or your images."""
+        from gan.engine.coach import data_noun
+        from gan.engine.config import OWN
+
+        if dataset == OWN:
+            return "Quality of your images' GAN: Fréchet distance against them"
+        return f"Quality, scored by a reference classifier trained on real {data_noun(dataset)}"
+
+    @staticmethod
     def _render(monitor, cursor: int | None = None) -> QualityFrame:
+        from gan.engine.coach import data_noun
         from gan.viz import livechart
 
         snap = monitor.snapshot()
+        dataset = monitor.trainer.dataset_name  # the config's until loaded; mnist5k once the run fell back to it
+        title = QualityView.title(dataset)
         if snap.state == "failed":
-            return QualityFrame(snap.message, True, None)
+            return QualityFrame(snap.message, True, None, title=title)
         if snap.rows.empty or snap.latest is None:
-            return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}", False, None)
+            return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}", False, None,
+                                title=title)
         latest, ceiling = snap.latest, snap.ceiling
         if snap.info.get("own_images"):  # your images: FD against them, and why there is no score
             caption = (f"Fréchet distance {latest.fd:.1f} at step {int(snap.rows.step.iloc[-1]):,} against your "
                        f"{snap.info['images']:,} images (your own held-out half: {ceiling.fd:.1f}). The digit "
                        "classifier does not apply to your images, so there is no score or class coverage.")
             payload = livechart.own_images_payload(snap.rows, snap.ceiling_row, cursor=cursor)
-            return QualityFrame(caption, False, payload,
-                                title="Quality of your images' GAN: Fréchet distance against them")
+            return QualityFrame(caption, False, payload, title=title)
         caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
-                   f"(real held-out digits: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
+                   f"(real held-out {data_noun(dataset)}: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
                    f"(real: {ceiling.fd:.1f}) · {not_digits_text(latest.not_digit)}. {snap.message}.")
         if snap.judge is not None and snap.judge_ceiling is not None:  # a second ruler keeps the first honest
             caption += (f" Independent judge (another classifier, ruler B): score {snap.judge.score:.2f} "
@@ -268,4 +282,4 @@ class QualityView:
         payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
                                             latest.alarm, alarm_caption=False,  # the page says it, as text
                                             cursor=cursor)
-        return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing)
+        return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing, title)
