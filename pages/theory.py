@@ -28,7 +28,8 @@ def clipped_curves(data, column: str, low: float, high: float, title: str, half_
     """Loss curves against D's output on a y range [low, high]: a curve that leaves it is cut at the edge (not
     flattened onto it) with its extreme value written there ("↑ 5.3"), so BCE's rise shows."""
     base = alt.Chart(data).encode(
-        x=alt.X("d_output:Q", title="D's output p = D(x)"),
+        x=alt.X("d_output:Q", title="D's output p = D(x)",  # a tick per ~110 px: 26 ticks ran together
+                axis=alt.Axis(tickCount={"expr": "ceil(width / 110)"}, labelOverlap="greedy", format=".2~f")),
         color=alt.Color("loss:N", scale=LOSS_COLORS, legend=alt.Legend(orient="top", title=None)),
         strokeDash=alt.StrokeDash("target:N", legend=alt.Legend(orient="top", title=None)))
     lines = base.mark_line(strokeWidth=3.5, clip=True).encode(
@@ -39,9 +40,11 @@ def clipped_curves(data, column: str, low: float, high: float, title: str, half_
     layers = [lines, points]
     out = theory.off_chart(data, column, low, high)
     if not out.empty:
+        # beside the exit, on the side away from the curve (centred on it, the curve ran through the text)
+        out = out.assign(at=out["d_output"] + np.where(out["d_output"] < 0.5, 0.05, -0.05))
         layers.append(alt.Chart(out).mark_text(fontSize=FONT_SIZE, fontWeight="bold", dy=12, baseline="middle",
                                                align="center").encode(
-            x="d_output:Q", y=alt.Y("edge:Q"), text="text:N", color=alt.Color("loss:N", scale=LOSS_COLORS),
+            x="at:Q", y=alt.Y("edge:Q"), text="text:N", color=alt.Color("loss:N", scale=LOSS_COLORS),
             tooltip=["loss", "target", alt.Tooltip("extreme:Q", title="furthest value", format=".3f")]))
     return alt.layer(*layers, height=LOSS_HEIGHT, config=CHART_CONFIG)
 

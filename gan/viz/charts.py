@@ -52,10 +52,12 @@ CHART_CONFIG = alt.Config(
     axis=alt.AxisConfig(labelFontSize=FONT_SIZE, titleFontSize=FONT_SIZE + 1, labelColor=TEXT_COLOR,
                         titleColor=TEXT_COLOR, gridOpacity=0.5, labelPadding=6, titlePadding=8),
     legend=alt.LegendConfig(labelFontSize=FONT_SIZE, labelColor=TEXT_COLOR, symbolSize=200, symbolStrokeWidth=4),
-    # offset: the legend sits under the title now, so Streamlit's 26 px gap would be wasted height. The
-    # title's glyphs (accents, arrows, the "L" of "Loss") need the chart's top padding kept: see livechart.
+    # offset: the legend sits under the title now, so Streamlit's 26 px gap would be wasted height.
     title=alt.TitleConfig(fontSize=FONT_SIZE + 3, anchor="start", color=TEXT_COLOR, offset=8),
     view=alt.ViewConfig(strokeWidth=0),
+    # Room above the title: Vega fits the title by its own text metrics, but glyphs from a fallback font (the
+    # "↑" of "classifier score (↑, max 10)") stand taller, and a 5 px top cut them off in Chromium.
+    padding={"top": 12, "left": 5, "right": 8, "bottom": 5},
 )
 
 
@@ -445,7 +447,7 @@ def run_encoding(runs, live: str | None = None) -> dict:
     colors = run_colors(runs, live)
     width = alt.StrokeWidth("run", type="nominal", legend=None, scale=alt.Scale(
         domain=list(colors), range=[LIVE_STROKE if r == live else RUN_STROKE for r in colors]))
-    return {"color": alt.Color("run", type="nominal", title="run", legend=alt.Legend(orient="top", columns=2),
+    return {"color": alt.Color("run", type="nominal", title=None, legend=alt.Legend(orient="top", columns=2),
                                scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
             "strokeWidth": width}
 
