@@ -352,7 +352,7 @@ def test_charts_render_and_update_in_place_offline(browser, app_url):
             box = svgs.nth(i).bounding_box()
             assert box and box["width"] > 200 and box["height"] > 200
         assert page.locator(".host img").first.bounding_box()["width"] > 100  # the sample grid
-        assert page.get_by_text("MSE→BCE").count() >= 1  # the switch label, drawn by Vega
+        assert page.get_by_text("BCE→MSE").count() >= 1  # the switch label, drawn by Vega
 
         # New data at each rerun redraws the same views: the line changes, nothing is embedded again.
         before, drawn = _stats(page), page.evaluate(LOSS_LINE)
