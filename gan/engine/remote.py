@@ -384,7 +384,7 @@ class RemoteTrainer:
         self._has_models = tick.has_models
         with self._lock:
             self._last_tick = time.monotonic()
-            if False:  # PLANTH1
+            if self._unanswered is not None and tick.stamp > self._unanswered[0]:
                 self._unanswered = None  # taken after the command timed out: the process runs again
         self.on_status(tick.status, tick.stamp)
 
