@@ -131,6 +131,39 @@ def test_a_tick_from_before_the_worker_started_the_run_does_not_make_it_idle():
     client.outcomes.put("answer")
 
 
+def test_a_continued_run_keeps_its_charts_while_the_worker_loads_it():
+    """The worker's copy of a continued run has no history until its setup reads the checkpoint: a tick from then
+    must not blank the charts the mirror has shown since Continue was pressed."""
+    import io
+
+    import torch
+
+    from gan.engine.history import History
+
+    saved = History()
+    for step in range(1, 13):
+        saved.append(step, 0.7, 0.7, 0.5, 0.5, 2e-4, 2e-4, "bce")
+    client = SlowWorker()
+    run = RemoteTrainer(client, SMALL, name="run-4", resume_state={"step": 12, "loss": "bce",
+                                                                   "history": saved.state_dict()})
+    promptly(run.start)
+    assert run.history.total_steps == 12  # the charts at once
+
+    def tick(state: RunState, history: History) -> p.Tick:
+        buf = io.BytesIO()
+        torch.save(history.state_dict(), buf)
+        return p.Tick("run-4", replace(run.status(), state=state, reason=""), None, buf.getvalue(),
+                      stamp=time.monotonic())
+
+    run.on_tick(tick(RunState.LOADING, History()))  # the worker's run before it read the checkpoint
+    assert run.history.total_steps == 12 and run.state == RunState.LOADING
+    saved.append(13, 0.7, 0.7, 0.5, 0.5, 2e-4, 2e-4, "bce")
+    run.on_tick(tick(RunState.RUNNING, saved))  # training: the worker's history is the one to show
+    assert run.history.total_steps == 13 and run.state == RunState.RUNNING
+    client.outcomes.put("answer")  # lets the start thread finish
+    client.outcomes.put("answer")
+
+
 def test_the_loading_banner_names_the_run_and_the_step_it_continues_from():
     status = RemoteTrainer(SlowWorker(), SMALL, name="run-7").status()
     waiting = replace(status, state=RunState.LOADING, step=1234, reason=WAITING_FOR_WORKER)

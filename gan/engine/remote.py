@@ -374,7 +374,11 @@ class RemoteTrainer:
 
     def on_tick(self, tick: p.Tick) -> None:
         """Mirror one tick: what the run's History gained, its latest diagnostics and status."""
-        if tick.full_history is not None:
+        if tick.full_history is not None and tick.status.state == RunState.LOADING and self._resume_state is not None:
+            # A continued run's history is here since start(); the worker's is empty until its setup reads the same
+            # checkpoint (then equal to this one): copying it meanwhile would blank the charts for the whole load.
+            pass
+        elif tick.full_history is not None:
             import torch
 
             self.history.load_state_dict(torch.load(io.BytesIO(tick.full_history), weights_only=True))
