@@ -37,22 +37,42 @@ def runs_dir(tmp_path, monkeypatch):
     return path
 
 
+def still_running(registry) -> list[str]:
+    """What of a RunRegistry has not stopped yet: its runs' training and their quality monitors, by name."""
+    names = []
+    for name in registry.names():
+        run = registry.get(name)
+        if run is not None and run.is_alive():
+            names.append(f"run {name!r}")
+        monitor = registry.monitor(run)
+        if monitor is not None and monitor.is_alive():
+            names.append(f"the quality monitor of {name!r}")
+    return names
+
+
 @pytest.fixture
-def app_registry():
+def app_registry(monkeypatch):
     """The dashboard's process-wide RunRegistry, emptied after the test.
 
     AppTest runs pages in this process, and st.cache_resource outlives a test together with any
     training thread it holds: stop every run and clear the cache so no thread leaks into the next test.
+
+    No quality monitor unless the test asks for one (``app_registry.metrics_every = N``, or the environment):
+    a monitor's first evaluation loads, on a fresh machine trains, the reference classifiers (tens of seconds
+    on a busy CPU) and nothing interrupts that, so teardowns of page tests that never look at the quality
+    panel waited for it and failed ("did not stop within 10 s") on a new or loaded machine.
     """
     import streamlit as st
 
     from pages._shared import get_registry
 
+    monkeypatch.setenv("GAN_LIVE_METRICS_EVERY", os.environ.get("GAN_LIVE_METRICS_EVERY", "0"))
     st.cache_resource.clear()
     registry = get_registry()
     yield registry
     try:
-        assert registry.stop_all(timeout=10.0), "a training thread did not stop within 10 s"
+        # Generous: stopping waits for the step in flight and the run's last autosave, nothing longer.
+        assert registry.stop_all(timeout=30.0), f"not stopped within 30 s: {still_running(registry)}"
     finally:
         registry.close(timeout=10.0)
         get_registry().close(timeout=10.0)  # the same object unless the test cleared the cache

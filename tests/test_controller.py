@@ -111,7 +111,12 @@ def test_start_trains_and_a_bad_value_names_its_field_and_starts_nothing(ctl, re
 def test_pause_holds_step_moves_one_network_and_resume_runs_on(ctl):
     trainer = paused_run(ctl)
     held = trainer.step_count
-    assert not trainer.wait_until(lambda t: t.step_count != held, timeout=0.3)  # nothing moves
+    # Nothing moves, shown by the loop itself rather than a fixed wait: woken by a command that is no step, it went
+    # back to sleep at the same count (Trainer.paused_waits). The first Step below is numbered held + 1 too.
+    before = trainer.paused_waits
+    trainer.set_max_rate(trainer.status().max_rate)
+    assert trainer.wait_until(lambda t: t.paused_waits > before, timeout=30), trainer.status()
+    assert trainer.step_count == held
     for which, label, d_moves, g_moves in (("d", "D only", True, False), ("g", "G only", False, True),
                                            ("both", "D and G", True, True)):
         g0, d0, before = weights(trainer.G), weights(trainer.D), trainer.step_count

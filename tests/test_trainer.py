@@ -1,5 +1,14 @@
-"""The trainer thread: control, live changes, failure handling. Small models keep each test quick."""
+"""The trainer's run behaviour: control, live changes, failure handling. Small models keep each test quick.
 
+Every behaviour the dashboard relies on is asserted for both kinds of run (``make_run``): a Trainer in this
+process ("thread") and a RemoteTrainer whose Trainer lives in the training worker process ("process", the
+dashboard's default), through the public interface they share. One worker process serves the whole module;
+tests that read a Trainer's objects (t.G, t.opt_g) or inject faults into this process stay in-process only.
+"""
+
+import gzip
+import hashlib
+import struct
 import threading
 import time
 
@@ -8,13 +17,45 @@ import pytest
 import torch
 
 from gan.engine.config import Config
+from gan.engine.protocol import PauseCause
+from gan.engine.remote import RemoteTrainer, WorkerClient
 from gan.engine.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
 
 SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
+WAIT_S = 180  # generous bounds: they fail a hung run, never a slow one (a first run took 50 s under load 20)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    """ONE training worker process for this module's worker-mode runs (a spawn imports torch: seconds), each run
+    under a name of its own. Not pinned: this test process keeps all its cores for the in-process runs."""
+    client = WorkerClient(torch_threads=1, pin=False)
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture(params=["thread", "process"])
+def make_run(request):
+    """Runs of the kind under test, built with SMALL's settings and the test's overrides; stopped and forgotten
+    (a worker-mode run leaves the worker too) after the test."""
+    client = request.getfixturevalue("worker") if request.param == "process" else None
+    made = []
+
+    def make(**overrides):
+        config = Config(**{**SMALL, **overrides})
+        name = f"{request.node.name}-{len(made)}"
+        run = Trainer(config, name=name) if client is None else RemoteTrainer(client, config, name=name)
+        made.append(run)
+        return run
+
+    yield make
+    for run in made:
+        run.forget(timeout=10)
 
 
 @pytest.fixture
 def make_trainer():
+    """In-process Trainers only, for tests that read its objects or replace functions of this process."""
     made = []
 
     def make(**overrides):
@@ -24,21 +65,48 @@ def make_trainer():
 
     yield make
     for t in made:
-        t.stop(timeout=5)
+        t.stop(timeout=10)
 
 
-def wait_step(t, n, timeout=30):
-    assert t.wait_until(lambda tr: tr.step_count >= n or tr.state == FAILED, timeout), t.status()
+def wait_step(t, n, timeout=WAIT_S):
+    """Until n steps are done and in the history (a worker-mode run's history mirror follows its ticks)."""
+    assert t.wait_until(lambda tr: (tr.step_count >= n and tr.history.total_steps >= n) or tr.state == FAILED,
+                        timeout), t.status()
     assert t.state != FAILED, t.status().reason
 
 
-def test_start_runs_in_a_background_thread_and_records_history(make_trainer):
-    t = make_trainer()
+def wait_paused(t, timeout=WAIT_S):
+    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), timeout), t.status()
+    assert t.state == PAUSED, t.status().reason
+
+
+def events(t) -> set:
+    return set(t.history.snapshot().events.kind)
+
+
+def assert_holds(t, held):
+    """A paused run takes no step it was not asked for; proven by events, not by watching a fixed time go by.
+
+    In this process: wake the paused loop with a command that is no step (the throttle, unchanged) and wait until
+    it has gone back to sleep (Trainer.paused_waits): it looked, and the count is still ``held``. In both kinds:
+    the next manual step is numbered held + 1, so no step slipped in before it (a worker-mode run's loop is in
+    the other process; this is its proof). Leaves the run paused at held + 1."""
+    if isinstance(t, Trainer):
+        before = t.paused_waits
+        t.set_max_rate(t.status().max_rate)
+        assert t.wait_until(lambda tr: tr.paused_waits > before, WAIT_S), t.status()
+        assert t.step_count == held and t.state == PAUSED
+    t.step(1, which="d")
+    assert t.wait_until(lambda tr: (tr.last_manual_step or {}).get("step") == held + 1 or tr.step_count > held + 1,
+                        WAIT_S), t.status()
+    assert t.last_manual_step["step"] == held + 1 and t.step_count == held + 1, (t.last_manual_step, t.status())
+
+
+def test_start_trains_in_the_background_and_records_history(make_run):
+    t = make_run()
     t.start()
     wait_step(t, 25)
     assert t.state == RUNNING and t.is_alive()
-    trainers = [th for th in threading.enumerate() if th.name == f"gan-trainer-{t.name}"]
-    assert len(trainers) == 1 and trainers[0].is_alive() and trainers[0] is not threading.current_thread()
     snap = t.history.snapshot()
     assert list(snap.scalars.step[:5]) == [1, 2, 3, 4, 5]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "loss", "lr_g", "lr_d"} <= set(snap.scalars.columns)
@@ -48,70 +116,74 @@ def test_start_runs_in_a_background_thread_and_records_history(make_trainer):
     assert snap.grids[0].images.shape == (64, 28, 28)
 
 
-def test_pause_stops_the_step_counter_and_resume_continues_it(make_trainer):
+def test_an_in_process_run_trains_in_one_background_thread_of_its_own(make_trainer):
+    # In-process only: a worker-mode run's thread is in the worker process, not here.
     t = make_trainer()
+    t.start()
+    wait_step(t, 1)
+    trainers = [th for th in threading.enumerate() if th.name == f"gan-trainer-{t.name}"]
+    assert len(trainers) == 1 and trainers[0].is_alive() and trainers[0] is not threading.current_thread()
+
+
+def test_pause_holds_the_step_counter_and_resume_continues_it(make_run):
+    t = make_run()
     t.start()
     wait_step(t, 5)
     t.pause()
-    held = t.step_count
+    held = t.step_count  # final: pause returns after the step in flight
     assert t.state == PAUSED
-    # While paused the counter must not move; give the thread many chances to (it would take ~ms per step).
-    assert not t.wait_until(lambda tr: tr.step_count != held, timeout=0.5)
+    assert_holds(t, held)  # ... and one manual step, to held + 1
     t.resume()
-    wait_step(t, held + 5)
+    wait_step(t, held + 6)
     steps = list(t.history.snapshot().scalars.step)
     assert steps == list(range(1, len(steps) + 1))  # continues exactly where it was: no gap, no repeat
 
 
-def test_step_n_while_paused_runs_exactly_n_steps(make_trainer):
-    t = make_trainer()
+def test_step_n_while_paused_runs_exactly_n_steps(make_run):
+    t = make_run()
     t.start(paused=True)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    wait_paused(t)
     assert t.step_count == 0
     t.step(7)
     wait_step(t, 7)
-    assert not t.wait_until(lambda tr: tr.step_count > 7, timeout=0.3)
-    assert t.state == PAUSED
+    assert_holds(t, 7)  # back asleep at 7; the next manual step is the 8th
     with pytest.raises(ValueError):
         t.step(1, which="both-ish")
 
 
-def test_step_refused_while_running(make_trainer):
-    t = make_trainer()
+def test_step_refused_while_running(make_run):
+    t = make_run()
     t.start()
     wait_step(t, 1)
     with pytest.raises(RuntimeError, match="paused"):
         t.step(1)
 
 
-def _params(module):
-    # Parameters and buffers (BatchNorm running statistics in the DCGAN pair): all of a network's state.
-    return [p.detach().clone() for p in (*module.parameters(), *module.buffers())]
-
-
-def _changed(before, module):
-    return any(not torch.equal(a, b) for a, b in zip(before, (*module.parameters(), *module.buffers())))
+def _changed(before: dict, after: dict) -> bool:
+    """Any parameter or buffer (BatchNorm running statistics in the DCGAN pair) of a state dict differs."""
+    return any(not torch.equal(v, after[k]) for k, v in before.items())
 
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 @pytest.mark.parametrize("which, d_moves, g_moves", [("d", True, False), ("g", False, True), ("both", True, True)])
-def test_manual_steps_update_only_the_chosen_network(make_trainer, model, which, d_moves, g_moves):
-    t = make_trainer(model=model)
+def test_manual_steps_update_only_the_chosen_network(make_run, model, which, d_moves, g_moves):
+    t = make_run(model=model)
     t.start(paused=True)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
-    g0, d0 = _params(t.G), _params(t.D)
+    wait_paused(t)
+    before = t.state_dict()  # the weights as the run holds them (read at a step boundary, in either kind)
     t.step(2, which=which)
     wait_step(t, 2)
-    assert t.wait_until(lambda tr: tr.last_manual_step and tr.last_manual_step["step"] == 2, 5)
-    assert _changed(d0, t.D) is d_moves
-    assert _changed(g0, t.G) is g_moves
+    assert t.wait_until(lambda tr: tr.last_manual_step and tr.last_manual_step["step"] == 2, WAIT_S)
+    after = t.state_dict()
+    assert _changed(before["D"], after["D"]) is d_moves
+    assert _changed(before["G"], after["G"]) is g_moves
     assert t.last_manual_step["which"] == which and t.last_manual_step["before"] is not None
 
 
-def test_loss_switch_at_step_k_is_recorded_at_k_and_changes_the_loss_from_k_on(make_trainer):
-    t = make_trainer(loss="bce")
+def test_loss_switch_at_step_k_is_recorded_at_k_and_changes_the_loss_from_k_on(make_run):
+    t = make_run(loss="bce")
     t.start(paused=True)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    wait_paused(t)
     t.step(10)
     wait_step(t, 10)
     t.set_loss("mse")  # applied at the next step boundary: step 11
@@ -128,82 +200,98 @@ def test_loss_switch_at_step_k_is_recorded_at_k_and_changes_the_loss_from_k_on(m
 
 
 def test_loss_switch_keeps_the_same_models_and_optimisers(make_trainer):
+    # In-process only: the claim is about object identity, which does not cross a process boundary.
     t = make_trainer()
     t.start()
     wait_step(t, 5)
     G, D, og, od = t.G, t.D, t.opt_g, t.opt_d
     t.set_loss("hinge")
-    assert t.wait_until(lambda tr: tr.loss == "hinge", 10)
+    assert t.wait_until(lambda tr: tr.loss == "hinge", WAIT_S)
     wait_step(t, t.step_count + 3)
     assert (t.G, t.D, t.opt_g, t.opt_d) == (G, D, og, od)
 
 
-def test_live_lr_and_d_steps_changes_reach_the_optimisers(make_trainer):
-    t = make_trainer()
+def test_live_lr_and_d_steps_changes_reach_the_optimisers(make_run):
+    t = make_run()
     t.start()
     wait_step(t, 3)
     t.set_lr(lr_g=1e-3, lr_d=5e-4)
     t.set_d_steps(2)
-    assert t.wait_until(lambda tr: tr.status().d_steps == 2, 10)
-    assert [g["lr"] for g in t.opt_g.param_groups] == [1e-3]
-    assert [g["lr"] for g in t.opt_d.param_groups] == [5e-4]
-    kinds = set(t.history.snapshot().events.kind)
-    assert {"lr_g", "lr_d", "d_steps"} <= kinds
+    assert t.wait_until(lambda tr: tr.status().d_steps == 2 and {"lr_g", "lr_d", "d_steps"} <= events(tr), WAIT_S)
+    st, state = t.status(), t.state_dict()
+    assert (st.lr_g, st.lr_d) == (1e-3, 5e-4)
+    assert [g["lr"] for g in state["opt_g"]["param_groups"]] == [1e-3]
+    assert [g["lr"] for g in state["opt_d"]["param_groups"]] == [5e-4]
     with pytest.raises(ValueError):
         t.set_lr(lr_g=-1.0)
     with pytest.raises(ValueError):
         t.set_loss("nope")
 
 
-def test_stop_joins_the_thread_within_one_second(make_trainer):
-    t = make_trainer()
+def test_stop_ends_the_thread_at_a_step_boundary(make_run):
+    t = make_run()
     t.start()
     wait_step(t, 3)
-    began = time.monotonic()
-    assert t.stop(timeout=1.0) is True
-    assert time.monotonic() - began < 1.0
-    assert not t.is_alive() and t.state == STOPPED
+    assert t.stop(timeout=WAIT_S) is True  # the bound catches a thread that never ends, not a slow one
+    assert t.wait_until(lambda tr: tr.state == STOPPED and not tr.is_alive(), WAIT_S), t.status()
+    final = t.step_count
+    # Between two steps: every step it counted is in the history, none half done.
+    assert t.wait_until(lambda tr: tr.history.total_steps == final, WAIT_S), (t.history.total_steps, final)
+    assert list(t.history.snapshot().scalars.step)[-1] == final
 
 
-def test_stop_wakes_a_paused_or_throttled_thread(make_trainer):
-    t = make_trainer()
+@pytest.mark.parametrize("how", ["paused", "throttled"])
+def test_stop_wakes_a_paused_or_throttled_thread(make_run, how):
+    t = make_run()
     t.start()
     wait_step(t, 1)
-    t.set_max_rate(0.01)  # one step per 100 s: the thread sits in its throttle wait
+    if how == "paused":
+        t.pause()
+    else:
+        at = t.step_count
+        t.set_max_rate(0.001)  # one step per 1000 s
+        wait_step(t, at + 1)  # the step in flight is done: the thread now waits its 1000 s
+    # Woken at once, it ends well within the bound; sleeping on, it would not end before 1000 s had passed.
+    assert t.stop(timeout=WAIT_S) is True
+    assert t.wait_until(lambda tr: tr.state == STOPPED, WAIT_S), t.status()
+
+
+def test_the_throttle_holds_the_pace_and_the_run_still_advances(make_run):
+    rate, n = 2.0, 5  # half a second a step: far beyond a tiny step's time, even on a machine loaded 10 times over
+    t = make_run()
+    t.set_max_rate(rate)
+    t.start(paused=True)
+    wait_paused(t)  # loaded and at step 0: from the resume on, every step is on the clock
     began = time.monotonic()
-    assert t.stop(timeout=1.0) and time.monotonic() - began < 1.0
+    t.resume()
+    wait_step(t, n)  # lower bound: it advances (within the generous bound)
+    took = time.monotonic() - began
+    # Upper bound on the pace: after each step the throttle waits 1/rate, so n steps take at least (n-1)/rate
+    # (2 s here; a run that ignored it makes 5 tiny steps in a few milliseconds). Load only makes it slower.
+    assert took >= (n - 1) / rate, took
+    assert t.status().max_rate == rate
 
 
-def test_throttle_slows_the_run(make_trainer):
-    t = make_trainer()
-    t.set_max_rate(20)
+def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_run):
+    t = make_run(lr_g=1e6, lr_d=1e6, loss="hinge")
     t.start()
-    wait_step(t, 2)
-    first = t.step_count
-    began = time.monotonic()
-    assert t.wait_until(lambda tr: time.monotonic() - began >= 0.5, 5)
-    # At 20 steps/s, half a second allows about 10 steps, far below the unthrottled rate.
-    assert t.step_count - first <= 15
-
-
-def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_trainer):
-    t = make_trainer(lr_g=1e6, lr_d=1e6, loss="hinge")
-    t.start()
-    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), 30)
+    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), WAIT_S)
     st = t.status()
-    assert st.state == PAUSED
+    assert st.state == PAUSED and st.pause_cause == PauseCause.NAN
     assert "became" in st.reason and "at step" in st.reason and "Lower the learning rate" in st.reason
-    assert "non-finite" in set(t.history.snapshot().events.kind)
-    assert all(torch.isfinite(p).all() for p in t.G.parameters())  # restored to healthy weights
-    assert all(torch.isfinite(p).all() for p in t.generator_copy().parameters())  # the average of G too
+    assert t.wait_until(lambda tr: {"non-finite", "coach"} <= events(tr), WAIT_S), events(t)
+    state = t.state_dict()
+    for net in ("G", "D", "G_ema"):  # restored to healthy weights, the average of G too
+        assert all(torch.isfinite(v).all() for v in state[net].values() if v.is_floating_point()), net
+    assert all(torch.isfinite(p).all() for p in t.generator_copy().parameters())
     # The coach says so, marks it on the loss chart, and offers to halve both rates.
     from gan.engine.protocol import Condition
 
     d = st.diagnosis
     assert d.condition == Condition.DIVERGED and d.alarm and d.step == st.step + 1
     assert d.changes == (("lr_g", 5e5), ("lr_d", 5e5))
-    events = t.history.snapshot().events
-    assert events[events.kind == "coach"].detail.tolist() == ["diverged"]
+    marks = t.history.snapshot().events
+    assert marks[marks.kind == "coach"].detail.tolist() == ["diverged"]
     # Lowering the lr and resuming continues training.
     t.set_lr(lr_g=2e-4, lr_d=2e-4)
     held = t.step_count
@@ -212,6 +300,8 @@ def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_trai
 
 
 def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_trainer, monkeypatch):
+    # In-process only: the fault is injected by replacing gan_step in this process, out of the worker's reach
+    # (no public command makes a step raise there). The worker's reply and tick carry the same FAILED status.
     t = make_trainer()
     t.start()
     wait_step(t, 2)
@@ -220,55 +310,105 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
         raise RuntimeError("boom in the step")
 
     monkeypatch.setattr("gan.engine.trainer.gan_step", broken)
-    assert t.wait_until(lambda tr: tr.state == FAILED, 10)
+    assert t.wait_until(lambda tr: tr.state == FAILED, WAIT_S)
     assert "boom in the step" in t.status().reason
-    assert t.wait_until(lambda tr: not tr.is_alive(), 5)  # the thread ended; it does not linger
-    assert "failed" in set(t.history.snapshot().events.kind)
+    assert t.wait_until(lambda tr: not tr.is_alive(), WAIT_S)  # the thread ended; it does not linger
+    assert "failed" in events(t)
 
 
-def test_missing_dataset_fails_with_the_reason_or_falls_back(make_trainer, tmp_path, monkeypatch):
+# --- full MNIST: the download is stubbed (gan.engine.data.fetch), so no test depends on the network ------------
+def _idx(magic: int, dims: tuple, data: bytes) -> bytes:
+    return struct.pack(f">I{len(dims)}I", magic, *dims) + data
+
+
+def fake_mnist(n: int = 32) -> dict[str, bytes]:
+    """torchvision's four MNIST files, gzipped, with n tiny random digits each: what a mirror would serve."""
+    rng = np.random.default_rng(0)
+    files = {}
+    for part in ("train", "t10k"):
+        pixels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes()
+        labels = rng.integers(0, 10, n, dtype=np.uint8).tobytes()
+        files[f"{part}-images-idx3-ubyte.gz"] = gzip.compress(_idx(0x803, (n, 28, 28), pixels), mtime=0)
+        files[f"{part}-labels-idx1-ubyte.gz"] = gzip.compress(_idx(0x801, (n,), labels), mtime=0)
+    return files
+
+
+@pytest.mark.parametrize("how", ["offline", "corrupt"])
+def test_full_mnist_that_cannot_be_downloaded_fails_with_the_reason_or_falls_back(make_trainer, tmp_path,
+                                                                                  monkeypatch, how):
+    asked = []
+
+    def fetch(url, dest, timeout):
+        asked.append((url, timeout))
+        if how == "offline":
+            raise OSError("no network here")
+        dest.write_bytes(b"not the file")  # a mirror that answers with something else: a checksum mismatch
+
+    monkeypatch.setattr("gan.engine.data.fetch", fetch)
     monkeypatch.setenv("GAN_LIVE_DOWNLOAD_TIMEOUT", "2")
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
-    assert t.wait_until(lambda tr: tr.state == FAILED, 30)
-    assert "mnist5k" in t.status().reason
-    fb = Trainer(Config(**SMALL, dataset="mnist", data_dir=str(tmp_path)), dataset_fallback=True)
-    try:
-        fb.start()
-        wait_step(fb, 2)
-        st = fb.status()
-        assert st.dataset == "mnist5k" and "mnist5k" in st.warnings[0]
-    finally:
-        fb.stop()
+    assert t.wait_until(lambda tr: tr.state == FAILED, WAIT_S), t.status()
+    st = t.status()
+    assert "could not be downloaded" in st.reason and "mnist5k" in st.reason
+    assert ("no network here" if how == "offline" else "checksum mismatch") in st.reason
+    assert asked and all(timeout == 2.0 for _, timeout in asked)  # every request with the configured timeout
+    fb = make_trainer(dataset="mnist", data_dir=str(tmp_path))
+    fb.dataset_fallback = True  # the dashboard's choice: train on mnist5k, and say so
+    fb.start()
+    wait_step(fb, 2)
+    st = fb.status()
+    assert st.dataset == "mnist5k" and "mnist5k" in st.warnings[0]
 
 
-def test_same_seed_same_run_on_cpu(make_trainer):
+def test_full_mnist_is_downloaded_checked_and_trained_on(make_trainer, tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    files = fake_mnist()
+    monkeypatch.setattr(MNIST, "resources", [(name, hashlib.md5(data).hexdigest()) for name, data in files.items()])
+    monkeypatch.setattr("gan.engine.data.fetch", lambda url, dest, timeout: dest.write_bytes(
+        files[url.rsplit("/", 1)[-1]]))
+    t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
+    t.start()
+    wait_step(t, 2)
+    st = t.status()
+    assert st.dataset == "mnist" and "downloaded" in st.dataset_source and not st.warnings
+    assert len(t.data) == 32  # the served files, decompressed and read by torchvision
+    # Once there, the files are read from the data folder: no second download.
+    from gan.engine.data import load_dataset
+
+    monkeypatch.setattr("gan.engine.data.fetch", lambda url, dest, timeout: pytest.fail(f"downloaded {url} again"))
+    cached = load_dataset("mnist", data_dir=str(tmp_path))
+    assert len(cached) == 32 and "cached" in cached.source
+
+
+def test_same_seed_same_run(make_run):
     """Same seed: the same losses and the same sample grid (the fixed noise is the seed's, whatever else drew
     random numbers in between); another seed draws another grid."""
     runs, grids = [], []
     for seed in (11, 11, 12):
-        t = make_trainer(seed=seed)
+        t = make_run(seed=seed)
         t.start(paused=True)
-        assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
-        torch.randn(7)  # the process's own random stream moves on between runs, as in a real server
+        wait_paused(t)
+        torch.randn(7)  # this process's own random stream moves on between runs, as in a real server
         t.step(5)
         wait_step(t, 5)
         runs.append(list(t.history.snapshot().scalars.loss_d))
         grids.append(t.history.latest_grid().images)
-        t.stop()
+        assert t.stop(timeout=WAIT_S)
     assert runs[0] == runs[1] and runs[0] != runs[2]
     assert np.array_equal(grids[0], grids[1]) and not np.array_equal(grids[0], grids[2])
 
 
-def test_scheduled_loss_switch_fires_after_the_given_step(make_trainer):
-    t = make_trainer(loss="minimax")
+def test_scheduled_loss_switch_fires_after_the_given_step(make_run):
+    t = make_run(loss="minimax")
     t.schedule(6, "loss", "mse")
     with pytest.raises(ValueError):
         t.schedule(3, "loss", "nope")
     with pytest.raises(ValueError):
         t.schedule(3, "beta1", 0.1)
     t.start(paused=True)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    wait_paused(t)
     t.step(10)
     wait_step(t, 10)
     snap = t.history.snapshot()
@@ -278,12 +418,13 @@ def test_scheduled_loss_switch_fires_after_the_given_step(make_trainer):
     assert t.status().scheduled == ()
 
 
-def test_manual_d_step_reports_its_effect_on_the_same_batch(make_trainer):
-    t = make_trainer(lr_d=5e-3)
+def test_manual_d_step_reports_its_effect_on_the_same_batch(make_run):
+    t = make_run(lr_d=5e-3)
     t.start(paused=True)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 30)
+    wait_paused(t)
     t.step(1, which="d")
     wait_step(t, 1)
+    assert t.wait_until(lambda tr: (tr.last_manual_step or {}).get("step") == 1, WAIT_S)
     s = t.last_manual_step
     # A D-only step on one batch makes D better on that batch: D(real) up, D(fake) down, loss_d down.
     assert s["d_real"] > s["before"]["d_real"]
@@ -291,13 +432,16 @@ def test_manual_d_step_reports_its_effect_on_the_same_batch(make_trainer):
     assert s["loss_d"] < s["before"]["loss_d"]
 
 
-def test_d_steps_three_makes_three_d_updates_per_g_update(make_trainer):
+def test_d_steps_three_makes_three_d_updates_per_g_update(make_run):
     """Counted by the optimisers themselves: Adam's step counter of D runs three times as fast as G's."""
-    t = make_trainer(d_steps=3)
-    t.start(stop_at_step=20)
-    assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count >= 20, 60), t.status()
-    d_steps = {int(st["step"]) for st in t.opt_d.state_dict()["state"].values()}
-    g_steps = {int(st["step"]) for st in t.opt_g.state_dict()["state"].values()}
+    t = make_run(d_steps=3)
+    t.start(paused=True)
+    wait_paused(t)
+    t.step(20)
+    wait_step(t, 20)
+    state = t.state_dict()
+    d_steps = {int(st["step"]) for st in state["opt_d"]["state"].values()}
+    g_steps = {int(st["step"]) for st in state["opt_g"]["state"].values()}
     assert g_steps == {20} and d_steps == {60}
 
 
@@ -336,7 +480,7 @@ def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
 
     t = make_trainer(ema=0.9)
     t.start(stop_at_step=30)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 60), t.status()
+    assert t.wait_until(lambda tr: tr.state == PAUSED, WAIT_S), t.status()
     state = t.state_dict()
     avg = t.generator_copy()
     assert all(torch.equal(v, state["G_ema"][k]) for k, v in avg.state_dict().items())
@@ -351,7 +495,7 @@ def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
 
     raw = make_trainer(ema=0.0)
     raw.start(stop_at_step=10)
-    assert raw.wait_until(lambda tr: tr.state == PAUSED, 60), raw.status()
+    assert raw.wait_until(lambda tr: tr.state == PAUSED, WAIT_S), raw.status()
     assert "G_ema" not in raw.state_dict()
     assert all(torch.equal(v, raw.G.state_dict()[k]) for k, v in raw.generator_copy().state_dict().items())
 
@@ -365,7 +509,7 @@ def test_the_average_of_a_dcgan_g_draws_with_batchnorm_statistics_that_fit_it(ma
 
     t = make_trainer(model="dcgan", ema=0.9, width=32)
     t.start(stop_at_step=20)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, 60), t.status()
+    assert t.wait_until(lambda tr: tr.state == PAUSED, WAIT_S), t.status()
     state = t.state_dict()
     saved, _ = build_models("dcgan", SMALL["latent_dim"], 32)
     saved.load_state_dict(state["G_ema"])  # the average with the raw G's statistics
@@ -422,7 +566,7 @@ def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_histor
 
     t = make_trainer(loss="minimax", lr_d=2e-3, d_steps=3, width=16)  # a strong D stalls a minimax G quickly
     t.start(stop_at_step=400)
-    assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count == 400, 60), t.status()
+    assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count == 400, WAIT_S), t.status()
     st = t.status()
     assert st.diagnosis is not None and st.diagnosis.step == 400
     snap = t.history.snapshot()
