@@ -5,7 +5,8 @@ The presenter (?token=...): Start, the step number grows, the charts and the sam
 click on MSE shows its equilibrium 0.25, a reload reattaches to the same still-advancing run, Stop
 ends it. A viewer without the token (or with a wrong one) sees that run but no Start button. The
 Theory page renders 0.693 and 0.25. Skipped where there is no /usr/bin/chromium or no Playwright.
-A screenshot goes to /tmp/dashboard.png. The tests share the server and run in file order.
+Screenshots go to this session's pytest temporary folder (screenshots/), or to the folder of
+GAN_LIVE_SCREENSHOT (a .png path) when set. The tests share the server and run in file order.
 """
 
 import os
@@ -23,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-SCREENSHOT = Path(os.environ.get("GAN_LIVE_SCREENSHOT", "/tmp/dashboard.png"))
 STEP = re.compile(r"Step ([\d,]+)")
 TOKEN = "browser-test-token"
 
@@ -54,6 +54,16 @@ def server(tmp_path_factory):
         yield url
     finally:
         stop_app_server(proc)  # the server's own process group: its worker goes with it
+
+
+@pytest.fixture(scope="module")
+def screenshot(tmp_path_factory) -> Path:
+    """Where the dashboard's screenshot goes (the others beside it): GAN_LIVE_SCREENSHOT, or this session's own
+    temporary folder, never a fixed shared path that two test sessions on one machine would overwrite."""
+    chosen = os.environ.get("GAN_LIVE_SCREENSHOT")
+    path = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots") / "dashboard.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +108,11 @@ def wait_step_above(page, floor: int, timeout_s: float = 60.0) -> int:
         step = step_number(page)
         if step > floor:
             return step
-        page.wait_for_timeout(200)
+        page.wait_for_timeout(200)  # the poll interval of this bounded loop; the step decides
     raise AssertionError(f"the step did not pass {floor} within {timeout_s:.0f} s (last seen {step_number(page)})")
 
 
-def test_dashboard_in_a_real_browser(server, page):
+def test_dashboard_in_a_real_browser(server, page, screenshot):
     page.goto(f"{server}?token={TOKEN}")  # the presenter's link
     start = button(page, "start")
     sync_api.expect(start).to_be_enabled()
@@ -118,8 +128,7 @@ def test_dashboard_in_a_real_browser(server, page):
     page.locator(".st-key-loss").get_by_role("radio", name=re.compile("^MSE")).click()
     sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
     wait_step_above(page, step_number(page))
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshot), full_page=True)
 
     before_reload = step_number(page)
     page.reload()  # the URL keeps ?token=, so the controls come back
@@ -131,7 +140,10 @@ def test_dashboard_in_a_real_browser(server, page):
     button(page, "stop").click()
     sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
     stopped_at = step_number(page)
-    page.wait_for_timeout(1500)  # a stopped run must stay put across refresh intervals
+    # A stopped run stays put: a fresh render of the page (after the reload, an event, not a fixed wait) shows
+    # the same step. A run still training would be hundreds of steps further by then.
+    page.reload()
+    sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
     assert step_number(page) == stopped_at
 
 
@@ -146,7 +158,7 @@ def replayed_step(page) -> int:
     return int(REPLAY_GRID.search(text).group(1).replace(",", ""))
 
 
-def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server, page):
+def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server, page, screenshot):
     """Replay: dragging the scrubber moves the sample grid, the batch histogram and the coach to the same
     earlier step, with a cursor on the line charts; Live returns to the run as it is now."""
     page.goto(f"{server}?token={TOKEN}&preset=textbook")  # the MLP pair: 350 steps in seconds, not a minute
@@ -177,13 +189,13 @@ def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server,
     sync_api.expect(page.get_by_text(re.compile(r"Replay · Step [\d,]+ of"))).to_be_visible()
     deadline = time.monotonic() + 60
     while replayed_step(page) == last and time.monotonic() < deadline:
-        page.wait_for_timeout(200)
+        page.wait_for_timeout(200)  # the poll interval of this bounded loop; the replayed step decides
     earlier = replayed_step(page)
     assert 0 < earlier < last and earlier % 100 == 0
     sync_api.expect(page.get_by_text(f"Replay: histogram of the batch at step {earlier:,}")).to_be_visible()
     page.wait_for_function(f"bars => ({HIST_BARS})() !== bars", arg=bars)  # the histogram redrew
     assert page.get_by_text(re.compile(r"Coach · ")).count() >= 1  # the coach's reading at that step
-    page.screenshot(path=str(SCREENSHOT.with_name("replay.png")), full_page=True)
+    page.screenshot(path=str(screenshot.with_name("replay.png")), full_page=True)
 
     button(page, "replay_live").click()
     sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
@@ -191,7 +203,7 @@ def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server,
     sync_api.expect(page.get_by_text(re.compile(r"^Samples from fixed noise at step"))).to_be_visible()
 
 
-def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path):
+def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path, screenshot):
     """The presenter picks "your images", uploads a .zip of photographed doodles, sees 64 of them as the GAN will,
     and Start trains on them (in the worker process)."""
     from test_own_images import write_zip
@@ -211,7 +223,7 @@ def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path):
     button(page, "start").click()
     sync_api.expect(page.get_by_text(re.compile(r"Running · Step [\d,]+ · .* · own"))).to_be_visible()
     wait_step_above(page, 100)  # the charts are up by then (the README's screenshot)
-    page.screenshot(path=str(SCREENSHOT.with_name("own_images.png")), full_page=False)
+    page.screenshot(path=str(screenshot.with_name("own_images.png")), full_page=False)
     button(page, "stop").click()
     sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
 

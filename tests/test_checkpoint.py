@@ -1,6 +1,7 @@
 import os
 import pickle
 import re
+import shlex
 
 import pytest
 import torch
@@ -69,24 +70,27 @@ def test_a_crash_between_write_and_rename_keeps_the_previous_checkpoint(trained,
 
 
 class Evil:
+    """Unpickling it would create ``marker`` (a file under the test's tmp_path, never a shared path)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/gan-live-pwned",))
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
 
 
 def test_hostile_pickle_is_refused_without_running_it(tmp_path):
-    marker = "/tmp/gan-live-pwned"
-    if os.path.exists(marker):
-        os.unlink(marker)
+    marker = tmp_path / "pwned"
     bad = tmp_path / "evil.pt"
-    torch.save({"format": "gan-live-checkpoint/1", "G": Evil()}, bad)
+    torch.save({"format": "gan-live-checkpoint/1", "G": Evil(marker)}, bad)
     with pytest.raises(CheckpointError, match="refused, the file asks to run code"):
         load_checkpoint(bad)
-    assert not os.path.exists(marker)
+    assert not marker.exists()
     raw = tmp_path / "raw.pkl"
-    raw.write_bytes(pickle.dumps(Evil()))
+    raw.write_bytes(pickle.dumps(Evil(marker)))
     with pytest.raises(CheckpointError):
         load_checkpoint(raw)
-    assert not os.path.exists(marker)
+    assert not marker.exists()
 
 
 def test_truncated_foreign_and_missing_files_get_one_line_errors(trained, tmp_path):
@@ -266,7 +270,7 @@ def test_a_refusal_names_an_unnamed_upload_and_quotes_what_torch_said_in_one_cut
     assert str(err.value).startswith("upload: not a readable checkpoint (")
 
     evil = io.BytesIO()
-    torch.save({"format": "gan-live-checkpoint/1", "G": Evil()}, evil)
+    torch.save({"format": "gan-live-checkpoint/1", "G": Evil(tmp_path / "pwned")}, evil)
     evil.seek(0)
     evil.name = "evil.pt"
     with pytest.raises(CheckpointError) as err:

@@ -4,6 +4,7 @@ import hmac
 import io
 import os
 import pickle
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -216,8 +217,13 @@ def test_snapshot_save_load_and_branch_with_another_loss(paused_trainer, tmp_pat
 
 # --- checkpoint upload ---------------------------------------------------------------------------------
 class Evil:
+    """Unpickling it would create ``marker`` (a file under the test's tmp_path, never a shared path)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/gan-live-pwned-upload",))
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
 
 
 class Upload(io.BytesIO):
@@ -229,13 +235,12 @@ class Upload(io.BytesIO):
 
 
 def test_hostile_pickle_upload_is_refused_without_running_it(tmp_path):
-    marker = Path("/tmp/gan-live-pwned-upload")
-    marker.unlink(missing_ok=True)
+    marker = tmp_path / "pwned"
     buf = io.BytesIO()
-    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil()}, buf)
+    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil(marker)}, buf)
     with pytest.raises(CheckpointError, match="refused"):
         snapshots.load_upload(Upload(buf.getvalue(), "evil.pt"))
-    raw = pickle.dumps(Evil())
+    raw = pickle.dumps(Evil(marker))
     with pytest.raises(CheckpointError):
         snapshots.load_upload(Upload(raw, "evil-raw.pt"))
     assert not marker.exists()
@@ -387,10 +392,10 @@ def test_lock_shows_controls_with_the_right_token_and_remembers_it(compare_page)
     assert _controls(at)
 
 
-def test_compare_page_refuses_a_hostile_upload_with_a_message(compare_page):
+def test_compare_page_refuses_a_hostile_upload_with_a_message(compare_page, tmp_path):
     at = compare_page()
     buf = io.BytesIO()
-    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil()}, buf)
+    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil(tmp_path / "pwned")}, buf)
     at.file_uploader(key="compare_upload").set_value(("evil.pt", buf.getvalue(), "application/octet-stream"))
     at.run()
     at.text_input(key="compare_upload_name").set_value("evil")
@@ -399,6 +404,7 @@ def test_compare_page_refuses_a_hostile_upload_with_a_message(compare_page):
     assert not at.exception
     assert any("Not added" in e.value and "refused" in e.value for e in at.error)
     assert at.multiselect(key="compare_runs").options == ["base"]
+    assert not (tmp_path / "pwned").exists()
 
 
 WORKSHOP_PRESETS = ("default", "d_too_strong", "minimax_stall", "mode_collapse", "bce_rescue", "lsgan_rescue")
