@@ -347,6 +347,52 @@ def test_monitor_history_is_bounded(evaluator):
     assert len(rows) <= 8 and rows.step.iloc[-1] == 29
 
 
+@pytest.mark.parametrize("kind", ["unresponsive", "died"])
+def test_a_busy_training_process_skips_a_point_but_a_dead_one_ends_the_monitor(evaluator, kind):
+    """generator_copy of a run in the worker process asks the worker for G's weights: a busy worker that
+    misses the timeout costs one point, tried again at the next poll; a dead one ends the monitor, saying why."""
+    from gan.engine.client import WorkerError
+    from gan.engine.protocol import FailureKind
+    from gan.quality.monitor import FAILED, MetricsMonitor
+
+    failure = FailureKind.WORKER_UNRESPONSIVE if kind == "unresponsive" else FailureKind.WORKER_DIED
+
+    class OnceSlowTrainer:  # only what the monitor reads; a real G so the metric runs for real
+        config = Config(model="mlp", width=16, latent_dim=16)
+        step_count, state, calls = 5, "running", 0
+
+        def __init__(self):
+            from gan.engine.models import build_models
+
+            self.G, _ = build_models("mlp", 16, 16)
+
+        def generator_copy(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise WorkerError(failure, "the training worker did not answer GeneratorWeights within 10 s")
+            return self.G
+
+        def has_models(self):
+            return True
+
+        def is_alive(self):
+            return True
+
+    t = OnceSlowTrainer()
+    m = MetricsMonitor(t, every=100, evaluator=evaluator, n_samples=50, poll_s=0.01, judge=None).start()
+    try:
+        if kind == "unresponsive":
+            assert m.wait_for_evaluations(1, timeout=60), m.snapshot().message
+            assert m.skipped == 1 and t.calls == 2 and m.snapshot().state != FAILED
+            assert m.snapshot().rows.step.tolist() == [5]
+        else:
+            assert not m.wait_for_evaluations(1, timeout=60)  # returns as soon as the monitor has failed
+            snap = m.snapshot()
+            assert snap.state == FAILED and "did not answer" in snap.message and t.calls == 1
+    finally:
+        m.stop()
+
+
 # --- chart specs ----------------------------------------------------------------------------------
 def test_chart_specs_are_pure_and_show_the_ceiling():
     rows = [{"step": 0, "score": 1.0, "fd": 500.0, "entropy": 0.5}, {"step": 500, "score": 6.0, "fd": 20.0,

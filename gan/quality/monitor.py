@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from gan.engine.client import WorkerError
+from gan.engine.protocol import FailureKind
 from gan.quality.metrics import SAMPLE_COUNT, Evaluator, Quality
 
 ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit", "score_b", "fd_b")
@@ -94,6 +96,7 @@ class MetricsMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.evaluations = 0
+        self.skipped = 0  # points skipped because the training process did not answer in time
 
     # --- control -------------------------------------------------------------------------------
     def start(self) -> "MetricsMonitor":
@@ -185,7 +188,16 @@ class MetricsMonitor:
             step = self.trainer.step_count
             due = last_step is None or step >= (last_step // self.every + 1) * self.every
             if due and self.trainer.has_models():
-                self._evaluate_once()
+                try:
+                    self._evaluate_once()
+                except WorkerError as exc:
+                    if exc.kind != FailureKind.WORKER_UNRESPONSIVE:
+                        raise
+                    # A busy training process is not a dead one: this point is skipped and tried again
+                    # at the next poll; the run's page already says the process is not answering.
+                    self.skipped += 1
+                    self._stop.wait(self.poll_s)
+                    continue
                 last_step = step
                 continue
             # Ruler B after A's first point (so the chart's first point is not delayed by it), and so once the
