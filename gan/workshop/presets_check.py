@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from gan.engine.coach import grid_similarity, replay
+from gan.engine.coach import RealImages, grid_similarity, replay
 from gan.engine.data import to_unit_range
 from gan.engine.losses import get_loss
 from gan.engine.trainer import FAILED, PAUSED, Trainer
@@ -130,7 +130,8 @@ def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1
             recovery = float((recovered[0] + 1) * TAIL) if len(recovered) else math.inf
         g_grad, g_grad_bce = g_gradient_norm(trainer), g_gradient_norm(trainer, "bce")
         readings = replay(list(s.itertuples(index=False, name=None)), snap.grids,
-                          every=trainer.config.sample_every, d_steps=trainer.config.d_steps)
+                          every=trainer.config.sample_every, d_steps=trainer.config.d_steps,
+                          real=RealImages.of(trainer.data))  # calibrated as the trainer's coach is
         named = [d.step for d in readings if d.condition == preset.diagnosis]
         first_action = preset.actions[0].at_step if preset.actions else None
         after = [k for k in named if first_action is not None and k > first_action]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from gan.engine import heap
 from gan.engine.config import Config
 from gan.engine.protocol import LIVE_STATES
 from gan.engine.trainer import FAILED, IDLE, Trainer
@@ -68,6 +69,7 @@ class RunRegistry:
         self.mode = trainer_mode_from_env() if mode is None else mode
         if self.mode not in TRAINER_MODES:
             raise ValueError(f"mode must be one of {TRAINER_MODES}, got {self.mode!r}")
+        heap.keep_flat()  # the server lives for hours of refreshes: gan/engine/heap.py
         self.worker = None
         if self.mode == "process":
             from gan.engine.remote import WorkerClient
