@@ -126,7 +126,7 @@ def test_dashboard_in_a_real_browser(server, page, screenshot):
     sync_api.expect(page.locator(".host img").first).to_be_visible()
 
     page.locator(".st-key-loss").get_by_role("radio", name=re.compile("^MSE")).click()
-    sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
+    sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25").first).to_be_visible()
     wait_step_above(page, step_number(page))
     page.screenshot(path=str(screenshot), full_page=True)
 
