@@ -285,14 +285,15 @@ def on_advice(changes) -> None:
     ss["_coach_applied"] = True  # the fragment reruns the whole page: the sidebar and notice show it
 
 
-def coach_box(d, run_state) -> None:
-    """The coach's one sentence (gan.engine.coach); an alarm stands out, and the presenter gets its action."""
+def coach_box(d, run_state, replaying: bool = False) -> None:
+    """The coach's one sentence (gan.engine.coach); an alarm stands out, and the presenter gets its action
+    (not while this tab replays: the reading is of a past step, the action would change the live run)."""
     text = f"**Coach · {d.title}** — {d.evidence}" + (f". *Suggestion: {d.advice}.*" if d.advice else "")
     if d.alarm:
         st.warning(text, icon=":material/sports:")
     else:
         st.info(text, icon=":material/sports:")
-    if access.presenter and d.changes and run_state in (RUNNING, PAUSED):
+    if access.presenter and d.changes and run_state in (RUNNING, PAUSED) and not replaying:
         st.button(f"Apply: {d.advice}", key="coach_apply", on_click=on_advice, args=(d.changes,),
                   icon=":material/auto_fix_high:")
 
@@ -312,7 +313,7 @@ def live_panel(seen_state: str) -> None:
     for banner in frame.banners:
         BANNER[banner.kind](banner.text, icon=banner.icon)
     if frame.coach is not None:
-        coach_box(frame.coach, frame.state)
+        coach_box(frame.coach, frame.state, replaying=step is not None)
     if frame.charts is None:
         st.caption("The charts appear after the first step.")
     else:

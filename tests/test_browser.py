@@ -134,7 +134,7 @@ def test_dashboard_in_a_real_browser(server, page, screenshot):
     page.reload()  # the URL keeps ?token=, so the controls come back
     after_reload = wait_step_above(page, before_reload)  # same run: the count did not restart
     wait_step_above(page, after_reload)  # and it is still advancing
-    sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25")).to_be_visible()
+    sync_api.expect(page.get_by_text("equilibrium: D 0.25 · G 0.25").first).to_be_visible()
     sync_api.expect(button(page, "start")).to_be_disabled()
 
     button(page, "stop").click()
@@ -272,7 +272,7 @@ def test_several_tabs_follow_the_presenter(server, browser):
         button(presenter, "pause_resume").click()  # Resume
         presenter.locator(".st-key-loss").get_by_role("radio", name=re.compile("^Hinge")).click()
         for tab in viewers:
-            sync_api.expect(tab.get_by_text("equilibrium: D 1 · G 0")).to_be_visible(timeout=15_000)
+            sync_api.expect(tab.get_by_text("equilibrium: D 1 · G 0").first).to_be_visible(timeout=15_000)
         assert not outside, outside[:5]
     finally:
         for c in contexts:

@@ -184,4 +184,4 @@ def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
     assert "coach: G's gradient is vanishing (Minimax saturates): D(fake) 0.0" in r.stderr
     assert re.search(rf"^step \d+/{RESCUE_AT + 10} .*\[running\]  coach: G's gradient is vanishing", r.stderr, re.M)
     listing = gan("presets").stdout
-    assert "lsgan_rescue" in listing and f"loss → mse at step {RESCUE_AT}" in listing
+    assert "lsgan_rescue" in listing and f"loss → mse at step {RESCUE_AT:,}" in listing

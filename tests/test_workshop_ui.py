@@ -138,7 +138,12 @@ def test_step_d_and_step_g_change_only_that_network_through_the_buttons(app_regi
         assert same(g0, trainer.G) is not g_moves, which
         caption = [c.value for c in at.caption if c.value.startswith(f"Step {step0 + 1} ({label})")]
         assert caption and "D(real)" in caption[0] and "→" in caption[0], [c.value for c in at.caption]
-    assert not trainer.wait_until(lambda t: t.step_count != step0 + 1, timeout=0.3)  # still paused
+    # Still paused, shown by an event rather than a fixed wait: woken by a command that is no step, the loop
+    # went back to sleep (paused_waits) at the same count.
+    before = trainer.paused_waits
+    trainer.set_max_rate(trainer.status().max_rate)
+    assert trainer.wait_until(lambda t: t.paused_waits > before, timeout=30), trainer.status()
+    assert trainer.step_count == step0 + 1 and trainer.state == PAUSED
 
 
 def test_slow_motion_throttles_the_running_trainer(app_registry, no_lock):
@@ -190,21 +195,24 @@ def test_save_a_snapshot_and_branch_it_with_another_loss(app_registry, no_lock):
 
 
 class Evil:
+    def __init__(self, marker: Path):
+        self.marker = marker  # the test's own path: it exists only if unpickling ran the command
+
     def __reduce__(self):
-        return (os.system, ("touch /tmp/gan-live-pwned-ui",))
+        return (os.system, (f"touch {self.marker}",))
 
 
-def test_hostile_and_oversized_uploads_are_refused_with_a_message(app_registry, no_lock, monkeypatch):
+def test_hostile_and_oversized_uploads_are_refused_with_a_message(app_registry, no_lock, monkeypatch, tmp_path):
     at = page("train")
     buf = io.BytesIO()
-    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil()}, buf)
+    torch.save({"format": "gan-live-checkpoint/1", "payload": Evil(tmp_path / "pwned")}, buf)
     at.file_uploader(key="ckpt_upload").set_value(("evil.pt", buf.getvalue(), "application/octet-stream"))
     run(at)
     at.button(key="load_upload").click()
     run(at)
     refused = [e.value for e in at.error if e.value.startswith("Checkpoint refused")]
     assert refused and "refused" in refused[0][len("Checkpoint refused"):], [e.value for e in at.error]
-    assert not Path("/tmp/gan-live-pwned-ui").exists()
+    assert not (tmp_path / "pwned").exists()
     assert app_registry.current() is None
 
     monkeypatch.setattr(snapshots, "MAX_UPLOAD_BYTES", 1000)  # a small cap stands in for 100 MB
@@ -369,8 +377,12 @@ def test_compare_replays_a_saved_snapshot_at_one_step(app_registry, no_lock, tmp
     said = [m.value for m in list(at.info) + list(at.warning) if m.value.startswith("**Coach at step 100")]
     assert said == [f"**Coach at step 100 · {point.diagnosis.title}** — {point.diagnosis.evidence}"]
     curves = json.loads(at.get("vega_lite_chart")[0].proto.spec)
-    rules = [layer for layer in curves["layer"] if layer["mark"] in ("rule", {"type": "rule", "strokeWidth": 3})]
-    assert any(layer["mark"] == {"type": "rule", "strokeWidth": 3} for layer in rules)  # the replay cursor
+    def marks(spec):  # every mark in the chart, layers nested in layers included
+        yield from ([spec["mark"]] if "mark" in spec else [])
+        for layer in spec.get("layer", []):
+            yield from marks(layer)
+
+    assert {"type": "rule", "strokeWidth": 3} in list(marks(curves))  # the replay cursor
 
 
 def test_preset_in_the_url_preselects_it_and_an_unknown_one_lists_the_names(app_registry, no_lock):
@@ -448,6 +460,15 @@ def test_the_coach_names_a_stalled_run_and_only_the_presenter_can_apply_its_advi
     assert any(w.startswith("**Coach · G's gradient is vanishing (Minimax saturates)** — D(fake) 0.0") and
                "*Suggestion: switch to BCE (non-saturating).*" in w for w in said), said
     assert "coach_apply" not in keys(viewer)
+    # Replaying, the presenter reads a past step's coach: the same advice, but no button that would change the
+    # live run.
+    replaying = page("train", "s3cret")
+    replaying.toggle(key="replay").set_value(True)
+    run(replaying)
+    replaying.slider(key="replay_step").set_value(replaying.slider(key="replay_step").max)
+    run(replaying)
+    assert any("*Suggestion: switch to BCE (non-saturating).*" in w.value for w in replaying.warning)
+    assert "coach_apply" not in keys(replaying)
     presenter = page("train", "s3cret")
     button = presenter.button(key="coach_apply")
     assert button.label == "Apply: switch to BCE (non-saturating)"

@@ -190,7 +190,8 @@ class WorkerClient:
             self._next_id += 1
             rid = self._next_id
             first = not self._answered  # a fresh worker first imports torch: give it longer
-            deadline = time.monotonic() + (max(timeout, SPAWN_TIMEOUT_S) if first else timeout)
+            waited = max(timeout, SPAWN_TIMEOUT_S) if first else timeout
+            deadline = time.monotonic() + waited
             try:
                 conn.send((rid, cmd))
                 while True:
@@ -198,7 +199,7 @@ class WorkerClient:
                     if left <= 0 or not conn.poll(left):
                         raise WorkerError(FailureKind.WORKER_UNRESPONSIVE,
                                           f"the training worker did not answer {type(cmd).__name__} within "
-                                          f"{timeout:.0f} s")
+                                          f"{waited:.0f} s")
                     reply = conn.recv()
                     if reply.request_id == rid:
                         break  # an older reply belongs to a call that timed out: dropped

@@ -43,6 +43,9 @@ def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str 
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="gan-watch-parent").start()
     import torch
 
+    from gan.engine import heap
+
+    heap.keep_flat()  # hours of ticks and history copies from several threads: gan/engine/heap.py
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     Worker(cmd_conn, tick_conn).serve(preload)
