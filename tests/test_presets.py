@@ -7,19 +7,17 @@ changes every day (gan.workshop.presets_check.rotating_extra; GAN_LIVE_PRESET_EX
 one). A claim that holds on seed 0 of one CPU only is caught here before it ships; the README's table
 is the full sweep (`python -m gan.workshop.presets_check --seeds 0 1 2 3 4 --threads 1 2 --markdown`).
 Marked `presets`: `python -m pytest -m "not presets"` skips them. The runs are trained side by side, one
-process per core: a run is the same run whichever process trains it.
+process per core (a 2-thread run alone): a run is the same run whichever process trains it.
 """
 
-import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from gan.workshop.presets import PRESETS, get_preset
-from gan.workshop.presets_check import failed_claims, measure, rotating_extra
+from gan.workshop.presets_check import Job, failed_claims, measure_side_by_side, rotating_extra
 
 pytestmark = pytest.mark.presets
 CLAIMED = [name for name, p in PRESETS.items() if p.claims]
@@ -39,14 +37,16 @@ def checkpoints(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def measured(checkpoints):
-    """(preset name, seed, threads) -> a Future of its Measurement; every claimed preset is trained in a pool
-    of processes (spawned: no torch thread pool is forked); the seed-0 runs save their checkpoints."""
-    workers = max(1, min(2, os.cpu_count() or 1))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield {(name, seed, threads): pool.submit(
-                   measure, name, seed=seed, threads=threads,
-                   checkpoint=str(checkpoints["dir"] / f"{name}.pt") if (seed, threads) == (0, 1) else None)
-               for seed, threads in SETTINGS for name in CLAIMED}
+    """(preset name, seed, threads) -> a Future of its Measurement. Every claimed preset is trained in spawned
+    processes, never more torch threads at once than there are cores (measure_side_by_side); the seed-0 runs
+    save their checkpoints."""
+    jobs = [Job(name, seed, threads,
+                checkpoint=str(checkpoints["dir"] / f"{name}.pt") if (seed, threads) == (0, 1) else None)
+            for seed, threads in SETTINGS for name in CLAIMED]
+    futures = measure_side_by_side(jobs, max(1, min(2, os.cpu_count() or 1)))
+    yield {(job.preset, job.seed, job.threads): future for job, future in futures.items()}
+    for future in futures.values():  # no run outlives the module
+        future.exception(timeout=1800)
 
 
 def test_every_failure_and_rescue_preset_makes_claims():
@@ -138,3 +138,14 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
     finally:
         stop_app_server(proc)
     return sizes
+
+
+def test_side_by_side_runs_come_back_each_as_its_own_job():
+    """1- and 2-thread jobs in one call (grouped so that no more torch threads run than cores): each Future
+    holds its own job's run, trained to the steps asked."""
+    jobs = [Job("minimax_stall", seed, threads, steps=30) for seed, threads in ((0, 1), (1, 1), (0, 2))]
+    futures = measure_side_by_side(jobs, cores=2)
+    got = {job: futures[job].result(timeout=600) for job in jobs}
+    assert {(m.preset, m.seed, m.threads, m.steps) for m in got.values()} == {
+        (j.preset, j.seed, j.threads, 30) for j in jobs}
+    assert got[jobs[0]].d_fake != got[jobs[1]].d_fake  # another seed, another run

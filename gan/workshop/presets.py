@@ -71,7 +71,8 @@ TEXTBOOK = {"model": "mlp", "width": 256, "latent_dim": 64, "batch_size": 64, "l
             "beta1": 0.5, "beta2": 0.999, "d_steps": 1, "loss": "bce", "ema": 0.0}  # the raw G, as in the paper
 
 # Four failure/rescue presets share one strong D (3 D steps per G step at 10x G's learning rate) and differ
-# only in G's loss: the room sees the loss decide the outcome. The stall is that D with the minimax loss.
+# in G's loss (mode collapse also in G's noise): the room sees the loss decide the outcome. The stall is that D
+# with the minimax loss.
 STRONG_D = {**TEXTBOOK, "lr_d": 2e-3, "d_steps": 3}
 MINIMAX_STALL = {**STRONG_D, "loss": "minimax"}
 STALLED_FIRST = Claim("d_fake_before", "<", 0.1, "starts as the minimax stall")  # both rescues promise it
@@ -140,32 +141,37 @@ PRESETS: dict[str, Preset] = {
     ),
     "mode_collapse": Preset(
         "mode_collapse", "Failure: mode collapse (strong D, BCE)",
-        "The same strong D, with BCE: G survives but retreats to the one digit it can draw well enough to fool D. "
-        "Within a minute most of the 64 cells show the same digit (often a 1), the classifier agrees, and the "
-        "coverage alarm fires.",
-        STRONG_D,
-        check_steps=1800,
+        "The same strong D, with BCE, and a G that draws from 8 noise numbers instead of 64: G survives but "
+        "retreats to the one digit it can draw well enough to fool D. Within a minute most of the 64 cells show "
+        "the same digit, the classifier agrees, and the coverage alarm fires.",
+        # With 64 noise numbers the collapse was partial on 2 of 10 runs (another seed or thread count: the
+        # cells stayed apart, 5-7 classes); with 8 every run of the sweep collapsed to one or two classes.
+        {**STRONG_D, "latent_dim": 8},
+        check_steps=2000,
         claims=(Claim("grid_similarity", ">", 0.4, "the cells look alike (64 random real digits: 0.30, at most 0.34)"),
                 Claim("grid_digits", ">", 0.8, "the classifier reads them as digits"),
                 Claim("grid_top2", ">", 0.75, "most cells show the same one or two digits"),
                 Claim("collapse_alarm", ">", 0.5, "the coverage alarm fires"),
-                _coached(Condition.MODE_COLLAPSE, 1800)),
+                _coached(Condition.MODE_COLLAPSE, 2000)),
         diagnosis=Condition.MODE_COLLAPSE,
     ),
     "bce_rescue": _rescue(
         "bce_rescue", "bce", f"Rescue: the minimax stall, then BCE at step {RESCUE_AT:,}",
         f"Starts as the minimax stall and switches to BCE (non-saturating) at step {RESCUE_AT:,}: D(fake) climbs off 0 "
-        "at once and digits fill the grid within a minute — BCE's slope stays near 1 where minimax's is 0. "
+        "at once and most of the grid turns into digits within a minute — BCE's slope stays near 1 where minimax's is 0. "
         "D is still strong, so they lean towards a few classes (see Mode collapse).",
         Claim("recovery_steps", "<", 300, "D(fake) climbs off 0 at once"),
-        Claim("grid_digits", ">", 0.8, "digits fill the grid"),
+        # 0.69-0.98 over 5 seeds x 1/2 threads: "most", not "all" (some seeds keep a few blurred cells)
+        Claim("grid_digits", ">", 0.6, "most cells turn into digits"),
     ),
     "lsgan_rescue": _rescue(
         "lsgan_rescue", "mse", f"Rescue attempt: the minimax stall, then MSE at step {RESCUE_AT:,}",
         f"Starts as the minimax stall and switches to MSE at step {RESCUE_AT:,} (the lines jump to 0.25): MSE on D's "
-        "sigmoid saturates too, so G gets under a tenth of the gradient BCE would give it on the same models, "
+        "sigmoid saturates too, so G gets under a fifth of the gradient BCE would give it on the same models, "
         "and D(fake) does not climb back the way it does under BCE. Compare the BCE rescue.",
-        Claim("g_grad_ratio", "<", 0.1, "under a tenth of the gradient BCE would give"),
+        # MSE's slope at D(fake) = s is about 2s, BCE's about 1: 0.00-0.04 on 9 of 10 runs, 0.14 on one where
+        # D(fake) sat at 0.06, so the claim is a fifth, not a tenth
+        Claim("g_grad_ratio", "<", 0.2, "under a fifth of the gradient BCE would give"),
         _coached(Condition.VANISHING_GRADIENT, RESCUE_AT + 1000, "diagnosis_after_switch"),
     ),
 }

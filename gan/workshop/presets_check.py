@@ -22,7 +22,9 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Future, as_completed
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -225,13 +227,14 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=None, help="override each preset's check_steps")
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads; several: each")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side, one process each")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cores to use: runs side by side, never more torch threads at once than this")
     parser.add_argument("--markdown", action="store_true", help="print the README's claims table at the end")
     parser.add_argument("--jsonl", default=None, help="append each measurement to this file as a JSON line")
     args = parser.parse_args(argv)
     for name in args.presets:
         get_preset(name)  # an unknown name: one clear line listing the names, before any training
-    jobs = [(name, seed, args.steps, threads) for threads in args.threads for name in args.presets
+    jobs = [Job(name, seed, threads, args.steps) for threads in args.threads for name in args.presets
             for seed in args.seeds]
     results, failures = [], []
     for m in _measure_all(jobs, args.jobs):
@@ -250,19 +253,52 @@ def main(argv=None) -> None:
     raise SystemExit(1 if failures else 0)
 
 
-def _measure_all(jobs: list[tuple], workers: int):
-    """Measurements of ``jobs`` ((preset, seed, steps, threads)), in the order they finish."""
+class Job(NamedTuple):
+    """One run to measure: ``preset`` trained with ``seed`` on ``threads`` torch threads to its check step
+    (or ``steps``); ``checkpoint``: also save the run there."""
+
+    preset: str
+    seed: int = 0
+    threads: int = 1
+    steps: int | None = None
+    checkpoint: str | None = None
+
+
+def measure_side_by_side(jobs: list[Job], cores: int | None = None) -> dict[Job, Future]:
+    """Start measuring ``jobs`` in spawned processes and return at once: job -> Future of its Measurement.
+
+    Never more torch threads at once than ``cores``: the 1-thread runs go ``cores`` at a time, then the
+    2-thread runs ``cores // 2`` at a time, and so on. Oversubscribed, each OpenMP thread spins waiting for
+    the others: two 2-thread runs side by side on two cores took over 20 minutes instead of one. spawn: no
+    torch thread pool is forked, and each run is the same run whichever process trains it."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    cores = cores or os.cpu_count() or 1
+    futures = {job: Future() for job in jobs}
+
+    def run_groups() -> None:
+        for threads in sorted({job.threads for job in jobs}):
+            group = [job for job in jobs if job.threads == threads]
+            with ProcessPoolExecutor(max(1, cores // threads), mp_context=multiprocessing.get_context("spawn")) as pool:
+                inner = {pool.submit(measure, job.preset, job.seed, job.steps, job.threads, job.checkpoint): job
+                         for job in group}
+                for done in as_completed(inner):
+                    target, exc = futures[inner[done]], done.exception()
+                    target.set_exception(exc) if exc is not None else target.set_result(done.result())
+
+    threading.Thread(target=run_groups, name="presets-check", daemon=True).start()
+    return futures
+
+
+def _measure_all(jobs: list[Job], workers: int):
+    """Measurements of ``jobs``, in the order they finish (``workers``: cores to use)."""
     if workers <= 1:
         for job in jobs:
-            yield measure(*job)
+            yield measure(job.preset, job.seed, job.steps, job.threads)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn: no torch thread pool is forked; each run is the same run whichever process trains it
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in as_completed([pool.submit(measure, *job) for job in jobs]):
-            yield future.result()
+    yield from (f.result() for f in as_completed(measure_side_by_side(jobs, workers).values()))
 
 
 if __name__ == "__main__":
