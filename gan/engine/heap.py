@@ -41,12 +41,6 @@ def _glibc():
         return None
 
 
-def trim() -> bool:
-    """Give the heap's free pages back to the system now; True when glibc did it."""
-    libc = _glibc()
-    return bool(libc is not None and libc.malloc_trim(0) >= 0)
-
-
 def keep_flat(every_s: float = TRIM_EVERY_S, arenas: int = ARENAS) -> bool:
     """Cap the arenas and start one daemon thread that trims every ``every_s`` (once per process; later
     calls do nothing). False where this libc offers neither."""
