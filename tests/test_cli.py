@@ -80,8 +80,8 @@ def test_losses_table_lists_the_equilibrium_values():
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["train", "--batch-size", "0"], "batch_size: must be an integer in [1, 4096]"),
-    (["train", "--lr-d", "0"], "lr_d: must be a number in (0"),
+    (["train", "--batch-size", "0"], "batch_size: must be a whole number from 1 to 4,096"),
+    (["train", "--lr-d", "0"], "lr_d: must be a number more than 0 and at most 1"),
     (["train", "--loss", "wgan"], "loss: must be one of"),
     (["train", "--model", "vit"], "model: must be one of"),
     (["train", "--steps", "-3"], "--steps"),

@@ -7,14 +7,15 @@ from gan.engine.config import Config, ConfigError
 
 
 @pytest.mark.parametrize("field, value, fragment", [
-    ("batch_size", 0, "batch_size: must be an integer in [1, 4096], got 0"),
+    ("batch_size", 0, "batch_size: must be a whole number from 1 to 4,096, got 0"),
     ("batch_size", 2.5, "batch_size"),
-    ("lr_g", 0.0, "lr_g: must be a number in (0"),
-    ("lr_d", -1e-3, "lr_d: must be a number in (0"),
+    ("lr_g", 0.0, "lr_g: must be a number more than 0 and at most 1"),
+    ("lr_d", -1e-3, "lr_d: must be a number more than 0"),
+    ("lr_g", 1000.0, "lr_g: must be a number more than 0 and at most 1, got 1000.0"),
     ("lr_g", float("nan"), "lr_g"),
-    ("beta1", 1.0, "beta1: must be a number in [0, 1)"),
-    ("ema", 1.0, "ema: must be a number in [0, 1)"),  # 1 would freeze the average at the initial G
-    ("ema", -0.1, "ema: must be a number in [0, 1)"),
+    ("beta1", 1.0, "beta1: must be a number at least 0 and below 1"),
+    ("ema", 1.0, "ema: must be a number at least 0 and below 1"),  # 1 would freeze the average at the initial G
+    ("ema", -0.1, "ema: must be a number at least 0 and below 1"),
     ("loss", "wgan", "loss: must be one of bce, mse, hinge, minimax"),
     ("model", "resnet", "model: must be one of auto, mlp, dcgan"),
     ("dataset", "cifar", "dataset: must be one of mnist5k, mnist, fashion"),
@@ -53,3 +54,18 @@ def test_config_is_frozen_and_round_trips_through_a_dict():
     assert Config.from_dict(c.to_dict()) == c
     with pytest.raises(ConfigError, match="unknown setting"):
         Config.from_dict({**c.to_dict(), "lr": 1.0})
+
+
+def test_the_page_says_it_in_the_forms_words():
+    """The dashboard shows ``plain`` beside the field: the label the form uses, the range in words."""
+    with pytest.raises(ConfigError) as err:
+        Config(lr_g=-0.5)
+    assert err.value.plain == "Learning rate G must be a number more than 0 and at most 1, got -0.5."
+    assert str(err.value) == "lr_g: must be a number more than 0 and at most 1, got -0.5"  # the CLI's line
+    with pytest.raises(ConfigError) as err:
+        Config(d_steps=0)
+    assert err.value.plain == "D steps per G step must be a whole number from 1 to 20, got 0."
+    from gan.engine.config import FIELD_LABELS
+
+    missing = {f.name for f in dataclasses.fields(Config)} - set(FIELD_LABELS)
+    assert not missing, f"settings the page cannot name: {missing}"

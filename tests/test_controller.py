@@ -96,8 +96,11 @@ def test_the_controller_imports_no_streamlit():
 # --- start, pause, resume, step, stop, reset ------------------------------------------------------------------
 def test_start_trains_and_a_bad_value_names_its_field_and_starts_nothing(ctl, registry):
     refused = ctl.start({**FORM, "lr_d": "0"})
-    assert refused.kind is Kind.ERROR and refused.text.startswith("Not started: lr_d:")
-    assert refused.field == "lr_d" and refused.field_text.startswith("lr_d:") and not refused.started
+    # In the page's words: the label the form shows, the allowed range in plain words
+    assert refused.kind is Kind.ERROR and refused.text == ("Not started: Learning rate D must be a number more "
+                                                           "than 0 and at most 1, got 0.0.")
+    assert refused.field == "lr_d" and refused.field_text.startswith("Learning rate D must") and not refused.started
+    assert ctl.start({**FORM, "lr_g": "1000"}).field == "lr_g"  # no absurd rate: at 1,000 the grid went black
     assert ctl.start(FORM, max_rate=999).field == "max_rate"
     assert registry.current() is None and registry.names() == []
 
@@ -190,7 +193,8 @@ def test_the_coach_s_advice_is_applied_as_the_presenter_saw_it_and_a_forged_one_
                                                                        before.loss)
     notice = ctl.apply_advice((("lr_d", 1e-4), ("d_steps", 1), ("loss", "bce")))
     assert notice.ok
-    assert notice.text == "Coach's advice applied: lr_d → 0.0001, d_steps → 1, loss → bce from the next step."
+    assert notice.text == ("Coach's advice applied: Learning rate D → 0.0001, D steps per G step → 1, Loss → bce from "
+                           "the next step.")
     ctl.step()
     status = trainer.status()
     assert status.lr_d == pytest.approx(1e-4) and status.d_steps == 1 and status.loss == "bce"
@@ -200,9 +204,10 @@ def test_the_coach_s_advice_is_applied_as_the_presenter_saw_it_and_a_forged_one_
 def test_a_bad_learning_rate_names_its_field_and_changes_nothing(ctl):
     trainer = paused_run(ctl)
     before = trainer.status()
-    for field, text in (("lr_g", "fast"), ("lr_d", "0"), ("lr_g", "")):
+    for field, text in (("lr_g", "fast"), ("lr_d", "0"), ("lr_g", ""), ("lr_d", "1000")):
         notice = ctl.set_lr(field, text)
-        assert notice.kind is Kind.ERROR and notice.field == field and notice.text.startswith(f"{field}:")
+        label = {"lr_g": "Learning rate G", "lr_d": "Learning rate D"}[field]
+        assert notice.kind is Kind.ERROR and notice.field == field and notice.text.startswith(f"{label} must"), notice
     assert ctl.set_d_steps(0).field == "d_steps"
     status = trainer.status()
     assert (status.lr_g, status.lr_d, status.d_steps, status.pending) == (before.lr_g, before.lr_d,

@@ -214,7 +214,7 @@ class WorkerClient:
                 run.on_status(reply.status, reply.stamp)
         if not reply.ok:
             if reply.error == "ConfigError":
-                raise ConfigError(reply.field, reply.message.split(": ", 1)[-1])
+                raise ConfigError(reply.field, reply.message)  # the worker sends the reason alone
             raise (ValueError if reply.error == "ValueError" else RuntimeError)(reply.message)
         return reply.value
 

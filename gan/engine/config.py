@@ -15,12 +15,30 @@ MODELS = ("auto", "mlp", "dcgan")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple's GPU (a presenter's MacBook)
 
 
-class ConfigError(ValueError):
-    """A config value is out of range; ``field`` names the culprit."""
+# Each setting as the page names it: a refusal on the page says "Learning rate G must be ...", not "lr_g: ...".
+FIELD_LABELS = {"dataset": "Data", "data_dir": "The data folder", "data_path": "Your images", "model": "Model",
+                "width": "Width", "loss": "Loss", "latent_dim": "Latent size (z)", "batch_size": "Batch size",
+                "lr_g": "Learning rate G", "lr_d": "Learning rate D", "beta1": "Adam beta1", "beta2": "Adam beta2",
+                "d_steps": "D steps per G step", "ema": "The average of G (ema)", "seed": "Seed",
+                "device": "Device", "sample_every": "Steps between sample grids", "max_rate": "Speed limit"}
+# Adam moves each weight by about the learning rate per step: GANs train at 1e-4 to 1e-2, and at 0.1 a room
+# already sees a run fall apart. Above 1 nothing is learned at all (at 1,000 the grid went black and the coach
+# blamed D), so that is refused, not trained.
+LR_MAX = 1.0
 
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+
+class ConfigError(ValueError):
+    """A config value is out of range; ``field`` names the culprit, ``reason`` says what is allowed.
+
+    str() is "field: reason" (the CLI's one line, in the names its flags use); ``plain`` is the page's sentence."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+    @property
+    def plain(self) -> str:
+        return f"{FIELD_LABELS.get(self.field, self.field)} {self.reason}."
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,7 @@ class Config:
         if not isinstance(self.data_path, str):
             raise ConfigError("data_path", "must be a path (text)")
         if self.dataset == OWN and not self.data_path.strip():
-            raise ConfigError("data_path", "dataset 'own' needs the path of your images (--data PATH)")
+            raise ConfigError("data_path", "must be given for the data 'own': a folder, .zip, .npz or IDX file (--data PATH)")
         _choice("model", self.model, MODELS)
         _choice("device", self.device, DEVICES)
         from gan.engine.losses import LOSSES  # local: losses imports torch, config stays light
@@ -105,8 +123,8 @@ class Config:
         _int_range("d_steps", self.d_steps, 1, 20)
         _int_range("seed", self.seed, 0, 2**31 - 1)
         _int_range("sample_every", self.sample_every, 1, 1_000_000)
-        _float_range("lr_g", self.lr_g, 0.0, 1e6, open_low=True)
-        _float_range("lr_d", self.lr_d, 0.0, 1e6, open_low=True)
+        _float_range("lr_g", self.lr_g, 0.0, LR_MAX, open_low=True)
+        _float_range("lr_d", self.lr_d, 0.0, LR_MAX, open_low=True)
         _float_range("beta1", self.beta1, 0.0, 1.0, open_high=True)
         _float_range("beta2", self.beta2, 0.0, 1.0, open_high=True)
         _float_range("ema", self.ema, 0.0, 1.0, open_high=True)
@@ -180,7 +198,7 @@ def _choice(field: str, value, allowed: tuple) -> None:
 
 def _int_range(field: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(field, f"must be an integer in [{low}, {high}], got {value!r}")
+        raise ConfigError(field, f"must be a whole number from {low:,} to {high:,}, got {value!r}")
 
 
 def _float_range(field, value, low, high, open_low=False, open_high=False) -> None:
@@ -188,5 +206,5 @@ def _float_range(field, value, low, high, open_low=False, open_high=False) -> No
     if ok:
         ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
     if not ok:
-        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
-        raise ConfigError(field, f"must be a number in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+        lo, hi = ("more than" if open_low else "at least"), ("below" if open_high else "at most")
+        raise ConfigError(field, f"must be a number {lo} {low:g} and {hi} {high:g}, got {value!r}")

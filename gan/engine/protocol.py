@@ -259,7 +259,7 @@ class Reply:
     ok: bool
     value: object = None
     error: str = ""  # ValueError | RuntimeError | ConfigError | KeyError
-    message: str = ""
+    message: str = ""  # for a ConfigError its reason alone
     field: str = ""  # ConfigError's field
     status: RunStatus | None = None  # the run's status right after the command, so a page shows its effect
     stamp: float = 0.0  # time.monotonic() when status was taken: the proxy keeps the newer of reply and tick

@@ -119,7 +119,7 @@ class Worker:
         try:
             value = self._dispatch(cmd)
         except ConfigError as exc:
-            return p.Reply(request_id, False, error="ConfigError", message=str(exc), field=exc.field)
+            return p.Reply(request_id, False, error="ConfigError", message=exc.reason, field=exc.field)
         except (ValueError, TypeError) as exc:
             return p.Reply(request_id, False, error="ValueError", message=str(exc))
         except RuntimeError as exc:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gan.engine.checkpoint import CheckpointError
-from gan.engine.config import OWN, Config, ConfigError
+from gan.engine.config import FIELD_LABELS, OWN, Config, ConfigError
 from gan.engine.losses import get_loss
 from gan.engine.protocol import LIVE_STATES, FailureKind
 from gan.engine.remote import WorkerError
@@ -69,7 +69,7 @@ def _info(text: str, run=None) -> Notice:
 
 
 def _error(text: str, run=None, exc: ConfigError | None = None) -> Notice:
-    return Notice(Kind.ERROR, text, run, field=exc.field if exc else None, field_text=str(exc) if exc else "")
+    return Notice(Kind.ERROR, text, run, field=exc.field if exc else None, field_text=exc.plain if exc else "")
 
 
 def _worker_error(what: str, exc: WorkerError, run=None) -> Notice:
@@ -165,7 +165,7 @@ class TrainController:
             throttle(max_rate)
             trainer = self.registry.start(config)
         except ConfigError as exc:
-            return _error(f"Not started: {exc}", exc=exc)
+            return _error(f"Not started: {exc.plain}", exc=exc)
         except (RunLimitError, WorkerError) as exc:  # a worker that cannot start is a message, not a traceback
             return _error(f"Not started: {exc}")
         return self._launched(trainer, max_rate, f"Started {trainer.name}.")
@@ -261,15 +261,15 @@ class TrainController:
         try:
             lr = parse_lr(field, text)
         except ConfigError as exc:
-            return _error(str(exc), self.live(), exc)
-        return self._set_live(f"{field} → {lr:g}", lambda t: t.set_lr(**{field: lr}))
+            return _error(exc.plain, self.live(), exc)
+        return self._set_live(f"{FIELD_LABELS[field]} → {lr:g}", lambda t: t.set_lr(**{field: lr}))
 
     def set_d_steps(self, value) -> Notice:
         try:
             n = parse_int("d_steps", value)
             Config(d_steps=n)
         except ConfigError as exc:
-            return _error(str(exc), self.live(), exc)
+            return _error(exc.plain, self.live(), exc)
         return self._set_live(f"D steps per G step → {n}", lambda t: t.set_d_steps(n))
 
     def apply_advice(self, changes) -> Notice:
@@ -299,7 +299,8 @@ class TrainController:
                     trainer.set_lr(**{kind: value})
         except WorkerError as exc:
             return _worker_error("Coach's advice not applied", exc, trainer)
-        said = ", ".join(f"{k} → {v:g}" if isinstance(v, float) else f"{k} → {v}" for k, v in changes)
+        said = ", ".join(f"{FIELD_LABELS[k]} → {v:g}" if isinstance(v, float) else f"{FIELD_LABELS[k]} → {v}"
+                         for k, v in changes)
         return _success(f"Coach's advice applied: {said} from the next step.", trainer)
 
     def use_own_images(self, upload, max_bytes: int = OWN_UPLOAD_MB * 2**20) -> OwnUpload:
@@ -346,7 +347,7 @@ class TrainController:
         try:
             value = throttle(rate)
         except ConfigError as exc:
-            return _error(str(exc), self.live(), exc)
+            return _error(exc.plain, self.live(), exc)
         trainer = self.live()
         if trainer is None:
             return _info("No live run: the next one starts at this speed.")
