@@ -68,11 +68,15 @@ def presenter_access() -> auth.Access:
     """The presenter lock (gan.workshop.auth) for this browser session; shows its one-line notice, if any.
 
     With GAN_LIVE_TOKEN set, only a session that opened the app with ?token=<value> gets controls;
-    the flag is kept in st.session_state so switching pages keeps it.
+    the flag is kept in st.session_state so switching pages keeps it, and the token is put back into the
+    address (a page switch drops it), so a reload of the presenter's tab still has the controls.
     """
-    access = auth.access(auth.env_token(), st.query_params.get(auth.QUERY_PARAM),
-                         st.session_state.get(auth.SESSION_KEY, False))
+    given = st.query_params.get(auth.QUERY_PARAM)
+    access = auth.access(auth.env_token(), given, st.session_state.get(auth.SESSION_KEY, False))
     st.session_state[auth.SESSION_KEY] = access.remember
+    restore = auth.token_for_address(auth.env_token(), given, access)
+    if restore is not None:
+        st.query_params[auth.QUERY_PARAM] = restore
     if access.notice:
         st.info(access.notice, icon=":material/lock:")
     return access

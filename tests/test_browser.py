@@ -228,6 +228,20 @@ def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path, scr
     sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
 
 
+def test_the_presenter_keeps_the_controls_after_a_page_switch_and_a_reload(server, page):
+    """Streamlit drops ?token= from the address on a page switch; the page puts it back, so a reload mid-workshop
+    does not turn the presenter into a viewer."""
+    page.goto(f"{server}?token={TOKEN}")
+    sync_api.expect(button(page, "start")).to_be_visible()
+    page.get_by_role("link", name="Samples", exact=True).click()
+    page.wait_for_url(re.compile(r"/samples\?(.*&)?token="), timeout=30_000)
+    page.get_by_role("link", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(rf":\d+/\?(.*&)?token={TOKEN}"), timeout=30_000)  # the Train page's address
+    page.reload()
+    sync_api.expect(button(page, "start")).to_be_visible()
+    sync_api.expect(page.get_by_text("Read-only view")).to_have_count(0)
+
+
 @pytest.mark.parametrize("query", ["", "?token=wrong"])
 def test_viewers_without_the_token_see_the_run_but_no_controls(server, page, query):
     page.goto(f"{server}{query}")

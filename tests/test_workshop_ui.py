@@ -335,6 +335,9 @@ def test_lock_shows_the_controls_with_the_right_token_and_remembers_it(app_regis
     assert not [i for i in at.info if "Read-only" in i.value or "not right" in i.value]
     del at.query_params["token"]  # switching pages drops the parameter: the session remembers
     assert {"start", "start_preset"} <= controls(run(at))
+    assert at.query_params["token"] == "s3cret"  # ...and puts it back in the address, so a reload keeps it
+    reloaded = page("train", at.query_params["token"])  # a reload: a new session from that address
+    assert {"start", "start_preset"} <= controls(reloaded)
     paused_tiny_run(app_registry)
     samples = page("samples", "s3cret")
     assert "checkpoint_download" in keys(samples, "download_button")

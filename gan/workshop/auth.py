@@ -57,3 +57,14 @@ def access(env_value: str | None, query_token, session_flag: bool = False) -> Ac
     notice = ("That presenter token is not right: this is the read-only view." if query_token not in (None, "")
               else "Read-only view: the presenter controls this session.")
     return Access(False, False, True, notice)
+
+
+def token_for_address(env_value: str | None, query_token, granted: Access) -> str | None:
+    """The token to put back into a presenter's address, or None to leave it as it is.
+
+    Streamlit drops query parameters on a page switch; a presenter who then reloads would land as a viewer. A
+    session that proved the token once gets it back in its address (it typed it there; nobody else sees it)."""
+    expected = env_value.strip() if isinstance(env_value, str) else None
+    if not expected or not granted.presenter or token_matches(expected, query_token):
+        return None
+    return expected
