@@ -74,8 +74,9 @@ def on_continue() -> None:
 
 def on_reset() -> None:
     ctl.reset()
-    for key in ("_attached", "_notice", "_ws_notice"):
+    for key in ("_attached", "_notice", "_ws_notice", "_form"):
         ss.pop(key, None)
+    ss.update(form_from_config(ctl.base))  # the default form again, not the last preset's settings
     errors().clear()
 
 

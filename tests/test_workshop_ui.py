@@ -92,6 +92,23 @@ def test_each_preset_starts_with_its_settings_through_the_page(app_registry, no_
     assert at.segmented_control(key="loss").value == status.loss
 
 
+def test_reset_after_a_preset_gives_the_default_form(app_registry, no_lock):
+    at = page("train")
+    at.slider(key="max_rate").set_value(20)
+    at.selectbox(key="preset").set_value("mode_collapse")
+    run(at)
+    at.button(key="start_preset").click()
+    run(at)
+    assert at.text_input(key="lr_d").value == f"{PRESETS['mode_collapse'].config['lr_d']:g}"
+    at.button(key="reset").click()
+    run(at)
+    assert app_registry.current() is None
+    default = Config()
+    assert at.text_input(key="lr_d").value == f"{default.lr_d:g}" and at.text_input(key="lr_g").value == f"{default.lr_g:g}"
+    assert at.number_input(key="batch_size").value == default.batch_size
+    assert at.number_input(key="latent_dim").value == default.latent_dim
+
+
 def test_a_preset_replaces_the_live_run_and_its_action_fires_without_a_tab(app_registry, no_lock, monkeypatch):
     at = page("train")
     first = app_registry.start(TINY)
