@@ -104,7 +104,8 @@ def test_reset_after_a_preset_gives_the_default_form(app_registry, no_lock):
     run(at)
     assert app_registry.current() is None
     default = Config()
-    assert at.text_input(key="lr_d").value == f"{default.lr_d:g}" and at.text_input(key="lr_g").value == f"{default.lr_g:g}"
+    assert at.text_input(key="lr_d").value == f"{default.lr_d:g}"
+    assert at.text_input(key="lr_g").value == f"{default.lr_g:g}"
     assert at.number_input(key="batch_size").value == default.batch_size
     assert at.number_input(key="latent_dim").value == default.latent_dim
 
