@@ -154,10 +154,10 @@ def test_loss_switch_reaches_the_running_trainer_and_is_recorded(app_registry):
 
 
 @pytest.mark.parametrize("key, value, field", [
-    ("batch_size", 0, "batch_size"),
-    ("latent_dim", 5000, "latent_dim"),
-    ("lr_g", "fast", "lr_g"),
-    ("lr_d", "0", "lr_d"),
+    ("batch_size", 0, "Batch size"),  # the form's own label, not the config's field name
+    ("latent_dim", 5000, "Latent size (z)"),
+    ("lr_g", "fast", "Learning rate G"),
+    ("lr_d", "0", "Learning rate D"),
 ])
 def test_an_invalid_value_shows_an_error_beside_it_and_starts_nothing(app_registry, key, value, field):
     at = train_page()
@@ -168,7 +168,7 @@ def test_an_invalid_value_shows_an_error_beside_it_and_starts_nothing(app_regist
     at.button(key="start").click().run()
     assert not at.exception, at.exception
     beside = [e.value for e in at.sidebar.error]  # the settings live in the sidebar
-    assert any(msg.startswith(f"{field}:") for msg in beside), beside
+    assert any(msg.startswith(f"{field} must") for msg in beside), beside
     assert any("Not started" in e.value for e in at.main.error)
     assert app_registry.current() is None
     assert trainer_threads() == []
