@@ -6,7 +6,7 @@ live panel reruns on a timer only while a run loads or runs, else a cheap watch 
 
 import streamlit as st
 
-from gan.engine.config import DATASETS, MODELS, OWN
+from gan.engine.config import DATASETS, FIELD_LABELS, MODELS, OWN
 from gan.engine.losses import LOSSES
 from gan.engine.trainer import LOADING, PAUSED, RUNNING
 from gan.viz import theory
@@ -160,15 +160,15 @@ with st.sidebar:
                    "/usr/share/datasets/fashion-mnist; your images: a .zip of PNG/JPEG, an .npz or an IDX file.")
         if ss.get("dataset") == OWN:
             own_images_field(live)
-        field(st.selectbox, "Model", "model", options=MODELS, disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
-        field(st.number_input, "Batch size", "batch_size", step=16, disabled=live)
-        field(st.number_input, "Latent size (z)", "latent_dim", step=8, disabled=live)
-        for lr, who in (("lr_g", "G"), ("lr_d", "D")):
-            field(st.text_input, f"Learning rate {who}", lr, on_change=on_field, help="e.g. 2e-4; live",
+        field(st.selectbox, FIELD_LABELS["model"], "model", options=MODELS, disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
+        field(st.number_input, FIELD_LABELS["batch_size"], "batch_size", step=16, disabled=live)
+        field(st.number_input, FIELD_LABELS["latent_dim"], "latent_dim", step=8, disabled=live)
+        for lr in ("lr_g", "lr_d"):
+            field(st.text_input, FIELD_LABELS[lr], lr, on_change=on_field, help="e.g. 2e-4; live",
                   args=(lr, lambda text, lr=lr: ctl.set_lr(lr, text)))
-        field(st.number_input, "D steps per G step", "d_steps", step=1, on_change=on_field,
+        field(st.number_input, FIELD_LABELS["d_steps"], "d_steps", step=1, on_change=on_field,
               args=("d_steps", lambda n: ctl.set_d_steps(n)), help="live")
-        field(st.number_input, "Seed", "seed", step=1, disabled=live)
+        field(st.number_input, FIELD_LABELS["seed"], "seed", step=1, disabled=live)
         st.divider()
     refresh = st.select_slider("Refresh every (s)", REFRESH_CHOICES, value=1.0, key="refresh",
                                help="How often the live charts redraw. Slower leaves more CPU to training.")

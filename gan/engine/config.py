@@ -109,7 +109,8 @@ class Config:
         if not isinstance(self.data_path, str):
             raise ConfigError("data_path", "must be a path (text)")
         if self.dataset == OWN and not self.data_path.strip():
-            raise ConfigError("data_path", "must be given for the data 'own': a folder, .zip, .npz or IDX file (--data PATH)")
+            raise ConfigError("data_path",
+                              "must be given for the data 'own': a folder, .zip, .npz or IDX file (--data PATH)")
         _choice("model", self.model, MODELS)
         _choice("device", self.device, DEVICES)
         from gan.engine.losses import LOSSES  # local: losses imports torch, config stays light
