@@ -4,7 +4,8 @@ After a crash and a restart the worker process imports torch again; on a busy CP
 Continue then must show at once, to the presenter and every viewer, that the run is loading and what it waits
 for, then train; a worker that is slow to start is never reported dead. The units drive RemoteTrainer against a
 stand-in worker that answers only when the test says; the browser test kills a real server with SIGKILL, restarts
-it with two CPU burners running, and clicks Continue in Chromium the moment it shows.
+it, all with two CPU burners running, and clicks Continue in Chromium the moment it shows (and, before, one
+Start on the cold server: one run, no refusal).
 """
 
 import os
@@ -252,17 +253,20 @@ def test_continue_on_a_busy_cpu_shows_loading_at_once_then_trains(tmp_path):
 
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]  # both cores busy
         try:
             port = free_port()
             server = start_server(port, runs, logs)
-            try:
-                assert wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60), "the server did not come up"
+            try:  # a cold server on a busy CPU: one Start click starts one run and shows no refusal (issue 30)
+                assert wait_http(f"http://127.0.0.1:{port}/_stcore/health", 120), "the server did not come up"
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=120_000)
                 start = page.locator(".st-key-start button")
                 expect(start).to_be_enabled(timeout=120_000)
                 start.click()
-                expect(page.get_by_text(RUNNING_STEP)).to_be_visible(timeout=120_000)
+                refused = page.get_by_text("Not started")
+                first = _running_step_above(page, 0, 180, never=refused)
+                _running_step_above(page, first, 60, never=refused)  # and the page after that: still none
                 assert poll_until(lambda: bool(autosaves()), 60, 0.2), "no autosave was written"
                 page.close()
             finally:
@@ -270,8 +274,8 @@ def test_continue_on_a_busy_cpu_shows_loading_at_once_then_trains(tmp_path):
             run_dir = autosaves()[-1].parent
             saved = int(latest_valid(run_dir)[1]["step"])
             assert saved >= 1
+            assert [d.name for d in (runs / "live").iterdir()] == [run_dir.name]  # one click, one run
 
-            burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
             port = free_port()
             server = start_server(port, runs, logs)
             try:
@@ -292,20 +296,21 @@ def test_continue_on_a_busy_cpu_shows_loading_at_once_then_trains(tmp_path):
                 step = _running_step_above(presenter, saved, 180)
                 assert step > saved
             finally:
-                for burner in burners:
-                    burner.kill()
-                    burner.wait(10)
                 stop_app_server(server)
         finally:
             browser.close()
+            for burner in burners:
+                burner.kill()
+                burner.wait(10)
     history = latest_valid(run_dir)[1]["history"]["scalars"]["step"]
     assert history[:saved] == list(range(1, saved + 1))  # the continuation kept every saved step
     text = " ".join(log.read_text(errors="replace") for log in logs.glob("server-*.log"))
     assert "Traceback" not in text
 
 
-def _running_step_above(page, floor: int, timeout_s: float) -> int:
-    """The step of "Running · Step N" once it passes floor (polled, bounded)."""
+def _running_step_above(page, floor: int, timeout_s: float, never=None) -> int:
+    """The step of "Running · Step N" once it passes floor (polled, bounded); `never`: a locator that must not
+    show meanwhile (checked at every poll)."""
     def step() -> int:
         line = page.get_by_text(RUNNING_STEP).first
         match = RUNNING_STEP.search(line.inner_text()) if line.count() else None
@@ -313,6 +318,8 @@ def _running_step_above(page, floor: int, timeout_s: float) -> int:
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if never is not None and never.count():
+            raise AssertionError(f"the page showed {never.first.inner_text()!r}")
         if step() > floor:
             return step()
         page.wait_for_timeout(250)  # the page redraws every second; poll it, bounded by the deadline

@@ -107,8 +107,13 @@ def test_start_trains_and_a_bad_value_names_its_field_and_starts_nothing(ctl, re
     trainer = started(ctl.start(FORM, max_rate=SLOW), steps=2)
     assert registry.current() is trainer and trainer.state == RUNNING
     assert trainer.config == SMALL and trainer.status().max_rate == SLOW
-    second = ctl.start(FORM)  # the cap: one live run
+    # The same Start again (a click replayed by a slow rerun, a second tab with the same form): no refusal, no run
+    again = ctl.start(FORM, max_rate=SLOW)
+    assert again.kind is Kind.INFO and not again.started and again.run is trainer, again
+    assert again.text == f"{trainer.name} is already running with these settings."
+    second = ctl.start({**FORM, "seed": 7})  # another run while one is live: the cap refuses it
     assert second.kind is Kind.ERROR and "limit is 1" in second.text and registry.current() is trainer
+    assert registry.names() == [trainer.name]
 
 
 def test_pause_holds_step_moves_one_network_and_resume_runs_on(ctl):

@@ -163,6 +163,11 @@ class TrainController:
         try:
             config = config_from_form(form, self.base)
             throttle(max_rate)
+            live = self.live()
+            if live is not None and live.config == config:
+                # The same Start again (a click replayed by a slow first rerun on a busy server, or a second
+                # tab with the same form): not a refusal, the run it asks for exists.
+                return _info(f"{live.name} is already {live.state} with these settings.", live)
             trainer = self.registry.start(config)
         except ConfigError as exc:
             return _error(f"Not started: {exc.plain}", exc=exc)
