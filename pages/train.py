@@ -85,13 +85,27 @@ def on_field(field: str, action) -> None:
     beside(action(ss[field]))
 
 
-def workshop(action, *args) -> None:
+def workshop(action, *args, where: str = "area") -> None:
+    """A Workshop action. Its message is shown where the presenter is looking: a run it started closes the
+    Workshop area (the charts come back into view) and is announced under the Start row; anything else stays
+    in the area, or in the checkpoint popover for an upload (where: "area" or "upload")."""
     notice = action(*args)
-    ss["_ws_notice"] = (notice.kind.value, notice.text)  # shown in the Workshop area
+    ss["_ws_notice"] = (notice.kind.value, notice.text, "main" if notice.started else where)
     if notice.started:
+        ss["workshop_open"] = False
         ss.pop("_attached", None)  # attach() loads the new run's settings into the sidebar
         ss.pop("_notice", None)
         errors().clear()
+
+
+def workshop_notice(where: str) -> None:
+    # Always one element, empty or not: a message that comes or goes must not shift the elements after it (the
+    # browser would rebuild them, and an open popover would close over the very message it should show).
+    slot = st.empty()
+    notice = ss.get("_ws_notice")  # kept until the next workshop action, Start or Reset: reruns keep it
+    if notice and notice[2] == where:
+        with slot:
+            SHOW[Kind(notice[0])](notice[1])
 
 
 # --- page ----------------------------------------------------------------------------------------
@@ -177,23 +191,20 @@ ss["_form"] = {k: ss[k] for k in FORM_FIELDS if k in ss}
 
 
 def workshop_area() -> None:
-    """Presets, slow motion, D/G stepping, snapshots and branches, checkpoint upload: one expander."""
+    """Presets, slow motion, D/G stepping, snapshots and branches, checkpoint upload: one expander, three tabs
+    (each tab the full width: three columns side by side cut names and labels at 1400 px)."""
     with st.expander("Workshop: presets, slow motion, step D / G, snapshots", icon=":material/school:",
-                     expanded=False):  # the browser keeps it open across reruns once opened
-        notice = ss.get("_ws_notice")  # kept until the next workshop action, Start or Reset: reruns keep it
-        if notice:
-            SHOW[Kind(notice[0])](notice[1])
-        presets_col, motion_col, snap_col = st.columns([7, 9, 7], gap="medium")
-        with presets_col:
-            st.markdown("**Failure-mode presets**")
+                     key="workshop_open", on_change="rerun"):  # closed again when a run starts from it
+        workshop_notice("area")
+        presets_tab, motion_tab, snap_tab = st.tabs(["Failure-mode presets", "Slow motion and stepping",
+                                                     "Snapshots and branches"], key="workshop_tab")
+        with presets_tab:
             st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda k: PRESETS[k].label,
                          label_visibility="collapsed")
             st.caption(PRESETS[ss.preset].description)
             st.button("Stop run & start preset" if live else "Start preset", key="start_preset", type="primary",
-                      on_click=lambda: workshop(ctl.start_preset, ss.preset, ss.max_rate), icon=":material/science:",
-                      width="stretch")
-        with motion_col:
-            st.markdown("**Slow motion and stepping**")
+                      on_click=lambda: workshop(ctl.start_preset, ss.preset, ss.max_rate), icon=":material/science:")
+        with motion_tab:
             st.slider("Max steps/s (0 = full speed)", 0, controller.MAX_RATE_LIMIT, key="max_rate",
                       on_change=lambda: ctl.set_max_rate(ss.max_rate),
                       help="Throttles the training so the room can follow each step.")
@@ -205,27 +216,27 @@ def workshop_area() -> None:
                 st.caption(theory.step_caption(trainer.last_manual_step))
             else:
                 st.caption("Pause, then step D only, G only or both: the caption shows what one step changed.")
-        with snap_col:
-            st.markdown("**Snapshots and branches**")
-            st.text_input("Snapshot name", key="snapshot_name", placeholder="e.g. bce-step1200",
-                          label_visibility="collapsed")
-            st.button("Save snapshot", key="save_snapshot", disabled=trainer is None,
-                      on_click=lambda: workshop(ctl.save_snapshot, ss.get("snapshot_name", "")),
-                      icon=":material/bookmark_add:", width="stretch")
+        with snap_tab:
+            with st.container(horizontal=True, vertical_alignment="bottom"):
+                st.text_input("Snapshot name", key="snapshot_name", placeholder="e.g. bce-step1200")
+                st.button("Save snapshot", key="save_snapshot", disabled=trainer is None,
+                          on_click=lambda: workshop(ctl.save_snapshot, ss.get("snapshot_name", "")),
+                          icon=":material/bookmark_add:")
             names = ctl.store.names()
             if names:
-                branch_cols = st.columns([3, 2, 2])
                 if ss.get("branch_from") not in names:
                     ss["branch_from"] = names[-1]
-                branch_cols[0].selectbox("Branch from", names, key="branch_from")
-                branch_cols[1].selectbox("with loss", list(LOSSES), key="branch_loss",
-                                         format_func=lambda n: LOSSES[n].label)
-                branch_cols[2].text_input("lr D (optional)", key="branch_lr_d", placeholder="same")
-                st.button("Stop run & start branch" if live else "Start branch", key="start_branch",
-                          on_click=lambda: workshop(ctl.branch, ss.get("branch_from"), ss.get("branch_loss"),
-                                                    ss.get("branch_lr_d", ""), ss.max_rate),
-                          icon=":material/call_split:", width="stretch")
-            with st.popover("Load a checkpoint file", icon=":material/upload_file:", width="stretch"):
+                with st.container(horizontal=True, vertical_alignment="bottom"):
+                    st.selectbox("Branch from snapshot", names, key="branch_from")
+                    st.selectbox("with the loss", list(LOSSES), key="branch_loss",
+                                 format_func=lambda n: LOSSES[n].label)
+                    st.text_input("and learning rate D", key="branch_lr_d", placeholder="the same",
+                                  help="Optional: a new learning rate for D from the branch point on.")
+                    st.button("Stop run & start branch" if live else "Start branch", key="start_branch",
+                              on_click=lambda: workshop(ctl.branch, ss.get("branch_from"), ss.get("branch_loss"),
+                                                        ss.get("branch_lr_d", ""), ss.max_rate),
+                              icon=":material/call_split:")
+            with st.popover("Load a checkpoint file", icon=":material/upload_file:"):
                 st.file_uploader(f"GAN Live checkpoint (.pt, at most {snapshots.MAX_UPLOAD_MB} MB)",
                                  type=["pt", "pth", "ckpt"], key="ckpt_upload",
                                  max_upload_size=snapshots.MAX_UPLOAD_MB,
@@ -235,7 +246,9 @@ def workshop_area() -> None:
                 # and a click before that would only say "choose a file first".
                 st.button("Load and continue", key="load_upload", icon=":material/upload:", width="stretch",
                           disabled=ss.get("ckpt_upload") is None,
-                          on_click=lambda: workshop(ctl.load_upload, ss.get("ckpt_upload"), ss.max_rate))
+                          on_click=lambda: workshop(ctl.load_upload, ss.get("ckpt_upload"), ss.max_rate,
+                                                    where="upload"))
+                workshop_notice("upload")  # a refusal beside the button pressed, not off-screen in the area
 
 
 if access.presenter:
@@ -256,6 +269,7 @@ if access.presenter:
                       width="stretch", icon=":material/stop:")
     buttons[4].button("Reset", key="reset", on_click=on_reset, disabled=trainer is None, width="stretch",
                       help="Stop and forget the run: back to an empty dashboard.", icon=":material/restart_alt:")
+    workshop_notice("main")  # a run started from the Workshop area, which closed itself
     workshop_area()
     offer = registry.continue_offer()
     if offer is not None and not live:
@@ -369,18 +383,20 @@ def replay_controls() -> None:
     if span is not None and span[0] != trainer.name:
         on_live()  # another run (Reset, a preset, Continue): its own replay starts from Live
         span = None
-    cols = st.columns([1, 6, 1], vertical_alignment="center")
-    cols[0].toggle("Replay", key="replay", on_change=on_replay,
-                   help="Scrub back through the run: every chart, the grid and the coach at one step.")
+    # One flex row: the toggle and Live as wide as their words (a column share cut "Replay" to "R…" at 1400 px),
+    # the scrubber takes the rest.
+    row = st.container(horizontal=True, vertical_alignment="center", key="replay_row")
+    row.toggle("Replay", key="replay", on_change=on_replay, width="content",
+               help="Scrub back through the run: every chart, the grid and the coach at one step.")
     if not ss.get("replay") or span is None:
         return
     _, lo, hi = span
     if hi <= lo:
-        cols[1].caption("Replay needs two sample points: wait for the next one.")
+        row.caption("Replay needs two sample points: wait for the next one.")
     else:
-        cols[1].slider("Replay step", lo, hi, step=trainer.config.sample_every, key="replay_step",
-                       label_visibility="collapsed")
-    cols[2].button("Live", key="replay_live", icon=":material/fast_forward:", width="stretch", on_click=on_live)
+        row.slider("Replay step", lo, hi, step=trainer.config.sample_every, key="replay_step",
+                   label_visibility="collapsed", width="stretch")
+    row.button("Live", key="replay_live", icon=":material/fast_forward:", width="content", on_click=on_live)
 
 
 replay_controls()

@@ -164,7 +164,7 @@ def test_replay_drags_the_grid_the_histogram_and_the_coach_back_together(server,
     page.goto(f"{server}?token={TOKEN}&preset=textbook")  # the MLP pair: 350 steps in seconds, not a minute
     page.get_by_text("Workshop: presets").click()
     page.locator(".st-key-start_preset button").click()
-    page.get_by_text("Workshop: presets").click()  # fold it again: the live panel shows
+    sync_api.expect(page.locator(".st-key-start_preset button")).to_be_hidden()  # the area folds itself
     wait_step_above(page, 350, timeout_s=180)  # four sample points or more (one every 100 steps)
     button(page, "stop").click()
     sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()
@@ -409,3 +409,59 @@ def test_a_viewer_clicking_through_every_page_and_reloading_never_gets_a_control
     finally:
         for c in contexts:
             c.close()
+
+
+# Text cut by its box: an element that clips (overflow hidden/clip, or an ellipsis) whose text is wider than it is;
+# a selectbox shows its value in an <input role=combobox>, which clips too.
+# Charts (svg/canvas/img/iframe) are checked by tests/test_projector.py; here every label, button, tab and value.
+CUT_TEXT = """() => [...document.querySelectorAll('[data-testid=stMain] *, [data-testid=stSidebar] *')]
+  .filter(e => e.getClientRects().length && (e.textContent.trim() || e.getAttribute('role') === 'combobox')
+               && e.textContent.length < 300
+               && !e.querySelector('svg text, canvas, img, iframe') && e.closest('.host') === null)
+  .filter(e => { const s = getComputedStyle(e);
+                 return s.textOverflow === 'ellipsis' || ['hidden', 'clip'].includes(s.overflowX); })
+  .filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => ({text: (e.textContent.trim() || e.value).slice(0, 80), scroll: e.scrollWidth, client: e.clientWidth,
+              cls: e.className.toString().slice(0, 60)}))"""
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
+def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, size, tmp_path):
+    """Issue 30: at both projector sizes, with a live run, a snapshot to branch from and the Workshop area open
+    on each of its tabs, no label, button, tab, value or caption of the Train page is cut; and a refused checkpoint
+    upload says so beside its button, on screen."""
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        sync_api.expect.set_options(timeout=60_000)
+        page.goto(f"{server}?token={TOKEN}")
+        sync_api.expect(button(page, "start")).to_be_visible()
+        if button(page, "start").is_enabled():
+            button(page, "start").click()
+        wait_step_above(page, 0)
+        sync_api.expect(page.locator(".st-key-replay")).to_be_visible()
+        page.get_by_text("Workshop: presets").click()
+        page.get_by_role("tab", name="Snapshots and branches").click()
+        page.locator(".st-key-snapshot_name input").fill(f"projector-{size[0]}")
+        page.locator(".st-key-snapshot_name input").press("Enter")
+        button(page, "save_snapshot").click()
+        sync_api.expect(page.get_by_text(f"projector-{size[0]}").first).to_be_visible()
+        for tab in ("Failure-mode presets", "Slow motion and stepping", "Snapshots and branches"):
+            page.get_by_role("tab", name=tab).click()
+            sync_api.expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+            page.wait_for_timeout(300)  # not a synchronisation: lets the tab's layout settle before measuring
+            assert page.evaluate(CUT_TEXT) == [], tab
+        sync_api.expect(page.locator(".st-key-branch_from")).to_be_visible()  # the branch row was measured too
+
+        bad = tmp_path / "notes.pt"
+        bad.write_bytes(b"just some text")
+        page.get_by_text("Load a checkpoint file").click()
+        page.locator(".st-key-ckpt_upload input[type=file]").set_input_files(str(bad))
+        sync_api.expect(button(page, "load_upload")).to_be_enabled()
+        button(page, "load_upload").click()
+        refusal = page.get_by_text("Checkpoint refused: notes.pt")
+        sync_api.expect(refusal).to_be_visible()
+        sync_api.expect(refusal).to_be_in_viewport()  # beside the button pressed: no scrolling to find it
+    finally:
+        context.close()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gan.engine.config import Config, ConfigError
+from gan.engine.protocol import RunState
 from gan.engine.trainer import PAUSED, RUNNING, STOPPED, Trainer
 from gan.workshop import controller as ctl_module
 from gan.workshop import presets, snapshots, transfer
@@ -282,6 +283,20 @@ def test_the_registry_replaces_the_live_run_under_its_lock(registry):
         tab.join(timeout=60)
     assert len(results) == 3 and all(isinstance(r, Trainer) for r in results), results
     assert [t.name for t in registry.live_runs()] == [registry.current().name]
+
+
+def test_a_snapshot_of_a_run_still_loading_is_declined_in_words(ctl, registry, monkeypatch):
+    class Loading:  # a run whose worker is still reading its data: no optimisers exist yet
+        name, state, step_count = "run-9", RunState.LOADING, 0
+
+        def state_dict(self):
+            raise AssertionError("a loading run must not be saved")
+
+    monkeypatch.setattr(registry, "current", lambda: Loading())
+    notice = ctl.save_snapshot("too-early")
+    assert notice.kind is Kind.INFO and notice.text == ("Not saved: run-9 is still loading; save once it has "
+                                                        "taken its first step.")
+    assert ctl.store.names() == []
 
 
 def test_a_snapshot_is_saved_and_can_be_branched(ctl, registry):

@@ -116,6 +116,7 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
             for name, path in runs.items():
                 page.goto(f"http://127.0.0.1:{port}/?token={token}")
                 page.get_by_text("Workshop: presets").click()
+                page.get_by_role("tab", name="Snapshots and branches").click()
                 page.get_by_text("Load a checkpoint file").click()
                 page.locator(".st-key-ckpt_upload input[type=file]").set_input_files(str(path))
                 load = page.locator(".st-key-load_upload button")
@@ -128,7 +129,6 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
                 sync_api.expect(pause).to_have_text(re.compile("Pause"))
                 pause.click()
                 sync_api.expect(page.get_by_text(re.compile(r"Paused · Step"))).to_be_visible()
-                page.get_by_text("Workshop: presets").click()  # fold the Workshop area: the charts show
                 sync_api.expect(page.locator(".host svg").nth(2)).to_be_visible()  # the three charts
                 sync_api.expect(page.locator(".host img").first).to_be_visible()  # the sample grid
                 page.wait_for_timeout(1000)  # not a synchronisation: lets the charts finish their layout

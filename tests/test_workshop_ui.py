@@ -127,6 +127,10 @@ def test_a_preset_replaces_the_live_run_and_its_action_fires_without_a_tab(app_r
     run(at)
     second = app_registry.current()
     assert second is not first and not first.is_alive() and first.state == "stopped"
+    # The Workshop area closes itself (the charts come back into view) and the start is announced outside it
+    assert at.session_state["workshop_open"] is False
+    announced = [e.value for e in at.success if e.value.startswith(f"Started {second.name} with preset")]
+    assert announced and not [e for e in at.expander[0].success if e.value in announced], announced
     assert [t.name for t in app_registry.live_runs()] == [second.name]
     # No page reruns from here on: the scheduled switch fires inside the trainer.
     assert second.wait_until(lambda t: t.loss == "mse" and t.step_count > 6, timeout=60), second.status()
@@ -230,6 +234,8 @@ def test_hostile_and_oversized_uploads_are_refused_with_a_message(app_registry, 
     run(at)
     refused = [e.value for e in at.error if e.value.startswith("Checkpoint refused")]
     assert refused and "refused" in refused[0][len("Checkpoint refused"):], [e.value for e in at.error]
+    popover = at.get("popover")[0]  # beside the button pressed, not at the top of the Workshop area
+    assert [e.value for e in popover.error] == refused[:1], [e.value for e in popover.error]
     assert not (tmp_path / "pwned").exists()
     assert app_registry.current() is None
 

@@ -11,7 +11,7 @@ from enum import Enum
 from gan.engine.checkpoint import CheckpointError
 from gan.engine.config import FIELD_LABELS, OWN, Config, ConfigError
 from gan.engine.losses import get_loss
-from gan.engine.protocol import LIVE_STATES, FailureKind
+from gan.engine.protocol import LIVE_STATES, FailureKind, RunState
 from gan.engine.remote import WorkerError
 from gan.engine.trainer import PAUSED, RUNNING
 from gan.workshop import snapshots
@@ -381,6 +381,9 @@ class TrainController:
         trainer = self.registry.current()
         if trainer is None:
             return _error("No run to save yet: start one first.")
+        if trainer.state == RunState.LOADING:  # no optimiser state yet: nothing a snapshot could hold
+            return _info(f"Not saved: {trainer.name} is still loading; save once it has taken its first step.",
+                         trainer)
         try:
             name = snapshots.check_name(name or "")
             self.store.save(name, trainer, metrics=self.registry.quality_columns(trainer))
