@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from gan.engine.config import OWN
+from gan.engine.data import data_noun
 from gan.viz import animation, charts
 from gan.viz.images import grid_png
 from gan.workshop.transfer import checkpoint_bytes, history_csv
@@ -84,7 +85,8 @@ with middle:
             st.image(gif, caption=f"{animation.gif_frame_count(gif)} frames, steps {steps[0]:,} to {steps[-1]:,}",
                      width="stretch")
     else:
-        st.caption("Every sample grid of this run as one animated GIF: watch G learn from noise to digits.")
+        st.caption("Every sample grid of this run as one animated GIF: watch G learn from noise to "
+                   f"{data_noun(trainer.dataset_name)}.")
 
 with right:
     st.subheader("Downloads")
@@ -108,7 +110,7 @@ with right:
     elif st.toggle("Label each cell with the classifier's guess", key="label_cells",
                    help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
                         "metrics). Its guess per cell, in the grid's order; '?' when it is unsure, "
-                        "'–' when it is no digit at all (noise, a blob, blank)."):
+                        "'–' when it is none of the classes (noise, a blob, blank)."):
         try:
             reference = reference_classifier(trainer)  # the run's own dataset, never one looked up by name
         except Exception as exc:  # a missing dataset or cache must not break the page
@@ -120,10 +122,8 @@ with right:
             per_row = 8  # the grid's layout: row r, column c of the table is the cell beside it
             st.table(pd.DataFrame([digits[i:i + per_row] for i in range(0, len(digits), per_row)]),
                      hide_index=True, hide_header=True)
-            known = [d for d in digits if d not in ("?", "–")]
-            st.caption(f"Grid step {grid.step:,}: {len(set(known))} different classes among {len(known)} confident "
-                       f"cells ({digits.count('?')} unsure, below 50%; {digits.count('–')} not a digit, '–'). "
-                       "Few classes on many cells: mode collapse.")
+            st.caption(animation.classes_caption(grid.step, digits, data_noun(trainer.dataset_name),
+                                                 data_noun(trainer.dataset_name, one=True)))
 
 st.divider()
 st.subheader("Latent interpolation")

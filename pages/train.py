@@ -139,8 +139,10 @@ def on_own_upload() -> None:
     if result.notice.ok:
         ss["data_path"] = result.path
         ss["_own_preview"] = (result.path, result.preview_png, result.summary)
-    else:
+    else:  # the refused file replaces the earlier one: no preview of it, and Start must not train on it
         errors()["data_path"] = result.notice.text
+        ss["data_path"] = ""
+        ss.pop("_own_preview", None)
 
 
 def own_images_field(live: bool) -> None:
@@ -326,7 +328,7 @@ def live_panel(seen_state: str) -> None:
         st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
     st.markdown(f"{frame.headline}\n\n{frame.details}")  # one element: every element costs each refresh
     for banner in frame.banners:
-        BANNER[banner.kind](banner.text, icon=banner.icon)
+        BANNER[banner.kind](banner.for_viewer(access.presenter), icon=banner.icon)
     if frame.coach is not None:
         coach_box(frame.coach, frame.state, replaying=step is not None)
     if frame.charts is None:

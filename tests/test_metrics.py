@@ -460,3 +460,57 @@ def test_the_quality_heading_names_the_runs_data_before_training_starts(dataset,
     frame = QualityView().frame(trainer.name, MetricsMonitor(trainer))
     assert frame.charts is None and frame.message.startswith("The first score comes at step")
     assert frame.title == title
+
+
+def _stub_monitor(dataset: str):
+    """A monitor of a run on `dataset` with three scored steps (100, 200, 300): healthy, collapsed, healthy; the
+    judge (ruler B) scored step 100 only. Only what QualityView reads."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from gan.engine.data import data_noun
+    from gan.quality.metrics import Quality
+    from gan.quality.monitor import ROW_COLUMNS, MonitorSnapshot
+
+    noun = data_noun(dataset)
+    spread, one = tuple([0.1] * 10), tuple([0.9] + [0.01] * 9)
+
+    def q(score, cov):
+        alarm = collapse_alarm(cov, noun=noun)
+        return Quality(score, 50.0, cov, alarm.entropy, alarm, 64)
+
+    rows = pd.DataFrame([(100, 5.0, 80.0, 2.3, 10, False, 1.0, 0.0, 4.5, 90.0),
+                         (200, 1.5, 120.0, 0.5, 1, True, 1.0, 0.0, None, None),
+                         (300, 6.0, 60.0, 2.3, 10, False, 1.0, 0.2, None, None)], columns=list(ROW_COLUMNS))
+    snap = MonitorSnapshot("ready", "Reference classifier (cached)", rows, q(6.0, spread), q(9.0, spread), {},
+                           q(4.5, spread), q(9.5, spread), {100: spread, 200: one, 300: spread})
+    return SimpleNamespace(snapshot=lambda: snap, every=100, evaluations=3, state="ready",
+                           trainer=SimpleNamespace(dataset_name=dataset))
+
+
+@pytest.mark.parametrize("dataset, noun", [("mnist5k", "digits"), ("fashion", "clothes")])
+def test_the_quality_panel_replays_every_number_of_the_step_and_names_the_data(dataset, noun):
+    """Issue 30: during Replay the caption, the alarm and the coverage bars are the replayed step's (they stayed
+    live), the judge's score says which step it is from, and clothes are never called digits."""
+    import json
+
+    from gan.viz.liveview import QualityView
+
+    monitor = _stub_monitor(dataset)
+    live = QualityView().frame("run", monitor)
+    assert live.message.startswith(f"Classifier score 6.00 at step 300 (real held-out {noun}: 9.00)")
+    assert f"20% not {noun} yet" in live.message and "ruler B) at step 100: score 4.50" in live.message
+    assert not live.alarm_firing and live.alarm.startswith("No collapse: 10 of 10 classes")
+
+    past = QualityView().frame("run", monitor, cursor=250)  # Replay at 250: the evaluation of step 200
+    assert past.message.startswith(f"Replay at step 200: classifier score 1.50 (real held-out {noun}: 9.00)")
+    assert f"every sample is {'a digit' if noun == 'digits' else 'a piece of clothing'}" in past.message
+    assert past.alarm_firing and past.alarm.startswith("At step 200: Mode collapse: only 1 of 10 classes")
+    assert f"the same few {noun}, most often class 0" in past.alarm
+    bars = json.loads(past.charts)["rows"][0][1]["data"]["bars"]["cols"]["share"]
+    assert bars[0] == pytest.approx(0.9)  # the coverage of step 200, not the live one
+    assert "digits" not in (live.message + past.message + past.alarm) or noun == "digits"
+
+    early = QualityView().frame("run", monitor, cursor=50)
+    assert early.message == "Replay at step 50: no score yet (the first is at step 100)."

@@ -220,8 +220,8 @@ def test_the_train_page_upload_keeps_good_images_with_a_preview_and_refuses_the_
 def test_the_train_page_uploader_previews_your_images_and_refuses_a_backslash_escape(tmp_path, digits, app_registry,
                                                                                      monkeypatch):
     """The uploader on the Train page itself (AppTest): a good .zip gives the preview and the path the next Start
-    trains on; a zip made on Windows whose entry climbs out with backslashes is refused beside the field, and
-    nothing of it is kept."""
+    trains on; a zip made on Windows whose entry climbs out with backslashes is refused beside the field, nothing
+    of it is kept, and the earlier upload is no longer used (the uploader names the refused one)."""
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.delenv("GAN_LIVE_TOKEN", raising=False)
@@ -247,5 +247,10 @@ def test_the_train_page_uploader_previews_your_images_and_refuses_a_backslash_es
     beside = [e.value for e in at.sidebar.error]
     assert any("refused, the entry '..\\\\..\\\\x.png' points outside the archive" in e for e in beside), beside
     assert sorted(uploads.iterdir()) == kept  # nothing of it kept
-    assert at.session_state["data_path"] == str(kept[0])  # the good upload is still what Start would use
-    assert app_registry.current() is None
+    # The uploader names the refused file now: no preview of the earlier one, and Start does not train on it
+    assert at.session_state["data_path"] == "" and not at.sidebar.get("image")
+    at.button(key="start").click()
+    at.run()
+    assert app_registry.current() is None, "Start trained on an earlier upload the uploader no longer shows"
+    assert [e.value for e in at.sidebar.error], "the refusal beside the field went away"
+

@@ -1030,3 +1030,19 @@ def test_without_a_folder_snapshots_live_under_the_runs_folder(monkeypatch, tmp_
     monkeypatch.delenv("GAN_LIVE_RUNS_DIR")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert runs_dir() == tmp_path / "home" / ".cache" / "gan-live" / "runs"
+
+
+def test_the_samples_caption_judges_collapse_only_where_the_counts_support_it():
+    """Issue 30: a healthy grid (10 classes among 63 confident cells) was called "mode collapse"."""
+    from gan.viz.animation import classes_caption
+
+    healthy = [str(i % 10) for i in range(63)] + ["?"]
+    assert classes_caption(1200, healthy) == (
+        "Grid step 1,200: 10 different classes among 63 confident cells (1 unsure, below 50%; 0 not a digit, '–'). "
+        "Most classes appear: no sign of mode collapse.")
+    collapsed = ["7"] * 50 + ["1"] * 10 + ["–"] * 4
+    assert classes_caption(3000, collapsed, "clothes", "a piece of clothing").endswith(
+        "(0 unsure, below 50%; 4 not a piece of clothing, '–'). Few classes on many cells: this is mode collapse "
+        "(G draws the same few clothes).")
+    assert classes_caption(10, ["?"] * 60 + ["3"] * 4).endswith("Too few confident cells to judge mode collapse.")
+    assert classes_caption(900, [str(i % 6) for i in range(64)]).endswith("classes G has not learned yet.")

@@ -350,6 +350,13 @@ def test_lock_hides_the_train_controls_without_or_with_a_wrong_token(app_registr
     samples = page("samples", query_token)
     assert keys(samples, "download_button") == {None}  # PNG and CSV (no keys): public
     assert len(samples.get("download_button")) == 2
+    # The state banners tell a viewer what happened, never to press a button they do not have
+    assert trainer.stop(timeout=30)
+    stopped = [i.value for i in run(at).info if i.value.startswith("Stopped.")]
+    assert stopped == ["Stopped. The charts and the Samples page keep this run."], [i.value for i in at.info]
+    monkeypatch.setenv("GAN_LIVE_TOKEN", "")  # the lock off: this browser is the presenter, the action shows
+    assert [i.value for i in page("train").info if i.value.startswith("Stopped.")] == [
+        "Stopped. The charts and the Samples page keep this run. Start begins a new one."]
 
 
 def test_lock_shows_the_controls_with_the_right_token_and_remembers_it(app_registry, no_lock, monkeypatch):

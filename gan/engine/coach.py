@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gan.engine.data import data_noun
 from gan.engine.losses import format_equilibrium, get_loss
 from gan.engine.protocol import Condition, Diagnosis
 
@@ -68,15 +69,6 @@ def marker_label(detail: str) -> str:
         return MARKER_LABELS.get(Condition(detail), str(detail))
     except ValueError:
         return str(detail)
-
-
-# The words for what each dataset draws; a set not named here (your own images) is "images".
-DATA_NOUNS = {"mnist5k": "digits", "mnist": "digits", "fashion": "clothes"}
-
-
-def data_noun(dataset_name: str) -> str:
-    """What a run's images are, in the coach's and the quality panel's words: "digits" only for MNIST."""
-    return DATA_NOUNS.get(dataset_name, "images")
 
 
 def grid_similarity(images_uint8: np.ndarray) -> float:

@@ -49,6 +49,18 @@ def download_timeout() -> float:
         return DEFAULT_DOWNLOAD_TIMEOUT_S
 
 
+# What each dataset's images are, in the words every page uses (coach, quality panel, Samples): "digits" only for
+# MNIST; a set not named here (your own images) is "images". (plural, one of them)
+DATA_NOUNS = {"mnist5k": ("digits", "a digit"), "mnist": ("digits", "a digit"),
+              "fashion": ("clothes", "a piece of clothing")}
+
+
+def data_noun(dataset_name: str, one: bool = False) -> str:
+    """"digits" / "a digit" for MNIST, "clothes" / "a piece of clothing" for Fashion-MNIST, else "images"."""
+    plural, single = DATA_NOUNS.get(dataset_name, ("images", "an image"))
+    return single if one else plural
+
+
 @dataclass
 class Dataset:
     name: str

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from gan.engine.data import data_noun
+
 SAMPLE_COUNT = 1000  # generated images per evaluation; FD is biased by n, so real references use the same n
 COVERED_SHARE = 0.02  # a class "is covered" when at least 2% of the samples fall in it
 MIN_COVERED = 7  # the alarm fires below 7 covered classes ...
@@ -98,8 +100,10 @@ class Alarm:
 
 
 def collapse_alarm(coverage, *, min_covered: int = MIN_COVERED, min_entropy: float = MIN_ENTROPY,
-                   covered_share: float = COVERED_SHARE, min_digit_share: float = MIN_DIGIT_SHARE) -> Alarm:
-    """coverage: (C,) shares of all samples per class (class_coverage); 1 - its sum are non-digits."""
+                   covered_share: float = COVERED_SHARE, min_digit_share: float = MIN_DIGIT_SHARE,
+                   noun: str = "digits") -> Alarm:
+    """coverage: (C,) shares of all samples per class (class_coverage); 1 - its sum are non-digits.
+    noun: what the dataset's images are (gan.engine.data.data_noun), so clothes are never called digits."""
     raw = np.asarray(coverage, dtype=np.float64)
     digits = float(raw.sum())
     not_digit = max(0.0, 1.0 - digits)
@@ -109,17 +113,17 @@ def collapse_alarm(coverage, *, min_covered: int = MIN_COVERED, min_entropy: flo
     top = int(cov.argmax())
     if digits < min_digit_share:
         return Alarm(False, covered, entropy, f"Too early to judge collapse: {not_digit:.0%} of the samples are "
-                     f"not digits yet (the classifier rejects them), so they count for no class.", not_digit, False)
+                     f"not {noun} yet (the classifier rejects them), so they count for no class.", not_digit, False)
     firing = covered < min_covered or entropy < min_entropy
     if firing:
-        message = (f"Mode collapse: only {covered} of {len(cov)} digits appear in at least {covered_share:.0%} "
+        message = (f"Mode collapse: only {covered} of {len(cov)} classes appear in at least {covered_share:.0%} "
                    f"of the samples (coverage entropy {entropy:.2f} nats, real data {math.log(len(cov)):.2f}); "
-                   f"G keeps drawing the same few digits, most often {top} ({cov[top]:.0%}).")
+                   f"G keeps drawing the same few {noun}, most often class {top} ({cov[top]:.0%}).")
     else:
-        message = (f"No collapse: {covered} of {len(cov)} digits each make up at least {covered_share:.0%} "
+        message = (f"No collapse: {covered} of {len(cov)} classes each make up at least {covered_share:.0%} "
                    f"of the samples (coverage entropy {entropy:.2f} of {math.log(len(cov)):.2f} nats).")
     if not_digit >= 0.005:
-        message += f" {not_digit:.0%} of the samples are not digits yet and count for no class."
+        message += f" {not_digit:.0%} of the samples are not {noun} yet and count for no class."
     return Alarm(firing, covered, entropy, message, not_digit)
 
 
@@ -142,10 +146,10 @@ class Quality:
                 "collapse": self.alarm.firing, "not_digit": self.not_digit}
 
 
-def quality_from_embedding(features, probs, real_mu, real_sigma, is_digit=None) -> Quality:
+def quality_from_embedding(features, probs, real_mu, real_sigma, is_digit=None, noun: str = "digits") -> Quality:
     cov = class_coverage(probs, is_digit)
     mu, sigma = gaussian_stats(features)
-    alarm = collapse_alarm(cov)
+    alarm = collapse_alarm(cov, noun=noun)
     return Quality(classifier_score(probs, is_digit), frechet_distance(mu, sigma, real_mu, real_sigma),
                    tuple(float(c) for c in cov), alarm.entropy, alarm, len(probs))
 
@@ -162,6 +166,7 @@ class Evaluator:
     n_samples: int = SAMPLE_COUNT
     info: dict = field(default_factory=dict)
     feature_scale: float = 1.0  # multiplies every feature vector (see FEATURE_TRACE)
+    noun: str = "digits"  # what the dataset's images are, in the alarm's words (gan.engine.data.data_noun)
 
     @classmethod
     def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, *, ruler: str = "A", **load_kwargs) -> "Evaluator":
@@ -178,11 +183,12 @@ class Evaluator:
         if len(held) > n_samples:
             held = np.sort(rng.choice(held, n_samples, replace=False))
         hf, hp, hd = ref.model.embed(images[held])
-        ceiling = quality_from_embedding(hf.numpy() * scale, hp.numpy(), mu, sigma, hd.numpy())
+        noun = data_noun(dataset.name)
+        ceiling = quality_from_embedding(hf.numpy() * scale, hp.numpy(), mu, sigma, hd.numpy(), noun)
         info = {"dataset": dataset.name, "ruler": ruler, "heldout_accuracy": ref.heldout_accuracy,
                 "train_seconds": ref.train_seconds, "from_cache": ref.from_cache, "key": ref.key,
                 "feature_scale": scale}
-        return cls(ref, mu, sigma, ceiling, n_samples, info, scale)
+        return cls(ref, mu, sigma, ceiling, n_samples, info, scale, noun)
 
     @classmethod
     def for_own_images(cls, own, digits, n_samples: int = SAMPLE_COUNT) -> "Evaluator":
@@ -212,7 +218,7 @@ class Evaluator:
         """images: (N, 1, 28, 28) in [-1, 1] on the CPU."""
         feats, probs, is_digit = self.reference.model.embed(images.float().clamp(-1, 1))
         return quality_from_embedding(feats.numpy() * self.feature_scale, probs.numpy(), self.real_mu,
-                                      self.real_sigma, is_digit.numpy())
+                                      self.real_sigma, is_digit.numpy(), self.noun)
 
     @torch.no_grad()
     def evaluate_generator(self, G, latent_dim: int, seed: int = 0, batch: int = 500) -> Quality:

@@ -14,7 +14,7 @@ Readers call ``snapshot()`` from any thread; it returns plain copies.
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -54,6 +54,7 @@ class MonitorSnapshot:
     info: dict  # classifier facts: held-out accuracy, cache, dataset
     judge: Quality | None = None  # the newest evaluation by ruler B, the independent judge (None until ready)
     judge_ceiling: Quality | None = None  # real held-out images under ruler B
+    coverages: dict = field(default_factory=dict)  # step -> (C,) class shares of that evaluation (Replay)
 
     @property
     def ceiling_row(self) -> dict | None:
@@ -92,7 +93,8 @@ class MetricsMonitor:
         self._rows: list[tuple] = [(tuple(r) + (None,) * len(ROW_COLUMNS))[:len(ROW_COLUMNS)] for r in initial_rows]
         self.on_rows = on_rows  # called with all rows after each evaluation (autosave: quality.json)
         self._latest: Quality | None = None
-        self._state, self._message = PREPARING, "preparing the reference classifier"
+        self._coverages: dict[int, tuple] = {}  # step -> class shares, for the steps still in _rows (Replay)
+        self._state, self._message = PREPARING, "Preparing the reference classifier"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.evaluations = 0
@@ -125,10 +127,11 @@ class MetricsMonitor:
         with self._lock:
             rows = list(self._rows)
             latest, state, message, judge = self._latest, self._state, self._message, self._latest_judge
+            coverages = dict(self._coverages)
         ev, jd = self._evaluator, self._judge
         return MonitorSnapshot(state, message, pd.DataFrame(rows, columns=list(ROW_COLUMNS)), latest,
                                None if ev is None else ev.ceiling, {} if ev is None else dict(ev.info),
-                               judge, None if jd is None else jd.ceiling)
+                               judge, None if jd is None else jd.ceiling, coverages)
 
     def wait_for_evaluations(self, n: int, timeout: float = 30.0) -> bool:
         """Poll until at least n evaluations are recorded; for tests and the bench."""
@@ -145,10 +148,10 @@ class MetricsMonitor:
             if not self._prepare():
                 return
             self._loop()
-            self._set_state(STOPPED, "stopped")
+            self._set_state(STOPPED, "Stopped")
         except Exception as exc:  # noqa: BLE001 — never a silent dead thread: the dashboard shows why
             traceback.print_exc()
-            self._set_state(FAILED, f"metrics unavailable: {type(exc).__name__}: {exc}")
+            self._set_state(FAILED, f"Quality scores unavailable: {type(exc).__name__}: {exc}")
 
     def _set_state(self, state: str, message: str) -> None:
         with self._lock:
@@ -178,7 +181,7 @@ class MetricsMonitor:
             self._evaluator = shared_evaluator(self.trainer.data, self.n_samples)
         info = self._evaluator.info
         how = "cached" if info.get("from_cache") else f"trained in {info.get('train_seconds', 0):.0f} s"
-        self._set_state(READY, f"reference classifier ({how}): {info.get('heldout_accuracy', 0):.1%} "
+        self._set_state(READY, f"Reference classifier ({how}): {info.get('heldout_accuracy', 0):.1%} "
                                f"held-out accuracy on {info.get('dataset')}")
         return True
 
@@ -233,6 +236,9 @@ class MetricsMonitor:
             if len(self._rows) > self.max_points:  # thin the older half, keep the newest half intact
                 half = len(self._rows) // 2
                 self._rows = self._rows[:half:2] + self._rows[half:]
+                kept = {r[0] for r in self._rows}
+                self._coverages = {k: v for k, v in self._coverages.items() if k in kept}
+            self._coverages[step] = q.coverage
             self._latest = q
             if j is not None:
                 self._latest_judge = j

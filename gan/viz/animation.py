@@ -135,3 +135,23 @@ def classify_cells(images: np.ndarray, embed) -> list[tuple[int | None, float]]:
 def cell_captions(labels: list[tuple[int | None, float]], min_confidence: float = 0.5) -> list[str]:
     """'7 (93%)' per cell; '?' when the classifier is unsure (below min_confidence); '–' for not a digit."""
     return ["–" if d is None else f"{d} ({c:.0%})" if c >= min_confidence else f"? ({c:.0%})" for d, c in labels]
+
+
+def classes_caption(step: int, cells: list[str], noun: str = "digits", one: str = "a digit") -> str:
+    """What the classifier's cell labels say about a grid, with a verdict only where the counts support one.
+
+    cells: one short label per cell ("7", "?" unsure, "–" none of the classes). 64 real images cover all 10
+    classes almost surely (a given class is missing with probability 0.9**64 ~ 0.001), so 8 or more is healthy;
+    3 or fewer on many cells is what mode collapse looks like; in between, a class may simply not be learned yet.
+    """
+    known = [c for c in cells if c not in ("?", "–")]
+    classes = len(set(known))
+    text = (f"Grid step {step:,}: {classes} different classes among {len(known)} confident cells "
+            f"({cells.count('?')} unsure, below 50%; {cells.count('–')} not {one}, '–').")
+    if len(known) < 16:
+        return text + " Too few confident cells to judge mode collapse."
+    if classes <= 3:
+        return text + f" Few classes on many cells: this is mode collapse (G draws the same few {noun})."
+    if classes >= 8:
+        return text + " Most classes appear: no sign of mode collapse."
+    return text + " Some classes are missing: a partial collapse, or classes G has not learned yet."

@@ -395,7 +395,8 @@ def d_outputs_chart(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: fl
 
 
 def histogram_chart(snapshot: Snapshot, bins: int = HIST_BINS) -> alt.LayerChart:
-    """(c) Overlaid histograms of the latest batch's D(real) and D(fake) probabilities on [0, 1]."""
+    """(c) Overlaid histograms of one batch's D(real) and D(fake) probabilities on [0, 1] (the caption says which
+    step: the latest, or the replayed one)."""
     h = histogram(snapshot.d_real_probs, snapshot.d_fake_probs, bins)
     bars = alt.Chart(h).mark_bar(opacity=0.55, binSpacing=0).encode(
         # bin="binned": the rows are bins already, so the bars stand on zero like a histogram's
@@ -407,7 +408,7 @@ def histogram_chart(snapshot: Snapshot, bins: int = HIST_BINS) -> alt.LayerChart
                  alt.Tooltip(**_q("hi"), format=".2f"), alt.Tooltip(**_q("count"))])
     # A fixed title keeps the spec identical between refreshes (only the data changes), so the
     # browser is not handed a "new" chart each second; the page captions the step instead.
-    return _layered([bars, _half_rule("x")], "D outputs on the latest batch")
+    return _layered([bars, _half_rule("x")], "D outputs on one batch")
 
 
 def build_dashboard_charts(snapshot: Snapshot, max_points: int = MAX_POINTS, cursor: float | None = None) -> dict:

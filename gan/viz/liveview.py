@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
+from gan.engine.data import data_noun
 from gan.engine.losses import format_equilibrium, get_loss
 from gan.engine.protocol import Diagnosis, PauseCause, RunState, RunStatus
 
@@ -33,8 +34,12 @@ class BannerKind(str, Enum):
 @dataclass(frozen=True)
 class Banner:
     kind: BannerKind
-    text: str
+    text: str  # what happened, for everyone watching
     icon: str  # a Streamlit material icon name
+    action: str = ""  # what to press next: shown to the presenter only (viewers have no buttons)
+
+    def for_viewer(self, presenter: bool) -> str:
+        return f"{self.text} {self.action}" if presenter and self.action else self.text
 
 
 @dataclass(frozen=True)
@@ -63,21 +68,21 @@ def banners(status: RunStatus) -> tuple[Banner, ...]:
     out = [Banner(BannerKind.WARNING, w, ":material/warning:") for w in status.warnings]
     state, reason, cause = status.state, status.reason, status.pause_cause
     if state == RunState.FAILED:
-        out.append(Banner(BannerKind.ERROR, f"Training failed: {reason}. Check the settings, then press Start for a "
-                          "new run (or Reset to clear the dashboard).", ":material/error:"))
+        out.append(Banner(BannerKind.ERROR, f"Training failed: {reason}.", ":material/error:",
+                          "Check the settings, then press Start for a new run (or Reset to clear the dashboard)."))
     elif state == RunState.PAUSED and cause == PauseCause.NAN:
         out.append(Banner(BannerKind.ERROR, f"Training paused: {reason}", ":material/error:"))
     elif state == RunState.PAUSED:
-        out.append(Banner(BannerKind.INFO, f"Paused ({reason}). Press Resume, or Step to advance one step at a time.",
-                          ":material/pause:"))
+        out.append(Banner(BannerKind.INFO, f"Paused ({reason}).", ":material/pause:",
+                          "Press Resume, or Step to advance one step at a time."))
     elif state == RunState.LOADING:
         out.append(Banner(BannerKind.INFO, loading_text(status), ":material/hourglass_top:"))
     elif state == RunState.STOPPED and status.interrupted:
-        out.append(Banner(BannerKind.INFO, f"This run was interrupted: {reason}. These are its saved charts; the "
-                          "presenter can continue it from there.", ":material/history:"))
+        out.append(Banner(BannerKind.INFO, f"This run was interrupted: {reason}. These are its saved charts.",
+                          ":material/history:", "Continue picks it up from its last save."))
     elif state == RunState.STOPPED:
-        out.append(Banner(BannerKind.INFO, "Stopped. The charts and the Samples page keep this run; Start begins a "
-                          "new one.", ":material/stop:"))
+        out.append(Banner(BannerKind.INFO, "Stopped. The charts and the Samples page keep this run.",
+                          ":material/stop:", "Start begins a new one."))
     return tuple(out)
 
 
@@ -214,9 +219,12 @@ class QualityFrame:
     title: str = "Quality, scored by a reference classifier trained on real digits"
 
 
-def not_digits_text(share: float) -> str:
-    """"41 % not digits yet": the share of samples the classifier rejects, as the quality panel says it."""
-    return "every sample is a digit" if share < 0.005 else f"{share:.0%} not digits yet"
+def not_digits_text(share: float, dataset: str = "mnist5k") -> str:
+    """"41% not digits yet": the share of samples the classifier rejects, as the quality panel says it, in the
+    words of the run's data ("not clothes yet" on Fashion-MNIST)."""
+    if share < 0.005:
+        return f"every sample is {data_noun(dataset, one=True)}"
+    return f"{share:.0%} not {data_noun(dataset)} yet"
 
 
 class QualityView:
@@ -245,7 +253,6 @@ class QualityView:
     def title(dataset: str) -> str:
         """The panel's heading for a run on ``dataset`` (its config's, known before training starts): it names
         the run's own data from the first frame on, never "digits" for clothes or your images."""
-        from gan.engine.coach import data_noun
         from gan.engine.config import OWN
 
         if dataset == OWN:
@@ -254,7 +261,9 @@ class QualityView:
 
     @staticmethod
     def _render(monitor, cursor: int | None = None) -> QualityFrame:
-        from gan.engine.coach import data_noun
+        import pandas as pd
+
+        from gan.quality import metrics
         from gan.viz import livechart
 
         snap = monitor.snapshot()
@@ -263,7 +272,7 @@ class QualityView:
         if snap.state == "failed":
             return QualityFrame(snap.message, True, None, title=title)
         if snap.rows.empty or snap.latest is None:
-            return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}", False, None,
+            return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}.", False, None,
                                 title=title)
         latest, ceiling = snap.latest, snap.ceiling
         if snap.info.get("own_images"):  # your images: FD against them, and why there is no score
@@ -272,14 +281,40 @@ class QualityView:
                        "classifier does not apply to your images, so there is no score or class coverage.")
             payload = livechart.own_images_payload(snap.rows, snap.ceiling_row, cursor=cursor)
             return QualityFrame(caption, False, payload, title=title)
-        caption = (f"Classifier score {latest.score:.2f} at step {int(snap.rows.step.iloc[-1]):,} "
-                   f"(real held-out {data_noun(dataset)}: {ceiling.score:.2f}) · Fréchet distance {latest.fd:.1f} "
-                   f"(real: {ceiling.fd:.1f}) · {not_digits_text(latest.not_digit)}. {snap.message}.")
-        if snap.judge is not None and snap.judge_ceiling is not None:  # a second ruler keeps the first honest
-            caption += (f" Independent judge (another classifier, ruler B): score {snap.judge.score:.2f} "
-                        f"(real: {snap.judge_ceiling.score:.2f}) · Fréchet distance {snap.judge.fd:.1f} "
-                        f"(real: {snap.judge_ceiling.fd:.1f}).")
-        payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
-                                            latest.alarm, alarm_caption=False,  # the page says it, as text
+        # Live: the newest evaluation. Replay: the one at (or just before) the cursor, every number and the
+        # coverage bars of that step, so nothing on the panel stays live while the rest shows the past.
+        shown = snap.rows if cursor is None else snap.rows[snap.rows.step <= cursor]
+        if shown.empty:
+            payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
+                                                None, alarm_caption=False, cursor=cursor)
+            return QualityFrame(f"Replay at step {cursor:,}: no score yet (the first is at step "
+                                f"{int(snap.rows.step.iloc[0]):,}).", False, payload, title=title)
+        row = shown.iloc[-1]
+        step = int(row.step)
+        coverage = latest.coverage if cursor is None else snap.coverages.get(step)
+        alarm = latest.alarm if cursor is None else (
+            None if coverage is None else metrics.collapse_alarm(coverage, noun=data_noun(dataset)))
+        when = f"at step {step:,}" if cursor is None else f"Replay at step {step:,}:"
+        caption = (f"Classifier score {row.score:.2f} {when} " if cursor is None else
+                   f"{when} classifier score {row.score:.2f} ")
+        caption += (f"(real held-out {data_noun(dataset)}: {ceiling.score:.2f}) · Fréchet distance {row.fd:.1f} "
+                    f"(real: {ceiling.fd:.1f}) · {not_digits_text(float(row.not_digit), dataset)}.")
+        if cursor is None:
+            caption += f" {snap.message}."
+        judged = shown[pd.to_numeric(shown.score_b, errors="coerce").notna()]
+        if not judged.empty and snap.judge_ceiling is not None:  # a second ruler keeps the first honest
+            j = judged.iloc[-1]
+            caption += (f" Independent judge (another classifier, ruler B) at step {int(j.step):,}: score "
+                        f"{float(j.score_b):.2f} (real: {snap.judge_ceiling.score:.2f}) · Fréchet distance "
+                        f"{float(j.fd_b):.1f} (real: {snap.judge_ceiling.fd:.1f}).")
+        if alarm is None:  # replaying a step from before a restart: its class shares were not kept
+            text = (f"Class coverage at step {step:,} was not kept (a continued run keeps its curves only); the "
+                    f"bars show step {int(snap.rows.step.iloc[-1]):,}.")
+            coverage, firing = latest.coverage, False
+        else:
+            text, firing = (alarm.message if cursor is None else f"At step {step:,}: {alarm.message}"), alarm.firing
+        payload = livechart.quality_payload(snap.rows, snap.ceiling_row, coverage, ceiling.coverage,
+                                            alarm if alarm is not None else latest.alarm,
+                                            alarm_caption=False,  # the page says it, as text
                                             cursor=cursor)
-        return QualityFrame(caption, False, payload, latest.alarm.message, latest.alarm.firing, title)
+        return QualityFrame(caption, False, payload, text, firing, title)
