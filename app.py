@@ -4,6 +4,7 @@ The pages live in pages/ and all the logic in gan/. AppTest runs pages directly 
 file), so nothing here may be needed by a page.
 """
 
+import sys
 from pathlib import Path
 
 import streamlit as st
@@ -11,6 +12,13 @@ import streamlit as st
 # A local icon: a material-icon favicon is fetched from Google's font CDN, and workshops run offline.
 st.set_page_config(page_title="GAN Live", page_icon=str(Path(__file__).parent / "static" / "favicon.png"),
                    layout="wide")
+
+# The first page after a start imports PyTorch and spawns the training process: 5-15 s on a busy laptop. Say so
+# at once instead of a blank page; the page itself replaces this line when it is drawn.
+booting = st.empty()
+if "torch" not in sys.modules:
+    booting.info("Starting GAN Live: loading PyTorch and the training process (the first page after a start "
+                 "takes a few seconds)…", icon=":material/hourglass_top:")
 
 page = st.navigation(
     [
@@ -21,4 +29,7 @@ page = st.navigation(
     ],
     position="top",
 )
-page.run()
+try:
+    page.run()
+finally:
+    booting.empty()

@@ -75,7 +75,8 @@ with middle:
     if st.button(f"Make the time-lapse GIF ({len(grids)} frames)", key="make_gif", icon=":material/movie:",
                  width="stretch") or made:
         try:
-            gif = session_cached("_gif", gif_key, lambda: animation.grids_to_gif(grids, scale=2))
+            with st.spinner(f"Making the GIF from {len(grids)} sample grids…"):  # seconds for a long run
+                gif = session_cached("_gif", gif_key, lambda: animation.grids_to_gif(grids, scale=2))
         except ValueError as exc:
             st.info(str(exc))
         else:
@@ -139,7 +140,8 @@ seed_b = controls[1].number_input("Seed B", 0, 2**31 - 1, 2, key="interp_b")
 method = controls[2].radio("Path", ("slerp", "lerp"), key="interp_method", horizontal=True)
 t = controls[3].slider("Position between A and B", 0.0, 1.0, 0.5, 0.05, key="interp_t")
 # One copy of G per run and step (taken at a step boundary), not one per slider move.
-G = session_cached("_interp_G", (trainer.name, status.step), trainer.generator_copy)
+with st.spinner("Fetching G's current weights from the training process…"):  # waits for a step boundary
+    G = session_cached("_interp_G", (trainer.name, status.step), trainer.generator_copy)
 z0, z1 = animation.latent_pair(trainer.config.latent_dim, seed_a, seed_b)
 frames = st.columns([1, 6])
 frames[0].image(grid_png(animation.interpolate_at(G, z0, z1, t, method)[None], per_row=1, scale=5),

@@ -168,7 +168,7 @@ with tab_rec:
     st.latex(r"L_{rec} = \frac1n \sum_i \lVert x_i - \hat x_i \rVert^2")
     noise = st.slider("Noise standard deviation", 0.0, 1.0, 0.3, 0.05, key="rec_noise")
 
-    @st.cache_resource(show_spinner=False)
+    @st.cache_resource(show_spinner="Loading a real digit from mnist5k…")
     def _one_digit() -> np.ndarray:
         return load_dataset("mnist5k").images[1234, 0].numpy()  # (28, 28) in [-1, 1], a real digit
 

@@ -41,6 +41,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 TOKEN = "continue-test-token"
 RUNNING_STEP = re.compile(r"Running · Step ([\d,]+)")
+# Records whether the page ever showed app.py's "Starting GAN Live" line (it goes once the page is drawn).
+SAW_BOOT = """new MutationObserver(() => {
+  if (document.body && document.body.innerText.includes('Starting GAN Live')) window.__sawBoot = true;
+}).observe(document, {childList: true, subtree: true, characterData: true});"""
 
 
 # --- the mirror of a run whose worker is still starting -------------------------------------------------------
@@ -260,9 +264,13 @@ def test_continue_on_a_busy_cpu_shows_loading_at_once_then_trains(tmp_path):
             try:  # a cold server on a busy CPU: one Start click starts one run and shows no refusal (issue 30)
                 assert wait_http(f"http://127.0.0.1:{port}/_stcore/health", 120), "the server did not come up"
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.add_init_script(SAW_BOOT)
                 page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}", timeout=120_000)
                 start = page.locator(".st-key-start button")
                 expect(start).to_be_enabled(timeout=120_000)
+                # The first page after a start took 8-12 s on a busy laptop and said nothing meanwhile (issue 30)
+                assert page.evaluate("window.__sawBoot === true"), "the cold first page never said it was starting"
+                expect(page.get_by_text("Starting GAN Live")).to_have_count(0)  # gone once the page is drawn
                 start.click()
                 refused = page.get_by_text("Not started")
                 first = _running_step_above(page, 0, 180, never=refused)
