@@ -1,4 +1,4 @@
-"""`python -m gan ...`: train, sample, losses, bench. Bad input: exit status 2 and one line, no traceback.
+"""`python -m gan ...`: train, sample, losses, presets, bench, serve. Bad input: exit status 2 and one line, no traceback.
 Must not hold logic the pages need: it parses arguments and calls gan.engine/quality/workshop.
 """
 
@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="the named presets")
     b = sub.add_parser("bench", help="benchmarks (see `python -m gan bench --help`)", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
+    v = sub.add_parser("serve", help="run the app for a room: a presenter token and the two links (see "
+                                     "`python -m gan serve --help`)", add_help=False)
+    v.add_argument("rest", nargs=argparse.REMAINDER)
     return p
 
 
@@ -74,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from gan.tools.bench import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["serve"]:
+        from gan.tools.serve import main as serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
