@@ -150,7 +150,8 @@ else:
     metric = st.selectbox("Quality metric", present, format_func=quality_labels.get, key="compare_metric")
     quality = alt.Chart(metrics[metrics["metric"] == metric]).mark_line(point=True).encode(
         x=alt.X("step:Q", title="step", axis=step_axis()), y=alt.Y("value:Q", title=quality_labels[metric]),
-        color=runs["color"], strokeWidth=runs["strokeWidth"], tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")])
+        color=runs["color"], strokeWidth=runs["strokeWidth"],
+        tooltip=["run", "step", alt.Tooltip("value:Q", format=".3f")])
     if replayed is not None:  # the replay's cursor on this chart too
         quality = quality + run_cursor(*replayed)
     st.altair_chart(projector(quality), width="stretch")

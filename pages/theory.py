@@ -203,7 +203,8 @@ with tab_kl:
     e3.metric("KL(p‖q), the other way", f"{reverse:.3f}")
     st.altair_chart(projector(alt.Chart(theory.gaussian_densities(mu_q, sigma_q, mu_p, sigma_p)).mark_area(
         opacity=0.5, line={"strokeWidth": 3}).encode(
-        x="x:Q", y="density:Q", color=alt.Color("distribution:N", scale=alt.Scale(domain=["q", "p"], range=LOSS_COLORS.range),
+        x="x:Q", y="density:Q",
+        color=alt.Color("distribution:N", scale=alt.Scale(domain=["q", "p"], range=LOSS_COLORS.range),
                                                 legend=alt.Legend(orient="top", title=None)))), width="stretch")
 
 with tab_adv:

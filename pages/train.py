@@ -176,7 +176,8 @@ with st.sidebar:
                    "/usr/share/datasets/fashion-mnist; your images: a .zip of PNG/JPEG, an .npz or an IDX file.")
         if ss.get("dataset") == OWN:
             own_images_field(live)
-        field(st.selectbox, FIELD_LABELS["model"], "model", options=MODELS, disabled=live, help="auto: MLP on CPU, DCGAN on a GPU.")
+        field(st.selectbox, FIELD_LABELS["model"], "model", options=MODELS, disabled=live,
+              help="auto: MLP on CPU, DCGAN on a GPU.")
         field(st.number_input, FIELD_LABELS["batch_size"], "batch_size", step=16, disabled=live)
         field(st.number_input, FIELD_LABELS["latent_dim"], "latent_dim", step=8, disabled=live)
         for lr in ("lr_g", "lr_d"):

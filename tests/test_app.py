@@ -337,7 +337,8 @@ def test_quality_panel_shows_the_classifier_score_beside_the_real_data_ceiling(a
     assert trainer.wait_until(lambda _: monitor.snapshot().judge is not None, timeout=300), monitor.snapshot().message
     at.run()
     captions = "\n".join(c.value for c in at.caption)
-    judge = re.search(r"Independent judge \(another classifier, ruler B\) at step [\d,]+: score ([\d.]+) \(real: ([\d.]+)\) · "
+    judge = re.search(r"Independent judge \(another classifier, ruler B\) at step [\d,]+: score ([\d.]+) "
+                      r"\(real: ([\d.]+)\) · "
                       r"Fréchet distance [\d.]+ \(real: [\d.]+\)", captions)
     assert judge and 1.0 <= float(judge.group(1)) < float(judge.group(2)) <= 10.0, captions
     # A generous bound: stopping waits for the evaluation in flight (seconds; more on a busy CPU), nothing longer.

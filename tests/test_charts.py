@@ -4,6 +4,7 @@ import io
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -202,9 +203,7 @@ def test_charts_serialise_to_json(switched):
 
 
 # --- marker labels on a crowded loss chart (gan.viz.charts.marker_layout) ----------------------------------
-def _marks(*events) -> "pd.DataFrame":
-    import pandas as pd
-
+def _marks(*events) -> pd.DataFrame:
     rows = [(s, "loss", charts.switch_label(d)) if "→" in d else (s, "coach", d) for s, d in events]
     return pd.DataFrame(rows, columns=["step", "kind", "label"])
 
@@ -237,7 +236,8 @@ def _check(laid, domain, width=charts.MARKER_LAYOUT_WIDTH):
         at = _at_width(laid, domain, w) if w != width else laid
         assert _overlaps(at) == [], w
         for r in _drawn(at):
-            assert 0 <= r.x0 < r.x1 <= w and 0 <= r.y0 and r.y1 <= charts.LANE_TOP_PX + charts.MARKER_LANES * charts.LANE_PX
+            lanes_bottom = charts.LANE_TOP_PX + charts.MARKER_LANES * charts.LANE_PX
+            assert 0 <= r.x0 < r.x1 <= w and 0 <= r.y0 and r.y1 <= lanes_bottom
 
 
 def test_loss_switches_10_steps_apart_share_one_label_and_never_overprint():

@@ -112,7 +112,8 @@ def test_switch_markers_are_labelled(run4k):
     # The newest takes the top lane, left of its rule (right of it would leave the plot); the 2001 label, right
     # of its rule, would run into it there: the lane below, where the 1001 one fits beside it.
     assert [(m["align"], m["y"]) for m in switches] == [("left", 26), ("left", 26), ("right", 4)]
-    assert expand(c["loss"]["data"]["headroom"])[0]["value"] > max(r["value"] for r in expand(c["loss"]["data"]["lines"]))
+    top = max(r["value"] for r in expand(c["loss"]["data"]["lines"]))
+    assert expand(c["loss"]["data"]["headroom"])[0]["value"] > top
 
 
 def test_the_coach_s_alarms_get_labels_of_their_own(run4k):

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 TEXTS = """() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
   .flatMap(r => [...r.querySelectorAll('.host svg')]).map(svg => {
     const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
-    const role = (t) => { const g = t.closest('[class*=role-]'); return g ? [...g.classList].find(c => c.startsWith('role-')) : ''; };
+    const role = (t) => { const g = t.closest('[class*=role-]');
+                          return g ? [...g.classList].find(c => c.startsWith('role-')) : ''; };
     return {svg: box(svg), title: [...svg.querySelectorAll('.role-title-text text')].map(t => t.textContent).join(' '),
             legend: [...svg.querySelectorAll('.role-legend')].map(box),
             items: [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => ({

@@ -242,7 +242,8 @@ def test_d_steps_changes_the_live_run(app_registry):
     assert trainer.wait_until(lambda t: "d_steps" in t.history.snapshot().events["kind"].tolist(), timeout=10)
     at.number_input(key="d_steps").set_value(0)  # refused beside the field, the run keeps 3
     run(at)
-    assert any(e.value.startswith("D steps per G step must be a whole number from 1 to 20") for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    beside = [e.value for e in at.sidebar.error]
+    assert any(e.startswith("D steps per G step must be a whole number from 1 to 20") for e in beside), beside
     assert trainer.status().d_steps == 3
 
 

@@ -1,4 +1,5 @@
-"""`python -m gan ...`: train, sample, losses, presets, bench, serve. Bad input: exit status 2 and one line, no traceback.
+"""`python -m gan ...`: train, sample, losses, presets, bench, serve. Bad input: exit status 2 and one line, no
+traceback.
 Must not hold logic the pages need: it parses arguments and calls gan.engine/quality/workshop.
 """
 

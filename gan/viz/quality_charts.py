@@ -67,7 +67,8 @@ def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height:
                             "real": [float(r) for r in reference]})
         layers.append(alt.Chart(rdf).mark_tick(color="black", thickness=2).encode(
             x=alt.X("digit:N", sort=None), y="real:Q", tooltip=["digit:N", alt.Tooltip("real:Q", format=".1%")]))
-    rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color=MARKER_COLOR).encode(y="y:Q")
+    rule = alt.Chart(pd.DataFrame({"y": [COVERED_SHARE]})).mark_rule(strokeDash=[3, 3], color=MARKER_COLOR).encode(
+        y="y:Q")
     layers.append(rule)
     # Two lines: in a third of a 1280 px page one line was cut off at the chart's right edge.
     return alt.LayerChart(layer=layers, height=height, title=["class coverage", "(ticks: real data)"],

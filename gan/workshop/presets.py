@@ -165,7 +165,8 @@ PRESETS: dict[str, Preset] = {
     "bce_rescue": _rescue(
         "bce_rescue", "bce", f"Rescue: the minimax stall, then BCE at step {RESCUE_AT:,}",
         f"Starts as the minimax stall and switches to BCE (non-saturating) at step {RESCUE_AT:,}: D(fake) climbs off 0 "
-        "at once and most of the grid turns into digits within a minute — BCE's slope stays near 1 where minimax's is 0. "
+        "at once and most of the grid turns into digits within a minute — BCE's slope stays near 1 where minimax's "
+        "is 0. "
         "D is still strong, so they lean towards a few classes (see Mode collapse).",
         Claim("recovery_steps", "<", 300, "D(fake) climbs off 0 at once"),
         # 0.69-0.98 over 5 seeds x 1/2 threads: "most", not "all" (some seeds keep a few blurred cells)
