@@ -13,6 +13,10 @@ import streamlit as st
 st.set_page_config(page_title="GAN Live", page_icon=str(Path(__file__).parent / "static" / "favicon.png"),
                    layout="wide")
 
+# Projectors are 720 or 1080 px tall: Streamlit's 6rem above the first element kept every chart below the fold at
+# 1280x720. A style-only st.html takes no room on the page.
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; }</style>")
+
 # The first page after a start imports PyTorch and spawns the training process: 5-15 s on a busy laptop. Say so
 # at once instead of a blank page; the page itself replaces this line when it is drawn.
 booting = st.empty()

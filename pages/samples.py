@@ -72,7 +72,7 @@ with middle:
     st.subheader("Time-lapse")
     gif_key = (trainer.name, tuple(steps))
     made = ss.get("_gif") is not None and ss["_gif"][0] == gif_key
-    if st.button(f"Make the time-lapse GIF ({len(grids)} frames)", key="make_gif", icon=":material/movie:",
+    if st.button(f"Make the GIF ({len(grids)} frames)", key="make_gif", icon=":material/movie:",
                  width="stretch") or made:
         try:
             with st.spinner(f"Making the GIF from {len(grids)} sample grids…"):  # seconds for a long run
@@ -104,11 +104,11 @@ with right:
                            help="G, D, both optimisers, the config and the history; resume it with the CLI "
                                 "or load it on the Train page.")
 
-    st.subheader("Reference classifier")
+    st.subheader("Classifier")
     if trainer.dataset_name == OWN:  # nothing to train a classifier on: say so rather than offer a toggle
         st.caption("Your images have no classes, so no classifier labels them: the quality panel compares the "
                    "samples with your images by Fréchet distance instead.")
-    elif st.toggle("Label each cell with the classifier's guess", key="label_cells",
+    elif st.toggle("Label the cells", key="label_cells", wrap=True,
                    help="A small CNN trained on the real images of this dataset (the yardstick of the quality "
                         "metrics). Its guess per cell, in the grid's order; '?' when it is unsure, "
                         "'–' when it is none of the classes (noise, a blob, blank)."):

@@ -359,14 +359,14 @@ def test_replay_scrubs_one_session_back_and_live_returns(app_registry):
     assert slider.value == slider.max >= 300 and slider.min == 0
     slider.set_value(100).run()
     headline = [m.value for m in at.markdown if "Step" in m.value][0]
-    assert headline.startswith("### Replay · Step 100 of ")
+    assert headline.startswith("#### Replay · Step 100 of ")
     saved = [g for g in trainer.history.snapshot().grids if g.step == 100][0].diagnosis
     assert any(saved.evidence in i.value for i in list(at.info) + list(at.warning))  # the coach at step 100
     other = train_page()  # a second tab of the same run is not replaying
-    assert [m.value for m in other.markdown if "Step" in m.value][0].startswith("### Running · Step")
+    assert [m.value for m in other.markdown if "Step" in m.value][0].startswith("#### Running · Step")
     at.button(key="replay_live").click().run()
     assert at.toggle(key="replay").value is False and not [s for s in at.slider if s.key == "replay_step"]
-    assert [m.value for m in at.markdown if "Step" in m.value][0].startswith("### Running · Step")
+    assert [m.value for m in at.markdown if "Step" in m.value][0].startswith("#### Running · Step")
     # A new run while this tab replays: the tab comes back live for it.
     at.toggle(key="replay").set_value(True).run()
     at.button(key="reset").click().run()

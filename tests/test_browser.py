@@ -221,7 +221,7 @@ def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path, scr
     sync_api.expect(page.get_by_text(re.compile(r"64 of your images as the GAN sees them\. 80 images from "
                                                 r"doodles\.zip; 80 inverted"))).to_be_visible()
     button(page, "start").click()
-    sync_api.expect(page.get_by_text(re.compile(r"Running · Step [\d,]+ · .* · own"))).to_be_visible()
+    sync_api.expect(page.get_by_text(re.compile(r"Running · Step [\d,]+ · .* · your images"))).to_be_visible()
     wait_step_above(page, 100)  # the charts are up by then (the README's screenshot)
     page.screenshot(path=str(screenshot.with_name("own_images.png")), full_page=False)
     button(page, "stop").click()
@@ -417,7 +417,8 @@ def test_a_viewer_clicking_through_every_page_and_reloading_never_gets_a_control
 CUT_TEXT = """() => [...document.querySelectorAll('[data-testid=stMain] *, [data-testid=stSidebar] *')]
   .filter(e => e.getClientRects().length && (e.textContent.trim() || e.getAttribute('role') === 'combobox')
                && e.textContent.length < 300
-               && !e.querySelector('svg text, canvas, img, iframe') && e.closest('.host') === null)
+               && !e.querySelector('svg text, canvas, img, iframe') && e.closest('.host') === null
+               && e.closest('.katex-mathml') === null && e.clientWidth > 1)  // screen-reader-only copies
   .filter(e => { const s = getComputedStyle(e);
                  return s.textOverflow === 'ellipsis' || ['hidden', 'clip'].includes(s.overflowX); })
   .filter(e => e.scrollWidth > e.clientWidth + 1)
@@ -428,8 +429,8 @@ CUT_TEXT = """() => [...document.querySelectorAll('[data-testid=stMain] *, [data
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
 def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, size, tmp_path):
     """Issue 30: at both projector sizes, with a live run, a snapshot to branch from and the Workshop area open
-    on each of its tabs, no label, button, tab, value or caption of the Train page is cut; and a refused checkpoint
-    upload says so beside its button, on screen."""
+    on each of its tabs, no label, button, tab, value or caption of the Train page is cut, nor of Samples, Compare
+    and Theory; and a refused checkpoint upload says so beside its button, on screen."""
     context = browser.new_context(viewport={"width": size[0], "height": size[1]})
     try:
         page = context.new_page()
@@ -453,6 +454,16 @@ def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, s
             page.wait_for_timeout(300)  # not a synchronisation: lets the tab's layout settle before measuring
             assert page.evaluate(CUT_TEXT) == [], tab
         sync_api.expect(page.locator(".st-key-branch_from")).to_be_visible()  # the branch row was measured too
+        for name, drawn in PAGES.items():  # and every other page, as the presenter sees it
+            if name == "Train":
+                continue
+            page.get_by_role("link", name=name, exact=True).click()
+            sync_api.expect(drawn(page)).to_be_visible()
+            page.wait_for_timeout(300)  # not a synchronisation: lets the page's layout settle before measuring
+            assert page.evaluate(CUT_TEXT) == [], name
+        page.get_by_role("link", name="Train", exact=True).click()
+        page.get_by_text("Workshop: presets").click()
+        page.get_by_role("tab", name="Snapshots and branches").click()
 
         bad = tmp_path / "notes.pt"
         bad.write_bytes(b"just some text")

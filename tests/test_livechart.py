@@ -401,7 +401,7 @@ def test_a_replay_frame_shows_the_grid_histogram_and_coach_of_one_earlier_step()
         point = [g for g in t.history.snapshot().grids if g.step == 20][0]
         frame = LiveView().replay_frame(t, 25)
         assert frame.step == 20 and frame.coach == point.diagnosis and frame.coach is not None
-        assert frame.headline.startswith("### Replay · Step 20 of 60 · paused now")
+        assert frame.headline.startswith("#### Replay · Step 20 of 60 · paused now")
         c = cells(frame.charts)
         assert expand(c["loss"]["data"]["cursor"]) == [{"step": 20}] == expand(c["d_outputs"]["data"]["cursor"])
         assert max(r["step"] for r in expand(c["d_outputs"]["data"]["lines"])) == 60  # the lines: the whole run

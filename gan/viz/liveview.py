@@ -49,7 +49,7 @@ class LiveFrame:
     run: str
     state: RunState
     step: int
-    headline: str  # "### Running · Step 1,234 · 57 steps/s · 1:02 elapsed · cpu · mnist5k"
+    headline: str  # "#### Running · Step 1,234 · 57 steps/s · 1:02 elapsed · cpu · mnist5k"
     details: str  # loss, its equilibrium, learning rates, D steps, model
     banners: tuple[Banner, ...]
     charts: str | None  # gan.viz.livechart.dashboard_payload JSON; None before the first step
@@ -95,8 +95,15 @@ def loading_text(status: RunStatus) -> str:
 
 
 def headline(status: RunStatus) -> str:
-    return (f"### {STATE_LABELS[status.state]} · Step {status.step:,} · {status.steps_per_sec:.0f} steps/s · "
-            f"{fmt_elapsed(status.elapsed)} elapsed · {status.device} · {status.dataset}")
+    return (f"#### {STATE_LABELS[status.state]} · Step {status.step:,} · {status.steps_per_sec:.0f} steps/s · "
+            f"{fmt_elapsed(status.elapsed)} elapsed · {status.device} · {dataset_label(status.dataset)}")
+
+
+def dataset_label(dataset: str) -> str:
+    """What the headline says a run trains on: the dataset's name, or "your images" for an upload ("own")."""
+    from gan.engine.config import OWN
+
+    return "your images" if dataset == OWN else dataset
 
 
 def details(status: RunStatus) -> str:
@@ -195,8 +202,8 @@ class LiveView:
                 grid_caption=(f"Replay: samples from fixed noise at step {point.step:,} "
                               f"({charts.loss_label(point.loss)})"),
                 hist_caption=hist_caption)
-        title = (f"### Replay · Step {at:,} of {status.step:,} · {STATE_LABELS[status.state].lower()} now · "
-                 f"{status.device} · {status.dataset}")
+        title = (f"#### Replay · Step {at:,} of {status.step:,} · {STATE_LABELS[status.state].lower()} now · "
+                 f"{status.device} · {dataset_label(status.dataset)}")
         return LiveFrame(trainer.name, status.state, at, title, details(status), banners(status), payload,
                          time.monotonic(), diagnosis)
 

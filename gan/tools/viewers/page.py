@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-# "### Running · Step 1,234 · 57 steps/s · ..." (pages/train.py's live status line)
+# "#### Running · Step 1,234 · 57 steps/s · ..." (pages/train.py's live status line)
 STATUS_RE = re.compile(r"^#{1,6}\s*(?P<state>[^·\n]+?)\s*·\s*Step\s+(?P<step>[\d,]+)")
 FINISHED = ForwardMsg.ScriptFinishedStatus
 
@@ -240,7 +240,7 @@ class Page:
         return [n.widget for n in self._ordered() if isinstance(n.widget, Segmented)]
 
     def status(self) -> StatusLine | None:
-        """The live status line ("### Running · Step 1,234 · ..."), or None while there is none."""
+        """The live status line ("#### Running · Step 1,234 · ..."), or None while there is none."""
         for text in self.markdown():
             m = STATUS_RE.match(text)
             if m:
