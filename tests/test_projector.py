@@ -4,7 +4,8 @@ crowded run: loss switches 10 steps apart, two mode-collapse alarms close togeth
 Checks what presenters met (issue 30): no marker label overprints another or the legend, the label width the
 layout assumes (gan.viz.charts.label_width) is never narrower than the drawn text, and no chart title, axis
 label or legend text is clipped by its chart. Skipped where there is no /usr/bin/chromium or no Playwright.
-With GAN_LIVE_PROJECTOR_SHOTS=<folder> each size's screenshot is written there (docs/screenshots/projector/).
+With GAN_LIVE_PROJECTOR_SHOTS=<folder> each size's screenshot is written there as charts-WxH.png
+(docs/screenshots/projector/live-charts-crowded-WxH.png are copies).
 """
 
 import os
@@ -31,7 +32,7 @@ TEXTS = """() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filt
     const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
     const role = (t) => { const g = t.closest('[class*=role-]');
                           return g ? [...g.classList].find(c => c.startsWith('role-')) : ''; };
-    return {svg: box(svg), title: [...svg.querySelectorAll('.role-title-text text')].map(t => t.textContent).join(' '),
+    return {svg: box(svg), host: box(svg.closest('.host')), title: [...svg.querySelectorAll('.role-title-text text')].map(t => t.textContent).join(' '),
             legend: [...svg.querySelectorAll('.role-legend')].map(box),
             items: [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => ({
               role: role(t), text: t.textContent, box: box(t)}))};
@@ -86,8 +87,10 @@ def test_labels_never_overprint_and_no_text_is_clipped(browser, app_url, size):
     for chart in found:
         for item in chart["items"]:  # nothing drawn outside its chart: no clipped title, axis label or legend
             x0, y0, x1, y1 = item["box"]
-            sx0, sy0, sx1, sy1 = chart["svg"]
-            assert sx0 - 1 <= x0 and x1 <= sx1 + 1 and sy0 - 1 <= y0 and y1 <= sy1 + 1, (chart["title"], item)
+            for frame in ("svg", "host"):  # the svg, and the cell that holds it (it clips what sticks out)
+                sx0, sy0, sx1, sy1 = chart[frame]
+                assert sx0 - 1 <= x0 and x1 <= sx1 + 1 and sy0 - 1 <= y0 and y1 <= sy1 + 1, (frame, chart["title"],
+                                                                                             item, chart[frame])
     loss = next(c for c in found if c["title"].startswith("Loss"))
     labels = {}  # halo and text are two identical boxes: one label
     for item in loss["items"]:

@@ -26,7 +26,7 @@ TOKEN = "screenshots"
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gan.tools.screenshots", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/screenshots/projector", help="folder for the PNG files")
-    p.add_argument("--steps", type=int, default=600, help="steps of the textbook preset before the shots")
+    p.add_argument("--steps", type=int, default=3000, help="steps of the textbook preset before the shots")
     args = p.parse_args(argv)
     from playwright.sync_api import expect, sync_playwright
 

@@ -323,7 +323,9 @@ X_TICK_PX = 110
 def step_axis(**kw) -> alt.Axis:
     """The step axis of every chart over steps: as many ticks as the width holds, never overlapping labels."""
     return alt.Axis(tickCount={"expr": f"ceil(width / {X_TICK_PX})"}, labelOverlap="greedy", labelSeparation=12,
-                    format=",d", labelFlush=True, **kw)
+                    # Flush within 24 px of either end, not only at it: a run that stopped 7 steps past "2,000"
+                    # drew that label centred on its tick, half of it past the plot, cut by the chart's cell.
+                    format=",d", labelFlush=24, **kw)
 
 
 def _step_x() -> alt.X:

@@ -4,7 +4,7 @@ Run from the repository root (tests/apps/static links to static/):
 
     streamlit run tests/apps/projector_app.py --server.enableStaticServing true
 
-A fabricated 1,600-step run whose last steps hold loss switches 10 steps apart and two mode-collapse alarms
+A fabricated 2,007-step run whose last steps hold loss switches 10 steps apart and two mode-collapse alarms
 close together (what presenters clicked at the workshop), drawn by the same component as the Train page, in
 the same wide layout with the sidebar open, plus the quality panel.
 """
@@ -28,14 +28,14 @@ st.set_page_config(page_title="GAN Live", layout="wide")
 
 @st.cache_resource
 def crowded() -> tuple[str, str]:
-    history = charts.fabricate_history(1600, n_grids=1)
+    history = charts.fabricate_history(2007, n_grids=1)  # ends 7 steps past a tick: its label near the edge
     for step, detail in ((1500, "bce → mse"), (1510, "mse → bce"), (1520, "bce → mse"), (1530, "mse → bce")):
         history.add_event(step, "loss", detail)
     for step in (1200, 1230):
         history.add_event(step, "coach", "mode_collapse")
     snapshot = history.snapshot(with_grids=False)
     png = images.grid_png(history.latest_grid().images, scale=4)
-    live = livechart.dashboard_payload(snapshot, grid_png=png, grid_caption="Samples from fixed noise at step 1,600")
+    live = livechart.dashboard_payload(snapshot, grid_png=png, grid_caption="Samples from fixed noise at step 2,007")
     rows = [{"step": s, "score": 5 + s / 1000, "fd": 40 - s / 100} for s in range(500, 1601, 500)]
     cov = metrics.class_coverage(np.eye(10)[[0] * 7 + [1, 2, 3]])
     quality = livechart.quality_payload(rows, {"score": 9.2}, cov, np.full(10, 0.1), metrics.collapse_alarm(cov),
