@@ -222,7 +222,7 @@ def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path, scr
                                                 r"doodles\.zip; 80 inverted"))).to_be_visible()
     button(page, "start").click()
     sync_api.expect(page.get_by_text(re.compile(r"Running · Step [\d,]+ · .* · your images"))).to_be_visible()
-    wait_step_above(page, 100)  # the charts are up by then (the README's screenshot)
+    wait_step_above(page, 100)  # the charts are up by then (docs/own_images.png)
     page.screenshot(path=str(screenshot.with_name("own_images.png")), full_page=False)
     button(page, "stop").click()
     sync_api.expect(page.get_by_text(re.compile(r"Stopped · Step"))).to_be_visible()

@@ -13,7 +13,7 @@ from gan.engine.config import Config
 from gan.engine.trainer import FAILED, PAUSED, Trainer
 from gan.workshop.runs import RunRegistry
 
-NO_GPU = "no CUDA GPU on this machine: the GPU path is untested here (README: GPU)"
+NO_GPU = "no CUDA GPU on this machine: the GPU path is untested here (docs/measurements.md: which system ran what)"
 DEVICES = [pytest.param("cpu"),
            pytest.param("cuda", marks=[pytest.mark.cuda,
                                        pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)])]

@@ -4,7 +4,7 @@ of one laptop CPU thread), measured, and each Claim of gan/workshop/presets.py c
 Each preset is checked twice per suite run: seed 0 on one torch thread, and one rotating extra setting
 (another seed, or two threads: another reduction order, a cheap stand-in for another processor) that
 changes every day (gan.workshop.presets_check.rotating_extra; GAN_LIVE_PRESET_EXTRA=SEED,THREADS picks
-one). A claim that holds on seed 0 of one CPU only is caught here before it ships; the README's table
+one). A claim that holds on seed 0 of one CPU only is caught here before it ships; docs/workshop.md's table
 is the full sweep (`python -m gan.workshop.presets_check --seeds 0 1 2 3 4 --threads 1 2 --markdown`).
 Marked `presets`: `python -m pytest -m "not presets"` skips them. The runs are trained side by side, one
 process per core (a 2-thread run alone): a run is the same run whichever process trains it.
@@ -25,7 +25,7 @@ EXTRA = rotating_extra()  # (seed, threads) of this run's second check of every 
 SETTINGS = [(0, 1), EXTRA]
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-# The README's screenshots: GAN_LIVE_PRESET_SHOTS=docs/presets python -m pytest tests/test_presets.py
+# docs/workshop.md's screenshots: GAN_LIVE_PRESET_SHOTS=docs/presets python -m pytest tests/test_presets.py
 SHOTS = os.environ.get("GAN_LIVE_PRESET_SHOTS")
 
 
@@ -87,7 +87,7 @@ def test_each_checked_preset_run_in_a_real_browser(checkpoints, tmp_path):
     runs = {n: p for n, p in checkpoints.items() if n != "dir"}
     if not runs:
         pytest.skip("no preset run was checked in this session")
-    if not SHOTS:  # the suite loads one run (the upload path is the same for all); the README's shots take all
+    if not SHOTS:  # the suite loads one run (the upload path is the same for all); the docs' shots take all
         runs = dict(sorted(runs.items())[:1])
     shots = Path(SHOTS) if SHOTS else tmp_path / "shots"
     for name, size in photograph(runs, shots, tmp_path).items():

@@ -32,7 +32,8 @@ TEXTS = """() => [...document.querySelectorAll('*')].map(e => e.shadowRoot).filt
     const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
     const role = (t) => { const g = t.closest('[class*=role-]');
                           return g ? [...g.classList].find(c => c.startsWith('role-')) : ''; };
-    return {svg: box(svg), host: box(svg.closest('.host')), title: [...svg.querySelectorAll('.role-title-text text')].map(t => t.textContent).join(' '),
+    return {svg: box(svg), host: box(svg.closest('.host')),
+            title: [...svg.querySelectorAll('.role-title-text text')].map(t => t.textContent).join(' '),
             legend: [...svg.querySelectorAll('.role-legend')].map(box),
             items: [...svg.querySelectorAll('text')].filter(t => t.textContent.trim()).map(t => ({
               role: role(t), text: t.textContent, box: box(t)}))};

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gan.engine.run import Waiting
 from gan.engine.storage import StorageError, atomic_write, folder_bytes, torch_save_atomic
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ def mark_clean(run_dir: str | os.PathLike) -> None:
     atomic_write(path, json.dumps(meta).encode())
 
 
-class SavedRun:
+class SavedRun(Waiting):
     """An interrupted run as it was saved: shown to everyone (charts, grid, status) until the presenter
     continues it, starts another or resets. It reads like a stopped Trainer and trains nothing."""
 
@@ -287,6 +288,3 @@ class SavedRun:
 
     def forget(self, timeout: float = 1.0) -> None:
         pass
-
-    def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
-        return predicate(self)

@@ -89,7 +89,6 @@ class WorkerClient:
         self._next_id = 0
         self._answered = False
         self.spawns = 0
-        self.last_death: str = ""  # why the previous worker ended, for logs and tests
 
     # --- process ------------------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -252,7 +251,6 @@ class WorkerClient:
         if self._proc is not proc and self._proc is not None:
             return  # replaced already (shutdown, respawn)
         cause = f"The training process {_describe_exit(proc.exitcode)}"
-        self.last_death = cause
         if self._proc is proc:
             log.warning("%s; the next Start spawns a new one", cause)
         with self._runs_lock:

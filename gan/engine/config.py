@@ -61,7 +61,7 @@ class Config:
     # Key into gan.engine.losses.LOSSES; can change live while training runs.
     loss: str = "bce"
     # Size of z. 16 numbers are plenty for ten digits in their styles, and a small z is one G learns to cover
-    # in two minutes. At 2,200 steps on five seeds (README's tuning table), z of 64 / 32 / 16: ruler B FD mean
+    # in two minutes. At 2,200 steps on five seeds (docs/measurements.md), z of 64 / 32 / 16: ruler B FD mean
     # 11.1 / 10.5 / 9.6 and worst seed 12.8 / 11.4 / 10.1; ruler A score mean 7.67 / 7.81 / 7.95, better on
     # every seed. The textbook and failure presets keep the classic 64.
     latent_dim: int = 16
@@ -70,7 +70,7 @@ class Config:
     batch_size: int = 32
     # Adam learning rates for G and D; the two can differ (TTUR) and change live. High rates with G
     # twice D's: the spectral-norm D keeps them stable, and the moving average of G (ema below) turns
-    # the raw G's wobble at these rates into clean samples. At 120 s (README's tuning table, ruler A
+    # the raw G's wobble at these rates into clean samples. At 120 s (docs/measurements.md's tuning table, ruler A
     # FD with the average): 1e-3/5e-4 14.7, 3e-3/1.5e-3 11.9, 5e-3/2.5e-3 7.6, 8e-3/4e-3 13.7; equal
     # rates (3e-3/3e-3) or a slower D (5e-3/1.5e-3) did worse. With z of 16 and the 0.995 average, D at
     # 3e-3 instead of 2.5e-3 (2,400 steps, 5 seeds): ruler A FD mean 7.2 -> 5.9, ruler B 9.8 -> 9.0, better

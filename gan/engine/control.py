@@ -37,6 +37,42 @@ def check_live_change(kind: str, value) -> None:
         raise ValueError(f"cannot schedule {kind!r}; choose loss, lr_g, lr_d or d_steps")
 
 
+# --- the argument checks of every kind of run (gan.engine.run): a bad value raises before anything is sent or queued
+STEP_TARGETS = ("both", "d", "g")  # a manual step: both networks, D only, G only
+MAX_MANUAL_STEPS = 10_000  # per Step command: a typo must not queue a million steps
+MAX_RATE = 100_000.0  # steps/s, the throttle's top (None: no throttle)
+
+
+def check_step(n: int, which: str) -> int:
+    """The number of manual steps to take (ValueError for a bad count or target)."""
+    if which not in STEP_TARGETS:
+        raise ValueError("which must be both, d or g")
+    if not 1 <= int(n) <= MAX_MANUAL_STEPS:
+        raise ValueError(f"n must be in [1, {MAX_MANUAL_STEPS}]")
+    return int(n)
+
+
+def check_max_rate(steps_per_sec: float | None) -> float | None:
+    if steps_per_sec is not None and not (0 < steps_per_sec <= MAX_RATE):
+        raise ValueError(f"steps/s throttle must be in (0, {MAX_RATE:.0f}] or None")
+    return steps_per_sec
+
+
+def lr_changes(lr_g: float | None = None, lr_d: float | None = None) -> dict:
+    """The learning-rate changes asked for, each checked like the config's own field ({"lr_g": 2e-4} ...)."""
+    changes = {}
+    for kind, value in (("lr_g", lr_g), ("lr_d", lr_d)):
+        if value is not None:
+            check_live_change(kind, value)  # before float(): "abc" is the config's plain ConfigError
+            changes[kind] = float(value)
+    return changes
+
+
+def check_d_steps(n: int) -> int:
+    check_live_change("d_steps", n)
+    return int(n)
+
+
 class NextStep(NamedTuple):
     """What the training thread does next (RunControl.next_step)."""
 
@@ -133,8 +169,7 @@ class RunControl:
             self._scheduled = sorted(((int(at), kind, value) for at, kind, value in items), key=lambda item: item[0])
 
     def set_max_rate(self, steps_per_sec: float | None) -> None:
-        if steps_per_sec is not None and not (0 < steps_per_sec <= 100_000):
-            raise ValueError("steps/s throttle must be in (0, 100000] or None")
+        check_max_rate(steps_per_sec)
         with self.cond:
             self.max_rate = steps_per_sec
             self.cond.notify_all()

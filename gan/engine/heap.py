@@ -5,7 +5,7 @@ contends for the heap an arena of its own (up to 8 per core) and returns freed m
 from the top of each arena, so an hour of refreshes leaves the RSS swinging by tens of MB between samples
 and creeping upwards with fragmentation, although Python holds no more objects. Two arenas (the usual
 MALLOC_ARENA_MAX=2 for Python servers) and a malloc_trim(0) every TRIM_EVERY_S, which also releases free
-pages inside the heap, keep it flat (`python -m gan bench --parts soak`; figures in docs/ and the README).
+pages inside the heap, keep it flat (`python -m gan bench --parts soak`; figures in docs/measurements.md).
 
 Linux with glibc only: elsewhere (macOS, Windows, musl) every function here does nothing and says so.
 """

@@ -1,7 +1,7 @@
 """The loss registry: every GAN loss as a pure function of discriminator logits.
 Must not touch models, optimisers or state: each loss is a pure function of logits.
 
-Conventions (see README "The theory"):
+Conventions (see docs/theory-and-coach.md, "The theory in one paragraph"):
 - D returns logits; probabilities are sigmoid(logit). One network serves every loss, so a live
   switch between losses needs no new model and no new optimiser.
 - D's loss is the MEAN of its real and fake terms, so at equilibrium (D outputs 0.5, logit 0)

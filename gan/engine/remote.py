@@ -11,8 +11,10 @@ from dataclasses import replace
 from gan.engine import protocol as p
 from gan.engine.client import CALL_TIMEOUT_S, WorkerClient, WorkerError
 from gan.engine.config import Config
+from gan.engine.control import check_d_steps, check_live_change, check_max_rate, check_step, lr_changes
 from gan.engine.history import History
 from gan.engine.protocol import FailureKind, PauseCause, RunState, RunStatus
+from gan.engine.run import Waiting
 
 __all__ = ["CALL_TIMEOUT_S", "SILENT_S", "RemoteTrainer", "WorkerClient", "WorkerError"]  # the client's: re-exported
 
@@ -23,7 +25,7 @@ START_PATIENCE_S = 300.0
 WAITING_FOR_WORKER = "starting the training process"  # the mirror's loading reason until the worker has the run
 
 
-class RemoteTrainer:
+class RemoteTrainer(Waiting):
     """A Trainer whose thread runs in the worker process. Same public interface as gan.engine.trainer.Trainer.
 
     Pages, the registry, the metrics monitor and snapshots use either without knowing where training happens.
@@ -162,11 +164,7 @@ class RemoteTrainer:
         self._call(p.Resume(self.name))
 
     def step(self, n: int = 1, which: str = "both") -> None:
-        if which not in ("both", "d", "g"):
-            raise ValueError("which must be both, d or g")
-        if not 1 <= int(n) <= 10_000:
-            raise ValueError("n must be in [1, 10000]")
-        self._call(p.Step(self.name, int(n), which))
+        self._call(p.Step(self.name, check_step(n, which), which))
 
     def stop(self, timeout: float = 1.0, clean: bool = True) -> bool:
         """Stop the run in the worker; True when its thread ended within the timeout (or nothing runs)."""
@@ -200,16 +198,14 @@ class RemoteTrainer:
         self._call(p.SetLoss(self.name, name))
 
     def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
-        Config(lr_g=lr_g or self._status.lr_g, lr_d=lr_d or self._status.lr_d)
-        self._call(p.SetLr(self.name, lr_g, lr_d))
+        changes = lr_changes(lr_g, lr_d)
+        self._call(p.SetLr(self.name, changes.get("lr_g"), changes.get("lr_d")))
 
     def set_d_steps(self, n: int) -> None:
-        Config(d_steps=n)
-        self._call(p.SetDSteps(self.name, int(n)))
+        self._call(p.SetDSteps(self.name, check_d_steps(n)))
 
     def set_max_rate(self, steps_per_sec: float | None) -> None:
-        if steps_per_sec is not None and not (0 < steps_per_sec <= 100_000):
-            raise ValueError("steps/s throttle must be in (0, 100000] or None")
+        check_max_rate(steps_per_sec)
         with self._lock:
             if not self._started or self._start_pending:
                 self._max_rate = steps_per_sec  # sent with the Start: the page's click never waits for the worker
@@ -217,8 +213,6 @@ class RemoteTrainer:
         self._call(p.SetMaxRate(self.name, steps_per_sec))
 
     def schedule(self, after_step: int, kind: str, value) -> None:
-        from gan.engine.control import check_live_change
-
         check_live_change(kind, value)
         if self._started:
             self._call(p.Schedule(self.name, int(after_step), kind, value))
@@ -319,11 +313,6 @@ class RemoteTrainer:
                 *status.warnings, f"No news from the training process for {silent:.0f} s: it may be frozen or "
                 "starved of CPU. The charts show the last step it reported."))
         return status
-
-    def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
-        from gan.engine.control import poll_until
-
-        return poll_until(lambda: predicate(self), timeout, poll)
 
     @property
     def data(self):

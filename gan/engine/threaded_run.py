@@ -8,15 +8,16 @@ from collections import deque
 from contextlib import contextmanager
 
 from gan.engine.config import device_unsupported_reason
-from gan.engine.control import RUNNING, RunControl, poll_until
+from gan.engine.control import RUNNING, RunControl, check_step
 from gan.engine.data import DataUnavailable
 from gan.engine.history import History
 from gan.engine.protocol import FailureKind, PauseCause, RunStatus
+from gan.engine.run import Waiting
 
 log = logging.getLogger(__name__)
 
 
-class ThreadedRun:
+class ThreadedRun(Waiting):
     """A run trained step by step in a background thread, steerable while it runs.
 
     Threading contract: commands (pause, loss switch, lr change, ...) only set fields of a RunControl
@@ -45,7 +46,6 @@ class ThreadedRun:
         self._readers_done = threading.Condition()
         self._thread: threading.Thread | None = None
         self.step_count = 0
-        self.started_at: float | None = None
         self._active_seconds = 0.0  # time spent running, pauses excluded
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=64)
         self._autosave_pending = False  # a step asked for an autosave (a loss switch, a NaN pause)
@@ -76,11 +76,7 @@ class ThreadedRun:
 
     def step(self, n: int = 1, which: str = "both") -> None:
         """Queue n manual steps; only while paused. which: both | d (D only) | g (G only)."""
-        if which not in ("both", "d", "g"):
-            raise ValueError("which must be both, d or g")
-        if not 1 <= int(n) <= 10_000:
-            raise ValueError("n must be in [1, 10000]")
-        self._control.queue_steps(n, which)
+        self._control.queue_steps(check_step(n, which), which)
 
     def stop(self, timeout: float = 1.0, clean: bool = True) -> bool:
         """Stop and join the thread; True when it ended within the timeout.
@@ -143,10 +139,6 @@ class ThreadedRun:
 
     def write_autosave(self, clean: bool = False) -> bool:
         return False
-
-    def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
-        """Poll predicate(self) until true or timeout; for tests and the CLI, not the training loop."""
-        return poll_until(lambda: predicate(self), timeout, poll)
 
     # --- for subclasses -------------------------------------------------------------------------
     def _status(self, **fields) -> RunStatus:
@@ -216,7 +208,6 @@ class ThreadedRun:
         try:
             self._setup()
             self._control.mark_ready()
-            self.started_at = time.time()
             self._loop()
             if self.has_models():
                 self.write_autosave(clean=self._control.clean_stop)  # a Stop: the run is complete on disk

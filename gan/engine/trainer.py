@@ -10,7 +10,18 @@ import torch
 
 from gan.engine import coach
 from gan.engine.config import Config
-from gan.engine.control import FAILED, IDLE, LOADING, PAUSED, RUNNING, STOPPED, check_live_change, poll_until
+from gan.engine.control import (
+    FAILED,
+    IDLE,
+    LOADING,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    check_d_steps,
+    check_live_change,
+    lr_changes,
+    poll_until,
+)
 from gan.engine.data import Dataset, DataUnavailable, load_dataset
 from gan.engine.history import History
 from gan.engine.losses import get_loss
@@ -69,17 +80,10 @@ class Trainer(ThreadedRun):
         self._queue_changes(loss=name)
 
     def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
-        Config(lr_g=lr_g or self._training.lr_g, lr_d=lr_d or self._training.lr_d)  # same validation as the config
-        changes = {}
-        if lr_g is not None:
-            changes["lr_g"] = float(lr_g)
-        if lr_d is not None:
-            changes["lr_d"] = float(lr_d)
-        self._queue_changes(**changes)  # both at the same step boundary
+        self._queue_changes(**lr_changes(lr_g, lr_d))  # both at the same step boundary
 
     def set_d_steps(self, n: int) -> None:
-        Config(d_steps=n)
-        self._queue_changes(d_steps=int(n))
+        self._queue_changes(d_steps=check_d_steps(n))
 
     # --- reading (any thread) -------------------------------------------------------------------
     @property

@@ -22,7 +22,6 @@ from gan.engine.losses import LOSSES
 # Okabe-Ito blue and vermillion: distinct for colour-blind viewers and on a washed-out projector.
 D_COLOR = "#0072B2"
 G_COLOR = "#D55E00"
-COLORS = {"D": D_COLOR, "G": G_COLOR}
 MARKER_COLOR = "#333333"  # loss-switch markers and the 0.5 lines: neutral, dark for contrast
 CURSOR_COLOR = "#8e44ad"  # the replay cursor: neither player's colour, nor the markers' grey
 

@@ -127,7 +127,6 @@ class LiveView:
         self._lock = threading.Lock()  # one render at a time; the others wait and reuse it
         self._cached: tuple | None = None  # (frame, (run, identity, history version)): swapped as one
         self._grid: tuple | None = None  # ((run, grid step), png bytes): encoded once per grid
-        self.renders = 0  # how many frames were built (tests: one per tick, not one per session)
 
     def frame(self, trainer) -> LiveFrame:
         status = trainer.status()
@@ -141,7 +140,6 @@ class LiveView:
                 return cached[0]  # another session rendered it while this one waited
             frame = self._render(trainer, status)
             self._cached = (frame, key)
-            self.renders += 1
             return frame
 
     def _fresh(self, cached: tuple | None, key: tuple) -> bool:

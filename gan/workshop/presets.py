@@ -84,7 +84,7 @@ def _coached(condition: Condition, by_step: int, metric: str = "diagnosis_step")
 
 # When the rescues switch G's loss. The stall must be complete by then on every processor: at step 800 D(fake)
 # was 0.00-0.08 on three seeds here but 0.13 for seed 0 on another CPU (the same seed, another trajectory);
-# by 1,000 it was 0.000 on every trajectory we traced, so 1,200 leaves a cushion (README: the claims table).
+# by 1,000 it was 0.000 on every trajectory we traced, so 1,200 leaves a cushion (docs/workshop.md: the claims table).
 RESCUE_AT = 1200
 
 
@@ -111,7 +111,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # --- workshop failure modes, each the textbook baseline with a few changes. Each makes Claims at
     # check_steps (~60 s of one laptop CPU thread); tests/test_presets.py checks them, and
-    # `python -m gan.workshop.presets_check --seeds 0 1 2 --markdown` prints the README's table.
+    # `python -m gan.workshop.presets_check --seeds 0 1 2 --markdown` prints docs/workshop.md's table.
     "d_too_strong": Preset(
         "d_too_strong", "Failure: D too strong (lr_D = 100 × lr_G)",
         "Watch D(real) run to 1 and D(fake) to 0 while D's loss drops far below 0.693 and G's loss climbs "

@@ -1,9 +1,9 @@
 """Does each workshop preset show what its text promises? Train it headless, measure, check its claims.
-Must not be imported by the app; it trains headless for tests and the README table.
+Must not be imported by the app; it trains headless for tests and the claims table (docs/workshop.md).
 
     python -m gan.workshop.presets_check                       # every preset with claims, seed 0
     python -m gan.workshop.presets_check mode_collapse --seeds 0 1 2
-    python -m gan.workshop.presets_check --seeds 0 1 2 3 4 --threads 1 2 --markdown   # the README's table
+    python -m gan.workshop.presets_check --seeds 0 1 2 3 4 --threads 1 2 --markdown   # docs/workshop.md's table
 
 Each preset trains for its ``check_steps`` (about 60 s of one CPU thread on a laptop), its live actions
 fired by Trainer.schedule exactly as on the Train page. Then we measure what a teacher points at and
@@ -39,7 +39,7 @@ from gan.workshop.presets import PRESETS, Claim, Preset, get_preset, preset_conf
 TAIL = 50  # steps averaged for D(real), D(fake) and the losses: one batch is noisy
 # The suite's second check of every preset (tests/test_presets.py), beside seed 0 on one thread: another
 # seed or two torch threads, a different one each day, so over a couple of weeks every setting of the
-# README's sweep is retried on whatever machine runs the suite.
+# docs/workshop.md's sweep is retried on whatever machine runs the suite.
 EXTRA_SETTINGS = ((0, 2), *((seed, threads) for seed in (1, 2, 3, 4) for threads in (1, 2)))
 
 
@@ -95,7 +95,7 @@ def _windows(values: np.ndarray) -> np.ndarray:
 def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1,
             checkpoint: str | None = None) -> Measurement:
     """Train preset ``name`` to its check step and measure it; ``checkpoint``: also save the run there
-    (the tests load it in a real browser for the README's screenshot)."""
+    (the tests load it in a real browser for docs/workshop.md's screenshots)."""
     torch.set_num_threads(threads)
     preset = get_preset(name)
     steps = steps or preset.check_steps
@@ -229,7 +229,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads; several: each")
     parser.add_argument("--jobs", type=int, default=1,
                         help="cores to use: runs side by side, never more torch threads at once than this")
-    parser.add_argument("--markdown", action="store_true", help="print the README's claims table at the end")
+    parser.add_argument("--markdown", action="store_true", help="print the claims table (docs/workshop.md) at the end")
     parser.add_argument("--jsonl", default=None, help="append each measurement to this file as a JSON line")
     args = parser.parse_args(argv)
     for name in args.presets:

@@ -1,5 +1,5 @@
 """Owns the process-wide run registry and its lock: named runs, the live cap, start, replace, continue, reset.
-Must not touch streamlit, a page's state or a run's internals (it calls only a Trainer's public methods)."""
+Must not touch streamlit, a page's state or a run's internals (it calls only gan.engine.run's interface)."""
 
 import os
 import threading
@@ -10,6 +10,7 @@ import torch
 from gan.engine import heap
 from gan.engine.config import Config
 from gan.engine.protocol import LIVE_STATES
+from gan.engine.run import Run, RunView
 from gan.engine.trainer import FAILED, IDLE, Trainer
 from gan.quality.monitor import MetricsMonitor, quality_columns
 
@@ -17,7 +18,7 @@ DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/quality/monitor.py); 0 turns them off.
 DEFAULT_METRICS_EVERY = 500
 # The dashboard shares the CPU with the Streamlit server and the browser that draws the charts.
-# Measured on the 2-core workshop box (see README / issue 4): 1 torch thread keeps the server and
+# Measured on the 2-core workshop box (see docs/measurements.md / issue 4): 1 torch thread keeps the server and
 # the browser responsive; GAN_LIVE_TORCH_THREADS overrides it (0 = leave torch's default).
 DEFAULT_TORCH_THREADS = 1
 # Where dashboard runs train (GAN_LIVE_TRAINER): "process" = a warm worker process with its own GIL
@@ -76,7 +77,7 @@ class RunRegistry:
 
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
-        self._runs: dict[str, Trainer] = {}
+        self._runs: dict[str, RunView] = {}  # every kind: a live run, a finished one, an interrupted SavedRun
         # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.engine.autosave). A run there
         # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
         from gan.engine.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
@@ -95,13 +96,14 @@ class RunRegistry:
         self._current: str | None = None
         self._counter = 0
 
-    def live_runs(self) -> list[Trainer]:
+    def live_runs(self) -> list[RunView]:
         with self._lock:
             return [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
 
     def start(self, config: Config, *, paused: bool = False, name: str | None = None, actions=(),
-              replace: bool = False, timeout: float = 10.0) -> Trainer:
-        """Create, register and start a Trainer; raises RunLimitError when the cap is reached.
+              replace: bool = False, timeout: float = 10.0) -> Run:
+        """Create, register and start a run (a Trainer, or its twin in the worker process); raises RunLimitError
+        when the cap is reached.
 
         actions: (after_step, kind, value) live changes handed to Trainer.schedule before the thread
         starts (a preset's "MSE at step 1200"), so they fire even when no browser tab is open.
@@ -120,7 +122,7 @@ class RunRegistry:
             return self._register_and_start(trainer, paused)
 
     def adopt(self, trainer: Trainer, *, paused: bool = False, replace: bool = False,
-              timeout: float = 10.0) -> Trainer:
+              timeout: float = 10.0) -> Run:
         """Register a Trainer built elsewhere (a branch of a snapshot, an uploaded checkpoint), make it
         current and start it; the same cap and the same ``replace`` as start(). Its name gets a suffix if
         it is taken."""
@@ -148,7 +150,7 @@ class RunRegistry:
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
-    def _new_trainer(self, config: Config, name: str, saver):
+    def _new_trainer(self, config: Config, name: str, saver) -> Run:
         if self.worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
         from gan.engine.remote import RemoteTrainer
@@ -169,7 +171,7 @@ class RunRegistry:
                 f"{len(live)} run(s) already live, the limit is {self.max_runs}: {names}. "
                 "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
 
-    def _register_and_start(self, trainer: Trainer, paused: bool) -> Trainer:  # caller holds self._lock
+    def _register_and_start(self, trainer: Run, paused: bool) -> Run:  # caller holds self._lock
         if self.torch_threads > 0:
             # Process-wide in torch: intra-op threads for every run in this server.
             torch.set_num_threads(self.torch_threads)
@@ -194,19 +196,19 @@ class RunRegistry:
                 on_rows=(lambda rows: _write_quality(run_dir, rows)) if run_dir else None).start()
         return trainer
 
-    def monitor(self, trainer: Trainer | None) -> MetricsMonitor | None:
+    def monitor(self, trainer: RunView | None) -> MetricsMonitor | None:
         """The quality monitor of a run (None when metrics are off or the run is unknown)."""
         if trainer is None:
             return None
         with self._lock:
             return self._monitors.get(trainer.name)
 
-    def quality_columns(self, trainer: Trainer | None) -> dict | None:
+    def quality_columns(self, trainer: RunView | None) -> dict | None:
         """The run's quality rows as plain columns (gan.quality.monitor.quality_columns), None without a monitor."""
         monitor = self.monitor(trainer)
         return None if monitor is None else quality_columns(monitor.snapshot().rows)
 
-    def current(self) -> Trainer | None:
+    def current(self) -> RunView | None:
         """The live or latest run; before any, the newest interrupted run as it was saved (SavedRun)."""
         with self._lock:
             return self._runs.get(self._current) if self._current else self._preview
@@ -237,7 +239,7 @@ class RunRegistry:
         self._offer_cache = (key, offer)
         return offer
 
-    def continue_run(self, offer=None) -> Trainer:
+    def continue_run(self, offer=None) -> Run:
         """Continue an interrupted or failed run from its newest autosave, in the same folder."""
         from gan.engine.checkpoint import trainer_from_checkpoint
 
@@ -257,7 +259,7 @@ class RunRegistry:
             self._runs.pop(offer.name, None)  # the failed run of that name makes way for its continuation
         return self.adopt(trainer)
 
-    def get(self, name: str) -> Trainer | None:
+    def get(self, name: str) -> RunView | None:
         with self._lock:
             return self._runs.get(name)
 

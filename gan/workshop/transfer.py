@@ -6,12 +6,13 @@ import io
 import torch
 
 from gan.engine.checkpoint import CheckpointError, load_checkpoint, trainer_from_checkpoint
+from gan.engine.run import Run, RunView
 from gan.engine.trainer import Trainer
 from gan.workshop import snapshots
 
 
 # --- downloads (the Samples page) ------------------------------------------------------------------
-def checkpoint_bytes(trainer: Trainer) -> bytes:
+def checkpoint_bytes(trainer: Run) -> bytes:
     """The whole run as a checkpoint file's bytes (gan.engine.checkpoint.load_checkpoint reads them back).
 
     Taken at a step boundary (state_dict holds the step lock), so it is consistent while training runs.
@@ -23,13 +24,13 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
     return buf.getvalue()
 
 
-def history_csv(trainer: Trainer) -> bytes:
+def history_csv(trainer: RunView) -> bytes:
     """Per-step scalars as CSV: full resolution for recent steps, mean/min/max rows for older buckets."""
     return trainer.history.snapshot(with_grids=False).scalars.to_csv(index=False).encode()
 
 
 # --- compare (the Compare page overlays the live run with saved snapshots) ---------------------------
-def live_state(trainer: Trainer, metrics: dict | None = None) -> dict:
+def live_state(trainer: Run, metrics: dict | None = None) -> dict:
     """The current run in the shape gan.workshop.snapshots' frames read (history, settings), without weights.
 
     Cheap (a history snapshot, no model copy), so the Compare page can include the live run on every

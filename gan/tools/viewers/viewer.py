@@ -62,7 +62,6 @@ class Viewer(PageView):
         self.page_script_hash = ""  # "" on the first run: the server picks the default page
         self.page = Page(keep_runs)  # what the tab shows, and the script runs that finished
         self.closed_reason: str | None = None  # set once the connection is over
-        self.connected_at: float | None = None
         self._ws: ClientConnection | None = None
         self._reader_task: asyncio.Task | None = None
         self._timers = AutoRerunTimers(name, lambda fid: self._send_rerun(fragment_id=fid, auto=True),
@@ -84,7 +83,6 @@ class Viewer(PageView):
         except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
             self.closed_reason = f"connect failed: {type(exc).__name__}: {exc}"
             raise ConnectionError(f"{self.name}: {self.closed_reason}") from exc
-        self.connected_at = time.monotonic()
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"{self.name}-reader")
         await self._send_rerun()
         if wait_first_run and not await self.wait_until(lambda v: any(not r.fragment_ids for r in v.runs),
