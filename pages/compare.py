@@ -8,8 +8,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from gan.engine.checkpoint import CheckpointError
 from gan.engine.history import Snapshot
+from gan.store.checkpoint import CheckpointError
 from gan.viz.charts import CHART_CONFIG, CHART_HEIGHT, histogram_chart, loss_label, run_encoding, step_axis
 from gan.viz.images import grid_png
 from gan.viz.liveview import replay_point

@@ -14,8 +14,8 @@ whole run, weights included) only for the presenter.
 import pandas as pd
 import streamlit as st
 
-from gan.engine.config import OWN
-from gan.engine.data import data_noun
+from gan.core.config import OWN
+from gan.core.data import data_noun
 from gan.viz import animation, charts
 from gan.viz.images import grid_png
 from gan.workshop.transfer import checkpoint_bytes, history_csv

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from gan.engine.data import DataUnavailable, load_dataset
+from gan.core.data import DataUnavailable, load_dataset
 from gan.viz import theory
 from gan.viz.charts import CHART_CONFIG, FONT_SIZE, MARKER_COLOR
 
@@ -103,8 +103,8 @@ st.markdown("At equilibrium D says 0.5 to every image. D's loss is the **mean** 
 st.latex(rf"\text{{BCE: }} -\ln 0.5 = \ln 2 \approx {bce_half:.3f}")
 st.latex(rf"\text{{MSE: }} (0.5 - 1)^2 = (0.5 - 0)^2 = {mse_half:.2f}")
 m1, m2 = st.columns(2)
-m1.metric("BCE at D = 0.5 (from gan.engine.losses)", f"{bce_half:.3f}")
-m2.metric("MSE at D = 0.5 (from gan.engine.losses)", f"{mse_half:.2f}")
+m1.metric("BCE at D = 0.5 (from gan.core.losses)", f"{bce_half:.3f}")
+m2.metric("MSE at D = 0.5 (from gan.core.losses)", f"{mse_half:.2f}")
 
 curves = theory.loss_curves()
 half = curves[np.isclose(curves["d_output"], 0.5)]
@@ -138,7 +138,7 @@ st.latex(r"\text{minimax } \ln(1-\sigma(l)):\ |\partial_l| = \sigma(l) \to 0 \qq
 push = theory.g_push_table()
 st.dataframe(push.pivot(index="d_fake", columns="label", values="push").sort_index(ascending=False)
              .rename_axis("D(fake)").round(3), width="stretch")
-st.caption("Per sample, through gan.engine.losses. MSE on D's sigmoid inherits the sigmoid's own flat tails, so it "
+st.caption("Per sample, through gan.core.losses. MSE on D's sigmoid inherits the sigmoid's own flat tails, so it "
            "stalls like minimax; BCE's slope stays near 1. The Workshop presets “Rescue: the minimax stall, then "
            "BCE” and “Rescue attempt: the minimax stall, then MSE” show it on a real run (README: G's measured "
            "gradient after each switch).")

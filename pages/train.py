@@ -6,8 +6,8 @@ live panel reruns on a timer only while a run loads or runs, else a cheap watch 
 
 import streamlit as st
 
-from gan.engine.config import DATASETS, FIELD_LABELS, MODELS, OWN
-from gan.engine.losses import LOSSES
+from gan.core.config import DATASETS, FIELD_LABELS, MODELS, OWN
+from gan.core.losses import LOSSES
 from gan.engine.trainer import LOADING, PAUSED, RUNNING
 from gan.viz import theory
 from gan.viz.liveview import BannerKind
@@ -303,7 +303,7 @@ def on_advice(changes) -> None:
 
 
 def coach_box(d, run_state, replaying: bool = False) -> None:
-    """The coach's one sentence (gan.engine.coach); an alarm stands out, and the presenter gets its action
+    """The coach's one sentence (gan.core.coach); an alarm stands out, and the presenter gets its action
     (not while this tab replays: the reading is of a past step, the action would change the live run)."""
     text = f"**Coach · {d.title}** — {d.evidence}" + (f". *Suggestion: {d.advice}.*" if d.advice else "")
     if d.alarm:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan.engine.checkpoint import load_checkpoint
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.trainer import Trainer
+from gan.store.checkpoint import load_checkpoint
 from gan.workshop.runs import RunLimitError, RunRegistry
 from gan.workshop.transfer import checkpoint_bytes, history_csv
 
@@ -234,7 +234,7 @@ def test_failures_show_a_banner_with_the_reason_and_what_to_do(app_registry, mon
 
 def test_a_nan_pause_says_lower_the_lr_and_resume(app_registry, monkeypatch):
     import gan.engine.trainer
-    from gan.engine.losses import get_loss
+    from gan.core.losses import get_loss
 
     real = get_loss("bce")
     nan_loss = real.__class__(**{**real.__dict__, "d_loss": lambda *, real_logits, fake_logits:

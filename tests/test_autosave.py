@@ -9,13 +9,13 @@ import shlex
 import numpy as np
 import pytest
 
-from gan.engine import autosave
-from gan.engine.autosave import Autosaver, SavedRun, find_interrupted, latest_valid
-from gan.engine.checkpoint import trainer_from_checkpoint
-from gan.engine.config import Config
-from gan.engine.protocol import RunState
-from gan.engine.storage import atomic_write
+from gan.core.config import Config
+from gan.engine.status import RunState
 from gan.engine.trainer import Trainer
+from gan.store import autosave
+from gan.store.autosave import Autosaver, SavedRun, find_interrupted, latest_valid
+from gan.store.checkpoint import trainer_from_checkpoint
+from gan.store.storage import atomic_write
 from gan.workshop.runs import RunRegistry
 
 SMALL = Config(model="mlp", width=64, batch_size=16, sample_every=20)
@@ -360,7 +360,7 @@ def test_a_saved_runs_status_line_is_the_runs_own(tmp_path):
 
 
 def test_no_readable_autosave_says_which_files_failed_and_why(tmp_path):
-    from gan.engine.storage import StorageError
+    from gan.store.storage import StorageError
 
     run = tmp_path / "run"
     run.mkdir()
@@ -404,7 +404,7 @@ def test_the_autosaver_counts_the_runs_own_seconds_keeps_one_file_at_least_and_s
     takes a save, one over it is refused with both sizes in MB, and the next good save clears the warning."""
     import time
 
-    from gan.engine.storage import StorageError, folder_bytes
+    from gan.store.storage import StorageError, folder_bytes
 
     root = tmp_path / "runs"
     run_dir = root / "r"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gan.engine import procs
+from gan.tools import procs
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,7 +208,7 @@ def test_your_images_upload_with_a_preview_and_train(server, page, tmp_path, scr
     and Start trains on them (in the worker process)."""
     from test_own_images import write_zip
 
-    from gan.engine.data import load_dataset
+    from gan.core.data import load_dataset
 
     real = load_dataset("mnist5k").images[::50][:100]
     digits = ((real.squeeze(1).numpy() + 1) * 127.5).round().astype("uint8")
@@ -359,7 +359,7 @@ PAGES = {  # page -> an element drawn after every presenter control of that page
 def test_a_viewer_clicking_through_every_page_and_reloading_never_gets_a_control(server, browser, tmp_path):
     """Hostile tokens in the URL, each page of the navigation, reloads: not one presenter control, while the
     presenter, on the same pages, has them (so the check cannot pass on a page that did not draw)."""
-    from gan.engine.config import Config
+    from gan.core.config import Config
     from gan.engine.trainer import PAUSED, Trainer
     from gan.workshop.snapshots import SnapshotStore
 

@@ -6,9 +6,9 @@ import shlex
 import pytest
 import torch
 
-from gan.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, trainer_from_checkpoint
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.store.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, trainer_from_checkpoint
 
 SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=5)
 
@@ -61,7 +61,7 @@ def test_a_crash_between_write_and_rename_keeps_the_previous_checkpoint(trained,
     def crash(src, dst):  # the new file is written and synced; the process dies before the rename
         raise OSError("simulated crash before rename")
 
-    monkeypatch.setattr("gan.engine.storage.os.replace", crash)
+    monkeypatch.setattr("gan.store.storage.os.replace", crash)
     with pytest.raises(OSError, match="simulated crash"):
         save_checkpoint(t, path)
     assert path.read_bytes() == before  # the old checkpoint, byte for byte
@@ -176,7 +176,7 @@ def test_a_presets_live_action_fires_once_across_resume_and_never_in_a_branch(tm
 
 
 def _refusal(state: dict) -> str:
-    from gan.engine.checkpoint import validate_state
+    from gan.store.checkpoint import validate_state
 
     with pytest.raises(CheckpointError) as err:
         validate_state(state, "ck.pt")
@@ -184,7 +184,7 @@ def _refusal(state: dict) -> str:
 
 
 def test_each_refusal_of_a_checkpoint_names_the_file_and_what_is_wrong(trained):
-    from gan.engine.checkpoint import FORMAT, validate_state
+    from gan.store.checkpoint import FORMAT, validate_state
 
     _, path = trained
     good = load_checkpoint(path)
@@ -215,7 +215,7 @@ def test_each_refusal_of_a_checkpoint_names_the_file_and_what_is_wrong(trained):
 
 
 def test_the_size_cap_on_a_checkpoint_file_is_exact(tmp_path, monkeypatch):
-    from gan.engine import checkpoint
+    from gan.store import checkpoint
 
     monkeypatch.setattr(checkpoint, "MAX_BYTES", 2 * 2**20)
     big = tmp_path / "big.pt"
@@ -263,7 +263,7 @@ def test_a_refusal_names_an_unnamed_upload_and_quotes_what_torch_said_in_one_cut
     the first line of torch's reason, cut at 160 characters, and the GLOBAL a hostile file asked for."""
     import io
 
-    from gan.engine import checkpoint
+    from gan.store import checkpoint
 
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(io.BytesIO(b"not a torch file at all"))  # a stream without a name
@@ -300,7 +300,7 @@ def test_a_refusal_names_an_unnamed_upload_and_quotes_what_torch_said_in_one_cut
 
 
 def test_a_file_that_is_not_ours_is_named_by_its_path_and_a_bare_state_as_checkpoint(tmp_path):
-    from gan.engine.checkpoint import validate_state
+    from gan.store.checkpoint import validate_state
 
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)

@@ -148,7 +148,7 @@ def test_resume_of_a_folder_with_a_damaged_autosave_names_it_and_uses_the_one_be
 def test_a_full_disk_during_training_is_a_warning_and_the_run_finishes(tmp_path, monkeypatch, capsys):
     import errno
 
-    from gan.engine import autosave
+    from gan.store import autosave
     from gan.tools import cli
 
     def disk_full(obj, path):

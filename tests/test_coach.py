@@ -1,4 +1,4 @@
-"""The coach (gan/engine/coach.py): one test per rule on made-up histories with the numbers each rule
+"""The coach (gan/core/coach.py): one test per rule on made-up histories with the numbers each rule
 reads, the slopes it compares against autograd, robustness to short, broken and switching histories, and the
 default run on three recorded seeds (tests/data/run_default_s*.npz, ~5 min of training each) with no alarm.
 The failure presets' own diagnoses are checked on their real runs in tests/test_presets.py."""
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from gan.engine import coach
-from gan.engine.coach import diagnose, diverged, grid_similarity, marker_label, replay
-from gan.engine.losses import LN2, LOSSES, get_loss
-from gan.engine.protocol import ALARMS, Condition
+from gan.core import coach
+from gan.core.coach import diagnose, diverged, grid_similarity, marker_label, replay
+from gan.core.diagnosis import ALARMS, Condition
+from gan.core.losses import LN2, LOSSES, get_loss
 
 DATA = Path(__file__).parent / "data"
 
@@ -31,7 +31,7 @@ def rows(n, *, loss="bce", loss_d=0.6, loss_g=1.0, d_real=0.7, d_fake=0.3, lr_d=
 
 
 def real_digits(one_class: bool = False) -> np.ndarray:
-    from gan.engine.data import load_dataset
+    from gan.core.data import load_dataset
 
     real = load_dataset("mnist5k").images  # sorted by class, 500 each
     pick = real[:64] if one_class else real[:: len(real) // 64][:64]
@@ -176,8 +176,8 @@ def test_the_default_run_raises_no_alarm_in_five_minutes(seed):
 
 # --- the coach reads the run's own data: its words and its collapse threshold ---------------------------
 def made_dataset(name: str, images_uint8: np.ndarray):
-    """A gan.engine.data.Dataset of these images, as a run on ``name`` would hold it (no labels needed here)."""
-    from gan.engine.data import Dataset, to_unit_range
+    """A gan.core.data.Dataset of these images, as a run on ``name`` would hold it (no labels needed here)."""
+    from gan.core.data import Dataset, to_unit_range
 
     n = len(images_uint8)
     return Dataset(name, to_unit_range(images_uint8), torch.full((n,), -1, dtype=torch.int64), f"test: {n} {name}")
@@ -195,7 +195,7 @@ def doodles(n: int = 200, seed: int = 0) -> np.ndarray:
 
 
 def test_the_collapse_threshold_is_calibrated_on_the_runs_own_real_images():
-    from gan.engine.data import load_dataset
+    from gan.core.data import load_dataset
 
     mnist = load_dataset("mnist5k")
     calibrated = coach.RealImages.of(mnist)
@@ -252,7 +252,7 @@ def test_a_back_and_forth_switch_names_the_latest():
 def test_the_trainers_reading_follows_a_switch_at_once_and_uses_the_runs_own_images(tmp_path, monkeypatch):
     """Between two sample points too: the trainer reads again at the switch, so its status never quotes the old
     loss; and it reads with the calibration of the run's own data (your images here), not MNIST's."""
-    from gan.engine.config import Config
+    from gan.core.config import Config
     from gan.engine.trainer import PAUSED, Trainer
 
     seen = []

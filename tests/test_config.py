@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from gan.engine.config import Config, ConfigError
+from gan.core.config import Config, ConfigError
 
 
 @pytest.mark.parametrize("field, value, fragment", [
@@ -65,7 +65,7 @@ def test_the_page_says_it_in_the_forms_words():
     with pytest.raises(ConfigError) as err:
         Config(d_steps=0)
     assert err.value.plain == "D steps per G step must be a whole number from 1 to 20, got 0."
-    from gan.engine.config import FIELD_LABELS
+    from gan.core.config import FIELD_LABELS
 
     missing = {f.name for f in dataclasses.fields(Config)} - set(FIELD_LABELS)
     assert not missing, f"settings the page cannot name: {missing}"

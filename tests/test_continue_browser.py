@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from gan.engine import protocol as p
-from gan.engine.autosave import latest_valid
-from gan.engine.client import WorkerError
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.control import poll_until
-from gan.engine.protocol import FailureKind, RunState
-from gan.engine.remote import WAITING_FOR_WORKER, RemoteTrainer
+from gan.engine.status import FailureKind, RunState
+from gan.store.autosave import latest_valid
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
 from gan.viz.liveview import banners
+from gan.worker import messages as p
+from gan.worker.client import WorkerError
+from gan.worker.remote import WAITING_FOR_WORKER, RemoteTrainer
 from gan.workshop import snapshots
 from gan.workshop.controller import Kind, TrainController
 from gan.workshop.runs import RunRegistry
@@ -49,7 +49,7 @@ SAW_BOOT = """new MutationObserver(() => {
 
 # --- the mirror of a run whose worker is still starting -------------------------------------------------------
 class SlowWorker:
-    """Stands in for gan.engine.client.WorkerClient: a process that is alive but answers each command only when
+    """Stands in for gan.worker.client.WorkerClient: a process that is alive but answers each command only when
     the test puts an outcome in ``outcomes`` ("answer", or "silent": the client's timeout on a slow worker)."""
 
     spawns = 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.engine.config import Config, ConfigError
-from gan.engine.protocol import RunState
+from gan.core.config import Config, ConfigError
+from gan.engine.status import RunState
 from gan.engine.trainer import PAUSED, RUNNING, STOPPED, Trainer
 from gan.workshop import controller as ctl_module
 from gan.workshop import presets, snapshots, transfer

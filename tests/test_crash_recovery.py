@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from gan.engine.autosave import FILE_RE, latest_valid
+from gan.store.autosave import FILE_RE, latest_valid
 from gan.tools import viewers
 from gan.tools.bench import free_port, start_app_server, wait_http
 

@@ -8,9 +8,9 @@ On a GPU machine: `python -m pytest -m cuda` (and `python -m gan bench --parts o
 import pytest
 import torch
 
-from gan.engine.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.store.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
 from gan.workshop.runs import RunRegistry
 
 NO_GPU = "no CUDA GPU on this machine: the GPU path is untested here (docs/measurements.md: which system ran what)"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.engine.data import FASHION_DIR, DataProblem, DataUnavailable, load_dataset, read_idx
+from gan.core.data import FASHION_DIR, DataProblem, DataUnavailable, load_dataset, read_idx
 
 
 def check_images(ds, n):
@@ -60,7 +60,7 @@ def test_mnist_without_cache_or_network_fails_fast_naming_mnist5k(tmp_path, monk
         asked.append(timeout)
         raise OSError("no network here")
 
-    monkeypatch.setattr("gan.engine.data.fetch", offline)
+    monkeypatch.setattr("gan.core.data.fetch", offline)
     monkeypatch.setenv("GAN_LIVE_DOWNLOAD_TIMEOUT", "2")
     with pytest.raises(DataUnavailable, match="use dataset mnist5k") as err:
         load_dataset("mnist", data_dir=str(tmp_path))

@@ -19,9 +19,10 @@ from pathlib import PureWindowsPath
 
 import pytest
 
-from gan.engine import client as client_module
-from gan.engine import procs, worker
-from gan.engine.config import Config, ConfigError, auto_device, device_unsupported_reason
+from gan.core.config import Config, ConfigError, auto_device, device_unsupported_reason
+from gan.tools import procs
+from gan.worker import client as client_module
+from gan.worker import process as worker
 
 MPS_MISSING_OP = NotImplementedError(
     "The operator 'aten::_fake_op' is not currently implemented for the MPS device. As a temporary fix, you can set "
@@ -100,7 +101,7 @@ class _StepRaises:
 
 
 def test_an_operation_mps_lacks_fails_the_run_with_what_to_do_and_no_traceback(caplog):
-    from gan.engine.protocol import FailureKind, RunState
+    from gan.engine.status import FailureKind, RunState
 
     run = _StepRaises.make("mps", MPS_MISSING_OP)
     with caplog.at_level(logging.WARNING, logger="gan.engine.threaded_run"):
@@ -123,7 +124,7 @@ def test_an_operation_mps_lacks_fails_the_run_with_what_to_do_and_no_traceback(c
     ("mps", RuntimeError("MPS backend out of memory")),  # on MPS, but not a missing operation
 ])
 def test_other_failures_keep_the_exception_and_its_traceback(caplog, device, exc):
-    from gan.engine.protocol import FailureKind, RunState
+    from gan.engine.status import FailureKind, RunState
 
     run = _StepRaises.make(device, exc)
     with caplog.at_level(logging.WARNING, logger="gan.engine.threaded_run"):
@@ -153,7 +154,7 @@ def test_pinning_is_possible_here_and_skipped_without_sched_setaffinity_or_proc(
 
 
 def test_without_sched_setaffinity_the_worker_starts_unpinned_and_answers(monkeypatch):
-    from gan.engine import protocol as p
+    from gan.worker import messages as p
 
     monkeypatch.delattr(os, "sched_setaffinity", raising=False)
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None

@@ -1,11 +1,11 @@
-"""gan/engine/heap.py: the heap keeper starts once per process, on glibc Linux only."""
+"""gan/worker/heap.py: the heap keeper starts once per process, on glibc Linux only."""
 
 import sys
 import threading
 
 import pytest
 
-from gan.engine import heap
+from gan.worker import heap
 
 
 def keepers():

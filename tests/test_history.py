@@ -3,7 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from gan.engine.history import History, SampleGrid, SyncCursor
+from gan.core.step import SampleGrid
+from gan.engine.history import History, SyncCursor
 
 
 def fill(history, steps, switch_at=None):
@@ -156,7 +157,7 @@ def test_state_dict_round_trip_keeps_rows_events_and_grids():
 
 
 def test_replay_points_keep_their_d_outputs_and_the_coach_s_reading_across_a_save():
-    from gan.engine.protocol import Condition, Diagnosis
+    from gan.core.diagnosis import Condition, Diagnosis
 
     h = History()
     probs = (np.array([0.9, 0.8], np.float32), np.array([0.1, 0.2], np.float32))
@@ -186,7 +187,7 @@ def test_replay_points_keep_their_d_outputs_and_the_coach_s_reading_across_a_sav
 def test_a_million_steps_of_replay_points_stay_far_under_200_mb():
     """One sample point every 100 steps for 1M steps: the timeline thins to max_grids, keeping the first and
     the newest, so replay covers the whole run at a fixed cost (grid, 32 + 32 D outputs, a Diagnosis)."""
-    from gan.engine.protocol import Condition, Diagnosis
+    from gan.core.diagnosis import Condition, Diagnosis
 
     h = History()
     image = np.zeros((64, 28, 28), np.uint8)

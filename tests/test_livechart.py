@@ -17,8 +17,8 @@ import altair as alt
 import numpy as np
 import pytest
 
+from gan.core.losses import LN2, LOSSES
 from gan.engine.history import History
-from gan.engine.losses import LN2, LOSSES
 from gan.quality import metrics
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
 from gan.viz import charts, images, livechart, quality_charts
@@ -390,7 +390,7 @@ def test_a_new_spec_is_embedded_again(browser, app_url):
 def test_a_replay_frame_shows_the_grid_histogram_and_coach_of_one_earlier_step():
     """LiveView.replay_frame: the sample point at or before the asked step, its batch's histogram, the coach's
     reading saved with it, and a cursor at its step on both line charts (the lines keep the whole run)."""
-    from gan.engine.config import Config
+    from gan.core.config import Config
     from gan.engine.trainer import PAUSED, Trainer
     from gan.viz.liveview import LiveView
 

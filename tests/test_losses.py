@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from gan.engine.losses import LOSSES, format_equilibrium, get_loss
+from gan.core.losses import LOSSES, format_equilibrium, get_loss
 
 ZERO = torch.zeros(256)  # logit 0 <=> D outputs 0.5 for every image
 

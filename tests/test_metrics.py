@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan.engine.config import Config
-from gan.engine.data import Dataset, load_dataset
+from gan.core.config import Config
+from gan.core.data import Dataset, load_dataset
 from gan.quality import classifier as clf
 from gan.quality.metrics import (
     FEATURE_TRACE,
@@ -328,7 +328,7 @@ def test_monitor_history_is_bounded(evaluator):
         step_count = 0
 
         def __init__(self):
-            from gan.engine.models import build_models
+            from gan.core.models import build_models
 
             self.G, _ = build_models("mlp", 16, 16)
 
@@ -351,9 +351,9 @@ def test_monitor_history_is_bounded(evaluator):
 def test_a_busy_training_process_skips_a_point_but_a_dead_one_ends_the_monitor(evaluator, kind):
     """generator_copy of a run in the worker process asks the worker for G's weights: a busy worker that
     misses the timeout costs one point, tried again at the next poll; a dead one ends the monitor, saying why."""
-    from gan.engine.client import WorkerError
-    from gan.engine.protocol import FailureKind
+    from gan.engine.status import FailureKind
     from gan.quality.monitor import FAILED, MetricsMonitor
+    from gan.worker.client import WorkerError
 
     failure = FailureKind.WORKER_UNRESPONSIVE if kind == "unresponsive" else FailureKind.WORKER_DIED
 
@@ -362,7 +362,7 @@ def test_a_busy_training_process_skips_a_point_but_a_dead_one_ends_the_monitor(e
         step_count, state, calls = 5, "running", 0
 
         def __init__(self):
-            from gan.engine.models import build_models
+            from gan.core.models import build_models
 
             self.G, _ = build_models("mlp", 16, 16)
 
@@ -469,7 +469,7 @@ def _stub_monitor(dataset: str):
 
     import pandas as pd
 
-    from gan.engine.data import data_noun
+    from gan.core.data import data_noun
     from gan.quality.metrics import Quality
     from gan.quality.monitor import ROW_COLUMNS, MonitorSnapshot
 

@@ -19,7 +19,7 @@ def write_meta(root, module: str, codes: dict) -> None:
 
 
 def test_scores_count_killed_and_timeouts_against_everything_a_test_could_have_killed(tmp_path):
-    m = "gan.engine.losses"
+    m = "gan.core.losses"
     write_meta(tmp_path, m, {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 1, f"{m}.x_f__mutmut_3": 36,
                              f"{m}.x_f__mutmut_4": 0, f"{m}.x_g__mutmut_1": 33, f"{m}.x_g__mutmut_2": None})
     (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m])
@@ -28,8 +28,8 @@ def test_scores_count_killed_and_timeouts_against_everything_a_test_could_have_k
     assert s.low == pytest.approx(2 / 5)  # the timeout was not rechecked: it may be a survivor
     assert mutation.survivors(mutation.read_results(tmp_path)) == [f"{m}.x_f__mutmut_4", f"{m}.x_g__mutmut_1"]
     assert mutation.not_run(mutation.read_results(tmp_path)) == [f"{m}.x_g__mutmut_2"]  # what --not-run tests
-    assert mutation.not_run(mutation.read_results(tmp_path), "gan.engine.step") == []
-    assert "| `gan.engine.losses` | 6 | 2 | 1 (1) | 1 | 1 | 0 | 1 | 40%–60% ✗ |" in mutation.markdown_table([s])
+    assert mutation.not_run(mutation.read_results(tmp_path), "gan.core.step") == []
+    assert "| `gan.core.losses` | 6 | 2 | 1 (1) | 1 | 1 | 0 | 1 | 40%–60% ✗ |" in mutation.markdown_table([s])
     (s,) = mutation.score_modules(mutation.read_results(tmp_path), [m], rechecked={f"{m}.x_f__mutmut_3"})
     assert s.low == s.score and "| 2 | 1 (0) | 1 | 1 | 0 | 1 | 60% ✗ |" in mutation.markdown_table([s])
 
@@ -58,8 +58,8 @@ def test_equivalent_mutants_leave_the_score(tmp_path, monkeypatch):
 
 def test_the_configured_modules_are_the_ones_the_issue_names():
     assert set(mutation.configured_modules()) == {
-        "gan.engine.losses", "gan.engine.step", "gan.engine.checkpoint", "gan.engine.autosave",
-        "gan.engine.training_state", "gan.engine.storage", "gan.engine.history", "gan.workshop.auth",
+        "gan.core.losses", "gan.core.step", "gan.store.checkpoint", "gan.store.autosave",
+        "gan.engine.training_state", "gan.store.storage", "gan.engine.history", "gan.workshop.auth",
         "gan.workshop.runs", "gan.workshop.snapshots", "gan.workshop.transfer"}
 
 
@@ -77,7 +77,7 @@ def test_the_exit_code_table_agrees_with_mutmuts_own():
 
 
 def test_a_named_run_keeps_the_verdicts_of_the_mutants_it_did_not_name(tmp_path):
-    m = "gan.engine.step"
+    m = "gan.core.step"
     write_meta(tmp_path, m, {f"{m}.x_f__mutmut_1": 1, f"{m}.x_f__mutmut_2": 0, f"{m}.x_f__mutmut_3": 36})
     before = mutation.read_raw_results(tmp_path)
     write_meta(tmp_path, m, {f"{m}.x_f__mutmut_1": None, f"{m}.x_f__mutmut_2": 1, f"{m}.x_f__mutmut_3": None})
@@ -89,21 +89,21 @@ def test_a_named_run_keeps_the_verdicts_of_the_mutants_it_did_not_name(tmp_path)
 def test_a_stopped_named_run_still_puts_back_the_verdicts_it_did_not_name_and_records_them(monkeypatch):
     """Ctrl-C or SIGTERM during `--not-run`/`--mutants`: mutmut has already reset the other verdicts, so the
     tool must put them back on its way out, not only after a run that finished, and write the record."""
-    before = {"gan.engine.step": {"gan.engine.step.x_f__mutmut_1": 1}}
+    before = {"gan.core.step": {"gan.core.step.x_f__mutmut_1": 1}}
     kept, saved = [], []
     monkeypatch.setattr(mutation, "raw_and_rechecked", lambda mutants_dir=None, record=None: (before, {}))
-    monkeypatch.setattr(mutation, "meta_texts", lambda: {"gan.engine.step": "{}"})
+    monkeypatch.setattr(mutation, "meta_texts", lambda: {"gan.core.step": "{}"})
     monkeypatch.setattr(mutation, "keep_results", lambda codes, texts: kept.append((codes, texts)))
     monkeypatch.setattr(mutation, "save_record", lambda results, rechecked: saved.append(results))
 
     def stopped(names, max_children):
-        assert names == ["gan.engine.step.x_f__mutmut_2"]
+        assert names == ["gan.core.step.x_f__mutmut_2"]
         raise KeyboardInterrupt
 
     monkeypatch.setattr(mutation, "run_mutmut", stopped)
     with pytest.raises(KeyboardInterrupt):
-        mutation.main(["--mutants", "gan.engine.step.x_f__mutmut_2"])
-    assert kept == [(before, {"gan.engine.step": "{}"})]
+        mutation.main(["--mutants", "gan.core.step.x_f__mutmut_2"])
+    assert kept == [(before, {"gan.core.step": "{}"})]
     assert saved == [before]
 
 
@@ -150,9 +150,9 @@ def test_mutants_folder_wins_over_the_record_and_a_module_it_lacks_comes_from_th
     mutants.mkdir()
     assert mutation.read_results(mutants, record=record) == {m: {f"{m}.x_f__mutmut_1": 1}}  # rechecked: killed
     assert mutation.read_results(mutants) == {}  # without the record: nothing
-    write_meta(mutants, "gan.engine.step", {"gan.engine.step.x_s__mutmut_1": 0})
+    write_meta(mutants, "gan.core.step", {"gan.core.step.x_s__mutmut_1": 0})
     assert mutation.read_results(mutants, record=record) == {m: {f"{m}.x_f__mutmut_1": 1},
-                                                            "gan.engine.step": {"gan.engine.step.x_s__mutmut_1": 0}}
+                                                            "gan.core.step": {"gan.core.step.x_s__mutmut_1": 0}}
     write_meta(mutants, m, {f"{m}.x_f__mutmut_1": 36})  # a run on this machine: its verdict wins
     assert mutation.read_results(mutants, record=record)[m] == {f"{m}.x_f__mutmut_1": 36}
 
@@ -160,11 +160,11 @@ def test_mutants_folder_wins_over_the_record_and_a_module_it_lacks_comes_from_th
 def test_a_meta_file_mutmut_left_half_written_gets_its_text_from_before_the_run(tmp_path, capsys):
     """mutmut died mid-save (the disk was full): that module keeps its verdicts from before the run, and the
     other modules still get theirs back."""
-    a, b = "gan.engine.autosave", "gan.engine.step"
+    a, b = "gan.store.autosave", "gan.core.step"
     write_meta(tmp_path, a, {f"{a}.x_f__mutmut_1": 1})
     write_meta(tmp_path, b, {f"{b}.x_f__mutmut_1": 0})
     before, texts = mutation.read_raw_results(tmp_path), mutation.meta_texts(tmp_path)
-    meta_a = tmp_path / "gan/engine/autosave.py.meta"
+    meta_a = tmp_path / "gan/store/autosave.py.meta"
     meta_a.write_text(meta_a.read_text()[:20])  # cut off mid-write
     write_meta(tmp_path, b, {f"{b}.x_f__mutmut_1": None})  # mutmut reset what it was not asked to run
     mutation.keep_results(before, tmp_path, texts=texts)

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from gan.engine import own_images
-from gan.engine.config import Config
-from gan.engine.data import DataUnavailable, load_dataset
-from gan.engine.own_images import OwnImagesError, load_own_images
+from gan.core import own_images
+from gan.core.config import Config
+from gan.core.data import DataUnavailable, load_dataset
+from gan.core.own_images import OwnImagesError, load_own_images
 from gan.engine.trainer import cached_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

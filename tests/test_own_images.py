@@ -1,4 +1,4 @@
-"""Your own images (gan/engine/own_images.py): doodles on paper made MNIST-like, every kind of unusable input
+"""Your own images (gan/core/own_images.py): doodles on paper made MNIST-like, every kind of unusable input
 refused with a message that says why, and a run trained end to end from a .zip through the CLI."""
 
 import io
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan.engine.data import load_dataset
-from gan.engine.own_images import MIN_IMAGES, OwnImagesError, load_own_images, mnist_like
+from gan.core.data import load_dataset
+from gan.core.own_images import MIN_IMAGES, OwnImagesError, load_own_images, mnist_like
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,7 +155,7 @@ def test_a_bad_data_path_is_one_line_and_exit_status_2(tmp_path, capsys):
 
 
 def test_the_quality_panel_shows_fd_against_your_images_and_says_why_there_is_no_score(tmp_path, digits):
-    from gan.engine.config import Config, ConfigError
+    from gan.core.config import Config, ConfigError
     from gan.engine.trainer import PAUSED, Trainer
     from gan.quality.monitor import MetricsMonitor
     from gan.viz.liveview import QualityView

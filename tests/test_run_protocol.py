@@ -9,18 +9,18 @@ import inspect
 
 import pytest
 
-from gan.engine.autosave import SavedRun, find_interrupted
-from gan.engine.config import Config, ConfigError
-from gan.engine.remote import RemoteTrainer
+from gan.core.config import Config, ConfigError
 from gan.engine.run import Run, RunView, Waiting
 from gan.engine.trainer import Trainer
+from gan.store.autosave import SavedRun, find_interrupted
+from gan.worker.remote import RemoteTrainer
 from gan.workshop.runs import RunRegistry
 
 SMALL = Config(model="mlp", width=16, batch_size=16, latent_dim=8, device="cpu", sample_every=5)
 
 
 class RecordingClient:
-    """Stands in for gan.engine.client.WorkerClient: records what would be sent, answers None."""
+    """Stands in for gan.worker.client.WorkerClient: records what would be sent, answers None."""
 
     spawns = 1
     call_timeout = 10.0

@@ -42,5 +42,5 @@ def test_one_minute_soak_keeps_memory_flat_and_autosaves_readable():
     # run that grows its bounded history must all stay flat.
     assert r["soak_server_rss_growth_mb"] is not None and r["soak_server_rss_growth_mb"] <= 50, table
     assert r["soak_worker_rss_growth_mb"] is not None and r["soak_worker_rss_growth_mb"] <= 50, table
-    # A live run autosaves at least every 30 s of training (gan/engine/autosave.py): a one-minute run writes some.
+    # A live run autosaves at least every 30 s of training (gan/store/autosave.py): a one-minute run writes some.
     assert r["soak_autosaves"] >= 1, r["soak_samples"]

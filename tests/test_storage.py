@@ -1,4 +1,4 @@
-"""Atomic writes and folder sizes (gan/engine/storage.py): the order of fsync and rename, what a failed write
+"""Atomic writes and folder sizes (gan/store/storage.py): the order of fsync and rename, what a failed write
 leaves behind, and which bytes count towards a run folder's size."""
 
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from gan.engine import storage
-from gan.engine.storage import atomic_write, folder_bytes, torch_save_atomic
+from gan.store import storage
+from gan.store.storage import atomic_write, folder_bytes, torch_save_atomic
 
 
 def test_atomic_write_writes_bytes_or_a_writer_function_and_makes_the_folder(tmp_path):

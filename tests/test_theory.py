@@ -1,4 +1,4 @@
-"""gan/viz/theory.py maths (through gan.engine.losses) and the Theory page rendered with AppTest."""
+"""gan/viz/theory.py maths (through gan.core.losses) and the Theory page rendered with AppTest."""
 
 import math
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gan.engine.losses import LOSSES
+from gan.core.losses import LOSSES
 from gan.viz import theory
 
 LN2 = math.log(2)
@@ -125,8 +125,8 @@ def test_theory_page_renders_0693_and_025_with_charts_and_no_exception(page):
     assert "0.693" in text and "0.25" in text
     assert any("0.693" in e.value for e in page.latex) and any("0.25" in e.value for e in page.latex)
     metrics = {m.label: m.value for m in page.metric}
-    assert metrics["BCE at D = 0.5 (from gan.engine.losses)"] == "0.693"
-    assert metrics["MSE at D = 0.5 (from gan.engine.losses)"] == "0.25"
+    assert metrics["BCE at D = 0.5 (from gan.core.losses)"] == "0.693"
+    assert metrics["MSE at D = 0.5 (from gan.core.losses)"] == "0.25"
     assert len(page.get("vega_lite_chart")) >= 5  # entropy, loss, slope, NLL bars, KL densities
 
 

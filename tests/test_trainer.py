@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from gan.engine.config import Config
-from gan.engine.protocol import PauseCause
-from gan.engine.remote import RemoteTrainer, WorkerClient
+from gan.core.config import Config
+from gan.engine.status import PauseCause
 from gan.engine.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
+from gan.worker.remote import RemoteTrainer, WorkerClient
 
 SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
 WAIT_S = 180  # generous bounds: they fail a hung run, never a slow one (a first run took 50 s under load 20)
@@ -285,7 +285,7 @@ def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_run)
         assert all(torch.isfinite(v).all() for v in state[net].values() if v.is_floating_point()), net
     assert all(torch.isfinite(p).all() for p in t.generator_copy().parameters())
     # The coach says so, marks it on the loss chart, and offers to halve both rates.
-    from gan.engine.protocol import Condition
+    from gan.core.diagnosis import Condition
 
     d = st.diagnosis
     assert d.condition == Condition.DIVERGED and d.alarm and d.step == st.step + 1
@@ -316,7 +316,7 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
     assert "failed" in events(t)
 
 
-# --- full MNIST: the download is stubbed (gan.engine.data.fetch), so no test depends on the network ------------
+# --- full MNIST: the download is stubbed (gan.core.data.fetch), so no test depends on the network ------------
 def _idx(magic: int, dims: tuple, data: bytes) -> bytes:
     return struct.pack(f">I{len(dims)}I", magic, *dims) + data
 
@@ -344,7 +344,7 @@ def test_full_mnist_that_cannot_be_downloaded_fails_with_the_reason_or_falls_bac
             raise OSError("no network here")
         dest.write_bytes(b"not the file")  # a mirror that answers with something else: a checksum mismatch
 
-    monkeypatch.setattr("gan.engine.data.fetch", fetch)
+    monkeypatch.setattr("gan.core.data.fetch", fetch)
     monkeypatch.setenv("GAN_LIVE_DOWNLOAD_TIMEOUT", "2")
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
@@ -366,7 +366,7 @@ def test_full_mnist_is_downloaded_checked_and_trained_on(make_trainer, tmp_path,
 
     files = fake_mnist()
     monkeypatch.setattr(MNIST, "resources", [(name, hashlib.md5(data).hexdigest()) for name, data in files.items()])
-    monkeypatch.setattr("gan.engine.data.fetch", lambda url, dest, timeout: dest.write_bytes(
+    monkeypatch.setattr("gan.core.data.fetch", lambda url, dest, timeout: dest.write_bytes(
         files[url.rsplit("/", 1)[-1]]))
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
@@ -375,9 +375,9 @@ def test_full_mnist_is_downloaded_checked_and_trained_on(make_trainer, tmp_path,
     assert st.dataset == "mnist" and "downloaded" in st.dataset_source and not st.warnings
     assert len(t.data) == 32  # the served files, decompressed and read by torchvision
     # Once there, the files are read from the data folder: no second download.
-    from gan.engine.data import load_dataset
+    from gan.core.data import load_dataset
 
-    monkeypatch.setattr("gan.engine.data.fetch", lambda url, dest, timeout: pytest.fail(f"downloaded {url} again"))
+    monkeypatch.setattr("gan.core.data.fetch", lambda url, dest, timeout: pytest.fail(f"downloaded {url} again"))
     cached = load_dataset("mnist", data_dir=str(tmp_path))
     assert len(cached) == 32 and "cached" in cached.source
 
@@ -446,7 +446,7 @@ def test_d_steps_three_makes_three_d_updates_per_g_update(make_run):
 
 
 def test_the_divergence_message_names_the_loss_that_went_bad_and_its_value():
-    from gan.engine.step import DIVERGED, non_finite_reason
+    from gan.core.step import DIVERGED, non_finite_reason
 
     d_nan = non_finite_reason(7, float("nan"), 0.7, 2e-4, 5e-4)
     assert d_nan.startswith("loss_d became nan at step 7 (lr_g=0.0002, lr_d=0.0005); weights were restored")
@@ -458,8 +458,8 @@ def test_the_divergence_message_names_the_loss_that_went_bad_and_its_value():
 
 
 def test_ema_update_is_the_moving_average_of_the_weights_and_copies_the_buffers():
-    from gan.engine.models import build_models
-    from gan.engine.step import ema_update
+    from gan.core.models import build_models
+    from gan.core.step import ema_update
 
     (avg, _), (G, _) = build_models("dcgan", 8, 32), build_models("dcgan", 8, 32)
     before = [q.detach().clone() for q in avg.parameters()]
@@ -475,8 +475,8 @@ def test_ema_update_is_the_moving_average_of_the_weights_and_copies_the_buffers(
 
 def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
     """With ema > 0 the page's grids and every sampled copy are the average of G, not the raw G; with 0, G."""
-    from gan.engine.data import to_uint8
-    from gan.engine.models import build_models, seeded
+    from gan.core.data import to_uint8
+    from gan.core.models import build_models, seeded
 
     t = make_trainer(ema=0.9)
     t.start(stop_at_step=30)
@@ -504,8 +504,8 @@ def test_the_average_of_a_dcgan_g_draws_with_batchnorm_statistics_that_fit_it(ma
     """The averaged G's BatchNorm running statistics are the raw G's (copied), which do not fit the averaged
     weights. Its grids normalise the fixed noise by the batch's own statistics; its copies (scores, the Samples
     page) get statistics recomputed from their own samples, so any batch, even one frame, draws alike."""
-    from gan.engine.data import to_uint8
-    from gan.engine.models import build_models
+    from gan.core.data import to_uint8
+    from gan.core.models import build_models
 
     t = make_trainer(model="dcgan", ema=0.9, width=32)
     t.start(stop_at_step=20)
@@ -539,7 +539,7 @@ def test_the_average_of_a_dcgan_g_draws_with_batchnorm_statistics_that_fit_it(ma
 
 
 def test_batch_statistics_and_standing_statistics_leave_g_as_they_found_it():
-    from gan.engine.models import batch_statistics, build_models, standing_statistics
+    from gan.core.models import batch_statistics, build_models, standing_statistics
 
     G, _ = build_models("dcgan", 8, 32)
     G.eval()
@@ -561,8 +561,8 @@ def test_batch_statistics_and_standing_statistics_leave_g_as_they_found_it():
 def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_history_does(make_trainer):
     """The live reading (RunStatus.diagnosis) is the coach's pure function of the history and the latest grid:
     replaying the recorded run gives the same reading at the same step."""
-    from gan.engine.coach import replay
-    from gan.engine.protocol import Condition
+    from gan.core.coach import replay
+    from gan.core.diagnosis import Condition
 
     t = make_trainer(loss="minimax", lr_d=2e-3, d_steps=3, width=16)  # a strong D stalls a minimax G quickly
     t.start(stop_at_step=400)
@@ -584,8 +584,8 @@ def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_histor
 
 def _one_step_setup(seed=0):
     """A tiny MLP pair, its optimisers and 64 random 'images': gan_step on its own, without a Trainer."""
-    from gan.engine.data import Dataset
-    from gan.engine.models import build_models
+    from gan.core.data import Dataset
+    from gan.core.models import build_models
 
     torch.manual_seed(seed)
     G, D = build_models("mlp", 8, 16)
@@ -601,8 +601,8 @@ def _adam_steps(opt) -> set[int]:
 def test_a_bare_gan_step_makes_one_d_and_one_g_update_and_no_d_gradient_for_g():
     """gan_step's defaults are what pytorch/examples' dcgan does per batch: (1) one D update, (2) one G
     update; and G's update does not compute D's weight gradients (D is frozen for that backward)."""
-    from gan.engine.losses import LOSSES
-    from gan.engine.step import gan_step
+    from gan.core.losses import LOSSES
+    from gan.core.step import gan_step
 
     G, D, opt_g, opt_d, data = _one_step_setup()
     gan_step(G, D, opt_g, opt_d, data, LOSSES["bce"], batch_size=8, latent_dim=8)
@@ -623,7 +623,7 @@ def test_a_bare_gan_step_makes_one_d_and_one_g_update_and_no_d_gradient_for_g():
 
 
 def test_healthy_draws_the_line_at_diverged_exactly():
-    from gan.engine.step import DIVERGED, healthy
+    from gan.core.step import DIVERGED, healthy
 
     assert healthy(DIVERGED * 0.999) and healthy(-DIVERGED * 0.999)
     assert not healthy(DIVERGED) and not healthy(-DIVERGED)
@@ -634,7 +634,7 @@ def test_healthy_draws_the_line_at_diverged_exactly():
 def test_a_roll_back_restores_g_d_and_the_average_of_g_to_the_last_good_point(ema):
     """After a NaN the run goes back to the last sample point's weights; the average of G too, or the grid
     people see would keep the bad step folded in."""
-    from gan.engine.models import build_models
+    from gan.core.models import build_models
     from gan.engine.training_state import TrainingState
 
     state = TrainingState(Config(**{**SMALL, "ema": ema}), "cpu")
@@ -655,7 +655,7 @@ def test_live_changes_reach_the_optimisers_and_the_chart_marks_say_old_and_new()
     """A run's Adam starts at the configured rates; a live change sets the optimiser's rate and is marked on the
     charts as "old → new" (what a presenter reads next to the mark), the D-steps change too. Only a loss switch
     asks for an autosave."""
-    from gan.engine.models import build_models
+    from gan.core.models import build_models
     from gan.engine.training_state import TrainingState
 
     cfg = Config(**{**SMALL, "lr_g": 3e-3, "lr_d": 7e-4})

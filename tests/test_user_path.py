@@ -18,13 +18,13 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from gan.engine.autosave import RUN_FILE, find_interrupted
-from gan.engine.checkpoint import load_checkpoint
-from gan.engine.config import Config
+from gan.core.config import Config
+from gan.core.models import build_models
 from gan.engine.control import poll_until
-from gan.engine.models import build_models
-from gan.engine.protocol import FailureKind, RunState
+from gan.engine.status import FailureKind, RunState
 from gan.engine.trainer import Trainer
+from gan.store.autosave import RUN_FILE, find_interrupted
+from gan.store.checkpoint import load_checkpoint
 from gan.viz.images import grid_png
 from gan.workshop import snapshots
 

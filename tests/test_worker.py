@@ -1,4 +1,4 @@
-"""Training in its own process (gan.engine.worker / gan.engine.remote) and the in-process thread, through one protocol.
+"""Training in its own process (gan.worker.process / gan.worker.remote) and the in-process thread, through one protocol.
 
 The same behaviour is asserted in both modes (GAN_LIVE_TRAINER=process|thread); the process-only
 faults (a killed worker, a stopped server) use real processes and real signals.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gan.engine import procs
-from gan.engine.config import Config, ConfigError
-from gan.engine.protocol import FailureKind, PauseCause, RunState
+from gan.core.config import Config, ConfigError
+from gan.engine.status import FailureKind, PauseCause, RunState
+from gan.tools import procs
 from gan.workshop.runs import RunLimitError, RunRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,8 +132,8 @@ def test_reset_forgets_the_run_everywhere(registry):
 
 
 def test_an_uploaded_checkpoint_continues_in_the_worker(process_registry, tmp_path):
-    from gan.engine.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
     from gan.engine.trainer import Trainer
+    from gan.store.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
 
     local = Trainer(SMALL, name="local")
     local.start(stop_at_step=40)
@@ -170,20 +170,20 @@ def test_a_killed_worker_fails_its_run_with_the_cause_and_the_next_start_works(p
 
 
 def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_registry, monkeypatch):
-    import gan.engine.client
-    import gan.engine.remote
+    import gan.worker.client
+    import gan.worker.remote
 
     t = process_registry.start(SMALL)
     assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
     os.kill(process_registry.worker.pid, signal.SIGSTOP)  # alive but frozen
     try:
         t0 = time.monotonic()
-        with pytest.raises(gan.engine.remote.WorkerError) as err:
-            process_registry.worker.call(gan.engine.remote.p.Ping(), timeout=1.0)
+        with pytest.raises(gan.worker.remote.WorkerError) as err:
+            process_registry.worker.call(gan.worker.remote.p.Ping(), timeout=1.0)
         assert err.value.kind == FailureKind.WORKER_UNRESPONSIVE and "within 1 s" in str(err.value)
         # The caller's 1 s was honoured, not the default (a generous bound: a loaded machine may be late).
-        assert time.monotonic() - t0 < gan.engine.client.CALL_TIMEOUT_S
-        monkeypatch.setattr(gan.engine.remote, "SILENT_S", 1.5)
+        assert time.monotonic() - t0 < gan.worker.client.CALL_TIMEOUT_S
+        monkeypatch.setattr(gan.worker.remote, "SILENT_S", 1.5)
         # The page is told that the numbers have stopped, instead of showing a stale "Running" as if live.
         assert t.wait_until(lambda t: any("No news from the training process" in w for w in t.status().warnings),
                             timeout=10)
@@ -202,7 +202,7 @@ def test_a_busy_worker_is_not_answering_not_dead_and_recovers_by_itself(process_
     assert t.wait_until(lambda t: t.state == RunState.RUNNING and t.step_count >= 5, timeout=60), t.status()
     ctl = TrainController(process_registry, SnapshotStore(tmp_path / "snapshots"))
     worker = process_registry.worker
-    worker.call_timeout = 1.0  # read at each call (gan.engine.remote.CALL_TIMEOUT_S is only the default's copy)
+    worker.call_timeout = 1.0  # read at each call (gan.worker.remote.CALL_TIMEOUT_S is only the default's copy)
     pid = worker.pid
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -245,7 +245,7 @@ class _Client:
         return True
 
     def call(self, cmd, timeout=None):
-        from gan.engine.remote import WorkerError
+        from gan.worker.remote import WorkerError
 
         if self.kind is not None and isinstance(cmd, self.fail_on):
             raise WorkerError(self.kind, f"the training worker {self.kind}")
@@ -254,8 +254,8 @@ class _Client:
 
 @pytest.mark.parametrize("kind", [FailureKind.WORKER_UNRESPONSIVE, FailureKind.WORKER_DIED])
 def test_the_error_kind_alone_decides_between_not_answering_and_dead(kind):
-    from gan.engine import protocol as p
-    from gan.engine.remote import RemoteTrainer, WorkerError
+    from gan.worker import messages as p
+    from gan.worker.remote import RemoteTrainer, WorkerError
 
     client = _Client()
     t = RemoteTrainer(client, SMALL, name="r")
@@ -295,8 +295,8 @@ def test_the_error_kind_alone_decides_between_not_answering_and_dead(kind):
 def test_a_start_the_worker_did_not_answer_in_time_is_still_loading_not_dead(kind):
     """The Start went out but got no reply in time: the worker runs it when it catches up (its ticks will show it),
     so the run stays LOADING and says the process is not answering; only a process that ended fails it."""
-    from gan.engine import protocol as p
-    from gan.engine.remote import RemoteTrainer
+    from gan.worker import messages as p
+    from gan.worker.remote import RemoteTrainer
 
     client = _Client(fail_on=p.Start)
     client.kind = kind

@@ -12,10 +12,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from gan.engine.checkpoint import CheckpointError
-from gan.engine.config import Config
-from gan.engine.history import SampleGrid
+from gan.core.config import Config
+from gan.core.step import SampleGrid
 from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.store.checkpoint import CheckpointError
 from gan.viz import animation, theory
 from gan.workshop import auth, snapshots
 
@@ -493,7 +493,7 @@ def test_an_unreadable_upload_is_named_in_one_line_whatever_broke_inside(monkeyp
 
 
 def test_adopted_runs_get_free_names_and_folders_of_their_own(paused_trainer, tmp_path):
-    from gan.engine.checkpoint import trainer_from_checkpoint
+    from gan.store.checkpoint import trainer_from_checkpoint
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(max_runs=3, mode="thread", metrics_every=0, runs_root=tmp_path)
@@ -587,7 +587,7 @@ class FakeRun:
     recording how long the registry is willing to wait for it. Name, state and folder are all the registry reads."""
 
     def __init__(self, name: str, alive: bool = False):
-        from gan.engine.protocol import RunState
+        from gan.engine.status import RunState
 
         self.name, self.state, self.alive, self.step_count = name, RunState.IDLE, alive, 0
         self.autosave, self.run_dir, self.stops, self.forgets = None, None, [], []
@@ -597,12 +597,12 @@ class FakeRun:
         return self.alive
 
     def start(self, paused: bool = False) -> None:
-        from gan.engine.protocol import RunState
+        from gan.engine.status import RunState
 
         self.state = RunState.PAUSED if paused else RunState.RUNNING
 
     def stop(self, timeout: float = 1.0) -> bool:
-        from gan.engine.protocol import RunState
+        from gan.engine.status import RunState
 
         self.stops.append(timeout)
         self.state, self.alive = RunState.STOPPED, False  # a real stop joins its thread
@@ -621,7 +621,7 @@ def test_a_run_counts_as_live_whether_its_thread_is_here_or_in_the_worker(tmp_pa
     registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
     first = registry.adopt(FakeRun("a"))
     if alive:  # a thread still running after its state already says it ended
-        from gan.engine.protocol import RunState
+        from gan.engine.status import RunState
 
         first.alive, first.state = True, RunState.STOPPED
     assert registry.live_runs() == [first]
@@ -655,7 +655,7 @@ def test_waits_for_a_run_that_will_not_stop_are_bounded(tmp_path):
 def test_in_worker_mode_an_adopted_run_becomes_its_worker_twin(tmp_path, monkeypatch):
     """With a training worker process, a branch or an upload runs there: adopt hands it to
     RemoteTrainer.from_trainer with the registry's worker, and registers and starts the twin."""
-    from gan.engine.remote import RemoteTrainer
+    from gan.worker.remote import RemoteTrainer
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
@@ -769,8 +769,8 @@ def test_a_failed_run_is_offered_from_its_newest_readable_autosave_read_once_per
     was written (a new file or the newest rewritten); a damaged newest file is passed over and named."""
     import shutil
 
-    from gan.engine.autosave import Autosaver
-    from gan.engine.protocol import RunState
+    from gan.engine.status import RunState
+    from gan.store.autosave import Autosaver
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
@@ -805,7 +805,7 @@ def test_quality_rows_follow_a_run_in_its_folder_and_stop_all_and_close_wait_for
     """Each run's monitor starts from the rows saved beside its autosaves and writes new ones there (a full disk
     only loses the file, not the run); Stop all and Close wait, within the time given, for runs and monitors,
     and say whether all of them ended."""
-    from gan.engine.autosave import read_quality, write_quality
+    from gan.store.autosave import read_quality, write_quality
     from gan.workshop import runs
 
     made = []
@@ -896,7 +896,7 @@ def test_a_started_run_falls_back_to_the_bundled_digits_and_keeps_itself_in_its_
                                                                                            worker):
     """Dashboard semantics for every run the registry starts, in this process or in the worker: a dataset that
     cannot be had falls back to mnist5k (with a warning), and the run autosaves into live/<date-time>-<name>."""
-    from gan.engine import remote
+    from gan.worker import remote
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
@@ -982,7 +982,7 @@ def test_each_start_sets_torch_s_thread_count_unless_told_not_to(tmp_path, monke
 def test_an_interrupted_run_stays_offered_until_something_else_starts(paused_trainer, tmp_path):
     """Continuing the interrupted run keeps its folder unfinished (it is the same run going on); starting anything
     else marks it stopped, so the next start of the app does not offer it again."""
-    from gan.engine.autosave import Autosaver, find_interrupted
+    from gan.store.autosave import Autosaver, find_interrupted
     from gan.workshop.runs import RunRegistry
 
     live = tmp_path / "live"
@@ -1003,8 +1003,8 @@ def test_an_interrupted_run_stays_offered_until_something_else_starts(paused_tra
 
 
 def test_process_mode_starts_its_worker_and_an_unreadable_runs_folder_is_said_not_fatal(tmp_path, monkeypatch):
-    from gan.engine import autosave
-    from gan.engine.remote import WorkerClient
+    from gan.store import autosave
+    from gan.worker.remote import WorkerClient
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(mode="process", metrics_every=0, runs_root=tmp_path)

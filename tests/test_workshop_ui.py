@@ -14,7 +14,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.trainer import PAUSED, Trainer
 from gan.viz import animation
 from gan.workshop import snapshots
@@ -479,7 +479,7 @@ def test_the_coach_names_a_stalled_run_and_only_the_presenter_can_apply_its_advi
     """Every reader sees the coach's diagnosis; only the presenter gets the button, and it does what it says."""
     import dataclasses
 
-    from gan.engine.protocol import Condition
+    from gan.core.diagnosis import Condition
 
     monkeypatch.setenv("GAN_LIVE_TOKEN", "s3cret")
     # The minimax_stall preset's game on a tiny MLP: D 3 steps per G step at 10x G's rate.

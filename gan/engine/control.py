@@ -6,9 +6,9 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-from gan.engine.config import Config
-from gan.engine.losses import get_loss
-from gan.engine.protocol import FailureKind, PauseCause, RunState
+from gan.core.config import Config
+from gan.core.losses import get_loss
+from gan.engine.status import FailureKind, PauseCause, RunState
 
 # Module-level names kept for callers and tests; they are the RunState members (str enums).
 IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = (RunState.IDLE, RunState.LOADING, RunState.RUNNING,

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from gan.engine.protocol import Diagnosis
+from gan.core.diagnosis import Diagnosis
+from gan.core.step import SampleGrid
 
 SCALARS = ("loss_d", "loss_g", "d_real", "d_fake")  # aggregated with mean/min/max in old buckets
 COLUMNS = ("step", "time", *SCALARS, "lr_g", "lr_d", "loss")
@@ -57,19 +58,6 @@ class _Bucket:
         step = (self.first_step + self.last_step) / 2  # plotted at the bucket's middle
         return (step, self.time, *means, self.lr_g, self.lr_d, self.loss,
                 self.mins[0], self.maxs[0], self.mins[1], self.maxs[1], self.n)
-
-
-@dataclass
-class SampleGrid:
-    """What a sample point keeps for replay: the grid, and (from a training run) that step's batch of D outputs
-    and the coach's reading, so a scrubber can show the histogram and the diagnosis as they were."""
-
-    step: int
-    loss: str
-    images: np.ndarray  # (N, 28, 28) uint8 from the fixed noise
-    d_real_probs: np.ndarray | None = None  # (B,) float32 D(x) of that step's batch
-    d_fake_probs: np.ndarray | None = None  # (B,) float32 D(G(z))
-    diagnosis: object = None  # gan.engine.protocol.Diagnosis at that step (None: not recorded)
 
 
 @dataclass
@@ -125,7 +113,7 @@ class History:
         self.total_steps = 0
         # Bumped by every change: a reader (the shared render of gan.viz.liveview) redraws only when it moved.
         self.version = 0
-        # Bumped by load_state_dict: an incremental reader (gan.engine.worker's tick publisher) must resend all.
+        # Bumped by load_state_dict: an incremental reader (gan.worker.process's tick publisher) must resend all.
         self.generation = 0
         self._event_count = 0  # events ever added (the deque forgets old ones; this never goes back)
         self._last_folded_step = -1  # newest step folded out of the recent rows
@@ -218,7 +206,7 @@ class History:
         return Snapshot(scalars, ev, d_real, d_fake, probs_step, grids, total)
 
     def changes_since(self, cursor: "SyncCursor") -> "tuple[HistoryDelta | None, SyncCursor]":
-        """What was added after ``cursor``, for a mirror in another process (gan.engine.worker -> gan.engine.remote).
+        """What was added after ``cursor``, for a mirror in another process (gan.worker.process -> gan.worker.remote).
 
         Returns (delta, new cursor). The delta is None when an incremental update is impossible — the
         history was reloaded, or more than ``recent`` steps went by so some were folded already — and

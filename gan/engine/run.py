@@ -5,8 +5,8 @@ Must not hold any kind's own machinery (threads, the worker's pipes, files): the
 The kinds today:
 
 - gan.engine.trainer.Trainer: trains in a thread of this process;
-- gan.engine.remote.RemoteTrainer: trains in the worker process, mirrored here;
-- gan.engine.autosave.SavedRun: an interrupted run as it was saved, shown until it is continued (trains nothing).
+- gan.worker.remote.RemoteTrainer: trains in the worker process, mirrored here;
+- gan.store.autosave.SavedRun: an interrupted run as it was saved, shown until it is continued (trains nothing).
 
 Every kind is a `RunView` (what a page reads and the registry stops); the two that train are also a `Run` (the
 commands). A participant's own run and a Ray actor (the next steps) add kinds: each implements these protocols,
@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.control import poll_until
 from gan.engine.history import History
-from gan.engine.protocol import RunState, RunStatus
+from gan.engine.status import RunState, RunStatus
 
 
 class Waiting:

@@ -7,12 +7,12 @@ import time
 from collections import deque
 from contextlib import contextmanager
 
-from gan.engine.config import device_unsupported_reason
+from gan.core.config import device_unsupported_reason
+from gan.core.data import DataUnavailable
 from gan.engine.control import RUNNING, RunControl, check_step
-from gan.engine.data import DataUnavailable
 from gan.engine.history import History
-from gan.engine.protocol import FailureKind, PauseCause, RunStatus
 from gan.engine.run import Waiting
+from gan.engine.status import FailureKind, PauseCause, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class ThreadedRun(Waiting):
     def __init__(self, name: str, history: History | None = None, autosave=None):
         self.name = name
         self.history = history or History()
-        # gan.engine.autosave.Autosaver or None: the run keeps itself on disk every 30 s of training and on pause,
+        # gan.store.autosave.Autosaver or None: the run keeps itself on disk every 30 s of training and on pause,
         # stop and loss switch, so a crash loses at most that (dashboard runs, `gan train --out`).
         self.autosave = autosave
         self._control = RunControl()  # guards commands and state; step_count is published under its cond
@@ -121,7 +121,7 @@ class ThreadedRun(Waiting):
 
     @property
     def run_dir(self):
-        """The folder this run autosaves into (gan.engine.autosave), or None."""
+        """The folder this run autosaves into (gan.store.autosave), or None."""
         return None if self.autosave is None else self.autosave.run_dir
 
     @property

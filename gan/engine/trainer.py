@@ -1,5 +1,5 @@
 """Owns the Trainer: a ThreadedRun whose step is gan_step, with its data, models, live settings, status and checkpoints.
-Must not touch any UI or the thread's scheduling (gan.engine.threaded_run); the step's maths is gan.engine.step's."""
+Must not touch any UI or the thread's scheduling (gan.engine.threaded_run); the step's maths is gan.core.step's."""
 
 import copy
 import dataclasses
@@ -8,8 +8,13 @@ import threading
 
 import torch
 
-from gan.engine import coach
-from gan.engine.config import Config
+from gan.core import coach
+from gan.core.config import Config
+from gan.core.data import Dataset, DataUnavailable, load_dataset
+from gan.core.diagnosis import Diagnosis
+from gan.core.losses import get_loss
+from gan.core.models import build_models, ready_to_sample, seeded
+from gan.core.step import evaluate_batch, gan_step, healthy, non_finite_reason
 from gan.engine.control import (
     FAILED,
     IDLE,
@@ -22,12 +27,8 @@ from gan.engine.control import (
     lr_changes,
     poll_until,
 )
-from gan.engine.data import Dataset, DataUnavailable, load_dataset
 from gan.engine.history import History
-from gan.engine.losses import get_loss
-from gan.engine.models import build_models, ready_to_sample, seeded
-from gan.engine.protocol import Diagnosis, PauseCause, RunStatus
-from gan.engine.step import evaluate_batch, gan_step, healthy, non_finite_reason
+from gan.engine.status import PauseCause, RunStatus
 from gan.engine.threaded_run import ThreadedRun
 from gan.engine.training_state import TrainingState, check_loadable
 
@@ -71,7 +72,7 @@ class Trainer(ThreadedRun):
         self.last_stats: dict | None = None  # the latest step's diagnostics (loss_d, loss_g, d_real, d_fake)
         self.last_manual_step: dict | None = None  # what the latest manual step changed
         self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
-        self._diagnosis: Diagnosis | None = None  # the coach's latest reading (gan.engine.coach)
+        self._diagnosis: Diagnosis | None = None  # the coach's latest reading (gan.core.coach)
         self._alarm_marked: dict = {}  # Condition -> the step its alarm was last marked on the loss chart
 
     # --- live changes (any thread; applied at the next step boundary) ------------------------------
@@ -226,7 +227,7 @@ class Trainer(ThreadedRun):
     def generator_copy(self, statistics: bool = True):
         """An eval-mode CPU copy of the G that samples (the moving average when config.ema > 0), taken at a
         step boundary, for sampling and scoring outside the thread. The average's copy gets BatchNorm
-        statistics of its own (gan.engine.models.standing_statistics, ~0.2 s) after the boundary, while
+        statistics of its own (gan.core.models.standing_statistics, ~0.2 s) after the boundary, while
         training goes on. statistics=False leaves that to the caller: the worker (RemoteTrainer computes them
         in the server) and the bench (after its 120 s, so measuring does not compete with the run)."""
         with self._step_boundary():
@@ -240,14 +241,8 @@ class Trainer(ThreadedRun):
         page and in the CLI, training goes on, and the next autosave tries again. True when written."""
         if self.autosave is None or not self.has_models():
             return False
-        from gan.engine.storage import StorageError
-
-        try:
-            self.autosave.save(self.state_dict(), clean=clean)
-        except StorageError as exc:  # the Autosaver keeps the message: status() shows it as a warning
-            log.warning("run %s: %s", self.name, exc)
-            return False
-        return True
+        # The Autosaver (gan.store.autosave) keeps a failed write's message, which status() shows as a warning.
+        return self.autosave.try_save(self.state_dict(), clean=clean)
 
     def state_dict(self) -> dict:
         """Everything to continue this run later, as it is at one step boundary: a copy, which later steps do not

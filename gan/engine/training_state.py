@@ -5,9 +5,9 @@ import copy
 
 import torch
 
-from gan.engine.config import Config
-from gan.engine.history import History, SampleGrid
-from gan.engine.step import ema_update, load_models_state, models_state, sample_grid
+from gan.core.config import Config
+from gan.core.step import SampleGrid, ema_update, load_models_state, models_state, sample_grid
+from gan.engine.history import History
 
 SAMPLE_COUNT = 64  # fixed-noise images per grid (8 x 8)
 FORMAT = "gan-live-checkpoint/1"

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.engine.models import seeded
-from gan.engine.storage import torch_save_atomic
+from gan.core.models import seeded
+from gan.store.storage import torch_save_atomic
 
 CLASSIFIER_VERSION = "cnn-v5-reject"  # ruler A's; bump when ReferenceCNN or train_classifier changes
 HELDOUT_FRACTION = 0.2  # 100 of the 500 digits per class in mnist5k
@@ -241,7 +241,7 @@ class NotLoaded(RuntimeError):
 
 
 def has_classes(dataset) -> bool:
-    """Whether a gan.engine.data.Dataset has labels to train a reference classifier on (your images have none)."""
+    """Whether a gan.core.data.Dataset has labels to train a reference classifier on (your images have none)."""
     return len(dataset.labels) > 0 and int(dataset.labels.max()) >= 0
 
 
@@ -249,7 +249,7 @@ def load_reference(dataset, *, retrain: bool = False, directory: Path | None = N
     """The cached classifier ``ruler`` (a key of RULERS) for this dataset; trains (and caches) one when
     missing or stale. NoClasses for a dataset without labels (your own images).
 
-    ``dataset`` is a gan.engine.data.Dataset (images in [-1, 1], labels): the run's own, never one looked up by
+    ``dataset`` is a gan.core.data.Dataset (images in [-1, 1], labels): the run's own, never one looked up by
     name with default settings. Loading uses torch.load(weights_only=True): the cache file can hold tensors and
     plain values only.
     """

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from gan.engine.data import data_noun
+from gan.core.data import data_noun
 
 SAMPLE_COUNT = 1000  # generated images per evaluation; FD is biased by n, so real references use the same n
 COVERED_SHARE = 0.02  # a class "is covered" when at least 2% of the samples fall in it
@@ -103,7 +103,7 @@ def collapse_alarm(coverage, *, min_covered: int = MIN_COVERED, min_entropy: flo
                    covered_share: float = COVERED_SHARE, min_digit_share: float = MIN_DIGIT_SHARE,
                    noun: str = "digits") -> Alarm:
     """coverage: (C,) shares of all samples per class (class_coverage); 1 - its sum are non-digits.
-    noun: what the dataset's images are (gan.engine.data.data_noun), so clothes are never called digits."""
+    noun: what the dataset's images are (gan.core.data.data_noun), so clothes are never called digits."""
     raw = np.asarray(coverage, dtype=np.float64)
     digits = float(raw.sum())
     not_digit = max(0.0, 1.0 - digits)
@@ -166,7 +166,7 @@ class Evaluator:
     n_samples: int = SAMPLE_COUNT
     info: dict = field(default_factory=dict)
     feature_scale: float = 1.0  # multiplies every feature vector (see FEATURE_TRACE)
-    noun: str = "digits"  # what the dataset's images are, in the alarm's words (gan.engine.data.data_noun)
+    noun: str = "digits"  # what the dataset's images are, in the alarm's words (gan.core.data.data_noun)
 
     @classmethod
     def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, *, ruler: str = "A", **load_kwargs) -> "Evaluator":
@@ -192,7 +192,7 @@ class Evaluator:
 
     @classmethod
     def for_own_images(cls, own, digits, n_samples: int = SAMPLE_COUNT) -> "Evaluator":
-        """Your images (gan.engine.own_images: no labels): Fréchet distance only, against THEM. The features are
+        """Your images (gan.core.own_images: no labels): Fréchet distance only, against THEM. The features are
         ruler A's (trained on the real ``digits`` dataset), a fixed image descriptor here; its score and coverage
         name MNIST classes and mean nothing for your images. A fixed half of your images gives the statistics, the
         other half (up to n_samples) the real-data ceiling, so "real" is your own images scored the same way."""

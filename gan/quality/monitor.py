@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from gan.engine.client import WorkerError
-from gan.engine.protocol import FailureKind
+from gan.engine.status import FailureKind
 from gan.quality.metrics import SAMPLE_COUNT, Evaluator, Quality
+from gan.worker.client import WorkerError
 
 ROW_COLUMNS = ("step", "score", "fd", "entropy", "covered", "collapse", "eval_ms", "not_digit", "score_b", "fd_b")
 SAVED_COLUMNS = ("step", "score", "fd", "entropy", "covered", "not_digit")  # what a snapshot keeps
@@ -169,7 +169,7 @@ class MetricsMonitor:
                 return False
             from gan.quality.classifier import has_classes
 
-            if not has_classes(self.trainer.data):  # your own images (gan.engine.own_images): no classes
+            if not has_classes(self.trainer.data):  # your own images (gan.core.own_images): no classes
                 from gan.engine.trainer import cached_dataset
 
                 digits = cached_dataset("mnist5k", self.trainer.config.data_dir, "cpu")

@@ -26,7 +26,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    from gan.engine.config import DEVICES, Config
+    from gan.core.config import DEVICES, Config
 
     # Checked by Config, not argparse: a bad value is the config's one-line ConfigError, as for every setting.
     extra = {"device": f" (one of {', '.join(DEVICES)}; auto takes cuda, then mps on a Mac, then cpu)"}
@@ -99,15 +99,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bad_input_errors():
-    from gan.engine.checkpoint import CheckpointError
-    from gan.engine.config import ConfigError
-    from gan.engine.data import DataUnavailable
+    from gan.core.config import ConfigError
+    from gan.core.data import DataUnavailable
+    from gan.store.checkpoint import CheckpointError
 
     return (ConfigError, CheckpointError, DataUnavailable)
 
 
 def cmd_losses(args) -> int:
-    from gan.engine.losses import LOSSES
+    from gan.core.losses import LOSSES
 
     def fmt(v):
         return "—" if v is None else f"{v:.4f}"
@@ -129,7 +129,7 @@ def cmd_presets(args) -> int:
 
 
 def _config_from_args(args):
-    from gan.engine.config import Config
+    from gan.core.config import Config
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
     if getattr(args, "data", None):  # --data PATH: your own images
@@ -152,11 +152,11 @@ def _preset(name: str):
 def cmd_train(args) -> int:
     import torch
 
-    from gan.engine.autosave import Autosaver, latest_valid
-    from gan.engine.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
-    from gan.engine.protocol import FailureKind
-    from gan.engine.storage import StorageError, atomic_write
+    from gan.engine.status import FailureKind
     from gan.engine.trainer import FAILED, LOADING, PAUSED, STOPPED, Trainer
+    from gan.store.autosave import Autosaver, latest_valid
+    from gan.store.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
+    from gan.store.storage import StorageError, atomic_write
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps: must be a positive integer, got {args.steps}")
@@ -270,10 +270,10 @@ def cmd_sample(args) -> int:
     import numpy as np
     import torch
 
-    from gan.engine.checkpoint import load_checkpoint
-    from gan.engine.config import Config
-    from gan.engine.data import to_uint8
-    from gan.engine.models import build_models, ready_to_sample
+    from gan.core.config import Config
+    from gan.core.data import to_uint8
+    from gan.core.models import build_models, ready_to_sample
+    from gan.store.checkpoint import load_checkpoint
     from gan.viz.images import grid_png
 
     if not 1 <= args.n <= 100_000:
@@ -293,7 +293,7 @@ def cmd_sample(args) -> int:
     with torch.no_grad():
         images = G(torch.randn(args.n, config.latent_dim, generator=gen)).clamp(-1, 1)  # (N, 1, 28, 28)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from gan.engine.storage import atomic_write
+    from gan.store.storage import atomic_write
 
     if out.suffix == ".npy":
         atomic_write(out, lambda f: np.save(f, images.numpy().astype(np.float32)))

@@ -8,7 +8,7 @@ on it, "timeout" counts as killed (the mutant hangs a test: a user would notice)
 test, "no tests" is code no selected test reaches.
 
     python -m gan.tools.mutation              # every module: about 1.5 hours on 2 laptop cores, then the recheck
-    python -m gan.tools.mutation --module gan.engine.losses --max-children 2
+    python -m gan.tools.mutation --module gan.core.losses --max-children 2
     python -m gan.tools.mutation --report     # the table of the last run, without running
     python -m gan.tools.mutation --survivors  # the names of the surviving mutants (`mutmut show NAME`)
     python -m gan.tools.mutation --retest-survivors  # after adding tests: only the survivors again
@@ -83,23 +83,23 @@ EQUIVALENT: dict[str, str] = {
     "gan.workshop.auth.x_token_matches__mutmut_13": 'codec names ignore case: "UTF-8" is "utf-8"',
     "gan.workshop.auth.x_token_matches__mutmut_16": 'codec names ignore case: "UTF-8" is "utf-8"',
     # torch >= 2.6 loads with weights_only=True by default (the hostile-pickle tests catch False)
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_26": "weights_only=None is torch's default: True",
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_29": "weights_only left out is torch's default: True",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_26": "weights_only=None is torch's default: True",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_29": "weights_only left out is torch's default: True",
     # Without a GPU every tensor is saved on the CPU, so where it is mapped makes no difference here;
     # tests/test_cuda.py (every tensor of a GPU checkpoint loads on the CPU) kills these on a GPU machine.
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_25": "map_location=None: the same on a machine without a GPU",
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_28": "no map_location: the same on a machine without a GPU",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_25": "map_location=None: the same on a machine without a GPU",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_28": "no map_location: the same on a machine without a GPU",
     # The step makes its noise where the data lives; without a GPU that is the CPU whatever the device says
     # (tests/test_cuda.py's trainer test runs the step on a GPU, where these fail).
-    "gan.engine.step.x_gan_step__mutmut_4": "device=None: the CPU, where the data is on a machine without a GPU",
-    "gan.engine.step.x_gan_step__mutmut_18": "device=None: the CPU, where the data is on a machine without a GPU",
-    "gan.engine.step.x_gan_step__mutmut_22": "no device: the CPU, where the data is on a machine without a GPU",
+    "gan.core.step.x_gan_step__mutmut_4": "device=None: the CPU, where the data is on a machine without a GPU",
+    "gan.core.step.x_gan_step__mutmut_18": "device=None: the CPU, where the data is on a machine without a GPU",
+    "gan.core.step.x_gan_step__mutmut_22": "no device: the CPU, where the data is on a machine without a GPU",
     "gan.engine.training_state.xǁTrainingStateǁload_state_dict__mutmut_25":
         ".to(None) leaves the noise on the CPU, where it is on a machine without a GPU",
     # _prune lists the run folder and deletes the oldest files in the same call, under the saver's lock: a file
     # can only be missing if another process deleted it in between, which no test can arrange without a race.
-    "gan.engine.autosave.xǁAutosaverǁ_prune__mutmut_14": "missing_ok=None: only a concurrent delete could tell",
-    "gan.engine.autosave.xǁAutosaverǁ_prune__mutmut_15": "missing_ok=False: only a concurrent delete could tell",
+    "gan.store.autosave.xǁAutosaverǁ_prune__mutmut_14": "missing_ok=None: only a concurrent delete could tell",
+    "gan.store.autosave.xǁAutosaverǁ_prune__mutmut_15": "missing_ok=False: only a concurrent delete could tell",
     "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_4": "D.to(None) stays on the CPU, where the run is",
     "gan.engine.training_state.xǁTrainingStateǁattach__mutmut_30":
         "Generator(device=None) is a CPU generator, what the run uses on a machine without a GPU",
@@ -113,26 +113,26 @@ EQUIVALENT: dict[str, str] = {
         "bookkeeping, not draw differently",
     # zero_grad(set_to_none=False) zeroes the gradients instead of freeing them: the next backward writes
     # the same values either way; None only saves memory and an add.
-    "gan.engine.step.x_gan_step__mutmut_35": "set_to_none=None: zeroed grads, the same update",
-    "gan.engine.step.x_gan_step__mutmut_36": "set_to_none=False: zeroed grads, the same update",
-    "gan.engine.step.x_gan_step__mutmut_42": "set_to_none=None: zeroed grads, the same update",
-    "gan.engine.step.x_gan_step__mutmut_43": "set_to_none=False: zeroed grads, the same update",
+    "gan.core.step.x_gan_step__mutmut_35": "set_to_none=None: zeroed grads, the same update",
+    "gan.core.step.x_gan_step__mutmut_36": "set_to_none=False: zeroed grads, the same update",
+    "gan.core.step.x_gan_step__mutmut_42": "set_to_none=None: zeroed grads, the same update",
+    "gan.core.step.x_gan_step__mutmut_43": "set_to_none=False: zeroed grads, the same update",
     # G and D are required (checked just above), so the only key that can be absent is the last one:
     # stopping the loop there ("break") or going on ("continue") ends it the same way.
-    "gan.engine.checkpoint.x_validate_state__mutmut_49": "G_ema is the last key: break and continue both end the loop",
+    "gan.store.checkpoint.x_validate_state__mutmut_49": "G_ema is the last key: break and continue both end the loop",
     # A SavedRun has no thread: its stop and forget take the Trainer's arguments and ignore them (its wait_until
     # is gan.engine.run.Waiting's, the one every kind of run shares).
-    **{f"gan.engine.autosave.xǁSavedRunǁ{name}": "a SavedRun has no thread: the argument is unused"
+    **{f"gan.store.autosave.xǁSavedRunǁ{name}": "a SavedRun has no thread: the argument is unused"
        for name in ("stop__mutmut_1", "stop__mutmut_2", "forget__mutmut_1")},
     "gan.workshop.runs.xǁRunRegistryǁreset__mutmut_9":
         'current is "" instead of None: both falsy, current() reads neither',
     # The default of next() is only reached when no line holds "GLOBAL", but that branch runs only when the
     # text holds it, so some line does.
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_40": "unreachable default: a line always holds GLOBAL here",
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_42": "unreachable default: a line always holds GLOBAL here",
-    "gan.engine.checkpoint.x_load_checkpoint__mutmut_46": "unreachable default: a line always holds GLOBAL here",
-    "gan.engine.storage.x_folder_bytes__mutmut_4": "followlinks=None is falsy: os.walk does not follow links",
-    "gan.engine.storage.x_folder_bytes__mutmut_6": "followlinks left out is os.walk's default: False",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_40": "unreachable default: a line always holds GLOBAL here",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_42": "unreachable default: a line always holds GLOBAL here",
+    "gan.store.checkpoint.x_load_checkpoint__mutmut_46": "unreachable default: a line always holds GLOBAL here",
+    "gan.store.storage.x_folder_bytes__mutmut_4": "followlinks=None is falsy: os.walk does not follow links",
+    "gan.store.storage.x_folder_bytes__mutmut_6": "followlinks left out is os.walk's default: False",
     # The CSV and the Compare page's frames are built from the scalars and events only; with_grids=True
     # also copies the sample grids (a cost, not a different result) and None is falsy like False.
     "gan.workshop.transfer.x_history_csv__mutmut_1": "to_csv(index=None) is falsy: no index column, as False",
@@ -140,7 +140,7 @@ EQUIVALENT: dict[str, str] = {
     "gan.workshop.transfer.x_history_csv__mutmut_3": "with_grids=True: grids copied, the CSV has none",
     "gan.workshop.transfer.x_live_state__mutmut_2": "with_grids=None is falsy: the same snapshot",
     "gan.workshop.transfer.x_live_state__mutmut_3": "with_grids=True: grids copied, live_state reads none",
-    "gan.engine.autosave.x_every_s_from_env__mutmut_13": "-2.0 for an unreadable value is refused like -1.0, same text",
+    "gan.store.autosave.x_every_s_from_env__mutmut_13": "-2.0 for an unreadable value is refused like -1.0, same text",
     # History.version and History.generation are only compared for a change (the dashboard's cache key, a
     # mirror's resync): any increase is as new as +1. tests/test_history.py checks that neither ever repeats.
     "gan.engine.history.xǁHistoryǁadd_event__mutmut_9": "version += 2: a new number all the same",
@@ -162,11 +162,11 @@ EQUIVALENT: dict[str, str] = {
     # parent) is root itself; a folder without autosaves sorts below every real file time at 0.0 or 1.0; and
     # sorting the (time, folder, meta) tuples instead of by time alone differs only for two runs whose newest
     # autosaves have the very same modification time, to the nanosecond.
-    "gan.engine.autosave.x_find_interrupted__mutmut_60": "root None is the run folder's parent: root itself",
-    "gan.engine.autosave.x_find_interrupted__mutmut_62": "root left out is the run folder's parent: root itself",
-    "gan.engine.autosave.x_find_interrupted__mutmut_44": "0.0 or 1.0: below every real file time either way",
-    "gan.engine.autosave.x_find_interrupted__mutmut_48": "tuples sort by their time first: only an exact tie differs",
-    "gan.engine.autosave.x_find_interrupted__mutmut_51": "tuples sort by their time first: only an exact tie differs",
+    "gan.store.autosave.x_find_interrupted__mutmut_60": "root None is the run folder's parent: root itself",
+    "gan.store.autosave.x_find_interrupted__mutmut_62": "root left out is the run folder's parent: root itself",
+    "gan.store.autosave.x_find_interrupted__mutmut_44": "0.0 or 1.0: below every real file time either way",
+    "gan.store.autosave.x_find_interrupted__mutmut_48": "tuples sort by their time first: only an exact tie differs",
+    "gan.store.autosave.x_find_interrupted__mutmut_51": "tuples sort by their time first: only an exact tie differs",
     # A history without sample grids saves an empty image tensor; loading reads it only at the index of a grid,
     # and there is none, so its dtype and its (empty) shape are never seen.
     **{f"gan.engine.history.xǁHistoryǁstate_dict__mutmut_{n}": "no grid: its empty image tensor is never read"
@@ -291,7 +291,7 @@ def function_digests(module: str, repo: Path = REPO) -> dict[str, str]:
 
 
 def _split(name: str) -> tuple[str, str, int]:
-    """'gan.engine.step.x_gan_step__mutmut_4' -> ('gan.engine.step', 'x_gan_step', 4)."""
+    """'gan.core.step.x_gan_step__mutmut_4' -> ('gan.core.step', 'x_gan_step', 4)."""
     head, number = name.rsplit("__mutmut_", 1)
     module, function = head.rsplit(".", 1)
     return module, function, int(number)
@@ -470,7 +470,7 @@ mm.cli(sys.argv[1:])
 
 def run_mutmut(names: list[str], max_children: int) -> int:
     """Run mutmut from the repository root (it reads pyproject.toml there); only the mutants ``names``
-    (globs such as ``gan.engine.losses.*``) when given, and those again even if they have a result."""
+    (globs such as ``gan.core.losses.*``) when given, and those again even if they have a result."""
     cmd = [sys.executable, "-c", LAUNCHER, "run", "--max-children", str(max_children), *names]
     # Its own process group: on a stop, mutmut and the test runs it forked are stopped together.
     child = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
@@ -581,7 +581,7 @@ def recheck(results: dict[str, dict[str, int | None]], limit_s: float = 900.0, w
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gan.tools.mutation", description=__doc__.split("\n")[0])
-    p.add_argument("--module", action="append", help="only this module, e.g. gan.engine.losses (repeatable)")
+    p.add_argument("--module", action="append", help="only this module, e.g. gan.core.losses (repeatable)")
     p.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     p.add_argument("--report", action="store_true", help="print the last run's table without running")
     p.add_argument("--survivors", action="store_true", help="list surviving mutants instead of the table")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from gan.engine.data import to_uint8, to_unit_range
+from gan.core.data import to_uint8, to_unit_range
 from gan.viz.images import tile
 
 MAX_GIF_FRAMES = 200  # the history keeps at most ~120 grids; a cap keeps a GIF small anyway

@@ -15,9 +15,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gan.engine.coach import marker_label as coach_label
-from gan.engine.history import History, SampleGrid, Snapshot
-from gan.engine.losses import LOSSES
+from gan.core.coach import marker_label as coach_label
+from gan.core.losses import LOSSES
+from gan.core.step import SampleGrid
+from gan.engine.history import History, Snapshot
 
 # Okabe-Ito blue and vermillion: distinct for colour-blind viewers and on a washed-out projector.
 D_COLOR = "#0072B2"
@@ -167,7 +168,7 @@ def switch_label(detail: str) -> str:
 
 def markers(events: pd.DataFrame, limit: int = 50) -> pd.DataFrame:
     """The loss chart's vertical markers: step, kind ("loss" | "coach") and label, for every loss switch
-    ("BCE→MSE") and every alarm the coach raised ("D wins"; gan.engine.coach), the latest ``limit`` of them."""
+    ("BCE→MSE") and every alarm the coach raised ("D wins"; gan.core.coach), the latest ``limit`` of them."""
     if events.empty:
         return pd.DataFrame({"step": pd.Series(dtype=float), "kind": pd.Series(dtype=object),
                              "label": pd.Series(dtype=object)})

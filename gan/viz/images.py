@@ -1,7 +1,7 @@
 """Sample grids as pictures: uint8 (N, 28, 28) -> one tiled mosaic (array, PIL image or PNG bytes).
 Must not know about runs or charts; uint8 arrays in, pictures out.
 
-The one home for turning a grid into a picture; G's output becomes uint8 in gan.engine.data.to_uint8.
+The one home for turning a grid into a picture; G's output becomes uint8 in gan.core.data.to_uint8.
 """
 
 import io

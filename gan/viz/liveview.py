@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
-from gan.engine.data import data_noun
-from gan.engine.losses import format_equilibrium, get_loss
-from gan.engine.protocol import Diagnosis, PauseCause, RunState, RunStatus
+from gan.core.data import data_noun
+from gan.core.diagnosis import Diagnosis
+from gan.core.losses import format_equilibrium, get_loss
+from gan.engine.status import PauseCause, RunState, RunStatus
 
 MIN_INTERVAL_S = 0.5  # viewers refresh every 1 s: a frame half a second old is still news to them
 STATE_LABELS = {RunState.LOADING: "Loading", RunState.RUNNING: "Running", RunState.PAUSED: "Paused",
@@ -54,7 +55,7 @@ class LiveFrame:
     banners: tuple[Banner, ...]
     charts: str | None  # gan.viz.livechart.dashboard_payload JSON; None before the first step
     built_at: float  # time.monotonic() when rendered
-    coach: Diagnosis | None = None  # the coach's latest reading (gan.engine.coach), None before the first
+    coach: Diagnosis | None = None  # the coach's latest reading (gan.core.coach), None before the first
 
 
 def fmt_elapsed(seconds: float) -> str:
@@ -101,7 +102,7 @@ def headline(status: RunStatus) -> str:
 
 def dataset_label(dataset: str) -> str:
     """What the headline says a run trains on: the dataset's name, or "your images" for an upload ("own")."""
-    from gan.engine.config import OWN
+    from gan.core.config import OWN
 
     return "your images" if dataset == OWN else dataset
 
@@ -258,7 +259,7 @@ class QualityView:
     def title(dataset: str) -> str:
         """The panel's heading for a run on ``dataset`` (its config's, known before training starts): it names
         the run's own data from the first frame on, never "digits" for clothes or your images."""
-        from gan.engine.config import OWN
+        from gan.core.config import OWN
 
         if dataset == OWN:
             return "Quality of your images' GAN: Fréchet distance against them"

@@ -1,8 +1,8 @@
 """The numbers behind the Theory page: entropy, cross-entropy, the 0.693 / 0.25 lines, a loss catalogue.
-Must not redefine a loss: every number goes through gan.engine.losses.
+Must not redefine a loss: every number goes through gan.core.losses.
 
 Everything here is a pure function returning numbers or DataFrames, so the page stays thin and the
-tests can check the maths without a browser. The GAN losses are evaluated THROUGH gan.engine.losses (the
+tests can check the maths without a browser. The GAN losses are evaluated THROUGH gan.core.losses (the
 same functions that train), with torch autograd for the gradients: if the registry changed, the
 Theory page would change with it.
 
@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from gan.engine.losses import LOSSES, get_loss
+from gan.core.losses import LOSSES, get_loss
 
 EPS = 1e-6  # keeps p away from 0 and 1, where ln and logit are infinite
 TARGET_LOSSES = ("bce", "mse")  # the losses that compare D's probability with a 0/1 target
@@ -75,7 +75,7 @@ def optimal_discriminator(p_data: float, p_model: float) -> float:
     return p_data / total
 
 
-# --- D's loss as a function of its output, through gan.engine.losses -------------------------------------
+# --- D's loss as a function of its output, through gan.core.losses -------------------------------------
 def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
@@ -148,7 +148,7 @@ def g_push_table(d_fakes=(0.5, 0.1, 0.01, 0.001), losses=("minimax", "bce", "mse
     The rescue story in numbers: minimax's ln(1 − σ(l)) has slope σ(l) → 0 as D(fake) → 0
     (saturates); BCE's −ln σ(l) has slope 1 − σ(l) → 1 (keeps pushing); MSE's (σ(l) − 1)² has slope
     2(1 − σ(l))σ(l) → 0 (saturates too: the sigmoid's own slope σ(1 − σ) kills it). Columns: loss,
-    d_fake, push. Computed through gan.engine.losses, so it is the slope the trainer really backpropagates.
+    d_fake, push. Computed through gan.core.losses, so it is the slope the trainer really backpropagates.
     """
     rows = []
     for loss in losses:

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from gan.engine.checkpoint import CheckpointError
-from gan.engine.config import FIELD_LABELS, OWN, Config, ConfigError
-from gan.engine.losses import get_loss
-from gan.engine.protocol import LIVE_STATES, FailureKind, RunState
-from gan.engine.remote import WorkerError
+from gan.core.config import FIELD_LABELS, OWN, Config, ConfigError
+from gan.core.losses import get_loss
+from gan.engine.status import LIVE_STATES, FailureKind, RunState
 from gan.engine.trainer import PAUSED, RUNNING
+from gan.store.checkpoint import CheckpointError
+from gan.worker.remote import WorkerError
 from gan.workshop import snapshots
 from gan.workshop.presets import get_preset, preset_config
 from gan.workshop.runs import RunLimitError, RunRegistry
@@ -309,11 +309,11 @@ class TrainController:
         return _success(f"Coach's advice applied: {said} from the next step.", trainer)
 
     def use_own_images(self, upload, max_bytes: int = OWN_UPLOAD_MB * 2**20) -> OwnUpload:
-        """Your images uploaded from the Train page: checked like the CLI's --data (gan.engine.own_images), kept
+        """Your images uploaded from the Train page: checked like the CLI's --data (gan.core.own_images), kept
         in the runs folder under a content-hash name (the next Start reads them there, also in the worker), and a
         preview of 64. Anything unusable: an error that says why, and nothing is kept."""
-        from gan.engine.own_images import OwnImagesError, load_own_images
-        from gan.engine.storage import StorageError, atomic_write
+        from gan.core.own_images import OwnImagesError, load_own_images
+        from gan.store.storage import StorageError, atomic_write
         from gan.viz.images import grid_png
 
         name = str(getattr(upload, "name", "") or "upload")

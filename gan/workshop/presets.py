@@ -8,8 +8,8 @@ To add one (failure modes, comparisons), add an entry to PRESETS; names are lowe
 
 from dataclasses import dataclass, field
 
-from gan.engine.config import Config
-from gan.engine.protocol import Condition
+from gan.core.config import Config
+from gan.core.diagnosis import Condition
 
 ACTION_KINDS = ("loss", "lr_g", "lr_d", "d_steps")  # the Trainer's live setters: set_loss, set_lr, set_d_steps
 
@@ -56,7 +56,7 @@ class Preset:
     # not seconds, so the check is the same run on any machine.
     check_steps: int = 0
     claims: tuple = ()  # Claim, what the description promises in numbers
-    # What the coach (gan.engine.coach) must name on this run: a "diagnosis_step" Claim says by when.
+    # What the coach (gan.core.coach) must name on this run: a "diagnosis_step" Claim says by when.
     diagnosis: Condition | None = None
 
     def plan(self) -> list[tuple[int, str, object]]:

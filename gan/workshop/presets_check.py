@@ -29,9 +29,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from gan.engine.coach import RealImages, grid_similarity, replay
-from gan.engine.data import to_unit_range
-from gan.engine.losses import get_loss
+from gan.core.coach import RealImages, grid_similarity, replay
+from gan.core.data import to_unit_range
+from gan.core.losses import get_loss
 from gan.engine.trainer import FAILED, PAUSED, Trainer
 from gan.quality.monitor import shared_evaluator
 from gan.workshop.presets import PRESETS, Claim, Preset, get_preset, preset_config
@@ -71,7 +71,7 @@ class Measurement:
     d_fake_min_after: float  # the lowest TAIL-step mean of D(G(z)) after it … (NaN if none)
     d_fake_max_after: float  # … and the highest: did D(fake) recover?
     recovery_steps: float  # steps after the first live action until a TAIL-step D(fake) mean > 0.1 (inf: never)
-    # The coach (gan.engine.coach), replayed over the run as the trainer read it every sample_every steps:
+    # The coach (gan.core.coach), replayed over the run as the trainer read it every sample_every steps:
     diagnosis_step: float  # first step it named the preset's diagnosis (inf: never; NaN: the preset names none)
     diagnosis_after_switch: float  # ... at or after the first live action's step (NaN: no action or diagnosis)
     final_condition: str  # what the trainer's coach says at the check step (RunStatus.diagnosis)
@@ -142,7 +142,7 @@ def measure(name: str, seed: int = 0, steps: int | None = None, threads: int = 1
                         float(after[0]) if after else math.inf)
         final = trainer.status().diagnosis
         if checkpoint:
-            from gan.engine.checkpoint import save_checkpoint
+            from gan.store.checkpoint import save_checkpoint
 
             save_checkpoint(trainer, checkpoint)
         return Measurement(

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 
-from gan.engine import heap
-from gan.engine.config import Config
-from gan.engine.protocol import LIVE_STATES
+from gan.core.config import Config
 from gan.engine.run import Run, RunView
+from gan.engine.status import LIVE_STATES
 from gan.engine.trainer import FAILED, IDLE, Trainer
 from gan.quality.monitor import MetricsMonitor, quality_columns
+from gan.worker import heap
 
 DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/quality/monitor.py); 0 turns them off.
@@ -22,7 +22,7 @@ DEFAULT_METRICS_EVERY = 500
 # the browser responsive; GAN_LIVE_TORCH_THREADS overrides it (0 = leave torch's default).
 DEFAULT_TORCH_THREADS = 1
 # Where dashboard runs train (GAN_LIVE_TRAINER): "process" = a warm worker process with its own GIL
-# (gan.engine.worker), so viewers' refreshes cost training nothing; "thread" = a thread in the server process
+# (gan.worker.process), so viewers' refreshes cost training nothing; "thread" = a thread in the server process
 # (tests, debugging; every viewer refresh then competes with training for the GIL).
 TRAINER_MODES = ("process", "thread")
 DEFAULT_TRAINER_MODE = "process"
@@ -70,17 +70,17 @@ class RunRegistry:
         self.mode = trainer_mode_from_env() if mode is None else mode
         if self.mode not in TRAINER_MODES:
             raise ValueError(f"mode must be one of {TRAINER_MODES}, got {self.mode!r}")
-        heap.keep_flat()  # the server lives for hours of refreshes: gan/engine/heap.py
+        heap.keep_flat()  # the server lives for hours of refreshes: gan/worker/heap.py
         self.worker = None
         if self.mode == "process":
-            from gan.engine.remote import WorkerClient
+            from gan.worker.remote import WorkerClient
 
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
         self._runs: dict[str, RunView] = {}  # every kind: a live run, a finished one, an interrupted SavedRun
-        # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.engine.autosave). A run there
+        # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.store.autosave). A run there
         # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
-        from gan.engine.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
+        from gan.store.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
         from gan.workshop.snapshots import runs_dir
 
         every_s_from_env(), cap_bytes_from_env()  # a bad GAN_LIVE_AUTOSAVE_S / _RUNS_MAX_MB: a clear error now
@@ -140,20 +140,20 @@ class RunRegistry:
             if trainer.autosave is None:  # a branch or an upload: a folder of its own
                 trainer.autosave = self._new_saver(trainer.name)
             if self.worker is not None:
-                from gan.engine.remote import RemoteTrainer
+                from gan.worker.remote import RemoteTrainer
 
                 trainer = RemoteTrainer.from_trainer(self.worker, trainer)
             return self._register_and_start(trainer, paused)
 
     def _new_saver(self, name: str, run_dir=None):
-        from gan.engine.autosave import Autosaver, new_run_dir
+        from gan.store.autosave import Autosaver, new_run_dir
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
     def _new_trainer(self, config: Config, name: str, saver) -> Run:
         if self.worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
-        from gan.engine.remote import RemoteTrainer
+        from gan.worker.remote import RemoteTrainer
 
         return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
                              autosave_root=str(saver.root))
@@ -181,7 +181,7 @@ class RunRegistry:
         if self._preview is not None and self._preview.run_dir != trainer.run_dir:
             # The presenter started something else instead of continuing: the interrupted run stays on disk
             # but is no longer offered (the next start of the app would otherwise offer it again).
-            from gan.engine.autosave import mark_clean
+            from gan.store.autosave import mark_clean
 
             try:
                 mark_clean(self._preview.run_dir)
@@ -214,11 +214,11 @@ class RunRegistry:
             return self._runs.get(self._current) if self._current else self._preview
 
     def continue_offer(self):
-        """What the presenter can continue (gan.engine.autosave.Interrupted), or None: the interrupted run shown
+        """What the presenter can continue (gan.store.autosave.Interrupted), or None: the interrupted run shown
         since the app started, or the current run if it failed (a dead worker, an exception) and has an
         autosave."""
-        from gan.engine.autosave import Interrupted, SavedRun, latest_valid
-        from gan.engine.storage import StorageError
+        from gan.store.autosave import Interrupted, SavedRun, latest_valid
+        from gan.store.storage import StorageError
 
         current = self.current()
         if isinstance(current, SavedRun):
@@ -241,7 +241,7 @@ class RunRegistry:
 
     def continue_run(self, offer=None) -> Run:
         """Continue an interrupted or failed run from its newest autosave, in the same folder."""
-        from gan.engine.checkpoint import trainer_from_checkpoint
+        from gan.store.checkpoint import trainer_from_checkpoint
 
         offer = offer or self.continue_offer()
         if offer is None:
@@ -270,7 +270,7 @@ class RunRegistry:
     def reset(self, timeout: float = 5.0) -> None:
         """Stop every run and forget them all: the dashboard is back to 'no run'. Their folders stay on disk,
         marked as stopped, so an interrupted run is no longer offered to continue."""
-        from gan.engine.autosave import mark_clean
+        from gan.store.autosave import mark_clean
 
         self.stop_all(timeout)
         with self._lock:
@@ -306,13 +306,13 @@ class RunRegistry:
 
 
 def _read_quality(run_dir) -> list:
-    from gan.engine.autosave import read_quality
+    from gan.store.autosave import read_quality
 
     return read_quality(run_dir) if run_dir is not None else []
 
 
 def _write_quality(run_dir, rows) -> None:
-    from gan.engine.autosave import write_quality
+    from gan.store.autosave import write_quality
 
     try:
         write_quality(run_dir, rows)

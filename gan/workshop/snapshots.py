@@ -1,4 +1,4 @@
-"""Named snapshots of runs, for Compare and Branch: in memory, and on disk as gan.engine.checkpoint files.
+"""Named snapshots of runs, for Compare and Branch: in memory, and on disk as gan.store.checkpoint files.
 Must not train; it stores, loads, validates and branches checkpoint states.
 
 A snapshot is a whole checkpoint (weights, optimisers, settings, history) saved under a name the
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gan.engine.checkpoint import (
+from gan.core.config import Config, ConfigError
+from gan.core.losses import get_loss
+from gan.store.checkpoint import (
     MAX_BYTES,
     MAX_MB,
     CheckpointError,
@@ -29,9 +31,7 @@ from gan.engine.checkpoint import (
     save_checkpoint,
     trainer_from_checkpoint,
 )
-from gan.engine.config import Config, ConfigError
-from gan.engine.losses import get_loss
-from gan.engine.storage import torch_save_atomic
+from gan.store.storage import torch_save_atomic
 
 DEFAULT_RUNS_DIR = "~/.cache/gan-live/runs"
 MAX_UPLOAD_MB, MAX_UPLOAD_BYTES = MAX_MB, MAX_BYTES  # one cap for a checkpoint file, uploaded or on disk

@@ -5,15 +5,15 @@ import io
 
 import torch
 
-from gan.engine.checkpoint import CheckpointError, load_checkpoint, trainer_from_checkpoint
 from gan.engine.run import Run, RunView
 from gan.engine.trainer import Trainer
+from gan.store.checkpoint import CheckpointError, load_checkpoint, trainer_from_checkpoint
 from gan.workshop import snapshots
 
 
 # --- downloads (the Samples page) ------------------------------------------------------------------
 def checkpoint_bytes(trainer: Run) -> bytes:
-    """The whole run as a checkpoint file's bytes (gan.engine.checkpoint.load_checkpoint reads them back).
+    """The whole run as a checkpoint file's bytes (gan.store.checkpoint.load_checkpoint reads them back).
 
     Taken at a step boundary (state_dict holds the step lock), so it is consistent while training runs.
     """

@@ -11,8 +11,6 @@ import time
 
 import torch
 
-# Re-exported: callers import these from gan.tools.bench (tests, gan/tools/cli.py), as before the split.
-from gan.engine.procs import cpu_seconds  # tests/test_viewers.py reads bench.cpu_seconds
 from gan.tools.bench.browser import CHROMIUM, CHROMIUM_ARGS, STEP_RE, heap_mb, must_read_step, part_browser, read_step
 from gan.tools.bench.common import REPO, TINY, log
 from gan.tools.bench.render import chart_specs, part_render
@@ -45,6 +43,9 @@ from gan.tools.bench.training import (
     trainer_steps_per_sec,
 )
 from gan.tools.bench.viewers import part_viewers, steps_per_sec
+
+# Re-exported: callers import these from gan.tools.bench (tests, gan/tools/cli.py), as before the split.
+from gan.tools.procs import cpu_seconds  # tests/test_viewers.py reads bench.cpu_seconds
 
 __all__ = [
     "KEYS", "PARTS", "DEFAULT_PARTS", "build_parser", "apply_quick", "main",
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         apply_quick(args)
     torch.set_num_threads(args.threads)
-    from gan.engine.config import Config
+    from gan.core.config import Config
     from gan.engine.trainer import cached_dataset
     from gan.quality.metrics import Evaluator
 

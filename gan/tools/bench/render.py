@@ -59,8 +59,8 @@ def part_render(args) -> dict:
         charts["coverage"] = coverage_chart(coverage, np.full(10, 0.1))
         return chart_specs(charts)
 
-    from gan.engine.config import Config
-    from gan.engine.protocol import RunState, RunStatus
+    from gan.core.config import Config
+    from gan.engine.status import RunState, RunStatus
     from gan.viz import livechart
     from gan.viz.liveview import LiveView
 

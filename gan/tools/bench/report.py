@@ -87,7 +87,7 @@ def print_table(r: dict) -> None:
         present, readable = r.get("soak_autosaves_present"), r.get("soak_autosaves_readable")
         ok = "" if present is None else ("ok " if readable == present else "MISS") + " (goal all)"
         print(f"{'soak_autosaves':<22} {fmt(r.get('soak_autosaves')):>10}  {ok:<18} autosave files seen; "
-              f"{fmt(readable)} of {fmt(present)} left at the end load with gan.engine.checkpoint")
+              f"{fmt(readable)} of {fmt(present)} left at the end load with gan.store.checkpoint")
         print(f"{'soak_steps':<22} {fmt(r.get('soak_steps')):>10}  {'':<18} "
               f"{fmt(r.get('soak_steps_per_sec'))} steps/s; viewers dropped {fmt(r.get('soak_viewers_dropped'))}, "
               f"viewer errors {fmt(r.get('soak_viewer_errors'))}, refresh/s per viewer min "

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from gan.engine.models import ready_to_sample
-from gan.engine.storage import atomic_write
+from gan.core.models import ready_to_sample
+from gan.store.storage import atomic_write
 from gan.tools.bench.common import TINY, log
 
 
@@ -94,7 +94,7 @@ def part_score(args, cfg, evaluators: dict) -> dict:
 
 
 def save_grid(G, latent_dim: int, path: Path) -> None:
-    from gan.engine.data import to_uint8
+    from gan.core.data import to_uint8
     from gan.viz.images import grid_png
 
     g = torch.Generator().manual_seed(2)  # 64 fixed samples

@@ -10,8 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from gan.engine.procs import cpu_seconds
 from gan.tools.bench.common import REPO
+from gan.tools.procs import cpu_seconds
 
 
 def free_port() -> int:

@@ -10,20 +10,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan.engine.procs import training_worker_pid
 from gan.tools.bench.common import REPO, log
 from gan.tools.bench.report import fmt
 from gan.tools.bench.server import free_port, start_app_server, stop_app_server, vm_rss_mb, wait_group_gone, wait_http
 from gan.tools.bench.viewers import press_start
+from gan.tools.procs import training_worker_pid
 
-# The lead's naming (gan/engine/autosave.py's FILE_RE), written here so the part also runs on a tree without it.
+# The lead's naming (gan/store/autosave.py's FILE_RE), written here so the part also runs on a tree without it.
 AUTOSAVE_RE = re.compile(r"^autosave-\d{9}\.pt$")
 SOAK_MARGIN_S = 300.0  # on top of --minutes: server start, connects, Start, the final Stop, closing
 
 
 def autosave_files(runs_dir: Path) -> list[Path]:
     """Autosaves of every dashboard run: $GAN_LIVE_RUNS_DIR/live/<run folder>/autosave-<step>.pt
-    (gan.engine.storage's temporary files start with a dot and never match)."""
+    (gan.store.storage's temporary files start with a dot and never match)."""
     live = runs_dir / "live"
     try:
         return sorted(p for p in live.glob("*/autosave-*.pt") if AUTOSAVE_RE.match(p.name))
@@ -59,9 +59,9 @@ def _slope_per_hour(points: list[tuple[float, float]]) -> float | None:
 
 
 def check_autosaves(paths: list[Path]) -> tuple[int, list[str]]:
-    """Load each file as a user would continue it (gan.engine.checkpoint: weights_only, then validated);
+    """Load each file as a user would continue it (gan.store.checkpoint: weights_only, then validated);
     returns how many loaded and one line per file that did not."""
-    from gan.engine.checkpoint import load_checkpoint
+    from gan.store.checkpoint import load_checkpoint
 
     readable, failures = 0, []
     for path in paths:
@@ -190,7 +190,7 @@ def part_soak(args) -> dict:
     presses Start and --soak-viewers tabs connected throughout; every --soak-sample-s the server's and the
     training worker's RSS, the step, the viewers and the autosave files; soak_server/worker_rss_growth_mb
     (after a warm-up of min(10 %, 60 s)), soak_autosaves and soak_autosaves_readable (each loaded with
-    gan.engine.checkpoint), soak_log_errors, soak_viewers_dropped, soak_refresh_min."""
+    gan.store.checkpoint), soak_log_errors, soak_viewers_dropped, soak_refresh_min."""
     if not (REPO / "app.py").is_file():
         raise RuntimeError("app.py is not in the tree yet")
     port, token = free_port(), os.urandom(8).hex()

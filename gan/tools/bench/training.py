@@ -16,8 +16,8 @@ from gan.tools.bench.common import TINY
 # --- overhead ----------------------------------------------------------------------------------
 def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
     """The same gan_step as the Trainer, in a plain loop: no thread, no history, no commands."""
-    from gan.engine.losses import get_loss
-    from gan.engine.models import build_models
+    from gan.core.losses import get_loss
+    from gan.core.models import build_models
     from gan.engine.trainer import cached_dataset, gan_step
 
     data = cached_dataset(cfg.dataset, cfg.data_dir, "cpu")
@@ -40,9 +40,9 @@ def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
 def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | None = None, timeout: float = 600.0,
                           autosave_dir=None, autosave_every: float = 30.0) -> tuple[float, object]:
     """Run a Trainer to warmup+steps; steps/s from the history's per-step wall times after warm-up."""
-    from gan.engine.autosave import Autosaver
     from gan.engine.trainer import PAUSED, Trainer
     from gan.quality.monitor import MetricsMonitor
+    from gan.store.autosave import Autosaver
 
     saver = None if autosave_dir is None else Autosaver(autosave_dir, name="bench", every_s=autosave_every)
     trainer = Trainer(cfg, name="bench", autosave=saver)
@@ -106,8 +106,8 @@ def part_autosave(args, cfg) -> dict:
     autosave_ms (one autosave of the default run: state_dict + atomic write + fsync), autosave_cost (that
     per 30 s of training) and autosave_every_1s_vs_none (steps/s, interleaved rounds).
     """
-    from gan.engine.autosave import EVERY_S, Autosaver
     from gan.engine.trainer import PAUSED, Trainer
+    from gan.store.autosave import EVERY_S, Autosaver
 
     tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-autosave-"))
     try:
@@ -154,7 +154,7 @@ def rss_mb() -> float:
 def part_rss(args) -> dict:
     """rss_growth_mb: resident memory growth over --rss-steps steps after a warm-up (Trainer + MetricsMonitor
     + sample grids; a small fast model so 20,000 steps fit the time budget)."""
-    from gan.engine.config import Config
+    from gan.core.config import Config
     from gan.engine.trainer import PAUSED, Trainer
     from gan.quality.monitor import MetricsMonitor
 

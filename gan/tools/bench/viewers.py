@@ -9,9 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan.engine.procs import cpu_seconds, descendants
 from gan.tools.bench.common import REPO, log
 from gan.tools.bench.server import free_port, health_ms, start_app_server, stop_app_server, tree_cpu_seconds, wait_http
+from gan.tools.procs import cpu_seconds, descendants
 
 
 def steps_per_sec(logs: list[list], t0: float, t1: float) -> float | None:

@@ -79,7 +79,7 @@ class Dataset:
 def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: str = "cpu",
                  data_path: str = "") -> Dataset:
     if name == "own":  # your images; no labels (-1): the digit classifier does not apply to them
-        from gan.engine.own_images import OwnImagesError, load_own_images
+        from gan.core.own_images import OwnImagesError, load_own_images
 
         try:
             own = load_own_images(data_path)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from gan.engine.config import Config, ConfigError
-from gan.engine.losses import LOSSES
-from gan.engine.storage import torch_save_atomic
+from gan.core.config import Config, ConfigError
+from gan.core.losses import LOSSES
 from gan.engine.trainer import check_live_change
+from gan.store.storage import torch_save_atomic
 
 FORMAT = "gan-live-checkpoint/1"
 REQUIRED = ("format", "config", "step", "loss", "lr_g", "lr_d", "d_steps", "G", "D", "opt_g", "opt_d",
@@ -33,7 +33,7 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(trainer, path: str | os.PathLike, metrics: dict | None = None) -> Path:
-    """Write atomically (gan.engine.storage): a crash mid-save never leaves a half-written checkpoint.
+    """Write atomically (gan.store.storage): a crash mid-save never leaves a half-written checkpoint.
 
     ``metrics``: the run's quality rows as plain columns (gan.quality.monitor.quality_columns), kept under
     state["metrics"] so the Compare page can draw a snapshot's score curve.

@@ -3,14 +3,15 @@ Must not touch threads, locks, a Trainer, the history or the disk: networks and 
 
 import contextlib
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
-from gan.engine.data import Dataset, to_uint8
-from gan.engine.history import SampleGrid
-from gan.engine.losses import LossSpec
-from gan.engine.models import batch_statistics
+from gan.core.data import Dataset, to_uint8
+from gan.core.losses import LossSpec
+from gan.core.models import batch_statistics
 
 # |loss| above this counts as diverged, like nan/inf. Adam bounds each update by ~lr, so an absurd
 # lr tends to blow losses up to 1e20+ long before float32 overflows; no loss here legitimately
@@ -97,6 +98,19 @@ def non_finite_reason(step: int, loss_d: float, loss_g: float, lr_g: float, lr_d
     what = f"{value}" if not math.isfinite(value) else f"{value:.3g} (diverged)"
     return (f"{bad} became {what} at step {step} (lr_g={lr_g:g}, lr_d={lr_d:g}); "
             "weights were restored from the last sample point. Lower the learning rate and press Resume.")
+
+
+@dataclass
+class SampleGrid:
+    """What a sample point keeps for replay: the grid, and (from a training run) that step's batch of D outputs
+    and the coach's reading, so a scrubber can show the histogram and the diagnosis as they were."""
+
+    step: int
+    loss: str
+    images: np.ndarray  # (N, 28, 28) uint8 from the fixed noise
+    d_real_probs: np.ndarray | None = None  # (B,) float32 D(x) of that step's batch
+    d_fake_probs: np.ndarray | None = None  # (B,) float32 D(G(z))
+    diagnosis: object = None  # gan.core.diagnosis.Diagnosis at that step (None: not recorded)
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ Must not decide when a run trains or pauses; it only writes and finds saved stat
 Each dashboard or CLI run with a run folder gets an ``Autosaver``. The Trainer calls it every
 EVERY_S seconds of training and on pause, stop and loss switch; it writes the whole run (weights,
 optimisers, RNG, step, config, the history with events and grids — Trainer.state_dict) as
-``autosave-<step>.pt`` through gan.engine.storage (atomic), keeps the newest KEEP files, and records in
+``autosave-<step>.pt`` through gan.store.storage (atomic), keeps the newest KEEP files, and records in
 ``run.json`` whether the run ended cleanly. ``find_interrupted`` lists the runs that did not, newest
 autosave first, skipping (and naming) a truncated or corrupt file. Nothing outside the runs folder is
 read or written; loading stays weights_only. No streamlit.
@@ -13,6 +13,7 @@ read or written; loading stays weights_only. No streamlit.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gan.engine.run import Waiting
-from gan.engine.storage import StorageError, atomic_write, folder_bytes, torch_save_atomic
+from gan.store.storage import StorageError, atomic_write, folder_bytes, torch_save_atomic
 
 if TYPE_CHECKING:
-    from gan.engine.protocol import RunStatus
+    from gan.engine.status import RunStatus
 
 EVERY_S = 30.0  # seconds of training between autosaves: the most a crash can lose
 KEEP = 2  # autosaves kept per run: the newest, and one before it in case the newest is damaged
@@ -33,6 +34,7 @@ DEFAULT_CAP_MB = 2048  # the whole runs folder (GAN_LIVE_RUNS_MAX_MB): a laptop'
 FILE_RE = re.compile(r"^autosave-(\d{9})\.pt$")
 RUN_FILE = "run.json"
 QUALITY_FILE = "quality.json"
+log = logging.getLogger(__name__)
 
 
 def cap_bytes_from_env() -> int:
@@ -119,6 +121,15 @@ class Autosaver:
             self.saves += 1
             return path
 
+    def try_save(self, state: dict, *, clean: bool = False) -> bool:
+        """save(), for a run that must go on when the disk fails: False (last_error says why) instead of raising."""
+        try:
+            self.save(state, clean=clean)
+        except StorageError as exc:
+            log.warning("%s", exc)
+            return False
+        return True
+
     def _prune(self, newest: Path) -> None:
         files = sorted(p for p in self.run_dir.iterdir() if FILE_RE.match(p.name) and p != newest)
         for old in files[: max(0, len(files) - (self.keep - 1))]:
@@ -169,7 +180,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def latest_valid(run_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> tuple[Path, dict, list[str]]:
     """The newest autosave of a run folder that loads and validates; (file, state, skipped "file: why")."""
-    from gan.engine.checkpoint import CheckpointError, load_checkpoint
+    from gan.store.checkpoint import CheckpointError, load_checkpoint
 
     run_dir = Path(run_dir)
     root = Path(root) if root is not None else run_dir.parent
@@ -243,9 +254,9 @@ class SavedRun(Waiting):
     continues it, starts another or resets. It reads like a stopped Trainer and trains nothing."""
 
     def __init__(self, found: Interrupted):
-        from gan.engine.config import Config
+        from gan.core.config import Config
         from gan.engine.history import History
-        from gan.engine.protocol import RunState, RunStatus
+        from gan.engine.status import RunState, RunStatus
 
         state = found.state
         self.found = found

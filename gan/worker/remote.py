@@ -1,5 +1,5 @@
 """Owns RemoteTrainer: a run training in the worker process, mirrored here with the Trainer's public interface.
-Must not touch the worker process or its pipes (gan.engine.client's WorkerClient) nor any UI."""
+Must not touch the worker process or its pipes (gan.worker.client's WorkerClient) nor any UI."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import threading
 import time
 from dataclasses import replace
 
-from gan.engine import protocol as p
-from gan.engine.client import CALL_TIMEOUT_S, WorkerClient, WorkerError
-from gan.engine.config import Config
+from gan.core.config import Config
 from gan.engine.control import check_d_steps, check_live_change, check_max_rate, check_step, lr_changes
 from gan.engine.history import History
-from gan.engine.protocol import FailureKind, PauseCause, RunState, RunStatus
 from gan.engine.run import Waiting
+from gan.engine.status import FailureKind, PauseCause, RunState, RunStatus
+from gan.worker import messages as p
+from gan.worker.client import CALL_TIMEOUT_S, WorkerClient, WorkerError
 
 __all__ = ["CALL_TIMEOUT_S", "SILENT_S", "RemoteTrainer", "WorkerClient", "WorkerError"]  # the client's: re-exported
 
@@ -192,7 +192,7 @@ class RemoteTrainer(Waiting):
                 pass
 
     def set_loss(self, name: str) -> None:
-        from gan.engine.losses import get_loss
+        from gan.core.losses import get_loss
 
         get_loss(name)  # ValueError for an unknown loss, here, before anything is sent
         self._call(p.SetLoss(self.name, name))
@@ -325,13 +325,13 @@ class RemoteTrainer(Waiting):
 
     def generator_copy(self):
         """An eval-mode CPU copy of G, taken at a step boundary in the worker; the average's BatchNorm statistics
-        (gan.engine.models.standing_statistics, ~0.2 s) are computed here, once per sample point: the Samples
+        (gan.core.models.standing_statistics, ~0.2 s) are computed here, once per sample point: the Samples
         pages of a room and the quality monitor share one, each gets its own copy of it."""
         import copy
 
         import torch
 
-        from gan.engine.models import build_models, ready_to_sample
+        from gan.core.models import build_models, ready_to_sample
 
         point = self.step_count // self.config.sample_every
         with self._lock:
@@ -353,7 +353,7 @@ class RemoteTrainer(Waiting):
 
         return torch.load(io.BytesIO(self._call(p.Snapshot(self.name))), map_location="cpu", weights_only=True)
 
-    # --- from the client (gan.engine.client.WorkerClient): replies and its tick reader -------------------
+    # --- from the client (gan.worker.client.WorkerClient): replies and its tick reader -------------------
     def on_status(self, status: RunStatus, stamp: float) -> None:
         """A status taken in the worker at ``stamp``; kept unless a newer one arrived first. IDLE is the worker's
         run between its registration there and its start (a tick may catch it): this run is loading, not idle."""

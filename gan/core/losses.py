@@ -72,7 +72,7 @@ class LossSpec:
     equilibrium_g: float | None  # G's loss at that point
     summary: str  # one sentence for tables and tooltips
     # |∂ G's loss / ∂ fake logit| for one sample, as a function of p = D(G(z)) = sigmoid(logit): how hard
-    # G is pushed. The coach (gan/engine/coach.py) compares it with BCE's to say "G's gradient vanishes".
+    # G is pushed. The coach (gan/core/coach.py) compares it with BCE's to say "G's gradient vanishes".
     g_slope: Callable[[float], float]
 
 

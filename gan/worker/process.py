@@ -43,9 +43,9 @@ def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str 
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="gan-watch-parent").start()
     import torch
 
-    from gan.engine import heap
+    from gan.worker import heap
 
-    heap.keep_flat()  # hours of ticks and history copies from several threads: gan/engine/heap.py
+    heap.keep_flat()  # hours of ticks and history copies from several threads: gan/worker/heap.py
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
     Worker(cmd_conn, tick_conn).serve(preload)
@@ -56,7 +56,7 @@ class Worker:
 
     Why a process: at these tensor sizes a training step is GIL-bound, so in one process every
     millisecond the Streamlit server spends on a viewer's refresh came out of training (30 viewers cut
-    it to 0.09x). Here the server only sends commands (gan.engine.protocol) and reads ticks.
+    it to 0.09x). Here the server only sends commands (gan.worker.messages) and reads ticks.
 
     Two pipes: commands in, one Reply out for each (main thread); ticks out from a publisher thread that
     sends, every TICK_S, each run's status and what its History gained since the last tick. The worker
@@ -79,7 +79,7 @@ class Worker:
         publisher.start()
         if preload:  # warm the dataset cache so Start is quick (the server's first page spawned us)
             threading.Thread(target=self._preload, args=(preload,), daemon=True).start()
-        from gan.engine import protocol as p
+        from gan.worker import messages as p
 
         while True:
             try:
@@ -99,7 +99,7 @@ class Worker:
 
     @staticmethod
     def _preload(dataset: str) -> None:
-        from gan.engine.config import Config
+        from gan.core.config import Config
         from gan.engine.trainer import cached_dataset
 
         try:
@@ -113,8 +113,8 @@ class Worker:
 
     # --- commands ---------------------------------------------------------------------------------
     def _handle(self, request_id: int, cmd):
-        from gan.engine import protocol as p
-        from gan.engine.config import ConfigError
+        from gan.core.config import ConfigError
+        from gan.worker import messages as p
 
         try:
             value = self._dispatch(cmd)
@@ -132,7 +132,7 @@ class Worker:
         return p.Reply(request_id, True, value=value, status=status, stamp=stamp)
 
     def _dispatch(self, cmd):
-        from gan.engine import protocol as p
+        from gan.worker import messages as p
 
         if isinstance(cmd, p.Ping):
             return os.getpid()
@@ -179,9 +179,9 @@ class Worker:
         return None
 
     def _start(self, cmd):
-        from gan.engine.checkpoint import CheckpointError, trainer_from_checkpoint
-        from gan.engine.config import Config
+        from gan.core.config import Config
         from gan.engine.trainer import Trainer
+        from gan.store.checkpoint import CheckpointError, trainer_from_checkpoint
 
         if cmd.name in self.trainers and self.trainers[cmd.name].is_alive():
             raise RuntimeError(f"run {cmd.name!r} is already live in the training worker")
@@ -198,7 +198,7 @@ class Worker:
             trainer = Trainer(config, name=cmd.name)
         trainer.dataset_fallback = cmd.dataset_fallback
         if cmd.autosave_dir:
-            from gan.engine.autosave import Autosaver
+            from gan.store.autosave import Autosaver
 
             trainer.autosave = Autosaver(cmd.autosave_dir, name=cmd.name, root=cmd.autosave_root or None)
         for after_step, kind, value in cmd.actions:
@@ -228,7 +228,7 @@ class Worker:
                     os._exit(0)  # the server is gone: nobody to train for
 
     def _tick(self, name: str, trainer):
-        from gan.engine import protocol as p
+        from gan.worker import messages as p
 
         with self._lock:
             cursor = self.cursors.get(name)

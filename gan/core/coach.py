@@ -4,7 +4,7 @@ the CLI, the pages and the tests get the same reading from the same numbers (the
 keeps a pure function of a dataset's images from being computed again at every sample point).
 
 The trainer asks at every sample point (each ``sample_every`` steps) with the latest rows of its history
-and the grid it just drew; the answer is a gan.engine.protocol.Diagnosis, carried in RunStatus and marked
+and the grid it just drew; the answer is a gan.worker.messages.Diagnosis, carried in RunStatus and marked
 on the loss chart when it changes. The rules, first match wins, each tied to a formula of the Theory page:
 
 1. Diverged — a loss became NaN/inf (the trainer reports it; it has paused and rolled back).
@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gan.engine.data import data_noun
-from gan.engine.losses import format_equilibrium, get_loss
-from gan.engine.protocol import Condition, Diagnosis
+from gan.core.data import data_noun
+from gan.core.diagnosis import Condition, Diagnosis
+from gan.core.losses import format_equilibrium, get_loss
 
 # Rows are the History's: (step, time, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss, ...).
 STEP, LOSS_D, LOSS_G, D_REAL, D_FAKE, LR_G, LR_D, LOSS = 0, 2, 3, 4, 5, 6, 7, 8
@@ -102,13 +102,13 @@ class RealImages:
 
     @classmethod
     def of(cls, dataset) -> "RealImages":
-        """The calibration of a gan.engine.data.Dataset: computed once per dataset (name, source, size) and
+        """The calibration of a gan.core.data.Dataset: computed once per dataset (name, source, size) and
         kept for the process, since the trainer asks at every sample point and every run of a room shares it."""
         key = (dataset.name, dataset.source, len(dataset))
         with _calibration_lock:
             found = _calibrated.get(key)
         if found is None:
-            from gan.engine.data import to_uint8
+            from gan.core.data import to_uint8
 
             rng = np.random.default_rng(0)  # seeded: the same threshold for the same data, run after run
             n = min(CALIBRATION_IMAGES, len(dataset))

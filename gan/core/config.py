@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 DATASETS = ("mnist5k", "mnist", "fashion")  # the dashboard's choices
-OWN = "own"  # your images (data_path): the CLI's --data PATH (gan.engine.own_images)
+OWN = "own"  # your images (data_path): the CLI's --data PATH (gan.core.own_images)
 MODELS = ("auto", "mlp", "dcgan")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # mps: Apple's GPU (a presenter's MacBook)
 
@@ -48,7 +48,7 @@ class Config:
     # Where torchvision keeps full MNIST (and where a download would go).
     data_dir: str = "~/.cache/gan-live/data"
     # Your images when dataset is "own": a folder or .zip of PNG/JPEG files, or an .npz/IDX file; made
-    # MNIST-like (28x28, white ink on black, centred) by gan.engine.own_images. "" for the built-in sets.
+    # MNIST-like (28x28, white ink on black, centred) by gan.core.own_images. "" for the built-in sets.
     data_path: str = ""
     # The small DCGAN pair, also on a CPU: measured per second of CPU time it beats the MLP pair by far
     # (classifier score ~5.5 vs ~2.4 after 2,000-3,000 steps; `python -m gan bench`). "auto" still
@@ -58,7 +58,7 @@ class Config:
     # the DCGAN pair 32/64 channels (D 32/64/128): ~2.5x the steps/s of 256 on a CPU, with the same
     # quality per step.
     width: int = 128
-    # Key into gan.engine.losses.LOSSES; can change live while training runs.
+    # Key into gan.core.losses.LOSSES; can change live while training runs.
     loss: str = "bce"
     # Size of z. 16 numbers are plenty for ten digits in their styles, and a small z is one G learns to cover
     # in two minutes. At 2,200 steps on five seeds (docs/measurements.md), z of 64 / 32 / 16: ruler B FD mean
@@ -92,14 +92,14 @@ class Config:
     # 0.995 averages ~200 steps. At 120 s with the rates above: ruler A FD 12.3 raw -> 7.6 averaged
     # (0.99); 0.999 still remembered the blurry early G. With z of 16, 0.995 beat 0.99 on each of 5 seeds
     # at 2,400 steps (ruler B FD mean 9.8 -> 9.3; with lr_d 3e-3, 9.0). Training never reads it. The
-    # average's BatchNorm layers sample with statistics of their own, not the raw G's (gan.engine.models:
+    # average's BatchNorm layers sample with statistics of their own, not the raw G's (gan.core.models:
     # batch_statistics for grids, standing_statistics for copies): 3 seeds, ruler A FD 9.4-11.4 -> 7.0-9.8,
     # ruler B 12.5-13.6 -> 9.3-12.8.
     ema: float = 0.995
     # Seeds the weights, the fixed sample noise and the batch order: same seed, same run on CPU.
     seed: int = 0
     # "auto" takes CUDA when there is an NVIDIA GPU, else Apple's GPU (MPS) on a Mac that has one, else the
-    # CPU (gan.engine.config.auto_device).
+    # CPU (gan.core.config.auto_device).
     device: str = "auto"
     # Steps between sample grids from the fixed noise; the timeline keeps a bounded number of them.
     sample_every: int = 100
@@ -113,7 +113,7 @@ class Config:
                               "must be given for the data 'own': a folder, .zip, .npz or IDX file (--data PATH)")
         _choice("model", self.model, MODELS)
         _choice("device", self.device, DEVICES)
-        from gan.engine.losses import LOSSES  # local: losses imports torch, config stays light
+        from gan.core.losses import LOSSES  # local: losses imports torch, config stays light
 
         _choice("loss", self.loss, tuple(LOSSES))
         if not isinstance(self.data_dir, str) or not self.data_dir.strip():

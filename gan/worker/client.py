@@ -1,5 +1,5 @@
 """Owns the training worker process seen from the server: WorkerClient spawns, pins and calls it and reads its ticks.
-Must not touch a run's state itself: each run's mirror (gan.engine.remote.RemoteTrainer) applies what arrives."""
+Must not touch a run's state itself: each run's mirror (gan.worker.remote.RemoteTrainer) applies what arrives."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import time
 import types
 from typing import TYPE_CHECKING
 
-from gan.engine import protocol as p
-from gan.engine.config import ConfigError
-from gan.engine.protocol import FailureKind
+from gan.core.config import ConfigError
+from gan.engine.status import FailureKind
+from gan.worker import messages as p
 
 if TYPE_CHECKING:
-    from gan.engine.remote import RemoteTrainer
+    from gan.worker.remote import RemoteTrainer
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ _spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned 
 
 
 class WorkerError(RuntimeError):
-    """The training worker is gone or not answering; ``kind`` says which (gan.engine.protocol.FailureKind)."""
+    """The training worker is gone or not answering; ``kind`` says which (gan.worker.messages.FailureKind)."""
 
     def __init__(self, kind: FailureKind, message: str):
         super().__init__(message)
@@ -69,8 +69,8 @@ def _pin_threads(cores: set) -> None:
 class WorkerClient:
     """One training process and the pipes to it. Thread-safe; one command at a time.
 
-    Spawns gan.engine.worker in its own process (kept warm, so Start answers in well under a second), sends it
-    gan.engine.protocol commands with a timeout (the server never hangs on a stuck worker) and reads its ticks
+    Spawns gan.worker.process in its own process (kept warm, so Start answers in well under a second), sends it
+    gan.worker.messages commands with a timeout (the server never hangs on a stuck worker) and reads its ticks
     in one thread, handing each to its run's mirror. A worker that dies marks its runs failed with the cause.
     """
 
@@ -98,7 +98,7 @@ class WorkerClient:
     def _ensure_started_locked(self) -> None:
         if self._proc is not None and self._proc.is_alive():
             return
-        from gan.engine import worker
+        from gan.worker import process as worker
 
         # spawn, not fork: the server has threads (fork would copy their locks mid-use) and torch state.
         ctx = multiprocessing.get_context("spawn")
