@@ -10,7 +10,8 @@ as a helper).
 
 import streamlit as st
 
-from gan.viz.liveview import LiveView, QualityView
+from gan.viz.liveview import LiveView
+from gan.viz.qualityview import QualityView
 from gan.workshop import auth, snapshots
 from gan.workshop.runs import RunRegistry
 

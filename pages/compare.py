@@ -10,9 +10,10 @@ import streamlit as st
 
 from gan.engine.history import Snapshot
 from gan.store.checkpoint import CheckpointError
-from gan.viz.charts import CHART_CONFIG, CHART_HEIGHT, histogram_chart, loss_label, run_encoding, step_axis
+from gan.viz.charts import histogram_chart, run_encoding, step_axis
 from gan.viz.images import grid_png
 from gan.viz.liveview import replay_point
+from gan.viz.look import CHART_CONFIG, CHART_HEIGHT, loss_label
 from gan.workshop import snapshots
 from gan.workshop.transfer import live_state, read_upload
 from pages._shared import get_registry, get_store, no_run_notice, presenter_access
@@ -127,7 +128,7 @@ def run_cursor(run: str, step: int) -> alt.Chart:
 
 
 def projector(chart) -> alt.LayerChart:
-    """The dashboard's projector look (gan.viz.charts.CHART_CONFIG) and height on a chart of this page."""
+    """The dashboard's projector look (gan.viz.look.CHART_CONFIG) and height on a chart of this page."""
     return alt.layer(chart, height=CHART_HEIGHT, config=CHART_CONFIG)
 
 

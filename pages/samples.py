@@ -16,7 +16,7 @@ import streamlit as st
 
 from gan.core.config import OWN
 from gan.core.data import data_noun
-from gan.viz import animation, charts
+from gan.viz import animation, look
 from gan.viz.images import grid_png
 from gan.workshop.transfer import checkpoint_bytes, history_csv
 from pages._shared import get_registry, no_run_notice, presenter_access, reference_classifier
@@ -66,7 +66,7 @@ png = grid_png(grid.images, scale=4)
 # digits from the back of a room.
 left, middle, right = st.columns([2, 1, 1], gap="medium")
 left.image(png, output_format="PNG", width="stretch",
-           caption=f"Step {grid.step:,} · {charts.loss_label(grid.loss)} loss")
+           caption=f"Step {grid.step:,} · {look.loss_label(grid.loss)} loss")
 
 with middle:
     st.subheader("Time-lapse")

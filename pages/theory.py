@@ -9,7 +9,7 @@ import streamlit as st
 
 from gan.core.data import DataUnavailable, load_dataset
 from gan.viz import theory
-from gan.viz.charts import CHART_CONFIG, FONT_SIZE, MARKER_COLOR
+from gan.viz.look import CHART_CONFIG, FONT_SIZE, MARKER_COLOR
 
 # BCE and MSE as two dark, colour-blind-safe colours that are neither player's (D blue, G vermillion): the
 # default palette's pale orange MSE faded on a projector. The target is the dash: real solid, fake dashed.

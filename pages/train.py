@@ -2,20 +2,21 @@
 Must not decide anything (gan.workshop.controller does) nor command a trainer or the registry itself.
 
 The run lives in the process-wide registry (pages/_shared.py), so a reload or a second tab reattaches to it; the
-live panel reruns on a timer only while a run loads or runs, else a cheap watch notices changes."""
+live panel reruns on a timer only while a run loads or runs, else a cheap watch notices changes. What every viewer
+sees (the live and quality panels, replay) is pages/_train_live.py's; this file holds the controls."""
 
 import streamlit as st
 
 from gan.core.config import DATASETS, FIELD_LABELS, MODELS, OWN
 from gan.core.losses import LOSSES
-from gan.engine.trainer import LOADING, PAUSED, RUNNING
+from gan.engine.status import RunState
 from gan.viz import theory
-from gan.viz.liveview import BannerKind
-from gan.workshop import controller, snapshots
-from gan.workshop.controller import FORM_FIELDS, Kind, form_from_config
+from gan.workshop import controller, form, snapshots
+from gan.workshop.controller import Kind
+from gan.workshop.form import FORM_FIELDS, form_from_config
 from gan.workshop.presets import PRESETS
-from pages._livechart import live_charts
-from pages._shared import get_registry, get_store, live_view, no_run_notice, presenter_access, quality_view
+from pages._shared import get_registry, get_store, presenter_access
+from pages._train_live import live_panel, metrics_panel, replay_controls
 
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
 WATCH_S = 1.0  # no run moving: a cheap watch; a Resume reaches a paused viewer within ~1 s, ~3 ms per viewer-s
@@ -122,11 +123,11 @@ ss.setdefault("preset", "default")
 if access.presenter and "preset" in st.query_params and ss.get("_url_preset") != st.query_params["preset"]:
     ss["_url_preset"] = st.query_params["preset"]  # ?preset=NAME preselects it once (it does not start it)
     try:
-        ss["preset"] = controller.choose_preset(ss["_url_preset"])
+        ss["preset"] = form.choose_preset(ss["_url_preset"])
     except ValueError as exc:  # names every preset; nothing else changes
         st.error(f"?preset= in the address: {exc}", icon=":material/error:")
 if live:  # follow the run's loss and throttle, also when another tab changed them
-    for key, value in controller.followed_settings(status).items():
+    for key, value in form.followed_settings(status).items():
         ss[key] = value
 
 
@@ -208,13 +209,13 @@ def workshop_area() -> None:
             st.button("Stop run & start preset" if live else "Start preset", key="start_preset", type="primary",
                       on_click=lambda: workshop(ctl.start_preset, ss.preset, ss.max_rate), icon=":material/science:")
         with motion_tab:
-            st.slider("Max steps/s (0 = full speed)", 0, controller.MAX_RATE_LIMIT, key="max_rate",
+            st.slider("Max steps/s (0 = full speed)", 0, form.MAX_RATE_LIMIT, key="max_rate",
                       on_change=lambda: ctl.set_max_rate(ss.max_rate),
                       help="Throttles the training so the room can follow each step.")
             with st.container(horizontal=True, gap="small"):  # wraps on a narrow screen instead of clipping
                 for which, label in (("d", "Step D"), ("g", "Step G"), ("both", "Step both")):
                     st.button(label, key=f"step_{which}", on_click=lambda w=which: main_notice(ctl.step(w)),
-                              disabled=state != PAUSED)
+                              disabled=state != RunState.PAUSED)
             if trainer is not None and trainer.last_manual_step:
                 st.caption(theory.step_caption(trainer.last_manual_step))
             else:
@@ -264,9 +265,10 @@ if access.presenter:
                              help="Switches the running training at once; the charts mark the switch.")
         st.button("Start", key="start", type="primary", on_click=on_start, disabled=live,
                   icon=":material/play_arrow:")
-        st.button("Resume" if state == PAUSED else "Pause", key="pause_resume",
-                  on_click=lambda: main_notice(ctl.pause_or_resume()), disabled=state not in (RUNNING, PAUSED))
-        st.button("Step", key="step", on_click=lambda: main_notice(ctl.step()), disabled=state != PAUSED,
+        st.button("Resume" if state == RunState.PAUSED else "Pause", key="pause_resume",
+                  on_click=lambda: main_notice(ctl.pause_or_resume()),
+                  disabled=state not in (RunState.RUNNING, RunState.PAUSED))
+        st.button("Step", key="step", on_click=lambda: main_notice(ctl.step()), disabled=state != RunState.PAUSED,
                   help="One D and one G update while paused.")
         st.button("Stop", key="stop", on_click=lambda: main_notice(ctl.stop()), disabled=not live)
         st.button("Reset", key="reset", on_click=on_reset, disabled=trainer is None,
@@ -284,133 +286,26 @@ if ss.get("_notice"):
     st.error(ss["_notice"], icon=":material/block:")
 
 
-BANNER = {BannerKind.INFO: st.info, BannerKind.WARNING: st.warning, BannerKind.ERROR: st.error}
-
-
-def replaying_step() -> int | None:
-    """The step this tab replays (Replay on, a step chosen), or None when it shows the run live."""
-    return ss.get("replay_step") if ss.get("replay") else None
-
-
 def on_advice(changes) -> None:
     """The coach's action as the presenter saw it (not whatever the coach says by the time of the click)."""
     notice = ctl.apply_advice(changes)
     main_notice(notice, clear=True)
     if notice.ok:
-        for key, value in controller.advice_form(changes).items():
+        for key, value in form.advice_form(changes).items():
             ss[key] = value
     ss["_coach_applied"] = True  # the fragment reruns the whole page: the sidebar and notice show it
 
 
-def coach_box(d, run_state, replaying: bool = False) -> None:
-    """The coach's one sentence (gan.core.coach); an alarm stands out, and the presenter gets its action
-    (not while this tab replays: the reading is of a past step, the action would change the live run)."""
-    text = f"**Coach · {d.title}** — {d.evidence}" + (f". *Suggestion: {d.advice}.*" if d.advice else "")
-    if d.alarm:
-        st.warning(text, icon=":material/sports:")
-    else:
-        st.info(text, icon=":material/sports:")
-    if access.presenter and d.changes and run_state in (RUNNING, PAUSED) and not replaying:
-        st.button(f"Apply: {d.advice}", key="coach_apply", on_click=on_advice, args=(d.changes,),
-                  icon=":material/auto_fix_high:")
-
-
-def live_panel(seen_state: str) -> None:
-    """The live status, banners, charts and sample grid: one shared LiveFrame (gan.viz.liveview) per tick, laid
-    out by every viewer's rerun; the charts are drawn in each browser (pages/_livechart.py)."""
-    trainer = registry.current()
-    if trainer is None:
-        no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
-        return
-    step = replaying_step()
-    frame = live_view().frame(trainer) if step is None else live_view().replay_frame(trainer, step)
-    if frame.state != seen_state or ss.pop("_coach_applied", False):
-        st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
-    st.markdown(f"{frame.headline}\n\n{frame.details}")  # one element: every element costs each refresh
-    for banner in frame.banners:
-        BANNER[banner.kind](banner.for_viewer(access.presenter), icon=banner.icon)
-    if frame.coach is not None:
-        coach_box(frame.coach, frame.state, replaying=step is not None)
-    if frame.charts is None:
-        st.caption("The charts appear after the first step.")
-    else:
-        live_charts(frame.charts, key="live_charts")
-
-
-def metrics_panel() -> None:
-    """Classifier score over steps against the real-data ceiling, class coverage and the collapse alarm."""
-    trainer = registry.current()
-    monitor = registry.monitor(trainer)
-    if monitor is None:
-        return
-    frame = quality_view().frame(trainer.name, monitor, replaying_step())  # shared unless this tab replays
-    st.markdown(f"#### {frame.title}")
-    if frame.failed:
-        st.warning(frame.message, icon=":material/warning:")
-    elif frame.charts is None:
-        st.caption(frame.message)
-    else:
-        live_charts(frame.charts, key="quality_charts")
-        st.caption(frame.message)
-        if frame.alarm_firing:
-            st.error(frame.alarm, icon=":material/warning:")
-        else:
-            st.caption(frame.alarm)
-
-
-def on_replay() -> None:
-    """Replay on: the scrubber spans the sample points saved so far (fixed while it is shown, so the slider
-    keeps its place while training goes on); off: back to the live panel."""
-    t = registry.current()
-    grids = [] if t is None else t.history.snapshot().grids
-    if ss.get("replay") and grids:
-        ss["_replay_range"] = (t.name, grids[0].step, grids[-1].step)
-        ss["replay_step"] = grids[-1].step
-    else:
-        on_live()
-
-
-def on_live() -> None:
-    ss["replay"] = False
-    ss.pop("_replay_range", None)
-    ss.pop("replay_step", None)
-
-
-def replay_controls() -> None:
-    """A step scrubber for this session only: the grid, the histogram, the coach and a cursor on the line
-    charts move to the same step together; Live returns to now. Viewers may scrub too (it changes nothing)."""
-    if trainer is None:
-        return
-    span = ss.get("_replay_range")
-    if span is not None and span[0] != trainer.name:
-        on_live()  # another run (Reset, a preset, Continue): its own replay starts from Live
-        span = None
-    # One flex row: the toggle and Live as wide as their words (a column share cut "Replay" to "R…" at 1400 px),
-    # the scrubber takes the rest.
-    row = st.container(horizontal=True, vertical_alignment="center", key="replay_row")
-    row.toggle("Replay", key="replay", on_change=on_replay, width="content",
-               help="Scrub back through the run: every chart, the grid and the coach at one step.")
-    if not ss.get("replay") or span is None:
-        return
-    _, lo, hi = span
-    if hi <= lo:
-        row.caption("Replay needs two sample points: wait for the next one.")
-    else:
-        row.slider("Replay step", lo, hi, step=trainer.config.sample_every, key="replay_step",
-                   label_visibility="collapsed", width="stretch")
-    row.button("Live", key="replay_live", icon=":material/fast_forward:", width="content", on_click=on_live)
-
-
-replay_controls()
+replay_controls(trainer, registry)
 
 # Timers: the full panel only while something moves (and this session is not replaying); otherwise a cheap
 # watch (WATCH_S) reruns the page when the run changes (Resume or Step from another tab, a new run, a failure).
-run_every = refresh if state in (LOADING, RUNNING) and not ss.get("replay") else None
-st.fragment(live_panel, run_every=run_every)(state)
-st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (LOADING, RUNNING) and not ss.get("replay")
-            else None)()
+run_every = refresh if state in (RunState.LOADING, RunState.RUNNING) and not ss.get("replay") else None
+st.fragment(live_panel, run_every=run_every)(state, registry, access, on_advice)
+st.fragment(metrics_panel, run_every=METRICS_REFRESH_S if state in (RunState.LOADING, RunState.RUNNING)
+            and not ss.get("replay") else None)(registry)
 
-if state not in (LOADING, RUNNING):
+if state not in (RunState.LOADING, RunState.RUNNING):
     def watch(seen: tuple) -> None:
         t = registry.current()
         if (None if t is None else (t.name, t.state, t.step_count)) != seen:

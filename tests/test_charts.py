@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from gan.engine.history import History
-from gan.viz import charts
+from gan.viz import charts, look, markers, sample_history
 from gan.viz.images import grid_image, grid_png
 
 LOSS_STEPS = 300  # bce for steps 1-100, mse 101-200, hinge 201-300
@@ -18,7 +18,7 @@ LOSS_STEPS = 300  # bce for steps 1-100, mse 101-200, hinge 201-300
 @pytest.fixture(scope="module")
 def switched():
     # Small bounds so old steps are bucketed too: the reference lines must survive the folding.
-    return charts.fabricate_history(LOSS_STEPS, switch_every=100, recent=60, max_buckets=40).snapshot()
+    return sample_history.fabricate_history(LOSS_STEPS, switch_every=100, recent=60, max_buckets=40).snapshot()
 
 
 def datasets(chart) -> list[list[dict]]:
@@ -49,7 +49,7 @@ def test_dashboard_charts_are_valid_vega_lite(switched):
     assert set(built) == {"loss", "d_outputs", "histogram"}
     for name, chart in built.items():
         spec = chart.to_dict(validate=True)  # raises on a spec Vega-Lite would reject
-        assert spec["height"] == charts.CHART_HEIGHT, name
+        assert spec["height"] == look.CHART_HEIGHT, name
         assert spec["title"], name
 
 
@@ -62,7 +62,8 @@ def test_reference_lines_follow_the_active_loss(switched):
     assert g["value"].tolist() == pytest.approx([np.log(2), 0.25, 0.0])
     # Each line ends where the next begins: the reference jumps at the switch, no gap, no overlap.
     assert d["end"].iloc[0] == d["start"].iloc[1] and d["end"].iloc[1] == d["start"].iloc[2]
-    assert d["start"].iloc[1] == pytest.approx(101, abs=1.5)  # the first MSE step (a bucket midpoint)
+    first_mse = switched.scalars[switched.scalars["loss"] == "mse"].iloc[0]  # a bucket, plotted at its middle
+    assert d["start"].iloc[1] == first_mse["step"] == 101 + (first_mse["steps_in_row"] - 1) / 2  # from step 101
     # The same values reach the chart, drawn dashed.
     chart = charts.loss_chart(switched)
     rule = chart.to_dict()["layer"][1]
@@ -71,7 +72,7 @@ def test_reference_lines_follow_the_active_loss(switched):
 
 
 def test_every_loss_switch_gets_a_labelled_marker(switched):
-    sw = charts.markers(switched.events)
+    sw = markers.markers(switched.events)
     assert sw["step"].tolist() == [101, 201]
     assert sw["label"].tolist() == ["BCE→MSE", "MSE→Hinge"]
     spec = charts.loss_chart(switched).to_dict()
@@ -85,7 +86,7 @@ def test_every_loss_switch_gets_a_labelled_marker(switched):
 
 
 def test_no_switch_no_marker_and_one_reference_per_player():
-    snap = charts.fabricate_history(50).snapshot()
+    snap = sample_history.fabricate_history(50).snapshot()
     spec = charts.loss_chart(snap).to_dict()
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["line", "rule"]
     assert len(layer_rows(charts.loss_chart(snap), 1)) == 2  # D and G at BCE's ln 2
@@ -97,9 +98,9 @@ def test_one_colour_for_d_and_one_for_g_on_every_chart(switched):
         for scale in color_scales(chart.to_dict()):
             for series, colour in zip(scale["domain"], scale["range"]):
                 seen[series] = colour
-    assert seen == {"D loss": charts.D_COLOR, "G loss": charts.G_COLOR,
-                    "D(real)": charts.D_COLOR, "D(fake)": charts.G_COLOR}
-    assert charts.D_COLOR != charts.G_COLOR
+    assert seen == {"D loss": look.D_COLOR, "G loss": look.G_COLOR,
+                    "D(real)": look.D_COLOR, "D(fake)": look.G_COLOR}
+    assert look.D_COLOR != look.G_COLOR
 
 
 def test_axes_have_titles(switched):
@@ -131,7 +132,7 @@ def test_histogram_counts_every_probability_on_0_1():
 
 
 def test_downsample_caps_rows_and_keeps_the_live_edge():
-    snap = charts.fabricate_history(5000).snapshot()  # 2000 recent + buckets
+    snap = sample_history.fabricate_history(5000).snapshot()  # 2000 recent + buckets
     assert len(snap.scalars) > charts.MAX_POINTS
     cols = charts.downsample(snap.scalars, charts.MAX_POINTS)
     assert len(cols["step"]) <= charts.MAX_POINTS
@@ -145,7 +146,7 @@ def test_downsample_caps_rows_and_keeps_the_live_edge():
 def test_chart_data_does_not_grow_with_run_length():
     sizes = {}
     for n in (1_000, 1_000_000):
-        snap = charts.fabricate_history(n, switch_every=n // 5).snapshot()
+        snap = sample_history.fabricate_history(n, switch_every=n // 5).snapshot()
         assert snap.total_steps == n
         rows = sum(len(d) for c in charts.build_dashboard_charts(snap).values() for d in datasets(c))
         sizes[n] = rows
@@ -154,20 +155,13 @@ def test_chart_data_does_not_grow_with_run_length():
     assert sizes[1_000_000] < 1.5 * sizes[1_000] + 100
 
 
-def test_fabricated_history_matches_appending_every_step():
-    fast = charts.fabricate_history(3000, switch_every=700, recent=100, max_buckets=50, seed=3)
-    exact = charts.fabricate_history(3000, switch_every=700, recent=100, max_buckets=50, seed=3, exact=True)
-    for hist in (fast, exact):
-        snap = hist.snapshot()
-        assert snap.total_steps == 3000
-        assert len(snap.scalars) <= 100 + 50 + 1
-        weights = snap.scalars["steps_in_row"]
-        assert weights.sum() == 3000
-    f, e = fast.snapshot().scalars, exact.snapshot().scalars
-    mean = lambda s, c: float((s[c] * s["steps_in_row"]).sum() / s["steps_in_row"].sum())  # noqa: E731
-    assert mean(f, "loss_g") == pytest.approx(mean(e, "loss_g"), rel=1e-9)
-    assert list(fast.snapshot().events["detail"]) == list(exact.snapshot().events["detail"])
-    assert isinstance(fast, History)
+def test_fabricated_history_is_a_history_fed_step_by_step():
+    hist = sample_history.fabricate_history(3000, switch_every=700, recent=100, max_buckets=50, seed=3)
+    snap = hist.snapshot()
+    assert isinstance(hist, History) and snap.total_steps == 3000
+    assert len(snap.scalars) <= 100 + 50 + 1  # History folded the old steps itself
+    assert snap.scalars["steps_in_row"].sum() == 3000
+    assert list(snap.events["detail"]) == ["bce → mse", "mse → hinge", "hinge → minimax", "minimax → bce"]
 
 
 def test_grid_image_tiles_eight_a_row_with_padding_and_scale():
@@ -202,9 +196,9 @@ def test_charts_serialise_to_json(switched):
                                                                         if r.get("series") == "D loss"}
 
 
-# --- marker labels on a crowded loss chart (gan.viz.charts.marker_layout) ----------------------------------
+# --- marker labels on a crowded loss chart (gan.viz.markers.marker_layout) ----------------------------------
 def _marks(*events) -> pd.DataFrame:
-    rows = [(s, "loss", charts.switch_label(d)) if "→" in d else (s, "coach", d) for s, d in events]
+    rows = [(s, "loss", markers.switch_label(d)) if "→" in d else (s, "coach", d) for s, d in events]
     return pd.DataFrame(rows, columns=["step", "kind", "label"])
 
 
@@ -224,31 +218,31 @@ def _at_width(laid, domain, width) -> "pd.DataFrame":
     x = (out["step"] - domain[0]) / (domain[1] - domain[0]) * width
     w = out["x1"] - out["x0"]
     left = out["align"] == "left"
-    out["x0"] = np.where(left, x + charts.MARKER_GAP_PX, x - charts.MARKER_GAP_PX - w)
+    out["x0"] = np.where(left, x + markers.MARKER_GAP_PX, x - markers.MARKER_GAP_PX - w)
     out["x1"] = out["x0"] + w
     return out
 
 
-def _check(laid, domain, width=charts.MARKER_LAYOUT_WIDTH):
+def _check(laid, domain, width=markers.MARKER_LAYOUT_WIDTH):
     """No two labels overlap, each stays inside the plot (so none reaches the legend, above it), at this width
     and wider ones; the labels' band is the lanes'."""
     for w in (width, width * 1.3, width * 2.5):
         at = _at_width(laid, domain, w) if w != width else laid
         assert _overlaps(at) == [], w
         for r in _drawn(at):
-            lanes_bottom = charts.LANE_TOP_PX + charts.MARKER_LANES * charts.LANE_PX
+            lanes_bottom = markers.LANE_TOP_PX + markers.MARKER_LANES * markers.LANE_PX
             assert 0 <= r.x0 < r.x1 <= w and 0 <= r.y0 and r.y1 <= lanes_bottom
 
 
 def test_loss_switches_10_steps_apart_share_one_label_and_never_overprint():
     """The workshop's "BCEMSEMSEBCE": two switches 10 steps apart printed over each other."""
     domain = (1, 1600)
-    laid = charts.marker_layout(_marks((1500, "bce → mse"), (1510, "mse → bce")), domain)
+    laid = markers.marker_layout(_marks((1500, "bce → mse"), (1510, "mse → bce")), domain)
     _check(laid, domain)
     assert [r.label for r in _drawn(laid)] == ["BCE→MSE→BCE"]  # one label, at the first rule
     assert laid["tip"].tolist() == ["BCE→MSE", "MSE→BCE"]  # each rule keeps its own tooltip
     # farther apart (50 px at 1280 px), each its own label, in lanes one above the other
-    laid = charts.marker_layout(_marks((1300, "bce → mse"), (1490, "mse → bce")), domain)
+    laid = markers.marker_layout(_marks((1300, "bce → mse"), (1490, "mse → bce")), domain)
     _check(laid, domain)
     assert sorted(r.label for r in _drawn(laid)) == ["BCE→MSE", "MSE→BCE"]
     assert laid["lane"].nunique() == 2
@@ -256,10 +250,10 @@ def test_loss_switches_10_steps_apart_share_one_label_and_never_overprint():
 
 def test_alarms_close_together_never_merge_into_one_string():
     domain = (1, 3000)
-    laid = charts.marker_layout(_marks((1200, "mode collapse"), (1230, "mode collapse")), domain)
+    laid = markers.marker_layout(_marks((1200, "mode collapse"), (1230, "mode collapse")), domain)
     _check(laid, domain)
     assert [r.label for r in _drawn(laid)] == ["mode collapse ×2"]
-    laid = charts.marker_layout(_marks((1200, "mode collapse"), (1600, "mode collapse"), (1650, "BCE→MSE"),
+    laid = markers.marker_layout(_marks((1200, "mode collapse"), (1600, "mode collapse"), (1650, "BCE→MSE"),
                                        (1700, "D wins")), domain)
     _check(laid, domain)
     assert sorted(r.label for r in _drawn(laid)) == ["BCE→MSE", "D wins", "mode collapse", "mode collapse"]
@@ -273,14 +267,14 @@ def test_many_switches_never_overprint_and_the_newest_is_always_labelled():
         events = [(int(s), f"{names[i % 4]} → {names[(i + 1) % 4]}") for i, s in enumerate(steps)]
         events += [(int(s), "mode collapse") for s in rng.choice(np.arange(10, 5000), size=4, replace=False)]
         domain = (1, 5000)
-        laid = charts.marker_layout(_marks(*events), domain)
+        laid = markers.marker_layout(_marks(*events), domain)
         _check(laid, domain)
         assert len(laid) == len(events)  # every marker keeps its rule and tooltip, drawn or not
         # The newest marker is labelled, or the run of close markers it ends is, at its first rule: every
         # marker after the last drawn label follows the one before it by less than CHAIN_PX.
         last = int(np.flatnonzero(laid["align"].to_numpy() != "none")[-1])
-        gaps = np.diff(laid["step"].to_numpy()[last:]) / (domain[1] - domain[0]) * charts.MARKER_LAYOUT_WIDTH
-        assert (gaps < charts.CHAIN_PX).all(), trial
+        gaps = np.diff(laid["step"].to_numpy()[last:]) / (domain[1] - domain[0]) * markers.MARKER_LAYOUT_WIDTH
+        assert (gaps < markers.CHAIN_PX).all(), trial
 
 
 def test_labels_stay_clear_of_the_legend_and_the_lines(switched):
@@ -291,13 +285,13 @@ def test_labels_stay_clear_of_the_legend_and_the_lines(switched):
     top = layer_rows(charts.loss_chart(switched), 7)[0]["value"]
     values = switched.scalars[["loss_d", "loss_g"]].to_numpy()
     lo, hi = values.min(), values.max()
-    band = charts.LANE_TOP_PX + charts.LANE_PX + 4  # one lane used
+    band = markers.LANE_TOP_PX + markers.LANE_PX + 4  # one lane used
     # the lines' top sits at least `band` pixels under the plot's top on a LOSS_PLOT_HEIGHT plot
-    assert (top - hi) / (top - lo) * charts.LOSS_PLOT_HEIGHT >= band - 1e-6
+    assert (top - hi) / (top - lo) * markers.LOSS_PLOT_HEIGHT >= band - 1e-6
 
 
 def test_label_width_estimate_grows_with_the_text():
-    assert charts.label_width("BCE→MSE→BCE") > charts.label_width("BCE→MSE") > charts.label_width("NaN") > 0
+    assert markers.label_width("BCE→MSE→BCE") > markers.label_width("BCE→MSE") > markers.label_width("NaN") > 0
 
 
 def test_step_axis_fits_its_ticks_to_the_width(switched):

@@ -11,10 +11,12 @@ import torch
 
 from gan.core.config import Config, ConfigError
 from gan.engine.status import RunState
-from gan.engine.trainer import PAUSED, RUNNING, STOPPED, Trainer
+from gan.engine.trainer import Trainer
 from gan.workshop import controller as ctl_module
+from gan.workshop import form as form_module
 from gan.workshop import presets, snapshots, transfer
-from gan.workshop.controller import Kind, Notice, TrainController, config_from_form, form_from_config
+from gan.workshop.controller import Kind, Notice, TrainController
+from gan.workshop.form import config_from_form, form_from_config
 from gan.workshop.runs import RunLimitError, RunRegistry
 
 SMALL = Config(model="mlp", width=16, batch_size=16, latent_dim=8, device="cpu", sample_every=5)
@@ -46,7 +48,7 @@ def started(notice: Notice, steps: int = 1):
 
 def paused_run(ctl, steps: int = 6):
     trainer = started(ctl.start(FORM, max_rate=SLOW), steps)
-    assert ctl.pause().ok and trainer.state == PAUSED
+    assert ctl.pause().ok and trainer.state == RunState.PAUSED
     return trainer
 
 
@@ -80,14 +82,14 @@ def test_followed_settings_show_a_pending_loss_and_the_throttle():
     class Status:
         loss, pending, max_rate = "bce", (("loss", "mse"),), 500.0
 
-    assert ctl_module.followed_settings(Status) == {"loss": "mse", "max_rate": ctl_module.MAX_RATE_LIMIT}
-    assert ctl_module.choose_preset(" mode_collapse ") == "mode_collapse"
+    assert form_module.followed_settings(Status) == {"loss": "mse", "max_rate": form_module.MAX_RATE_LIMIT}
+    assert form_module.choose_preset(" mode_collapse ") == "mode_collapse"
     with pytest.raises(ValueError, match="unknown preset 'nope'; choose one of default"):
-        ctl_module.choose_preset("nope")
+        form_module.choose_preset("nope")
 
 
 def test_the_controller_imports_no_streamlit():
-    for path in ("controller.py", "transfer.py", "runs.py"):
+    for path in ("controller.py", "form.py", "transfer.py", "runs.py"):
         tree = ast.parse((Path(ctl_module.__file__).parent / path).read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
@@ -106,7 +108,7 @@ def test_start_trains_and_a_bad_value_names_its_field_and_starts_nothing(ctl, re
     assert registry.current() is None and registry.names() == []
 
     trainer = started(ctl.start(FORM, max_rate=SLOW), steps=2)
-    assert registry.current() is trainer and trainer.state == RUNNING
+    assert registry.current() is trainer and trainer.state == RunState.RUNNING
     assert trainer.config == SMALL and trainer.status().max_rate == SLOW
     # The same Start again (a click replayed by a slow rerun, a second tab with the same form): no refusal, no run
     again = ctl.start(FORM, max_rate=SLOW)
@@ -131,19 +133,19 @@ def test_pause_holds_step_moves_one_network_and_resume_runs_on(ctl):
         g0, d0, before = weights(trainer.G), weights(trainer.D), trainer.step_count
         notice = ctl.step(which)
         assert notice.ok and notice.text == f"Step {before + 1:,} ({label}) done.", notice
-        assert trainer.step_count == before + 1 and trainer.state == PAUSED
+        assert trainer.step_count == before + 1 and trainer.state == RunState.PAUSED
         assert same(d0, trainer.D) is not d_moves and same(g0, trainer.G) is not g_moves, which
-    assert ctl.pause_or_resume().text.startswith("Resumed") and trainer.state == RUNNING
+    assert ctl.pause_or_resume().text.startswith("Resumed") and trainer.state == RunState.RUNNING
     assert trainer.wait_until(lambda t: t.step_count > held + 5, timeout=30)
     stepping = ctl.step()  # only while paused: nothing queued
     assert stepping.kind is Kind.INFO and "Pause the run first" in stepping.text
-    assert ctl.pause_or_resume().text.startswith("Paused") and trainer.state == PAUSED
+    assert ctl.pause_or_resume().text.startswith("Paused") and trainer.state == RunState.PAUSED
 
 
 def test_stop_ends_the_thread_and_a_new_run_may_start(ctl, registry):
     trainer = started(ctl.start(FORM, max_rate=SLOW))
     notice = ctl.stop()
-    assert notice.ok and notice.run is trainer and not trainer.is_alive() and trainer.state == STOPPED
+    assert notice.ok and notice.run is trainer and not trainer.is_alive() and trainer.state == RunState.STOPPED
     assert ctl.live() is None and ctl.pause().kind is Kind.INFO
     nxt = started(ctl.start(FORM, max_rate=SLOW))
     assert nxt is not trainer and registry.current() is nxt
@@ -204,7 +206,7 @@ def test_the_coach_s_advice_is_applied_as_the_presenter_saw_it_and_a_forged_one_
     ctl.step()
     status = trainer.status()
     assert status.lr_d == pytest.approx(1e-4) and status.d_steps == 1 and status.loss == "bce"
-    assert ctl_module.advice_form((("lr_d", 1e-4), ("d_steps", 1))) == {"lr_d": "0.0001", "d_steps": 1}
+    assert form_module.advice_form((("lr_d", 1e-4), ("d_steps", 1))) == {"lr_d": "0.0001", "d_steps": 1}
 
 
 def test_a_bad_learning_rate_names_its_field_and_changes_nothing(ctl):
@@ -250,7 +252,7 @@ def test_a_preset_replaces_the_live_run_and_schedules_its_actions(ctl, registry,
     notice = ctl.start_preset("quick", max_rate=SLOW)
     assert notice.text.endswith("with preset “Quick rescue”; then loss → mse at step 5."), notice
     second = notice.run
-    assert second is not first and not first.is_alive() and first.state == STOPPED
+    assert second is not first and not first.is_alive() and first.state == RunState.STOPPED
     assert [t.name for t in registry.live_runs()] == [second.name] and second.status().max_rate == SLOW
     assert second.status().scheduled == ((5, "loss", "mse"),)
     assert second.wait_until(lambda t: t.loss == "mse" and t.step_count > 6, timeout=60), second.status()
@@ -346,7 +348,7 @@ def test_an_upload_builds_its_trainer_once_and_continues_in_place_of_the_live_ru
     donor = Trainer(SMALL, name="donor")
     donor.start(stop_at_step=7)
     try:
-        assert donor.wait_until(lambda t: t.state == PAUSED, timeout=60), donor.status()
+        assert donor.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60), donor.status()
         data = transfer.checkpoint_bytes(donor)
     finally:
         donor.stop(timeout=10.0)

@@ -21,7 +21,7 @@ from gan.core.losses import LN2, LOSSES
 from gan.engine.history import History
 from gan.quality import metrics
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
-from gan.viz import charts, images, livechart, quality_charts
+from gan.viz import charts, images, livechart, look, quality_charts, sample_history
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -76,7 +76,7 @@ def assert_rows_close(ours: list[dict], theirs: list[dict]) -> None:
 @pytest.fixture(scope="module")
 def run4k():
     """4000 steps: BCE, MSE, Hinge, Minimax for 1000 steps each (switches at 1001, 2001, 3001)."""
-    return charts.fabricate_history(4000, switch_every=1000, recent=500, max_buckets=200)
+    return sample_history.fabricate_history(4000, switch_every=1000, recent=500, max_buckets=200)
 
 
 # --- the dashboard payload ---------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_cost_is_bounded_by_rows_not_run_length():
     """At 1M steps the payload holds as many rows as at 10k: the snapshot and MAX_POINTS bound it."""
     sizes = {}
     for n in (10_000, 1_000_000):
-        snap = charts.fabricate_history(n, switch_every=n // 4).snapshot(with_grids=False)
+        snap = sample_history.fabricate_history(n, switch_every=n // 4).snapshot(with_grids=False)
         c = cells(livechart.dashboard_payload(snap))
         lines = c["loss"]["data"]["lines"]
         assert len(lines["cols"]["step"]) <= charts.MAX_POINTS
@@ -245,7 +245,7 @@ def test_a_replaying_tab_gets_the_cursor_on_the_score_and_fd_charts_too():
     assert expand(own["fd"]["data"]["cursor"]) == [{"step": 1000}]
     for chart in ("score", "fd"):  # the templates carry a cursor layer, drawn as the dashboard's cursor
         layers = livechart.quality_specs()[chart]["spec"]["layer"]
-        assert layers[-1]["data"] == {"name": "cursor"} and layers[-1]["mark"]["color"] == charts.CURSOR_COLOR
+        assert layers[-1]["data"] == {"name": "cursor"} and layers[-1]["mark"]["color"] == look.CURSOR_COLOR
 
 
 # --- spec templates -------------------------------------------------------------------------------------
@@ -269,11 +269,11 @@ def test_spec_templates_are_valid_vega_lite(name):
 def test_spec_templates_keep_the_dashboard_look():
     specs = livechart.dashboard_specs()
     loss = specs["loss"]["spec"]
-    assert loss["title"] == "Loss (dashed: equilibrium of the active loss)" and loss["height"] == charts.CHART_HEIGHT
+    assert loss["title"] == "Loss (dashed: equilibrium of the active loss)" and loss["height"] == look.CHART_HEIGHT
     color = loss["layer"][0]["encoding"]["color"]["scale"]
-    assert color == {"domain": ["D loss", "G loss"], "range": [charts.D_COLOR, charts.G_COLOR]}
+    assert color == {"domain": ["D loss", "G loss"], "range": [look.D_COLOR, look.G_COLOR]}
     assert loss["layer"][1]["mark"]["strokeDash"] == [8, 5]
-    assert loss["config"]["axis"]["labelFontSize"] == charts.FONT_SIZE
+    assert loss["config"]["axis"]["labelFontSize"] == look.FONT_SIZE
     keys = {e["key"] for e in all_specs().values()}
     assert len(keys) == 7  # one key per spec (the alarm's red coverage chart and the own-images FD chart too)
 
@@ -391,13 +391,14 @@ def test_a_replay_frame_shows_the_grid_histogram_and_coach_of_one_earlier_step()
     """LiveView.replay_frame: the sample point at or before the asked step, its batch's histogram, the coach's
     reading saved with it, and a cursor at its step on both line charts (the lines keep the whole run)."""
     from gan.core.config import Config
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.viz.liveview import LiveView
 
     t = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=8, sample_every=10, device="cpu"))
     t.start(stop_at_step=60)
     try:
-        assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count == 60, timeout=60)
+        assert t.wait_until(lambda tr: tr.state == RunState.PAUSED and tr.step_count == 60, timeout=60)
         point = [g for g in t.history.snapshot().grids if g.step == 20][0]
         frame = LiveView().replay_frame(t, 25)
         assert frame.step == 20 and frame.coach == point.diagnosis and frame.coach is not None

@@ -260,7 +260,8 @@ def test_stratified_split_holds_out_every_class(mnist):
 
 # --- the live monitor ----------------------------------------------------------------------------
 def test_monitor_records_metrics_while_training(evaluator):
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.quality.monitor import MetricsMonitor
 
     trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-monitor")
@@ -269,7 +270,7 @@ def test_monitor_records_metrics_while_training(evaluator):
         # Step by hand, 20 at a time: the monitor skips boundaries a fast run crosses during an
         # evaluation (it never stalls training), so free-running steps would make the count racy.
         trainer.start(paused=True)
-        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60)
+        assert trainer.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60)
         assert monitor.wait_for_evaluations(1, timeout=60)  # step 0
         for k in (1, 2):
             trainer.step(20)
@@ -290,14 +291,15 @@ def test_monitor_records_metrics_while_training(evaluator):
 
 
 def test_monitor_scores_with_the_independent_judge_too(evaluator, judge):
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.quality.monitor import JUDGE_EVERY, MetricsMonitor
 
     trainer = Trainer(Config(model="mlp", width=16, batch_size=16, latent_dim=16, device="cpu"), name="t-judge")
     monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, judge=judge, n_samples=200, poll_s=0.01).start()
     try:
         trainer.start(paused=True)
-        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60)
+        assert trainer.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60)
         assert monitor.wait_for_evaluations(1, timeout=60)
         snap = monitor.snapshot()
         G = trainer.generator_copy()
@@ -420,7 +422,8 @@ def test_presets_build_valid_configs():
 def test_a_monitor_started_before_its_run_still_gets_the_judge(evaluator, judge):
     """The bench starts the monitor before the run (its classifier loads first): ruler B must wait for the
     run's dataset, not fail on a run that has none yet and give the judge up for good."""
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.quality.monitor import MetricsMonitor
 
     assert judge is not None  # the fixture puts ruler B in the cache that the shared judge loads from
@@ -428,7 +431,7 @@ def test_a_monitor_started_before_its_run_still_gets_the_judge(evaluator, judge)
     monitor = MetricsMonitor(trainer, every=20, evaluator=evaluator, judge=True, n_samples=200, poll_s=0.01).start()
     try:
         trainer.start(paused=True)
-        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60)
+        assert trainer.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60)
         assert monitor.wait_for_evaluations(1, timeout=60)  # ruler A at step 0; ruler B loads after it
         for k in (1, 2):
             trainer.step(20)
@@ -453,7 +456,7 @@ def test_the_quality_heading_names_the_runs_data_before_training_starts(dataset,
     "trained on real digits" until its first score."""
     from gan.engine.trainer import Trainer
     from gan.quality.monitor import MetricsMonitor
-    from gan.viz.liveview import QualityView
+    from gan.viz.qualityview import QualityView
 
     config = Config(dataset=dataset, data_path="doodles.zip" if dataset == "own" else "")
     trainer = Trainer(config, name=f"heading-{dataset}")  # not started: nothing is loaded, nothing scored
@@ -495,7 +498,7 @@ def test_the_quality_panel_replays_every_number_of_the_step_and_names_the_data(d
     live), the judge's score says which step it is from, and clothes are never called digits."""
     import json
 
-    from gan.viz.liveview import QualityView
+    from gan.viz.qualityview import QualityView
 
     monitor = _stub_monitor(dataset)
     live = QualityView().frame("run", monitor)

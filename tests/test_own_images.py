@@ -156,9 +156,10 @@ def test_a_bad_data_path_is_one_line_and_exit_status_2(tmp_path, capsys):
 
 def test_the_quality_panel_shows_fd_against_your_images_and_says_why_there_is_no_score(tmp_path, digits):
     from gan.core.config import Config, ConfigError
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.quality.monitor import MetricsMonitor
-    from gan.viz.liveview import QualityView
+    from gan.viz.qualityview import QualityView
 
     with pytest.raises(ConfigError) as err:
         Config(dataset="own")
@@ -169,7 +170,7 @@ def test_the_quality_panel_shows_fd_against_your_images_and_says_why_there_is_no
     monitor = MetricsMonitor(trainer, every=10, poll_s=0.01, n_samples=200).start()
     try:
         trainer.start(paused=True)
-        assert trainer.wait_until(lambda t: t.state == PAUSED, timeout=60), trainer.status()
+        assert trainer.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60), trainer.status()
         assert trainer.status().dataset_source.startswith(f"70 images from {path}; 70 inverted")
         assert monitor.wait_for_evaluations(1, timeout=120), monitor.snapshot().message
         snap = monitor.snapshot()
@@ -188,7 +189,8 @@ def test_the_quality_panel_shows_fd_against_your_images_and_says_why_there_is_no
 
 
 def test_the_train_page_upload_keeps_good_images_with_a_preview_and_refuses_the_rest(tmp_path, digits, monkeypatch):
-    from gan.workshop.controller import TrainController, config_from_form, form_from_config
+    from gan.workshop.controller import TrainController
+    from gan.workshop.form import config_from_form, form_from_config
 
     monkeypatch.setenv("GAN_LIVE_RUNS_DIR", str(tmp_path / "runs"))
     ctl = TrainController(None, None)

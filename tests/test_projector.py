@@ -2,7 +2,7 @@
 crowded run: loss switches 10 steps apart, two mode-collapse alarms close together) at 1280x720 and 1920x1080.
 
 Checks what presenters met (issue 30): no marker label overprints another or the legend, the label width the
-layout assumes (gan.viz.charts.label_width) is never narrower than the drawn text, and no chart title, axis
+layout assumes (gan.viz.markers.label_width) is never narrower than the drawn text, and no chart title, axis
 label or legend text is clipped by its chart. Skipped where there is no /usr/bin/chromium or no Playwright.
 With GAN_LIVE_PROJECTOR_SHOTS=<folder> each size's screenshot is written there as charts-WxH.png
 (docs/screenshots/projector/live-charts-crowded-WxH.png are copies).
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
-from gan.viz import charts
+from gan.viz import markers
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -101,7 +101,7 @@ def test_labels_never_overprint_and_no_text_is_clipped(browser, app_url, size):
     assert texts == ["4 switches, now BCE", "mode collapse ×2"], texts  # one label per crowd, none dropped
     boxes = list(labels.values())
     for i, a in enumerate(boxes):
-        assert a["box"][2] - a["box"][0] <= charts.label_width(a["text"]), a  # the layout's estimate holds
+        assert a["box"][2] - a["box"][0] <= markers.label_width(a["text"]), a  # the layout's estimate holds
         for leg in loss["legend"]:
             assert not _intersect(a["box"], leg), (a, leg)
         for b in boxes[i + 1:]:

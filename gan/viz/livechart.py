@@ -28,7 +28,7 @@ import pandas as pd
 
 from gan.engine.history import Snapshot
 from gan.quality import metrics
-from gan.viz import charts, quality_charts
+from gan.viz import charts, markers, quality_charts, sample_history
 
 PAYLOAD_VERSION = 1  # bump with static/livechart.js when the payload's shape changes
 SIG_DIGITS = 4  # enough for a chart and a 3-decimal tooltip; keeps each number ~6 characters
@@ -80,7 +80,7 @@ def _entry(spec: dict) -> dict:
 @functools.cache
 def dashboard_specs() -> dict:
     """{"loss", "d_outputs", "histogram"} -> {"key", "spec"}, from a tiny fabricated run with a switch."""
-    snapshot = charts.fabricate_history(40, switch_every=20, n_grids=0).snapshot()
+    snapshot = sample_history.fabricate_history(40, switch_every=20, n_grids=0).snapshot()
     built = charts.build_dashboard_charts(snapshot, cursor=10)
     return {
         # loss: lines, equilibrium segments, marker rules + their labels right and left of the rule, each a
@@ -156,13 +156,13 @@ def dashboard_payload(snapshot: Snapshot, *, grid_png: bytes | None = None, grid
 
     down = charts.downsample(s, max_points)  # one pass for both line charts
     eq = charts.equilibrium_lines(s)
-    switches, top = charts.loss_markers(down, eq, snapshot.events, cursor)
+    switches, top = markers.loss_markers(down, eq, snapshot.events, cursor)
     bins = charts.histogram(snapshot.d_real_probs, snapshot.d_fake_probs)
     marked = _cursor_table(cursor)
     loss = {"w": 2, "chart": "loss", "data": {
         "lines": _melted(down, LOSS_SERIES),
         "eq": _cols(eq, {"start": "step", "end": "step", "value": "num", "series": "str", "loss": "str"}),
-        "switches": _cols(switches, dict(zip(charts.DRAWN_COLUMNS, ("step", "str", "str", "str", "num")))),
+        "switches": _cols(switches, dict(zip(markers.DRAWN_COLUMNS, ("step", "str", "str", "str", "num")))),
         "headroom": {"cols": {"value": [] if top is None else numbers([top])}},
         "cursor": marked,
     }}

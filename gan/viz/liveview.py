@@ -6,20 +6,22 @@ the same work thirty times. ``LiveView.frame(trainer)`` builds a frozen LiveFram
 tick (and at most every MIN_INTERVAL_S while steps stream in), and every session reuses it; a
 refresh without anything new costs a dictionary lookup. A state change (Pause, a loss switch, a
 failure) renders at once, so the presenter's page shows the effect of a click on its very next run.
-Pure Python: the page maps Banner kinds to st.info/st.error and mounts the chart payload.
+Pure Python: the page maps Banner kinds to st.info/st.error and mounts the chart payload. The quality panel's
+shared frame is gan/viz/qualityview.py's.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
-from gan.core.data import data_noun
+from gan.core.config import OWN
 from gan.core.diagnosis import Diagnosis
 from gan.core.losses import format_equilibrium, get_loss
-from gan.engine.status import PauseCause, RunState, RunStatus
+from gan.engine.status import FailureKind, PauseCause, RunState, RunStatus
+from gan.viz import images, livechart, look
 
 MIN_INTERVAL_S = 0.5  # viewers refresh every 1 s: a frame half a second old is still news to them
 STATE_LABELS = {RunState.LOADING: "Loading", RunState.RUNNING: "Running", RunState.PAUSED: "Paused",
@@ -69,8 +71,7 @@ def banners(status: RunStatus) -> tuple[Banner, ...]:
     out = [Banner(BannerKind.WARNING, w, ":material/warning:") for w in status.warnings]
     state, reason, cause = status.state, status.reason, status.pause_cause
     if state == RunState.FAILED:
-        out.append(Banner(BannerKind.ERROR, f"Training failed: {reason}.", ":material/error:",
-                          "Check the settings, then press Start for a new run (or Reset to clear the dashboard)."))
+        out.append(_failure_banner(status.failure, reason))
     elif state == RunState.PAUSED and cause == PauseCause.NAN:
         out.append(Banner(BannerKind.ERROR, f"Training paused: {reason}", ":material/error:"))
     elif state == RunState.PAUSED:
@@ -85,6 +86,22 @@ def banners(status: RunStatus) -> tuple[Banner, ...]:
         out.append(Banner(BannerKind.INFO, "Stopped. The charts and the Samples page keep this run.",
                           ":material/stop:", "Start begins a new one."))
     return tuple(out)
+
+
+# What a failed run's banner says and suggests, by why it failed (FailureKind), never by the reason's words
+_FAILURE_ACTIONS = {
+    FailureKind.WORKER_DIED: "Continue picks it up from its last autosave; Start begins a new run.",
+    FailureKind.WORKER_UNRESPONSIVE: "The computer may be too busy: close other programs, then press Start again "
+                                     "(Reset clears the dashboard).",
+    FailureKind.DATA: "Choose another dataset (mnist5k ships with the app), then press Start.",
+}
+
+
+def _failure_banner(failure: FailureKind, reason: str) -> Banner:
+    """The reason says what happened (a dead process names its exit); the action depends on the kind."""
+    action = _FAILURE_ACTIONS.get(failure, "Check the settings, then press Start for a new run (or Reset to clear "
+                                           "the dashboard).")
+    return Banner(BannerKind.ERROR, f"Training failed: {reason}.", ":material/error:", action)
 
 
 def loading_text(status: RunStatus) -> str:
@@ -102,7 +119,6 @@ def headline(status: RunStatus) -> str:
 
 def dataset_label(dataset: str) -> str:
     """What the headline says a run trains on: the dataset's name, or "your images" for an upload ("own")."""
-    from gan.core.config import OWN
 
     return "your images" if dataset == OWN else dataset
 
@@ -152,7 +168,6 @@ class LiveView:
         return seen[2] == key[2] or time.monotonic() - frame.built_at < self.min_interval
 
     def _render(self, trainer, status: RunStatus) -> LiveFrame:
-        from gan.viz import charts, images, livechart
 
         snapshot = trainer.history.snapshot(with_grids=False)  # capped at ~4000 rows at any run length
         payload = None
@@ -166,7 +181,7 @@ class LiveView:
                     # viewer's refresh carries a third of the bytes of a scale-3 PNG.
                     self._grid = (gkey, images.grid_png(grid.images, scale=1))
                 png = self._grid[1]
-                caption = f"Samples from fixed noise at step {grid.step:,} ({charts.loss_label(grid.loss)})"
+                caption = f"Samples from fixed noise at step {grid.step:,} ({look.loss_label(grid.loss)})"
                 if trainer.config.ema > 0:  # say what draws them: the average, not the raw G of that step
                     caption += f", drawn by G's weights averaged over ~{round(1 / (1 - trainer.config.ema)):,} steps"
             payload = livechart.dashboard_payload(
@@ -179,9 +194,7 @@ class LiveView:
         """The dashboard as it was at ``step``, for one session's scrubber: the saved sample point at or before
         it (its grid, its batch's histogram, the coach's reading then) and a cursor at its step on both line
         charts, which keep the whole run. Built per call (only a scrubbing session pays), not shared."""
-        from dataclasses import replace
 
-        from gan.viz import charts, images, livechart
 
         status = trainer.status()
         snapshot = trainer.history.snapshot()
@@ -199,7 +212,7 @@ class LiveView:
             payload = livechart.dashboard_payload(
                 snapshot, grid_png=images.grid_png(point.images, scale=1), cursor=point.step,
                 grid_caption=(f"Replay: samples from fixed noise at step {point.step:,} "
-                              f"({charts.loss_label(point.loss)})"),
+                              f"({look.loss_label(point.loss)})"),
                 hist_caption=hist_caption)
         title = (f"#### Replay · Step {at:,} of {status.step:,} · {STATE_LABELS[status.state].lower()} now · "
                  f"{status.device} · {dataset_label(status.dataset)}")
@@ -211,116 +224,3 @@ def replay_point(grids, step: int):
     """The saved sample point a replay of ``step`` shows: the last one at or before it (the first if none)."""
     before = [g for g in grids if g.step <= step]
     return before[-1] if before else (grids[0] if grids else None)
-
-
-@dataclass(frozen=True)
-class QualityFrame:
-    """The quality panel for every session, rebuilt only when the monitor scored again or changed state."""
-
-    message: str  # the score caption, or "The first score comes at step 500. …" before it
-    failed: bool  # the monitor failed: show message as a warning, no charts
-    charts: str | None  # gan.viz.livechart.quality_payload JSON; None before the first score
-    alarm: str = ""  # the mode-collapse alarm's sentence (firing or not)
-    alarm_firing: bool = False
-    title: str = "Quality, scored by a reference classifier trained on real digits"
-
-
-def not_digits_text(share: float, dataset: str = "mnist5k") -> str:
-    """"41% not digits yet": the share of samples the classifier rejects, as the quality panel says it, in the
-    words of the run's data ("not clothes yet" on Fashion-MNIST)."""
-    if share < 0.005:
-        return f"every sample is {data_noun(dataset, one=True)}"
-    return f"{share:.0%} not {data_noun(dataset)} yet"
-
-
-class QualityView:
-    """One QualityFrame per evaluation of a run's MetricsMonitor, shared by every session."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._cached: tuple | None = None  # (key, frame)
-
-    def frame(self, run_name: str, monitor, cursor: int | None = None) -> QualityFrame:
-        """The shared frame; with ``cursor`` (a replaying session) one of its own, with the step marked."""
-        if cursor is not None:
-            return self._render(monitor, cursor)
-        key = (run_name, id(monitor), monitor.evaluations, monitor.state)
-        cached = self._cached
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        with self._lock:
-            if self._cached is not None and self._cached[0] == key:
-                return self._cached[1]
-            frame = self._render(monitor)
-            self._cached = (key, frame)
-            return frame
-
-    @staticmethod
-    def title(dataset: str) -> str:
-        """The panel's heading for a run on ``dataset`` (its config's, known before training starts): it names
-        the run's own data from the first frame on, never "digits" for clothes or your images."""
-        from gan.core.config import OWN
-
-        if dataset == OWN:
-            return "Quality of your images' GAN: Fréchet distance against them"
-        return f"Quality, scored by a reference classifier trained on real {data_noun(dataset)}"
-
-    @staticmethod
-    def _render(monitor, cursor: int | None = None) -> QualityFrame:
-        import pandas as pd
-
-        from gan.quality import metrics
-        from gan.viz import livechart
-
-        snap = monitor.snapshot()
-        dataset = monitor.trainer.dataset_name  # the config's until loaded; mnist5k once the run fell back to it
-        title = QualityView.title(dataset)
-        if snap.state == "failed":
-            return QualityFrame(snap.message, True, None, title=title)
-        if snap.rows.empty or snap.latest is None:
-            return QualityFrame(f"The first score comes at step {monitor.every:,}. {snap.message}.", False, None,
-                                title=title)
-        latest, ceiling = snap.latest, snap.ceiling
-        if snap.info.get("own_images"):  # your images: FD against them, and why there is no score
-            caption = (f"Fréchet distance {latest.fd:.1f} at step {int(snap.rows.step.iloc[-1]):,} against your "
-                       f"{snap.info['images']:,} images (your own held-out half: {ceiling.fd:.1f}). The digit "
-                       "classifier does not apply to your images, so there is no score or class coverage.")
-            payload = livechart.own_images_payload(snap.rows, snap.ceiling_row, cursor=cursor)
-            return QualityFrame(caption, False, payload, title=title)
-        # Live: the newest evaluation. Replay: the one at (or just before) the cursor, every number and the
-        # coverage bars of that step, so nothing on the panel stays live while the rest shows the past.
-        shown = snap.rows if cursor is None else snap.rows[snap.rows.step <= cursor]
-        if shown.empty:
-            payload = livechart.quality_payload(snap.rows, snap.ceiling_row, latest.coverage, ceiling.coverage,
-                                                None, alarm_caption=False, cursor=cursor)
-            return QualityFrame(f"Replay at step {cursor:,}: no score yet (the first is at step "
-                                f"{int(snap.rows.step.iloc[0]):,}).", False, payload, title=title)
-        row = shown.iloc[-1]
-        step = int(row.step)
-        coverage = latest.coverage if cursor is None else snap.coverages.get(step)
-        alarm = latest.alarm if cursor is None else (
-            None if coverage is None else metrics.collapse_alarm(coverage, noun=data_noun(dataset)))
-        when = f"at step {step:,}" if cursor is None else f"Replay at step {step:,}:"
-        caption = (f"Classifier score {row.score:.2f} {when} " if cursor is None else
-                   f"{when} classifier score {row.score:.2f} ")
-        caption += (f"(real held-out {data_noun(dataset)}: {ceiling.score:.2f}) · Fréchet distance {row.fd:.1f} "
-                    f"(real: {ceiling.fd:.1f}) · {not_digits_text(float(row.not_digit), dataset)}.")
-        if cursor is None:
-            caption += f" {snap.message}."
-        judged = shown[pd.to_numeric(shown.score_b, errors="coerce").notna()]
-        if not judged.empty and snap.judge_ceiling is not None:  # a second ruler keeps the first honest
-            j = judged.iloc[-1]
-            caption += (f" Independent judge (another classifier, ruler B) at step {int(j.step):,}: score "
-                        f"{float(j.score_b):.2f} (real: {snap.judge_ceiling.score:.2f}) · Fréchet distance "
-                        f"{float(j.fd_b):.1f} (real: {snap.judge_ceiling.fd:.1f}).")
-        if alarm is None:  # replaying a step from before a restart: its class shares were not kept
-            text = (f"Class coverage at step {step:,} was not kept (a continued run keeps its curves only); the "
-                    f"bars show step {int(snap.rows.step.iloc[-1]):,}.")
-            coverage, firing = latest.coverage, False
-        else:
-            text, firing = (alarm.message if cursor is None else f"At step {step:,}: {alarm.message}"), alarm.firing
-        payload = livechart.quality_payload(snap.rows, snap.ceiling_row, coverage, ceiling.coverage,
-                                            alarm if alarm is not None else latest.alarm,
-                                            alarm_caption=False,  # the page says it, as text
-                                            cursor=cursor)
-        return QualityFrame(caption, False, payload, text, firing, title)

@@ -5,6 +5,8 @@ Owns only chart specs (Altair), pure functions of plain data from gan.quality; n
 """
 
 from gan.quality.metrics import COVERED_SHARE, Alarm
+from gan.viz.charts import cursor_rule, step_axis
+from gan.viz.look import CHART_CONFIG, MARKER_COLOR
 
 METRIC_LABELS = {"score": "classifier score (↑, max 10)", "fd": "Fréchet distance (↓)",
                  "entropy": "coverage entropy, nats (↑, max 2.30)"}
@@ -20,7 +22,6 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
     import altair as alt
     import pandas as pd
 
-    from gan.viz.charts import CHART_CONFIG, MARKER_COLOR, step_axis  # the dashboard's projector look
 
     df = pd.DataFrame(rows)
     if df.empty:
@@ -38,7 +39,6 @@ def metrics_chart(rows, ceiling: dict | None = None, metric: str = "score", heig
         layers.append(alt.Chart(ref).mark_rule(strokeDash=[6, 4], color=MARKER_COLOR, strokeWidth=2).encode(
             y="value:Q", tooltip=["label:N", alt.Tooltip("value:Q", format=".3f")]))
     if cursor is not None:  # replay: the step being replayed, drawn as on the dashboard's line charts
-        from gan.viz.charts import cursor_rule
 
         layers.append(cursor_rule(cursor))
     return alt.LayerChart(layer=layers, height=height, title=title, config=CHART_CONFIG)
@@ -49,7 +49,6 @@ def coverage_chart(coverage, reference=None, alarm: Alarm | None = None, height:
     import altair as alt
     import pandas as pd
 
-    from gan.viz.charts import CHART_CONFIG, MARKER_COLOR  # the dashboard's projector look, shared by every chart
 
     cov = [float(c) for c in coverage]
     df = pd.DataFrame({"digit": [str(i) for i in range(len(cov))], "share": cov,

@@ -1,31 +1,27 @@
-"""Owns the Train page's decisions: every action as a method returning a Notice, and the one Config <-> form mapping.
+"""Owns the Train page's decisions: every action as a method returning a Notice (the form's mapping: workshop/form.py).
 Must not touch streamlit, session state or the registry's private members: pages/train.py lays out, this decides."""
 
-import dataclasses
 import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from gan.core.config import FIELD_LABELS, OWN, Config, ConfigError
-from gan.core.losses import get_loss
+from gan.core.config import FIELD_LABELS, Config, ConfigError
+from gan.core.live import LiveChange, StepTarget
+from gan.core.own_images import OwnImagesError, load_own_images
 from gan.engine.status import LIVE_STATES, FailureKind, RunState
-from gan.engine.trainer import PAUSED, RUNNING
 from gan.store.checkpoint import CheckpointError
-from gan.worker.remote import WorkerError
+from gan.store.storage import StorageError, atomic_write
+from gan.viz.images import grid_png
+from gan.worker.client import WorkerError
 from gan.workshop import snapshots
+from gan.workshop.form import LR_FIELDS, config_from_form, parse_int, parse_lr, throttle
 from gan.workshop.presets import get_preset, preset_config
 from gan.workshop.runs import RunLimitError, RunRegistry
 from gan.workshop.transfer import upload_trainer
 
-FORM_FIELDS = ("dataset", "model", "batch_size", "latent_dim", "lr_g", "lr_d", "d_steps", "seed", "loss", "data_path")
-INT_FIELDS = ("batch_size", "latent_dim", "d_steps", "seed")
-LR_FIELDS = ("lr_g", "lr_d")
-ADVICE_KINDS = {"loss": str, "lr_g": float, "lr_d": float, "d_steps": int}  # what a coach action may change
-MAX_RATE_LIMIT = 200  # the slow-motion slider: 0 (full speed) or 1..200 steps/s
 WAIT_S = 10.0  # how long Stop, Reset and a manual step wait for the training thread
-STEP_LABELS = {"both": "D and G", "d": "D only", "g": "G only"}
 OWN_UPLOAD_MB = 200  # your images: a .zip of a class's doodles is a few MB; a phone-photo folder maybe 100
 OWN_SUFFIXES = (".zip", ".npz", ".idx")  # what the Train page's uploader takes (IDX files renamed to .idx)
 
@@ -80,69 +76,6 @@ def _worker_error(what: str, exc: WorkerError, run=None) -> Notice:
     return _error(f"{what}: {exc}", run)  # it ended: the run's banner says so too
 
 
-# --- the one Config <-> form mapping ---------------------------------------------------------------
-def form_from_config(config: Config, status=None) -> dict:
-    """The form's values for a config; a run's status (RunStatus) overrides the live ones (lr, D steps, loss)."""
-    live = status if status is not None else config
-    return {"dataset": config.dataset, "model": config.model, "batch_size": config.batch_size,
-            "latent_dim": config.latent_dim, "lr_g": f"{live.lr_g:g}", "lr_d": f"{live.lr_d:g}",
-            "d_steps": live.d_steps, "seed": config.seed, "loss": live.loss, "data_path": config.data_path}
-
-
-def config_from_form(form: Mapping, base: Config | None = None) -> Config:
-    """The Config a form describes, on top of ``base`` (fields the form lacks, e.g. width and device); a bad
-    value raises ConfigError naming its field, so nothing starts and the page can show it beside it."""
-    base = base or Config()
-    form = {**form_from_config(base), **{k: v for k, v in form.items() if k in FORM_FIELDS}}
-    values = {"dataset": form["dataset"], "model": form["model"], "loss": form["loss"] or base.loss,
-              "data_path": str(form.get("data_path") or "") if form["dataset"] == OWN else ""}
-    values.update({f: parse_int(f, form[f]) for f in INT_FIELDS})
-    values.update({f: parse_lr(f, form[f]) for f in LR_FIELDS})
-    return dataclasses.replace(base, **values)
-
-
-def parse_lr(field: str, text) -> float:
-    """A learning rate typed into a text box ("2e-4"), range-checked like the Config; ConfigError names field."""
-    text = str(text).strip()
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(field, f"must be a number such as 2e-4, got {text!r}") from None
-    Config(**{field: value})  # the config's own range check, so the message names the field
-    return value
-
-
-def parse_int(field: str, value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(field, f"must be a whole number, got {value!r}") from None
-
-
-def followed_settings(status) -> dict:
-    """The widgets that follow a live run, also when another tab changed it: its loss and throttle."""
-    return {"loss": dict(status.pending).get("loss", status.loss),  # a switch not applied yet: show it
-            "max_rate": min(MAX_RATE_LIMIT, int(status.max_rate or 0))}
-
-
-def advice_form(changes) -> dict:
-    """The form's values after a coach action (Diagnosis.changes), so the sidebar shows what now runs."""
-    return {k: f"{v:g}" if k in LR_FIELDS else v for k, v in changes if k in FORM_FIELDS}
-
-
-def choose_preset(name: str) -> str:
-    """A preset's name as given in the address (?preset=); ValueError lists them all for an unknown one."""
-    return get_preset(str(name).strip()).name
-
-
-def throttle(rate) -> float | None:
-    """The slider's value as Trainer.set_max_rate takes it: 0 is full speed (None), else 1..MAX_RATE_LIMIT."""
-    rate = parse_int("max_rate", rate or 0)
-    if not 0 <= rate <= MAX_RATE_LIMIT:
-        raise ConfigError("max_rate", f"must be 0 (full speed) to {MAX_RATE_LIMIT} steps/s, got {rate}")
-    return None if rate == 0 else float(rate)
-
-
 # --- the actions ----------------------------------------------------------------------------------------
 class TrainController:
     """Every Train-page action on one registry and snapshot store; ``base`` gives what the form does not set."""
@@ -177,7 +110,7 @@ class TrainController:
 
     def pause(self) -> Notice:
         trainer = self.live()
-        if trainer is None or trainer.state != RUNNING:
+        if trainer is None or trainer.state != RunState.RUNNING:
             return _info("Nothing is running to pause.", trainer)
         try:
             trainer.pause("paused from the dashboard")  # returns at the step boundary: step_count is final
@@ -187,7 +120,7 @@ class TrainController:
 
     def resume(self) -> Notice:
         trainer = self.live()
-        if trainer is None or trainer.state != PAUSED:
+        if trainer is None or trainer.state != RunState.PAUSED:
             return _info("Nothing is paused to resume.", trainer)
         try:
             trainer.resume()
@@ -197,27 +130,29 @@ class TrainController:
 
     def pause_or_resume(self) -> Notice:  # the one Pause/Resume button
         trainer = self.live()
-        return self.resume() if trainer is not None and trainer.state == PAUSED else self.pause()
+        return self.resume() if trainer is not None and trainer.state == RunState.PAUSED else self.pause()
 
-    def step(self, which: str = "both") -> Notice:
+    def step(self, which: StepTarget | str = StepTarget.both) -> Notice:
         """One manual step while paused (both networks, D only or G only), waited for so the page shows it."""
         trainer = self.live()
-        if trainer is None or trainer.state != PAUSED:
+        if trainer is None or trainer.state != RunState.PAUSED:
             return _info("Pause the run first: stepping works on a paused run.", trainer)
         target, reason = trainer.step_count + 1, trainer.status().reason
         try:
+            which = StepTarget.checked(which)
             trainer.step(1, which=which)
         except WorkerError as exc:  # before RuntimeError, which it is
             return _worker_error(f"Step {target:,} not taken", exc, trainer)
         except (RuntimeError, ValueError) as exc:  # resumed by another tab meanwhile, or a bad `which`
             return _error(f"Not stepped: {exc}", trainer)
         def done(t) -> bool:
-            return (t.last_manual_step or {}).get("step") == target
+            return t.last_manual_step is not None and t.last_manual_step.step == target
         # A NaN pause (which ends the step without a report) or a stop also ends the wait.
-        trainer.wait_until(lambda t: done(t) or t.state != PAUSED or t.status().reason != reason, timeout=WAIT_S)
+        trainer.wait_until(lambda t: done(t) or t.state != RunState.PAUSED or t.status().reason != reason,
+                           timeout=WAIT_S)
         if done(trainer):
-            return _success(f"Step {target:,} ({STEP_LABELS[which]}) done.", trainer)
-        if trainer.state != PAUSED or trainer.status().reason != reason:  # the banner says why
+            return _success(f"Step {target:,} ({which.label}) done.", trainer)
+        if trainer.state != RunState.PAUSED or trainer.status().reason != reason:  # the banner says why
             return _info(f"Step {target:,} ended early: {trainer.status().reason or trainer.state}", trainer)
         return _error(f"Step {target:,} did not finish within {WAIT_S:.0f} s.", trainer)
 
@@ -284,24 +219,13 @@ class TrainController:
         if trainer is None:
             return _info("No live run: nothing to apply.")
         try:
-            changes = tuple((kind, ADVICE_KINDS[kind](value)) for kind, value in changes)
+            changes = tuple(LiveChange.checked(kind, value) for kind, value in changes)  # all, before any applies
             if not changes:
                 raise ValueError("no change")
-            for kind, value in changes:  # the same checks as the setters make, before any is applied
-                if kind == "loss":
-                    get_loss(value)
-                else:
-                    Config(**{kind: value})
-        except (ValueError, TypeError, KeyError) as exc:  # ConfigError is a ValueError
+        except (ValueError, TypeError) as exc:  # ConfigError is a ValueError
             return _error(f"Not applied: not a coach action ({exc}).", trainer)
         try:
-            for kind, value in changes:
-                if kind == "loss":
-                    trainer.set_loss(value)
-                elif kind == "d_steps":
-                    trainer.set_d_steps(value)
-                else:
-                    trainer.set_lr(**{kind: value})
+            trainer.change(*changes)
         except WorkerError as exc:
             return _worker_error("Coach's advice not applied", exc, trainer)
         said = ", ".join(f"{FIELD_LABELS[k]} → {v:g}" if isinstance(v, float) else f"{FIELD_LABELS[k]} → {v}"
@@ -312,9 +236,6 @@ class TrainController:
         """Your images uploaded from the Train page: checked like the CLI's --data (gan.core.own_images), kept
         in the runs folder under a content-hash name (the next Start reads them there, also in the worker), and a
         preview of 64. Anything unusable: an error that says why, and nothing is kept."""
-        from gan.core.own_images import OwnImagesError, load_own_images
-        from gan.store.storage import StorageError, atomic_write
-        from gan.viz.images import grid_png
 
         name = str(getattr(upload, "name", "") or "upload")
         suffix = next((s for s in OWN_SUFFIXES if name.lower().endswith(s)), None)

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from gan.quality import metrics  # noqa: E402
-from gan.viz import charts, images, livechart  # noqa: E402
+from gan.viz import charts, images, livechart, sample_history  # noqa: E402
 from pages._livechart import live_charts  # noqa: E402
 
 COUNTER = os.environ.get("GAN_LIVE_RERUN_COUNTER")
@@ -37,7 +37,7 @@ COUNTER = os.environ.get("GAN_LIVE_RERUN_COUNTER")
 @st.cache_resource
 def fixed() -> dict:
     """One long fabricated run, its grid PNG, payload and Altair charts: the 'precomputed' cases."""
-    history = charts.fabricate_history(100_000, switch_every=30_000)
+    history = sample_history.fabricate_history(100_000, switch_every=30_000)
     snapshot = history.snapshot(with_grids=False)
     png = images.grid_png(history.latest_grid().images)
     return {"snapshot": snapshot, "png": png,
@@ -67,7 +67,8 @@ def panel() -> None:
                                                 grid_caption="Samples (fabricated)"), key="live")
     elif mode == "live":
         # A per-session run that grows between reruns, so every rerun sends new data.
-        history = st.session_state.get("history") or charts.fabricate_history(1_000, switch_every=600, n_grids=1)
+        history = (st.session_state.get("history")
+                   or sample_history.fabricate_history(1_000, switch_every=600, n_grids=1))
         st.session_state["history"] = history
         last = history.total_steps
         for step in range(last + 1, last + 51):

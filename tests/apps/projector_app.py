@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from gan.quality import metrics  # noqa: E402
-from gan.viz import charts, images, livechart  # noqa: E402
+from gan.viz import images, livechart, sample_history  # noqa: E402
 from pages._livechart import live_charts  # noqa: E402
 
 st.set_page_config(page_title="GAN Live", layout="wide")
@@ -28,7 +28,7 @@ st.set_page_config(page_title="GAN Live", layout="wide")
 
 @st.cache_resource
 def crowded() -> tuple[str, str]:
-    history = charts.fabricate_history(2007, n_grids=1)  # ends 7 steps past a tick: its label near the edge
+    history = sample_history.fabricate_history(2007, n_grids=1)  # ends 7 steps past a tick: its label near the edge
     for step, detail in ((1500, "bce → mse"), (1510, "mse → bce"), (1520, "bce → mse"), (1530, "mse → bce")):
         history.add_event(step, "loss", detail)
     for step in (1200, 1230):

@@ -43,8 +43,9 @@ def part_render(args) -> dict:
     render_altair_ms: the old per-session Altair path, for comparison."""
     import numpy as np
 
-    from gan.viz.charts import build_dashboard_charts, fabricate_history
+    from gan.viz.charts import build_dashboard_charts
     from gan.viz.quality_charts import coverage_chart, metrics_chart
+    from gan.viz.sample_history import fabricate_history
 
     rng = np.random.default_rng(0)
     rows = [{"step": 500 * i, "score": 1 + 8 * (1 - math.exp(-i / 50)), "fd": 300 * math.exp(-i / 50),
