@@ -121,7 +121,7 @@ def test_start_advances_pause_holds_step_and_resume(mode_registry):
 
     at.button(key="step").click().run()
     assert trainer.step_count == held + 1 and shown_step(at) == held + 1
-    assert trainer.wait_until(lambda t: (t.last_manual_step or {}).get("step") == held + 1, timeout=WAIT_S)
+    assert trainer.wait_until(lambda t: getattr(t.last_manual_step, 'step', None) == held + 1, timeout=WAIT_S)
 
     at.button(key="pause_resume").click().run()
     assert trainer.state == "running"

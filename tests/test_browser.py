@@ -360,12 +360,13 @@ def test_a_viewer_clicking_through_every_page_and_reloading_never_gets_a_control
     """Hostile tokens in the URL, each page of the navigation, reloads: not one presenter control, while the
     presenter, on the same pages, has them (so the check cannot pass on a page that did not draw)."""
     from gan.core.config import Config
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.workshop.snapshots import SnapshotStore
 
     t = Trainer(Config(model="mlp", width=32, batch_size=16, device="cpu"), name="snap")
     t.start(stop_at_step=2)  # pauses there
-    assert t.wait_until(lambda t: t.step_count >= 2 and t.state == PAUSED, timeout=60)
+    assert t.wait_until(lambda t: t.step_count >= 2 and t.state == RunState.PAUSED, timeout=60)
     SnapshotStore(server.runs / "snapshots").save("a-snapshot", t)
     t.stop()  # Compare then offers Delete to the presenter
 

@@ -14,6 +14,7 @@ from gan.core import coach
 from gan.core.coach import diagnose, diverged, grid_similarity, marker_label, replay
 from gan.core.diagnosis import ALARMS, Condition
 from gan.core.losses import LN2, LOSSES, get_loss
+from gan.core.step import Row
 
 DATA = Path(__file__).parent / "data"
 
@@ -25,8 +26,8 @@ def rows(n, *, loss="bce", loss_d=0.6, loss_g=1.0, d_real=0.7, d_fake=0.3, lr_d=
     out = []
     for i in range(n):
         e = rng.normal(0, noise, 4) if noise else np.zeros(4)
-        out.append((start + i, 0.0, loss_d + e[0], loss_g + e[1], float(np.clip(d_real + e[2], 0, 1)),
-                    float(np.clip(d_fake + e[3], 0, 1)), 5e-3, lr_d, loss))
+        out.append(Row.one_step(start + i, 0.0, loss_d + e[0], loss_g + e[1], float(np.clip(d_real + e[2], 0, 1)),
+                                float(np.clip(d_fake + e[3], 0, 1)), 5e-3, lr_d, loss))
     return out
 
 
@@ -142,9 +143,9 @@ def test_a_window_never_mixes_two_losses():
 def test_nans_and_single_steps_never_crash_it():
     assert diagnose(rows(1)).condition == Condition.WARMING_UP
     broken = rows(300)
-    broken[100] = (101, 0.0, float("nan"), float("inf"), float("nan"), 0.3, 5e-3, 2.5e-3, "bce")
+    broken[100] = Row.one_step(101, 0.0, float("nan"), float("inf"), float("nan"), 0.3, 5e-3, 2.5e-3, "bce")
     assert diagnose(broken).condition == Condition.LEARNING  # the bad row is skipped, not averaged in
-    all_nan = [(i, 0.0, *(float("nan"),) * 4, 5e-3, 2.5e-3, "bce") for i in range(1, 301)]
+    all_nan = [Row.one_step(i, 0.0, *(float("nan"),) * 4, 5e-3, 2.5e-3, "bce") for i in range(1, 301)]
     assert diagnose(all_nan).condition == Condition.WARMING_UP
     assert diagnose(rows(300), grid=np.zeros((1, 28, 28), np.uint8)).condition == Condition.LEARNING
 
@@ -157,7 +158,7 @@ def test_marker_labels_are_short_and_typed():
 # --- the default run, recorded: no false alarm in five minutes on three seeds ---------------------
 def recorded(name: str):
     z = np.load(DATA / name)
-    history = [(int(s), 0.0, float(a), float(b), float(c), float(d), float(g), float(h), str(lo))
+    history = [Row.one_step(int(s), 0.0, float(a), float(b), float(c), float(d), float(g), float(h), str(lo))
                for s, a, b, c, d, g, h, lo in zip(z["step"], z["loss_d"], z["loss_g"], z["d_real"], z["d_fake"],
                                                   z["lr_g"], z["lr_d"], z["loss"])]
     return history, list(zip(z["grid_step"].tolist(), z["grid"]))
@@ -253,7 +254,8 @@ def test_the_trainers_reading_follows_a_switch_at_once_and_uses_the_runs_own_ima
     """Between two sample points too: the trainer reads again at the switch, so its status never quotes the old
     loss; and it reads with the calibration of the run's own data (your images here), not MNIST's."""
     from gan.core.config import Config
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
 
     seen = []
     real_diagnose = coach.diagnose
@@ -264,7 +266,7 @@ def test_the_trainers_reading_follows_a_switch_at_once_and_uses_the_runs_own_ima
                        latent_dim=8, sample_every=100, loss="bce"), name="coach-switch")
     try:
         t.start(paused=True)
-        assert t.wait_until(lambda tr: tr.state in (PAUSED, "failed"), 60), t.status()
+        assert t.wait_until(lambda tr: tr.state in (RunState.PAUSED, "failed"), 60), t.status()
 
         def step_to(n):
             t.step(n - t.step_count)

@@ -169,6 +169,17 @@ def test_a_continued_run_keeps_its_charts_while_the_worker_loads_it():
     client.outcomes.put("answer")
 
 
+def test_a_failed_run_s_banner_suggests_what_its_failure_kind_needs():
+    status = replace(RemoteTrainer(SlowWorker(), SMALL, name="run-3").status(), state=RunState.FAILED,
+                     reason="The training process was killed by SIGKILL; training stopped at step 40")
+    actions = {kind: banners(replace(status, failure=kind))[-1].action for kind in FailureKind if kind.value}
+    assert actions[FailureKind.WORKER_DIED].startswith("Continue picks it up from its last autosave")
+    assert actions[FailureKind.WORKER_UNRESPONSIVE].startswith("The computer may be too busy")
+    assert actions[FailureKind.DATA].startswith("Choose another dataset")
+    assert actions[FailureKind.ERROR].startswith("Check the settings")
+    assert all(banners(replace(status, failure=k))[-1].text == f"Training failed: {status.reason}." for k in actions)
+
+
 def test_the_loading_banner_names_the_run_and_the_step_it_continues_from():
     status = RemoteTrainer(SlowWorker(), SMALL, name="run-7").status()
     waiting = replace(status, state=RunState.LOADING, step=1234, reason=WAITING_FOR_WORKER)

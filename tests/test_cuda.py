@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from gan.core.config import Config
-from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.engine.status import RunState
+from gan.engine.trainer import Trainer
 from gan.store.checkpoint import load_checkpoint, save_checkpoint, trainer_from_checkpoint
 from gan.workshop.runs import RunRegistry
 
@@ -41,7 +42,8 @@ def tensors(obj):
 def paused(device):
     t = Trainer(config(device), name=f"on-{device}")
     t.start(stop_at_step=20)
-    assert t.wait_until(lambda t: t.state in (PAUSED, FAILED), timeout=120) and t.state == PAUSED, t.status()
+    assert t.wait_until(lambda t: t.state in (RunState.PAUSED, RunState.FAILED), timeout=120)
+    assert t.state == RunState.PAUSED, t.status()
     yield t
     t.stop()
 
@@ -67,11 +69,11 @@ def test_a_checkpoint_saved_on_the_device_loads_on_a_cpu_and_back(paused, device
         resumed = trainer_from_checkpoint(state, device=target)
         resumed.start(paused=True)  # builds the models on `target` and loads the weights
         try:
-            assert resumed.wait_until(lambda t: t.state == PAUSED, timeout=120), resumed.status()
+            assert resumed.wait_until(lambda t: t.state == RunState.PAUSED, timeout=120), resumed.status()
             for a, b in zip(paused.G.state_dict().values(), resumed.G.state_dict().values()):
                 assert b.device.type == target and torch.equal(a.cpu(), b.cpu())
             resumed.step(5)  # five manual steps on the training thread, then paused again
-            assert resumed.wait_until(lambda t: t.step_count == 25 and t.state == PAUSED, timeout=120), \
+            assert resumed.wait_until(lambda t: t.step_count == 25 and t.state == RunState.PAUSED, timeout=120), \
                 resumed.status()
         finally:
             resumed.stop()
@@ -97,6 +99,6 @@ def test_the_training_worker_process_trains_on_the_device(device):
         assert t.wait_until(lambda t: t.step_count >= 20, timeout=120), t.status()
         assert t.status().device == device
         t.pause()
-        assert t.wait_until(lambda t: t.state == PAUSED, timeout=30)
+        assert t.wait_until(lambda t: t.state == RunState.PAUSED, timeout=30)
     finally:
         registry.close(timeout=10.0)

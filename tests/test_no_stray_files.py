@@ -18,11 +18,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from gan.core import own_images
+from gan.core import data, own_images
 from gan.core.config import Config
 from gan.core.data import DataUnavailable, load_dataset
 from gan.core.own_images import OwnImagesError, load_own_images
 from gan.engine.trainer import cached_dataset
+from gan.workshop import controller
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 120  # well over own_images.MIN_IMAGES: the working folder is a usable dataset, were it ever read
@@ -53,7 +54,8 @@ def image_folder(tmp_path, monkeypatch):
 
 @pytest.fixture
 def reads(monkeypatch):
-    """Every path given to the own-images loader, in order (callers import it at call time: the spy sees all)."""
+    """Every path given to the own-images loader, in order, by either of its two callers (the dataset loader and
+    the Train page's upload check, each of which imports it at the top of its module)."""
     given = []
     real = own_images.load_own_images
 
@@ -61,7 +63,12 @@ def reads(monkeypatch):
         given.append(path)
         return real(path)
 
-    monkeypatch.setattr(own_images, "load_own_images", spy)
+    callers = {str(f.relative_to(ROOT)) for f in (ROOT / "gan").rglob("*.py")
+               if "import" in f.read_text() and "load_own_images" in f.read_text() and f.name != "own_images.py"}
+    assert callers == {"gan/core/data.py", "gan/workshop/controller.py"}, callers  # a new caller: spy on it too
+    for caller in (data, controller):
+        assert caller.load_own_images is real
+        monkeypatch.setattr(caller, "load_own_images", spy)
     return given
 
 

@@ -10,9 +10,11 @@ import inspect
 import pytest
 
 from gan.core.config import Config, ConfigError
-from gan.engine.run import Run, RunView, Waiting
+from gan.core.live import Knob, LiveChange, StepTarget
+from gan.engine.run import LiveCommands, Run, RunView, Waiting
 from gan.engine.trainer import Trainer
 from gan.store.autosave import SavedRun, find_interrupted
+from gan.worker.client import RunMirror
 from gan.worker.remote import RemoteTrainer
 from gan.workshop.runs import RunRegistry
 
@@ -104,7 +106,8 @@ def test_each_kind_implements_its_protocol_with_the_same_parameters(kind, saved_
     (lambda r: r.set_lr(lr_d="fast"), ConfigError, "lr_d:"),
     (lambda r: r.set_d_steps(0), ConfigError, "d_steps:"),
     (lambda r: r.set_loss("wasserstein-ish"), ValueError, "wasserstein-ish"),
-    (lambda r: r.schedule(10, "momentum", 0.9), ValueError, "cannot schedule 'momentum'"),
+    (lambda r: r.schedule(10, "momentum", 0.9), ValueError, "cannot change 'momentum' live"),
+    (lambda r: r.change(LiveChange.checked("lr_d", -1)), ConfigError, "lr_d:"),
 ])
 def test_bad_arguments_are_refused_alike_before_anything_is_sent(kind, call, error, words, saved_run):
     run = make(kind, saved_run)
@@ -121,3 +124,25 @@ def test_wait_until_is_one_implementation(saved_run):
         assert type(run).wait_until is Waiting.wait_until, kind
         assert run.wait_until(lambda r, name=run.name: r.name == name, timeout=1)
     assert not saved_run.wait_until(lambda r: r.is_alive(), timeout=0.05)  # a saved run never comes alive
+
+
+def test_the_live_setters_are_one_implementation_over_change():
+    for kind in ("Trainer", "RemoteTrainer"):
+        run = make(kind, None)
+        for name in ("set_loss", "set_lr", "set_d_steps"):
+            assert getattr(type(run), name) is getattr(LiveCommands, name), (kind, name)
+    remote = make("RemoteTrainer", None)
+    remote.client.spawns = -1  # the process an unstarted run names: its commands reach the (recording) client
+    remote.set_lr(lr_g=2e-4, lr_d=1e-3)
+    remote.set_loss("mse")
+    remote.step(2, which="d")
+    changes = [cmd.changes for cmd in remote.client.sent if hasattr(cmd, "changes")]
+    # both rates in one message, at one step boundary; values in their types; knobs typed
+    assert changes == [(LiveChange(Knob.lr_g, 2e-4), LiveChange(Knob.lr_d, 1e-3)), (LiveChange(Knob.loss, "mse"),)]
+    step = [cmd for cmd in remote.client.sent if type(cmd).__name__ == "Step"]
+    assert [(s.n, s.which) for s in step] == [(2, StepTarget.d)] and step[0].which is StepTarget.d
+
+
+def test_the_remote_run_is_the_mirror_the_client_talks_to():
+    assert isinstance(make("RemoteTrainer", None), RunMirror)
+    assert not isinstance(make("Trainer", None), RunMirror)

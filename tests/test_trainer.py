@@ -17,9 +17,11 @@ import pytest
 import torch
 
 from gan.core.config import Config
-from gan.engine.status import PauseCause
-from gan.engine.trainer import FAILED, PAUSED, RUNNING, STOPPED, Trainer
-from gan.worker.remote import RemoteTrainer, WorkerClient
+from gan.core.step import Row
+from gan.engine.status import PauseCause, RunState
+from gan.engine.trainer import Trainer
+from gan.worker.client import WorkerClient
+from gan.worker.remote import RemoteTrainer
 
 SMALL = dict(model="mlp", width=32, batch_size=16, latent_dim=16, sample_every=10, seed=3)
 WAIT_S = 180  # generous bounds: they fail a hung run, never a slow one (a first run took 50 s under load 20)
@@ -70,14 +72,14 @@ def make_trainer():
 
 def wait_step(t, n, timeout=WAIT_S):
     """Until n steps are done and in the history (a worker-mode run's history mirror follows its ticks)."""
-    assert t.wait_until(lambda tr: (tr.step_count >= n and tr.history.total_steps >= n) or tr.state == FAILED,
+    assert t.wait_until(lambda tr: (tr.step_count >= n and tr.history.total_steps >= n) or tr.state == RunState.FAILED,
                         timeout), t.status()
-    assert t.state != FAILED, t.status().reason
+    assert t.state != RunState.FAILED, t.status().reason
 
 
 def wait_paused(t, timeout=WAIT_S):
-    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), timeout), t.status()
-    assert t.state == PAUSED, t.status().reason
+    assert t.wait_until(lambda tr: tr.state in (RunState.PAUSED, RunState.FAILED), timeout), t.status()
+    assert t.state == RunState.PAUSED, t.status().reason
 
 
 def events(t) -> set:
@@ -95,18 +97,18 @@ def assert_holds(t, held):
         before = t.paused_waits
         t.set_max_rate(t.status().max_rate)
         assert t.wait_until(lambda tr: tr.paused_waits > before, WAIT_S), t.status()
-        assert t.step_count == held and t.state == PAUSED
+        assert t.step_count == held and t.state == RunState.PAUSED
     t.step(1, which="d")
-    assert t.wait_until(lambda tr: (tr.last_manual_step or {}).get("step") == held + 1 or tr.step_count > held + 1,
+    assert t.wait_until(lambda tr: getattr(tr.last_manual_step, 'step', None) == held + 1 or tr.step_count > held + 1,
                         WAIT_S), t.status()
-    assert t.last_manual_step["step"] == held + 1 and t.step_count == held + 1, (t.last_manual_step, t.status())
+    assert t.last_manual_step.step == held + 1 and t.step_count == held + 1, (t.last_manual_step, t.status())
 
 
 def test_start_trains_in_the_background_and_records_history(make_run):
     t = make_run()
     t.start()
     wait_step(t, 25)
-    assert t.state == RUNNING and t.is_alive()
+    assert t.state == RunState.RUNNING and t.is_alive()
     snap = t.history.snapshot()
     assert list(snap.scalars.step[:5]) == [1, 2, 3, 4, 5]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "loss", "lr_g", "lr_d"} <= set(snap.scalars.columns)
@@ -131,7 +133,7 @@ def test_pause_holds_the_step_counter_and_resume_continues_it(make_run):
     wait_step(t, 5)
     t.pause()
     held = t.step_count  # final: pause returns after the step in flight
-    assert t.state == PAUSED
+    assert t.state == RunState.PAUSED
     assert_holds(t, held)  # ... and one manual step, to held + 1
     t.resume()
     wait_step(t, held + 6)
@@ -173,11 +175,11 @@ def test_manual_steps_update_only_the_chosen_network(make_run, model, which, d_m
     before = t.state_dict()  # the weights as the run holds them (read at a step boundary, in either kind)
     t.step(2, which=which)
     wait_step(t, 2)
-    assert t.wait_until(lambda tr: tr.last_manual_step and tr.last_manual_step["step"] == 2, WAIT_S)
+    assert t.wait_until(lambda tr: tr.last_manual_step and tr.last_manual_step.step == 2, WAIT_S)
     after = t.state_dict()
     assert _changed(before["D"], after["D"]) is d_moves
     assert _changed(before["G"], after["G"]) is g_moves
-    assert t.last_manual_step["which"] == which and t.last_manual_step["before"] is not None
+    assert t.last_manual_step.which == which and t.last_manual_step.before is not None
 
 
 def test_loss_switch_at_step_k_is_recorded_at_k_and_changes_the_loss_from_k_on(make_run):
@@ -233,7 +235,7 @@ def test_stop_ends_the_thread_at_a_step_boundary(make_run):
     t.start()
     wait_step(t, 3)
     assert t.stop(timeout=WAIT_S) is True  # the bound catches a thread that never ends, not a slow one
-    assert t.wait_until(lambda tr: tr.state == STOPPED and not tr.is_alive(), WAIT_S), t.status()
+    assert t.wait_until(lambda tr: tr.state == RunState.STOPPED and not tr.is_alive(), WAIT_S), t.status()
     final = t.step_count
     # Between two steps: every step it counted is in the history, none half done.
     assert t.wait_until(lambda tr: tr.history.total_steps == final, WAIT_S), (t.history.total_steps, final)
@@ -253,7 +255,7 @@ def test_stop_wakes_a_paused_or_throttled_thread(make_run, how):
         wait_step(t, at + 1)  # the step in flight is done: the thread now waits its 1000 s
     # Woken at once, it ends well within the bound; sleeping on, it would not end before 1000 s had passed.
     assert t.stop(timeout=WAIT_S) is True
-    assert t.wait_until(lambda tr: tr.state == STOPPED, WAIT_S), t.status()
+    assert t.wait_until(lambda tr: tr.state == RunState.STOPPED, WAIT_S), t.status()
 
 
 def test_the_throttle_holds_the_pace_and_the_run_still_advances(make_run):
@@ -275,9 +277,9 @@ def test_the_throttle_holds_the_pace_and_the_run_still_advances(make_run):
 def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_run):
     t = make_run(lr_g=1.0, lr_d=1.0, loss="hinge")  # the highest rate the config takes: diverges by step ~3
     t.start()
-    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), WAIT_S)
+    assert t.wait_until(lambda tr: tr.state in (RunState.PAUSED, RunState.FAILED), WAIT_S)
     st = t.status()
-    assert st.state == PAUSED and st.pause_cause == PauseCause.NAN
+    assert st.state == RunState.PAUSED and st.pause_cause == PauseCause.NAN
     assert "became" in st.reason and "at step" in st.reason and "Lower the learning rate" in st.reason
     assert t.wait_until(lambda tr: {"non-finite", "coach"} <= events(tr), WAIT_S), events(t)
     state = t.state_dict()
@@ -301,7 +303,7 @@ def test_absurd_lr_pauses_with_a_reason_instead_of_training_on_garbage(make_run)
 
 def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_trainer, monkeypatch):
     # In-process only: the fault is injected by replacing gan_step in this process, out of the worker's reach
-    # (no public command makes a step raise there). The worker's reply and tick carry the same FAILED status.
+    # (no public command makes a step raise there). The worker's reply and tick carry the same RunState.FAILED status.
     t = make_trainer()
     t.start()
     wait_step(t, 2)
@@ -310,7 +312,7 @@ def test_exception_in_a_step_moves_the_run_to_failed_with_the_message(make_train
         raise RuntimeError("boom in the step")
 
     monkeypatch.setattr("gan.engine.trainer.gan_step", broken)
-    assert t.wait_until(lambda tr: tr.state == FAILED, WAIT_S)
+    assert t.wait_until(lambda tr: tr.state == RunState.FAILED, WAIT_S)
     assert "boom in the step" in t.status().reason
     assert t.wait_until(lambda tr: not tr.is_alive(), WAIT_S)  # the thread ended; it does not linger
     assert "failed" in events(t)
@@ -348,7 +350,7 @@ def test_full_mnist_that_cannot_be_downloaded_fails_with_the_reason_or_falls_bac
     monkeypatch.setenv("GAN_LIVE_DOWNLOAD_TIMEOUT", "2")
     t = make_trainer(dataset="mnist", data_dir=str(tmp_path))
     t.start()
-    assert t.wait_until(lambda tr: tr.state == FAILED, WAIT_S), t.status()
+    assert t.wait_until(lambda tr: tr.state == RunState.FAILED, WAIT_S), t.status()
     st = t.status()
     assert "could not be downloaded" in st.reason and "mnist5k" in st.reason
     assert ("no network here" if how == "offline" else "checksum mismatch") in st.reason
@@ -424,12 +426,12 @@ def test_manual_d_step_reports_its_effect_on_the_same_batch(make_run):
     wait_paused(t)
     t.step(1, which="d")
     wait_step(t, 1)
-    assert t.wait_until(lambda tr: (tr.last_manual_step or {}).get("step") == 1, WAIT_S)
+    assert t.wait_until(lambda tr: getattr(tr.last_manual_step, 'step', None) == 1, WAIT_S)
     s = t.last_manual_step
     # A D-only step on one batch makes D better on that batch: D(real) up, D(fake) down, loss_d down.
-    assert s["d_real"] > s["before"]["d_real"]
-    assert s["d_fake"] < s["before"]["d_fake"]
-    assert s["loss_d"] < s["before"]["loss_d"]
+    assert s.after.d_real > s.before.d_real
+    assert s.after.d_fake < s.before.d_fake
+    assert s.after.loss_d < s.before.loss_d
 
 
 def test_d_steps_three_makes_three_d_updates_per_g_update(make_run):
@@ -480,7 +482,7 @@ def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
 
     t = make_trainer(ema=0.9)
     t.start(stop_at_step=30)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, WAIT_S), t.status()
+    assert t.wait_until(lambda tr: tr.state == RunState.PAUSED, WAIT_S), t.status()
     state = t.state_dict()
     avg = t.generator_copy()
     assert all(torch.equal(v, state["G_ema"][k]) for k, v in avg.state_dict().items())
@@ -495,7 +497,7 @@ def test_grids_and_copies_of_g_come_from_its_moving_average(make_trainer):
 
     raw = make_trainer(ema=0.0)
     raw.start(stop_at_step=10)
-    assert raw.wait_until(lambda tr: tr.state == PAUSED, WAIT_S), raw.status()
+    assert raw.wait_until(lambda tr: tr.state == RunState.PAUSED, WAIT_S), raw.status()
     assert "G_ema" not in raw.state_dict()
     assert all(torch.equal(v, raw.G.state_dict()[k]) for k, v in raw.generator_copy().state_dict().items())
 
@@ -509,7 +511,7 @@ def test_the_average_of_a_dcgan_g_draws_with_batchnorm_statistics_that_fit_it(ma
 
     t = make_trainer(model="dcgan", ema=0.9, width=32)
     t.start(stop_at_step=20)
-    assert t.wait_until(lambda tr: tr.state == PAUSED, WAIT_S), t.status()
+    assert t.wait_until(lambda tr: tr.state == RunState.PAUSED, WAIT_S), t.status()
     state = t.state_dict()
     saved, _ = build_models("dcgan", SMALL["latent_dim"], 32)
     saved.load_state_dict(state["G_ema"])  # the average with the raw G's statistics
@@ -566,11 +568,12 @@ def test_the_coach_reads_the_run_at_every_sample_point_as_a_replay_of_its_histor
 
     t = make_trainer(loss="minimax", lr_d=2e-3, d_steps=3, width=16)  # a strong D stalls a minimax G quickly
     t.start(stop_at_step=400)
-    assert t.wait_until(lambda tr: tr.state == PAUSED and tr.step_count == 400, WAIT_S), t.status()
+    assert t.wait_until(lambda tr: tr.state == RunState.PAUSED and tr.step_count == 400, WAIT_S), t.status()
     st = t.status()
     assert st.diagnosis is not None and st.diagnosis.step == 400
     snap = t.history.snapshot()
-    readings = replay(list(snap.scalars.itertuples(index=False, name=None)), snap.grids, every=10, d_steps=3)
+    readings = replay([Row(*r) for r in snap.scalars.itertuples(index=False, name=None)], snap.grids, every=10,
+                      d_steps=3)
     assert readings[-1] == st.diagnosis
     assert [d.step for d in readings] == list(range(10, 401, 10))
     marked = snap.events[snap.events.kind == "coach"]
@@ -640,13 +643,13 @@ def test_a_roll_back_restores_g_d_and_the_average_of_g_to_the_last_good_point(em
     state = TrainingState(Config(**{**SMALL, "ema": ema}), "cpu")
     state.attach(*build_models("mlp", SMALL["latent_dim"], SMALL["width"]))
     state.mark_good()
-    good = [p.detach().clone() for m in (state.G, state.D, state.sampler) for p in m.parameters()]
+    good = [p.detach().clone() for m in (state.G, state.D, state.sampling_G) for p in m.parameters()]
     with torch.no_grad():
-        for m in (state.G, state.D, state.sampler):
+        for m in (state.G, state.D, state.sampling_G):
             for p in m.parameters():
                 p.fill_(float("nan"))  # the bad step, and the average that took it in
     state.roll_back()
-    now = [p for m in (state.G, state.D, state.sampler) for p in m.parameters()]
+    now = [p for m in (state.G, state.D, state.sampling_G) for p in m.parameters()]
     assert all(torch.equal(a, b) for a, b in zip(good, now))
     assert (state.G_ema is None) == (ema == 0.0)
 

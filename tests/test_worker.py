@@ -47,8 +47,8 @@ def test_every_command_works_the_same_in_both_modes(registry):
     paused_at = t.step_count
     # A manual D-only step: exactly one more step, with a caption of what it changed.
     t.step(1, which="d")
-    assert t.wait_until(lambda t: (t.last_manual_step or {}).get("step") == paused_at + 1, timeout=10)
-    assert t.last_manual_step["which"] == "d" and t.step_count == paused_at + 1
+    assert t.wait_until(lambda t: getattr(t.last_manual_step, 'step', None) == paused_at + 1, timeout=10)
+    assert t.last_manual_step.which == "d" and t.step_count == paused_at + 1
     # Live changes are recorded at the step they take effect, in the mirror every page reads.
     t.set_loss("mse")
     t.set_lr(lr_d=2e-4)
@@ -171,15 +171,15 @@ def test_a_killed_worker_fails_its_run_with_the_cause_and_the_next_start_works(p
 
 def test_a_worker_that_stops_answering_is_reported_not_waited_for(process_registry, monkeypatch):
     import gan.worker.client
-    import gan.worker.remote
+    import gan.worker.messages
 
     t = process_registry.start(SMALL)
     assert t.wait_until(lambda t: t.step_count >= 5, timeout=60)
     os.kill(process_registry.worker.pid, signal.SIGSTOP)  # alive but frozen
     try:
         t0 = time.monotonic()
-        with pytest.raises(gan.worker.remote.WorkerError) as err:
-            process_registry.worker.call(gan.worker.remote.p.Ping(), timeout=1.0)
+        with pytest.raises(gan.worker.client.WorkerError) as err:
+            process_registry.worker.call(gan.worker.messages.Ping(), timeout=1.0)
         assert err.value.kind == FailureKind.WORKER_UNRESPONSIVE and "within 1 s" in str(err.value)
         # The caller's 1 s was honoured, not the default (a generous bound: a loaded machine may be late).
         assert time.monotonic() - t0 < gan.worker.client.CALL_TIMEOUT_S
@@ -202,7 +202,7 @@ def test_a_busy_worker_is_not_answering_not_dead_and_recovers_by_itself(process_
     assert t.wait_until(lambda t: t.state == RunState.RUNNING and t.step_count >= 5, timeout=60), t.status()
     ctl = TrainController(process_registry, SnapshotStore(tmp_path / "snapshots"))
     worker = process_registry.worker
-    worker.call_timeout = 1.0  # read at each call (gan.worker.remote.CALL_TIMEOUT_S is only the default's copy)
+    worker.call_timeout = 1.0  # read at each call (gan.worker.client.CALL_TIMEOUT_S is only the default's copy)
     pid = worker.pid
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -245,7 +245,7 @@ class _Client:
         return True
 
     def call(self, cmd, timeout=None):
-        from gan.worker.remote import WorkerError
+        from gan.worker.client import WorkerError
 
         if self.kind is not None and isinstance(cmd, self.fail_on):
             raise WorkerError(self.kind, f"the training worker {self.kind}")
@@ -255,7 +255,8 @@ class _Client:
 @pytest.mark.parametrize("kind", [FailureKind.WORKER_UNRESPONSIVE, FailureKind.WORKER_DIED])
 def test_the_error_kind_alone_decides_between_not_answering_and_dead(kind):
     from gan.worker import messages as p
-    from gan.worker.remote import RemoteTrainer, WorkerError
+    from gan.worker.client import WorkerError
+    from gan.worker.remote import RemoteTrainer
 
     client = _Client()
     t = RemoteTrainer(client, SMALL, name="r")

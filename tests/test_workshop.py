@@ -1,5 +1,6 @@
 """Workshop mode: presenter lock, manual steps, GIF/interpolation, snapshots + branch, uploads, presets."""
 
+import dataclasses
 import hmac
 import io
 import os
@@ -13,8 +14,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from gan.core.config import Config
-from gan.core.step import SampleGrid
-from gan.engine.trainer import FAILED, PAUSED, Trainer
+from gan.core.live import StepTarget
+from gan.core.step import SampleGrid, StepReport, StepStats
+from gan.engine.status import RunState
+from gan.engine.trainer import Trainer
 from gan.store.checkpoint import CheckpointError
 from gan.viz import animation, theory
 from gan.workshop import auth, snapshots
@@ -28,7 +31,8 @@ def paused_trainer():
     torch.set_num_threads(1)
     t = Trainer(Config(**SMALL), name="workshop")
     t.start(stop_at_step=12)
-    assert t.wait_until(lambda tr: tr.state in (PAUSED, FAILED), 60) and t.state == PAUSED, t.status()
+    assert t.wait_until(lambda tr: tr.state in (RunState.PAUSED, RunState.FAILED), 60)
+    assert t.state == RunState.PAUSED, t.status()
     yield t
     t.stop()
 
@@ -110,8 +114,8 @@ def test_manual_step_changes_only_the_chosen_network(paused_trainer, which, move
     t = paused_trainer
     g0, d0, step0 = _params(t.G), _params(t.D), t.step_count
     t.step(1, which=which)
-    assert t.wait_until(lambda tr: tr.last_manual_step is not None and tr.last_manual_step["step"] == step0 + 1, 30)
-    assert t.state == PAUSED
+    assert t.wait_until(lambda tr: tr.last_manual_step is not None and tr.last_manual_step.step == step0 + 1, 30)
+    assert t.state == RunState.PAUSED
     assert _changed(d0, t.D) == moves_d
     assert _changed(g0, t.G) == moves_g
     caption = theory.step_caption(t.last_manual_step)
@@ -119,14 +123,13 @@ def test_manual_step_changes_only_the_chosen_network(paused_trainer, which, move
     assert "D(real)" in caption and "→" in caption  # deltas against the step before
 
 
-def test_step_caption_formats_deltas_and_handles_the_first_step():
-    s = {"step": 7, "which": "g", "loss_d": 0.70, "loss_g": 0.60, "d_real": 0.52, "d_fake": 0.47,
-         "before": {"loss_d": 0.69, "loss_g": 0.75, "d_real": 0.52, "d_fake": 0.41}}
+def test_step_caption_formats_deltas_and_says_which_network_moved():
+    s = StepReport(7, StepTarget.g, before=StepStats(0.69, 0.75, 0.52, 0.41), after=StepStats(0.70, 0.60, 0.52, 0.47))
     text = theory.step_caption(s)
+    assert text.startswith("Step 7 (G only): D(real) 0.520 → 0.520 (+0.000)")
     assert "D(fake) 0.410 → 0.470 (+0.060)" in text and "loss G 0.750 → 0.600 (−0.150)" in text
     assert "only G's weights moved" in text
-    first = theory.step_caption({**s, "before": None})
-    assert "→" not in first and "D(real) 0.520" in first
+    assert "weights moved" not in theory.step_caption(dataclasses.replace(s, which=StepTarget.both))
     assert "No manual step yet" in theory.step_caption(None)
 
 
@@ -196,7 +199,7 @@ def test_snapshot_save_load_and_branch_with_another_loss(paused_trainer, tmp_pat
     branch = fresh.branch("base", loss="mse", lr_d=1e-3)
     branch.start(paused=True)
     try:
-        assert branch.wait_until(lambda tr: tr.state == PAUSED, 30)
+        assert branch.wait_until(lambda tr: tr.state == RunState.PAUSED, 30)
         assert branch.loss == "mse" and branch.status().lr_d == 1e-3
         assert branch.step_count == paused_trainer.step_count
         ev = branch.history.snapshot().events
@@ -421,7 +424,7 @@ def test_each_workshop_preset_applies_its_settings(name):
     t = Trainer(preset_config(name, device="cpu"), name=f"preset-{name}")
     t.start(paused=True)
     try:
-        assert t.wait_until(lambda tr: tr.state == PAUSED, 60), t.status()
+        assert t.wait_until(lambda tr: tr.state == RunState.PAUSED, 60), t.status()
         status = t.status()
         for key in ("lr_g", "lr_d", "d_steps", "loss"):
             if key in preset.config:
@@ -505,7 +508,7 @@ def test_adopted_runs_get_free_names_and_folders_of_their_own(paused_trainer, tm
         assert registry.current() is runs[-1]
         dirs = [r.autosave.run_dir for r in runs]
         assert len(set(dirs)) == 3 and all(d.name.endswith(r.name) for d, r in zip(dirs, runs))
-        assert all(r.wait_until(lambda t: t.state == PAUSED, 30) for r in runs)
+        assert all(r.wait_until(lambda t: t.state == RunState.PAUSED, 30) for r in runs)
         assert all(r.step_count == paused_trainer.step_count for r in runs)  # paused=True: where it was
         assert registry.stop_all(timeout=10.0)
         # an adopted run is numbered like a started one: the next run started here is the server's fourth
@@ -896,7 +899,7 @@ def test_a_started_run_falls_back_to_the_bundled_digits_and_keeps_itself_in_its_
                                                                                            worker):
     """Dashboard semantics for every run the registry starts, in this process or in the worker: a dataset that
     cannot be had falls back to mnist5k (with a warning), and the run autosaves into live/<date-time>-<name>."""
-    from gan.worker import remote
+    from gan.workshop import runs
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(max_runs=1, mode="thread", metrics_every=0, runs_root=tmp_path)
@@ -908,11 +911,11 @@ def test_a_started_run_falls_back_to_the_bundled_digits_and_keeps_itself_in_its_
             made.append((client, config, kwargs))
             return FakeRun(kwargs["name"])
 
-        monkeypatch.setattr(remote, "RemoteTrainer", remote_trainer)
+        monkeypatch.setattr(runs, "RemoteTrainer", remote_trainer)  # what the registry builds a worker run with
     try:
         run = registry.start(Config(**SMALL), paused=True)
         assert registry.current() is run
-        assert run.wait_until(lambda r: r.state == PAUSED, 30) if not worker else run.state == PAUSED
+        assert run.wait_until(lambda r: r.state == RunState.PAUSED, 30) if not worker else run.state == RunState.PAUSED
         if worker:
             [(client, config, kwargs)] = made
             assert client is registry.worker and config == Config(**SMALL)
@@ -1003,8 +1006,8 @@ def test_an_interrupted_run_stays_offered_until_something_else_starts(paused_tra
 
 
 def test_process_mode_starts_its_worker_and_an_unreadable_runs_folder_is_said_not_fatal(tmp_path, monkeypatch):
-    from gan.store import autosave
-    from gan.worker.remote import WorkerClient
+    from gan.worker.client import WorkerClient
+    from gan.workshop import runs
     from gan.workshop.runs import RunRegistry
 
     registry = RunRegistry(mode="process", metrics_every=0, runs_root=tmp_path)
@@ -1016,7 +1019,7 @@ def test_process_mode_starts_its_worker_and_an_unreadable_runs_folder_is_said_no
     def unreadable(root):
         raise PermissionError("denied")
 
-    monkeypatch.setattr(autosave, "find_interrupted", unreadable)
+    monkeypatch.setattr(runs, "find_interrupted", unreadable)
     registry = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
     assert registry.storage_notes == [f"{tmp_path / 'live'}: not readable (denied)"] and registry.current() is None
 

@@ -15,7 +15,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from gan.core.config import Config
-from gan.engine.trainer import PAUSED, Trainer
+from gan.engine.status import RunState
+from gan.engine.trainer import Trainer
 from gan.viz import animation
 from gan.workshop import snapshots
 from gan.workshop.presets import PRESETS
@@ -149,13 +150,13 @@ def test_step_d_and_step_g_change_only_that_network_through_the_buttons(app_regi
     assert trainer.wait_until(lambda t: t.step_count > 3, timeout=60)
     run(at).button(key="pause_resume").click()
     run(at)
-    assert trainer.state == PAUSED
+    assert trainer.state == RunState.PAUSED
     for which, label, d_moves, g_moves in (("d", "D only", True, False), ("g", "G only", False, True),
                                            ("both", "D and G", True, True)):
         g0, d0, step0 = state_of(trainer.G), state_of(trainer.D), trainer.step_count
         at.button(key=f"step_{which}").click()
         run(at)
-        assert trainer.step_count == step0 + 1 and trainer.state == PAUSED
+        assert trainer.step_count == step0 + 1 and trainer.state == RunState.PAUSED
         assert same(d0, trainer.D) is not d_moves, which
         assert same(g0, trainer.G) is not g_moves, which
         caption = [c.value for c in at.caption if c.value.startswith(f"Step {step0 + 1} ({label})")]
@@ -165,7 +166,7 @@ def test_step_d_and_step_g_change_only_that_network_through_the_buttons(app_regi
     before = trainer.paused_waits
     trainer.set_max_rate(trainer.status().max_rate)
     assert trainer.wait_until(lambda t: t.paused_waits > before, timeout=30), trainer.status()
-    assert trainer.step_count == step0 + 1 and trainer.state == PAUSED
+    assert trainer.step_count == step0 + 1 and trainer.state == RunState.PAUSED
 
 
 def test_slow_motion_throttles_the_running_trainer(app_registry, no_lock):
@@ -258,7 +259,7 @@ def test_a_valid_upload_continues_the_saved_run(app_registry, no_lock):
     donor = Trainer(TINY, name="donor")
     donor.start(stop_at_step=7)
     try:
-        assert donor.wait_until(lambda t: t.state == PAUSED, timeout=60), donor.status()
+        assert donor.wait_until(lambda t: t.state == RunState.PAUSED, timeout=60), donor.status()
         data = checkpoint_bytes(donor)
     finally:
         donor.stop()

@@ -4,7 +4,7 @@ the CLI, the pages and the tests get the same reading from the same numbers (the
 keeps a pure function of a dataset's images from being computed again at every sample point).
 
 The trainer asks at every sample point (each ``sample_every`` steps) with the latest rows of its history
-and the grid it just drew; the answer is a gan.worker.messages.Diagnosis, carried in RunStatus and marked
+and the grid it just drew; the answer is a gan.core.diagnosis.Diagnosis, carried in RunStatus and marked
 on the loss chart when it changes. The rules, first match wins, each tied to a formula of the Theory page:
 
 1. Diverged — a loss became NaN/inf (the trainer reports it; it has paused and rolled back).
@@ -36,12 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gan.core.data import data_noun
+from gan.core.data import data_noun, to_uint8
 from gan.core.diagnosis import Condition, Diagnosis
+from gan.core.live import Knob, LiveChange
 from gan.core.losses import format_equilibrium, get_loss
+from gan.core.step import Row
 
 # Rows are the History's: (step, time, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss, ...).
-STEP, LOSS_D, LOSS_G, D_REAL, D_FAKE, LR_G, LR_D, LOSS = 0, 2, 3, 4, 5, 6, 7, 8
 
 WINDOW = 200  # steps averaged for D(real), D(fake) and the losses: one batch of 32 is too noisy to judge
 MIN_STEPS = 100  # fewer steps than this since the start or the last loss switch: too early to tell
@@ -108,7 +109,6 @@ class RealImages:
         with _calibration_lock:
             found = _calibrated.get(key)
         if found is None:
-            from gan.core.data import to_uint8
 
             rng = np.random.default_rng(0)  # seeded: the same threshold for the same data, run after run
             n = min(CALIBRATION_IMAGES, len(dataset))
@@ -127,11 +127,11 @@ _calibrated: dict[tuple, RealImages] = {}  # (name, source, size) -> RealImages:
 _calibration_lock = threading.Lock()
 
 
-def _since_switch(rows: Sequence[tuple]) -> list[tuple]:
+def _since_switch(rows: Sequence[Row]) -> list[Row]:
     """The trailing rows that share the last row's loss: a window never mixes two losses."""
-    loss = rows[-1][LOSS]
+    loss = rows[-1].loss
     k = len(rows)
-    while k > 0 and rows[k - 1][LOSS] == loss:
+    while k > 0 and rows[k - 1].loss == loss:
         k -= 1
     return list(rows[k:])
 
@@ -143,21 +143,21 @@ def _fmt(x: float) -> str:
 def _weaken_d(d_steps: int, lr_d: float) -> tuple[str, tuple]:
     """Advice that weakens D: one D step per G step first (when it takes more), else a 10x lower rate."""
     if d_steps > 1:
-        return f"give D one step per G step (now {d_steps})", (("d_steps", 1),)
-    return f"lower D's learning rate to {lr_d / 10:.1e}", (("lr_d", lr_d / 10),)
+        return f"give D one step per G step (now {d_steps})", (LiveChange(Knob.d_steps, 1),)
+    return f"lower D's learning rate to {lr_d / 10:.1e}", (LiveChange(Knob.lr_d, lr_d / 10),)
 
 
-def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None = None,
+def diagnose(rows: Sequence[Row], *, d_steps: int = 1, grid: np.ndarray | None = None,
              real: RealImages = MNIST) -> Diagnosis:
     """Read the latest History rows (oldest first, full resolution; ROWS_NEEDED of them suffice) and the
     latest fixed-noise grid (64, 28, 28) uint8, if any, of a run on ``real`` (RealImages.of its dataset).
     Never raises on a short or non-finite history."""
     if not len(rows):
         return Diagnosis(Condition.WARMING_UP, 0, "Too early to tell", "no steps yet")
-    step = int(rows[-1][STEP])
+    step = int(rows[-1].step)
     run = _since_switch(rows)
-    spec = get_loss(run[-1][LOSS])
-    window = np.array([r[LOSS_D:D_FAKE + 1] for r in run[-WINDOW:]], np.float64)  # (n, 4)
+    spec = get_loss(run[-1].loss)
+    window = np.array([(r.loss_d, r.loss_g, r.d_real, r.d_fake) for r in run[-WINDOW:]], np.float64)  # (n, 4)
     window = window[np.isfinite(window).all(axis=1)]
     if len(window) < MIN_STEPS:
         if len(run) == len(rows):
@@ -180,14 +180,14 @@ def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None
         return Diagnosis(
             Condition.VANISHING_GRADIENT, step, f"G's gradient is vanishing ({spec.label} saturates)",
             f"D(fake) {d_fake:.2f}, so {spec.label}'s push on G is {slope:.3f} per sample where BCE's would be "
-            f"{bce_slope:.2f}", "switch to BCE (non-saturating)", (("loss", "bce"),))
+            f"{bce_slope:.2f}", "switch to BCE (non-saturating)", (LiveChange(Knob.loss, "bce"),))
 
     # 3. Mode collapse: the samples of the fixed noise look alike (before "D is winning": a collapsed G
     # is often beaten too, as in the mode_collapse preset, and the grid is what the room sees).
     if grid is not None and len(grid) > 1 and step >= COLLAPSE_MIN_STEP:
         similarity = grid_similarity(grid)
         if similarity >= real.collapse_threshold:
-            advice, changes = _weaken_d(d_steps, float(run[-1][LR_D]))
+            advice, changes = _weaken_d(d_steps, float(run[-1].lr_d))
             return Diagnosis(Condition.MODE_COLLAPSE, step, "Mode collapse",
                              f"the {len(grid)} samples look alike: similarity {similarity:.2f} (real {real.noun} "
                              f"~{real.similarity:.2f}; the alarm from {real.collapse_threshold:.2f})",
@@ -195,13 +195,13 @@ def diagnose(rows: Sequence[tuple], *, d_steps: int = 1, grid: np.ndarray | None
 
     # 4. D is winning.
     if d_real >= WIN_REAL and d_fake <= WIN_FAKE:
-        advice, changes = _weaken_d(d_steps, float(run[-1][LR_D]))
+        advice, changes = _weaken_d(d_steps, float(run[-1].lr_d))
         return Diagnosis(Condition.D_WINNING, step, "D is winning",
                          f"{outputs}, G's loss {_fmt(loss_g)}{g_eq}", f"try to {advice}", changes)
 
     # 5. Near equilibrium: both losses' 50-step means within tolerance for EQUILIBRIUM_STEPS steps.
     if eq_d is not None and eq_g is not None and len(run) >= EQUILIBRIUM_STEPS:
-        recent = np.array([r[LOSS_D:LOSS_G + 1] for r in run[-EQUILIBRIUM_STEPS:]], np.float64)
+        recent = np.array([(r.loss_d, r.loss_g) for r in run[-EQUILIBRIUM_STEPS:]], np.float64)
         means = recent.reshape(-1, EQUILIBRIUM_CHUNK, 2).mean(axis=1)  # (10, 2)
         tol = np.array([EQUILIBRIUM_TOLERANCE * (abs(e) or 1.0) for e in (eq_d, eq_g)])
         if np.all(np.abs(means - np.array([eq_d, eq_g])) <= tol):
@@ -221,15 +221,15 @@ def diverged(step: int, lr_g: float, lr_d: float, loss_d: float, loss_g: float) 
     return Diagnosis(Condition.DIVERGED, step, "Diverged — paused",
                      f"D's loss {show(loss_d)}, G's {show(loss_g)} at step {step:,}; the weights went back to the "
                      f"last sample point", f"halve both learning rates (G {lr_g / 2:.1e}, D {lr_d / 2:.1e}), then "
-                     "Resume", (("lr_g", lr_g / 2), ("lr_d", lr_d / 2)))
+                     "Resume", (LiveChange(Knob.lr_g, lr_g / 2), LiveChange(Knob.lr_d, lr_d / 2)))
 
 
-def replay(rows: Sequence[tuple], grids: Sequence, *, every: int = 100, d_steps: int = 1,
+def replay(rows: Sequence[Row], grids: Sequence, *, every: int = 100, d_steps: int = 1,
            real: RealImages = MNIST) -> list[Diagnosis]:
     """The coach's readings over a recorded run, as the trainer made them: at every ``every``-th step, from
     the rows up to it and the latest grid at or before it. ``grids``: (step, images) pairs or SampleGrids,
     in step order. For tests, the preset checks and looking back at a saved run."""
-    steps = np.array([r[STEP] for r in rows])
+    steps = np.array([r.step for r in rows])
     pairs = [(g.step, g.images) if hasattr(g, "images") else g for g in grids]
     grid_steps = np.array([s for s, _ in pairs])
     out = []

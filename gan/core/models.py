@@ -143,11 +143,11 @@ def standing_statistics(G: nn.Module, latent_dim: int, *, batches: int = 4, batc
     return G.eval()
 
 
-def ready_to_sample(G: nn.Module, latent_dim: int, *, average: bool) -> nn.Module:
+def ready_to_sample(G: nn.Module, latent_dim: int, *, ema: bool) -> nn.Module:
     """G in eval mode, ready to draw any batch. A moving average of G's weights first gets BatchNorm statistics of
     its own (standing_statistics): the ones it carries are the raw G's. A raw G keeps its own. The one place that
     says so, for the Trainer's copies, the worker's (in the server), the bench's and `gan sample`'s."""
-    return standing_statistics(G, latent_dim) if average else G.eval()
+    return standing_statistics(G, latent_dim) if ema else G.eval()
 
 
 def build_models(model: str, latent_dim: int, width: int) -> tuple[nn.Module, nn.Module]:

@@ -1,6 +1,8 @@
 """Owns the pure GAN training step (gan_step: (1) update D, (2) update G), its one-batch evaluation, health checks.
 Must not touch threads, locks, a Trainer, the history or the disk: networks and tensors in, tensors or numbers out."""
 
+from __future__ import annotations
+
 import contextlib
 import math
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ import numpy as np
 import torch
 
 from gan.core.data import Dataset, to_uint8
+from gan.core.live import StepTarget
 from gan.core.losses import LossSpec
 from gan.core.models import batch_statistics
 
@@ -37,7 +40,7 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     The trainer thread and the bare benchmark loop both call this, so "trainer vs bare" compares
     the overhead of threading and history, not two different loops.
     """
-    device = data.images.device
+    device = data.images.device  # pragma: no mutate (None: the CPU, where the data is here; test_cuda.py kills it)
     # A network that this step must not change still runs forward in train mode, which would move
     # its BatchNorm running statistics (DCGAN pair): keep a copy of its buffers and put them back.
     kept = [(m, keep_buffers(m)) for m, update in ((G, update_g), (D, update_d)) if not update]
@@ -50,7 +53,7 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
         fake_logits = D(fake.detach())  # (B,) detach: D's loss must not push gradients into G
         loss_d = spec.d_loss(real_logits=real_logits, fake_logits=fake_logits)
         if update_d:
-            opt_d.zero_grad(set_to_none=True)
+            opt_d.zero_grad(set_to_none=True)  # pragma: no mutate (zeroed or freed: backward writes the same grads)
             loss_d.backward()
             opt_d.step()
     # (2) update G: make D call the same fakes real. D's weights are frozen for this backward,
@@ -59,7 +62,7 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     try:
         if update_g:
             loss_g = spec.g_loss(fake_logits=D(fake))
-            opt_g.zero_grad(set_to_none=True)
+            opt_g.zero_grad(set_to_none=True)  # pragma: no mutate (zeroed or freed: backward writes the same grads)
             loss_g.backward()
             opt_g.step()
         else:
@@ -74,8 +77,54 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     return StepOutput(loss_d.detach(), loss_g.detach(), probs_real, probs_fake, real, fake.detach())
 
 
+class Row(NamedTuple):
+    """One row of a run's history, in the chart's shape: one step (min = max = the value, steps_in_row 1), or a
+    bucket of older steps of one loss (means, plotted at the bucket's middle step). The coach reads them by name."""
+
+    step: float  # int for one step; a bucket's middle step
+    time: float  # wall time (time.time()) of the row's last step
+    loss_d: float  # D's loss (the mean of its real and fake terms)
+    loss_g: float  # G's loss
+    d_real: float  # mean D(x)
+    d_fake: float  # mean D(G(z))
+    lr_g: float
+    lr_d: float
+    loss: str  # the loss in use (a gan.core.losses name)
+    loss_d_min: float  # a bucket's range of D's loss (the band behind the line)
+    loss_d_max: float
+    loss_g_min: float
+    loss_g_max: float
+    steps_in_row: int  # 1 at full resolution
+
+    @classmethod
+    def one_step(cls, step: int, time: float, loss_d: float, loss_g: float, d_real: float, d_fake: float,
+                 lr_g: float, lr_d: float, loss: str) -> Row:
+        """The row of one step: its own min and max, one step in the row."""
+        return cls(step, time, loss_d, loss_g, d_real, d_fake, lr_g, lr_d, loss, loss_d, loss_d, loss_g, loss_g, 1)
+
+
+class StepStats(NamedTuple):
+    """The four diagnostics of one batch (Loss_D, Loss_G, D(x), D(G(z)) in pytorch/examples dcgan), as floats."""
+
+    loss_d: float
+    loss_g: float
+    d_real: float  # mean D(x)
+    d_fake: float  # mean D(G(z))
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What one manual step changed: D's outputs and both losses on the SAME batch, before the update (the values
+    the history logs, as in the dcgan example) and after it."""
+
+    step: int
+    which: StepTarget
+    before: StepStats
+    after: StepStats
+
+
 @torch.no_grad()
-def evaluate_batch(D, spec: LossSpec, real, fake) -> dict:
+def evaluate_batch(D, spec: LossSpec, real, fake) -> StepStats:
     """Both losses and D's mean outputs on one batch (a manual step's "after", on the batch it trained on)."""
     kept = keep_buffers(D)  # same train-mode forward as the step, without moving BN statistics
     real_logits, fake_logits = D(real), D(fake)  # (B,), (B,)
@@ -83,7 +132,7 @@ def evaluate_batch(D, spec: LossSpec, real, fake) -> dict:
     values = torch.stack([spec.d_loss(real_logits=real_logits, fake_logits=fake_logits),
                           spec.g_loss(fake_logits=fake_logits),
                           torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean()]).tolist()
-    return dict(zip(("loss_d", "loss_g", "d_real", "d_fake"), values))
+    return StepStats(*values)
 
 
 def healthy(loss: float) -> bool:
@@ -114,16 +163,16 @@ class SampleGrid:
 
 
 @torch.no_grad()
-def sample_grid(G, fixed_noise, step: int, loss: str, *, average: bool = False) -> SampleGrid:
+def sample_grid(G, fixed_noise, step: int, loss: str, *, ema: bool = False) -> SampleGrid:
     """G's images for the fixed noise; G is back in train mode afterwards. The raw G draws in eval mode
     (BatchNorm's running statistics: a grid does not depend on its batch). The moving average of G
-    (``average``) has no running statistics of its own (those it holds are the raw G's, which do not fit
+    (``ema``: G is the G_ema) has no running statistics of its own (those it holds are the raw G's, which do not fit
     the averaged weights): it normalises the 64 fixed-noise images by their own statistics, the same
     batch every time. Measured at 120 s (seeds 0/1): ruler A FD 9.4/9.9 with the raw G's statistics,
     8.5/7.3 with the batch's."""
     G.eval()
     try:
-        with batch_statistics(G) if average else contextlib.nullcontext():
+        with batch_statistics(G) if ema else contextlib.nullcontext():
             images = G(fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
     finally:
         G.train()

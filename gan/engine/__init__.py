@@ -1,2 +1,2 @@
-"""The engine: config, data, models, losses, the training step and Trainer, history, checkpoints, autosave,
-and the worker process with its typed protocol. Imports nothing from quality, viz, workshop or tools."""
+"""The run (layer 2 of 8; tests/test_layers.py): history, the state machine and its argument checks (control), the
+threaded trainer, the Run protocols and the status vocabulary. Imports only gan.core."""

@@ -6,13 +6,8 @@ import time
 from collections import deque
 from typing import NamedTuple
 
-from gan.core.config import Config
-from gan.core.losses import get_loss
+from gan.core.live import Knob, LiveChange, StepTarget
 from gan.engine.status import FailureKind, PauseCause, RunState
-
-# Module-level names kept for callers and tests; they are the RunState members (str enums).
-IDLE, LOADING, RUNNING, PAUSED, STOPPED, FAILED = (RunState.IDLE, RunState.LOADING, RunState.RUNNING,
-                                                   RunState.PAUSED, RunState.STOPPED, RunState.FAILED)
 
 
 def poll_until(condition, timeout: float, poll: float = 0.005) -> bool:
@@ -25,31 +20,18 @@ def poll_until(condition, timeout: float, poll: float = 0.005) -> bool:
     return condition()
 
 
-def check_live_change(kind: str, value) -> None:
-    """Raise ValueError (ConfigError for a bad value) unless (kind, value) is a valid scheduled change."""
-    if kind == "loss":
-        get_loss(value)
-    elif kind in ("lr_g", "lr_d"):
-        Config(**{kind: value})
-    elif kind == "d_steps":
-        Config(d_steps=value)
-    else:
-        raise ValueError(f"cannot schedule {kind!r}; choose loss, lr_g, lr_d or d_steps")
-
-
 # --- the argument checks of every kind of run (gan.engine.run): a bad value raises before anything is sent or queued
-STEP_TARGETS = ("both", "d", "g")  # a manual step: both networks, D only, G only
+# (a live change's check is LiveChange.checked, gan.core.live)
 MAX_MANUAL_STEPS = 10_000  # per Step command: a typo must not queue a million steps
 MAX_RATE = 100_000.0  # steps/s, the throttle's top (None: no throttle)
 
 
-def check_step(n: int, which: str) -> int:
-    """The number of manual steps to take (ValueError for a bad count or target)."""
-    if which not in STEP_TARGETS:
-        raise ValueError("which must be both, d or g")
+def check_step(n: int, which) -> tuple[int, StepTarget]:
+    """The number of manual steps to take and on which network (ValueError for a bad count or target)."""
+    target = StepTarget.checked(which)
     if not 1 <= int(n) <= MAX_MANUAL_STEPS:
         raise ValueError(f"n must be in [1, {MAX_MANUAL_STEPS}]")
-    return int(n)
+    return int(n), target
 
 
 def check_max_rate(steps_per_sec: float | None) -> float | None:
@@ -58,27 +40,12 @@ def check_max_rate(steps_per_sec: float | None) -> float | None:
     return steps_per_sec
 
 
-def lr_changes(lr_g: float | None = None, lr_d: float | None = None) -> dict:
-    """The learning-rate changes asked for, each checked like the config's own field ({"lr_g": 2e-4} ...)."""
-    changes = {}
-    for kind, value in (("lr_g", lr_g), ("lr_d", lr_d)):
-        if value is not None:
-            check_live_change(kind, value)  # before float(): "abc" is the config's plain ConfigError
-            changes[kind] = float(value)
-    return changes
-
-
-def check_d_steps(n: int) -> int:
-    check_live_change("d_steps", n)
-    return int(n)
-
-
 class NextStep(NamedTuple):
     """What the training thread does next (RunControl.next_step)."""
 
-    which: str  # "both" | "d" | "g"
+    which: StepTarget
     manual: bool  # a Step pressed while paused (not the running loop)
-    changes: dict  # live changes to apply before this step: {"loss" | "lr_g" | "lr_d" | "d_steps": value}
+    changes: dict[Knob, object]  # live changes to apply before this step
     woke_at: float | None  # time.monotonic() when a paused wait ended (paused time is not training time)
 
 
@@ -93,7 +60,7 @@ class RunControl:
 
     def __init__(self):
         self.cond = threading.Condition()  # reentrant: a holder may call the methods below
-        self.state = IDLE
+        self.state = RunState.IDLE
         self.reason = ""
         self.pause_cause = PauseCause.NONE  # typed: pages choose their banner from it, not from reason
         self.failure = FailureKind.NONE
@@ -102,9 +69,9 @@ class RunControl:
         self.start_paused = False
         self.stop_at: int | None = None
         self.max_rate: float | None = None  # steps/s throttle (slow motion); None = full speed
-        self._pending_steps: deque[str] = deque()  # manual steps while paused: "both" | "d" | "g"
-        self._changes: dict = {}  # live changes, applied at the next step boundary
-        self._scheduled: list[tuple[int, str, object]] = []  # (after step, kind, value), sorted by step
+        self._pending_steps: deque[StepTarget] = deque()  # manual steps while paused
+        self._changes: dict[Knob, object] = {}  # live changes, applied at the next step boundary
+        self._scheduled: list[tuple[int, Knob, object]] = []  # (after step, knob, value), sorted by step
         # Times the training thread went to sleep in next_step (paused, nothing queued), counted under cond
         # before each wait: "the loop looked, found nothing to do and did not step", which a test can wait
         # for instead of watching a fixed time go by. Only the paused path counts: nothing on the hot path.
@@ -114,32 +81,32 @@ class RunControl:
     def begin(self, paused: bool, stop_at_step: int | None) -> None:
         with self.cond:
             self.stop_at = stop_at_step
-            self.state = LOADING
+            self.state = RunState.LOADING
             self.start_paused = paused
 
     def request_pause(self, reason: str, cause: PauseCause) -> bool:
         """RUNNING -> PAUSED; False (nothing done) in any other state."""
         with self.cond:
-            if self.state != RUNNING:
+            if self.state != RunState.RUNNING:
                 return False
-            self.state, self.reason, self.pause_cause = PAUSED, reason or "paused", PauseCause(cause)
+            self.state, self.reason, self.pause_cause = RunState.PAUSED, reason or "paused", PauseCause(cause)
             self.cond.notify_all()
             return True
 
     def request_resume(self, until_step: int | None) -> bool:
         """PAUSED -> RUNNING (with ``until_step``: pause again there); False in any other state."""
         with self.cond:
-            if self.state != PAUSED:
+            if self.state != RunState.PAUSED:
                 return False
             if until_step is not None:
                 self.stop_at = int(until_step)
-            self.state, self.reason, self.pause_cause = RUNNING, "", PauseCause.NONE
+            self.state, self.reason, self.pause_cause = RunState.RUNNING, "", PauseCause.NONE
             self.cond.notify_all()
             return True
 
-    def queue_steps(self, n: int, which: str) -> None:
+    def queue_steps(self, n: int, which: StepTarget) -> None:
         with self.cond:
-            if self.state != PAUSED:
+            if self.state != RunState.PAUSED:
                 raise RuntimeError(f"step needs a paused run; this one is {self.state}")
             self._pending_steps.extend([which] * int(n))
             self.cond.notify_all()
@@ -150,23 +117,24 @@ class RunControl:
             self.clean_stop = clean
             self.cond.notify_all()
 
-    def queue_changes(self, changes: dict) -> None:
-        """Live changes (validated by the caller) for the next step boundary, all at the same one; a newer
-        change of a kind replaces an older one."""
+    def queue_changes(self, changes) -> None:
+        """Live changes (LiveChange, validated by LiveChange.checked) for the next step boundary, all at the same
+        one; a newer change of a knob replaces an older one."""
         with self.cond:
-            self._changes.update(changes)
+            self._changes.update((c.knob, c.value) for c in changes)
             self.cond.notify_all()
 
-    def schedule(self, after_step: int, kind: str, value) -> None:
-        check_live_change(kind, value)
+    def schedule(self, after_step: int, kind, value) -> None:
+        change = LiveChange.checked(kind, value)
         with self.cond:
-            self._scheduled.append((int(after_step), kind, value))
+            self._scheduled.append((int(after_step), change.knob, change.value))
             self._scheduled.sort(key=lambda item: item[0])
 
     def load_schedule(self, items) -> None:
         """Replace the schedule (a resumed checkpoint's live changes still to fire)."""
         with self.cond:
-            self._scheduled = sorted(((int(at), kind, value) for at, kind, value in items), key=lambda item: item[0])
+            self._scheduled = sorted(((int(at), Knob(kind), value) for at, kind, value in items),
+                                     key=lambda item: item[0])
 
     def set_max_rate(self, steps_per_sec: float | None) -> None:
         check_max_rate(steps_per_sec)
@@ -175,22 +143,22 @@ class RunControl:
             self.cond.notify_all()
 
     # --- reading (any thread) --------------------------------------------------------------------
-    def scheduled(self) -> list[tuple[int, str, object]]:
-        """Live changes still to fire: (after step, kind, value), soonest first."""
+    def scheduled(self) -> list[tuple[int, Knob, object]]:
+        """Live changes still to fire: (after step, knob, value), soonest first."""
         with self.cond:
             return list(self._scheduled)
 
     def pending(self) -> tuple:
-        """Live changes given but not applied yet: ((kind, value), ...)."""
+        """Live changes given but not applied yet, as LiveChange tuples."""
         with self.cond:
-            return tuple(self._changes.items())
+            return tuple(LiveChange(knob, value) for knob, value in self._changes.items())
 
     # --- the training thread ---------------------------------------------------------------------
     def mark_ready(self) -> None:
         """Loading done: LOADING -> RUNNING, or PAUSED (cause READY) for a run started paused."""
         with self.cond:
-            if self.state == LOADING:
-                self.state = PAUSED if self.start_paused else RUNNING
+            if self.state == RunState.LOADING:
+                self.state = RunState.PAUSED if self.start_paused else RunState.RUNNING
                 self.reason = "ready: press Step or Resume" if self.start_paused else ""
                 self.pause_cause = PauseCause.READY if self.start_paused else PauseCause.NONE
 
@@ -199,15 +167,15 @@ class RunControl:
         that are due after ``step_count`` steps (a live command given since wins over the plan)."""
         with self.cond:
             woke_at = None
-            if not self.stop_requested and self.state == PAUSED and not self._pending_steps:
-                while not self.stop_requested and self.state == PAUSED and not self._pending_steps:
+            if not self.stop_requested and self.state == RunState.PAUSED and not self._pending_steps:
+                while not self.stop_requested and self.state == RunState.PAUSED and not self._pending_steps:
                     self.paused_waits += 1
                     self.cond.wait()
                 woke_at = time.monotonic()
             if self.stop_requested:
                 return None
-            manual = self.state == PAUSED
-            which = self._pending_steps.popleft() if manual else "both"
+            manual = self.state == RunState.PAUSED
+            which = self._pending_steps.popleft() if manual else StepTarget.both
             while self._scheduled and self._scheduled[0][0] <= step_count:
                 _, kind, value = self._scheduled.pop(0)
                 self._changes.setdefault(kind, value)
@@ -225,19 +193,19 @@ class RunControl:
     def halt(self, reason: str, cause: PauseCause) -> None:
         """Pause from the training thread itself (a non-finite loss) and drop the queued manual steps."""
         with self.cond:
-            self.state, self.reason, self.pause_cause = PAUSED, reason, PauseCause(cause)
+            self.state, self.reason, self.pause_cause = RunState.PAUSED, reason, PauseCause(cause)
             self._pending_steps.clear()
 
     def fail(self, reason: str, failure: FailureKind) -> None:
         with self.cond:
-            self.state, self.reason, self.failure = FAILED, reason, failure
+            self.state, self.reason, self.failure = RunState.FAILED, reason, failure
             self.pause_cause = PauseCause.NONE
 
     def finish(self) -> None:
         """The thread ends: STOPPED, unless it FAILED."""
         with self.cond:
-            if self.state != FAILED:
-                self.state, self.reason, self.pause_cause = STOPPED, "stopped", PauseCause.NONE
+            if self.state != RunState.FAILED:
+                self.state, self.reason, self.pause_cause = RunState.STOPPED, "stopped", PauseCause.NONE
             self.cond.notify_all()
 
     def throttle(self) -> None:
@@ -245,10 +213,10 @@ class RunControl:
         changes wake the thread at once."""
         with self.cond:
             rate = self.max_rate
-            if rate is None or self.state != RUNNING:
+            if rate is None or self.state != RunState.RUNNING:
                 return
             deadline = time.monotonic() + 1.0 / rate
-            while not self.stop_requested and self.state == RUNNING and self.max_rate == rate:
+            while not self.stop_requested and self.state == RunState.RUNNING and self.max_rate == rate:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from gan.core.config import Config
+from gan.core.live import Knob, LiveChange, StepTarget
 from gan.engine.control import poll_until
 from gan.engine.history import History
 from gan.engine.status import RunState, RunStatus
@@ -30,6 +31,26 @@ class Waiting:
     def wait_until(self, predicate, timeout: float = 10.0, poll: float = 0.005) -> bool:
         """Poll predicate(run) until true or timeout; for tests, the CLI and the bench, never the training loop."""
         return poll_until(lambda: predicate(self), timeout, poll)
+
+
+class LiveCommands:
+    """set_loss, set_lr and set_d_steps of every kind of run that trains, written once over its change() (a mixin)."""
+
+    def change(self, *changes: LiveChange) -> None:
+        raise NotImplementedError
+
+    def set_loss(self, name: str) -> None:
+        self.change(LiveChange.checked(Knob.loss, name))
+
+    def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
+        """Either or both learning rates; both take effect at the same step boundary."""
+        asked = ((Knob.lr_g, lr_g), (Knob.lr_d, lr_d))
+        changes = [LiveChange.checked(knob, lr) for knob, lr in asked if lr is not None]
+        if changes:
+            self.change(*changes)
+
+    def set_d_steps(self, n: int) -> None:
+        self.change(LiveChange.checked(Knob.d_steps, n))
 
 
 # --- the protocols -----------------------------------------------------------------------------------------------
@@ -74,8 +95,8 @@ class RunView(Protocol):
 
 @runtime_checkable
 class Run(RunView, Protocol):
-    """A run that trains: the commands (each checks its arguments with gan.engine.control's check_* functions
-    before anything is sent or queued) and the reads that need its weights."""
+    """A run that trains: the commands (each checks its arguments, with LiveChange.checked and gan.engine.control's
+    check_* functions, before anything is sent or queued) and the reads that need its weights."""
 
     def start(self, paused: bool = False, stop_at_step: int | None = None) -> None: ...
 
@@ -83,7 +104,9 @@ class Run(RunView, Protocol):
 
     def resume(self) -> None: ...
 
-    def step(self, n: int = 1, which: str = "both") -> None: ...
+    def step(self, n: int = 1, which: StepTarget | str = StepTarget.both) -> None: ...
+
+    def change(self, *changes: LiveChange) -> None: ...
 
     def set_loss(self, name: str) -> None: ...
 
@@ -93,7 +116,7 @@ class Run(RunView, Protocol):
 
     def set_max_rate(self, steps_per_sec: float | None) -> None: ...
 
-    def schedule(self, after_step: int, kind: str, value) -> None: ...
+    def schedule(self, after_step: int, kind: Knob | str, value) -> None: ...
 
     def generator_copy(self): ...
 

@@ -9,15 +9,16 @@ from contextlib import contextmanager
 
 from gan.core.config import device_unsupported_reason
 from gan.core.data import DataUnavailable
-from gan.engine.control import RUNNING, RunControl, check_step
+from gan.core.live import StepTarget
+from gan.engine.control import RunControl, check_step
 from gan.engine.history import History
-from gan.engine.run import Waiting
-from gan.engine.status import FailureKind, PauseCause, RunStatus
+from gan.engine.run import LiveCommands, Waiting
+from gan.engine.status import FailureKind, PauseCause, RunState, RunStatus
 
 log = logging.getLogger(__name__)
 
 
-class ThreadedRun(Waiting):
+class ThreadedRun(LiveCommands, Waiting):
     """A run trained step by step in a background thread, steerable while it runs.
 
     Threading contract: commands (pause, loss switch, lr change, ...) only set fields of a RunControl
@@ -74,9 +75,9 @@ class ThreadedRun(Waiting):
         if self._control.request_resume(until_step):
             self.history.add_event(self.step_count + 1, "resume", "")
 
-    def step(self, n: int = 1, which: str = "both") -> None:
-        """Queue n manual steps; only while paused. which: both | d (D only) | g (G only)."""
-        self._control.queue_steps(check_step(n, which), which)
+    def step(self, n: int = 1, which: StepTarget | str = StepTarget.both) -> None:
+        """Queue n manual steps; only while paused. which: both, d (D only) or g (G only)."""
+        self._control.queue_steps(*check_step(n, which))
 
     def stop(self, timeout: float = 1.0, clean: bool = True) -> bool:
         """Stop and join the thread; True when it ended within the timeout.
@@ -97,7 +98,7 @@ class ThreadedRun(Waiting):
     def schedule(self, after_step: int, kind: str, value) -> None:
         """Apply a live change once the run has done `after_step` steps (presets: "MSE at step 1200").
 
-        kind is loss, lr_g, lr_d or d_steps; the value is validated now, not when it fires.
+        kind is a Knob (loss, lr_g, lr_d or d_steps); the value is checked now (LiveChange.checked), not when it fires.
         """
         self._control.schedule(after_step, kind, value)
 
@@ -148,7 +149,7 @@ class ThreadedRun(Waiting):
             now = time.time()
             window = list(self._rate_window)
             rate = 0.0
-            if c.state == RUNNING and len(window) >= 2 and now - window[-1][0] < 2.0:
+            if c.state == RunState.RUNNING and len(window) >= 2 and now - window[-1][0] < 2.0:
                 (t0, s0), (t1, s1) = window[0], window[-1]
                 rate = (s1 - s0) / max(t1 - t0, 1e-9)
             return RunStatus(name=self.name, state=c.state, reason=c.reason, step=self.step_count,
@@ -156,8 +157,8 @@ class ThreadedRun(Waiting):
                              elapsed=self._active_seconds, max_rate=c.max_rate, pending=c.pending(),
                              scheduled=tuple(c.scheduled()), **fields)
 
-    def _queue_changes(self, **changes) -> None:
-        """Live changes (validated by the caller) for the next step boundary, all at the same one."""
+    def _queue_changes(self, changes) -> None:
+        """Live changes (LiveChange, checked) for the next step boundary, all at the same one."""
         self._control.queue_changes(changes)
 
     @contextmanager

@@ -12,29 +12,16 @@ from gan.core import coach
 from gan.core.config import Config
 from gan.core.data import Dataset, DataUnavailable, load_dataset
 from gan.core.diagnosis import Diagnosis
+from gan.core.live import LiveChange, StepTarget
 from gan.core.losses import get_loss
 from gan.core.models import build_models, ready_to_sample, seeded
-from gan.core.step import evaluate_batch, gan_step, healthy, non_finite_reason
-from gan.engine.control import (
-    FAILED,
-    IDLE,
-    LOADING,
-    PAUSED,
-    RUNNING,
-    STOPPED,
-    check_d_steps,
-    check_live_change,
-    lr_changes,
-    poll_until,
-)
+from gan.core.step import StepReport, StepStats, evaluate_batch, gan_step, healthy, non_finite_reason
 from gan.engine.history import History
 from gan.engine.status import PauseCause, RunStatus
 from gan.engine.threaded_run import ThreadedRun
 from gan.engine.training_state import TrainingState, check_loadable
 
-# Callers import the run states, gan_step and the helpers from here (re-exported; they live next door).
-__all__ = ["FAILED", "IDLE", "LOADING", "PAUSED", "RUNNING", "STOPPED", "Trainer", "cached_dataset",
-           "check_live_change", "gan_step", "poll_until"]
+__all__ = ["Trainer", "cached_dataset"]
 
 log = logging.getLogger(__name__)
 _dataset_cache: dict[tuple, Dataset] = {}
@@ -69,22 +56,16 @@ class Trainer(ThreadedRun):
         self.dataset_name = config.dataset
         self.data: Dataset | None = None
         self._training = TrainingState(config, self.device)  # networks, optimisers, RNG, live settings
-        self.last_stats: dict | None = None  # the latest step's diagnostics (loss_d, loss_g, d_real, d_fake)
-        self.last_manual_step: dict | None = None  # what the latest manual step changed
+        self.last_stats: StepStats | None = None  # the latest step's diagnostics
+        self.last_manual_step: StepReport | None = None  # what the latest manual step changed
         self._resume_state: dict | None = None  # set by load_checkpoint, applied in _setup
         self._diagnosis: Diagnosis | None = None  # the coach's latest reading (gan.core.coach)
         self._alarm_marked: dict = {}  # Condition -> the step its alarm was last marked on the loss chart
 
     # --- live changes (any thread; applied at the next step boundary) ------------------------------
-    def set_loss(self, name: str) -> None:
-        get_loss(name)  # raises ValueError for an unknown loss, before anything is queued
-        self._queue_changes(loss=name)
-
-    def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
-        self._queue_changes(**lr_changes(lr_g, lr_d))  # both at the same step boundary
-
-    def set_d_steps(self, n: int) -> None:
-        self._queue_changes(d_steps=check_d_steps(n))
+    def change(self, *changes: LiveChange) -> None:
+        """Live changes, checked (LiveChange.checked), all at the next step boundary (set_loss & co. call this)."""
+        self._queue_changes(changes)
 
     # --- reading (any thread) -------------------------------------------------------------------
     @property
@@ -142,22 +123,22 @@ class Trainer(ThreadedRun):
         self._restore_progress(int(state["step"]), float(state.get("active_seconds", 0.0)), state.get("scheduled", []))
         self.history.load_state_dict(state["history"])
 
-    def _train_step(self, which: str, manual: bool, changes: dict) -> bool:
+    def _train_step(self, which: StepTarget, manual: bool, changes: dict) -> bool:
         """Apply the live changes, then one step; True when it asks for an autosave (loss switch, NaN pause)."""
         k = self.step_count + 1  # changes take effect at the next step, and are recorded there
         switched = self._training.apply_changes(changes, lambda kind, text: self.history.add_event(k, kind, text))
         return self._one_step(which, manual, switched) or switched
 
-    def _one_step(self, which: str, manual: bool, switched: bool = False) -> bool:
+    def _one_step(self, which: StepTarget, manual: bool, switched: bool = False) -> bool:
         """One gan_step and its records; True when its loss was not healthy and the run paused (autosave)."""
         t = self._training
         spec = get_loss(t.loss)
         out = gan_step(
             t.G, t.D, t.opt_g, t.opt_d, self.data, spec,
             batch_size=self.config.batch_size, latent_dim=self.config.latent_dim, d_steps=t.d_steps,
-            update_d=which in ("both", "d"), update_g=which in ("both", "g"), generator=t.gen)
-        if which in ("both", "g"):
-            t.average_g()  # a bad step's average is rolled back with the weights below
+            update_d=which.updates_d, update_g=which.updates_g, generator=t.gen)
+        if which.updates_g:
+            t.update_ema()  # a bad step's average is rolled back with the weights below
         loss_d, loss_g, probs_real, probs_fake = out[:4]
         # One host sync per step: the four diagnostics come over together.
         ld, lg, dr, df = torch.stack([loss_d, loss_g, probs_real.mean(), probs_fake.mean()]).tolist()
@@ -179,12 +160,9 @@ class Trainer(ThreadedRun):
         elif switched:  # a loss switch: the coach reads again at once, so it never quotes the old loss's numbers
             latest = self.history.latest_grid()
             self._diagnose(self._read_coach(None if latest is None else latest.images))
-        stats = {"loss_d": ld, "loss_g": lg, "d_real": dr, "d_fake": df}
-        if manual:
-            # What this step changed: D's outputs and both losses on the SAME batch, before and after
-            # the update (the logged values are from before the update, as in the dcgan example).
-            self.last_manual_step = {"step": step, "which": which, **evaluate_batch(t.D, spec, out.real, out.fake),
-                                     "before": stats}
+        stats = StepStats(ld, lg, dr, df)
+        if manual:  # what this step changed, on the same batch (gan.core.step.StepReport)
+            self.last_manual_step = StepReport(step, which, stats, evaluate_batch(t.D, spec, out.real, out.fake))
         self.last_stats = stats
         self._publish_step(step)  # last: whoever sees the new step count also sees its history, grid and caption
         return False
@@ -231,9 +209,9 @@ class Trainer(ThreadedRun):
         training goes on. statistics=False leaves that to the caller: the worker (RemoteTrainer computes them
         in the server) and the bench (after its 120 s, so measuring does not compete with the run)."""
         with self._step_boundary():
-            G = copy.deepcopy(self._training.sampler).cpu()
-            average = self._training.G_ema is not None
-        return ready_to_sample(G, self.config.latent_dim, average=statistics and average)
+            G = copy.deepcopy(self._training.sampling_G).cpu()
+            ema = self._training.G_ema is not None
+        return ready_to_sample(G, self.config.latent_dim, ema=statistics and ema)
 
     # --- whole-run state: checkpoints, autosaves, continuing -------------------------------------
     def write_autosave(self, clean: bool = False) -> bool:

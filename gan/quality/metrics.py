@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from gan.core.data import data_noun
+from gan.quality.classifier import load_reference
 
 SAMPLE_COUNT = 1000  # generated images per evaluation; FD is biased by n, so real references use the same n
 COVERED_SHARE = 0.02  # a class "is covered" when at least 2% of the samples fall in it
@@ -171,7 +172,6 @@ class Evaluator:
     @classmethod
     def for_dataset(cls, dataset, n_samples: int = SAMPLE_COUNT, *, ruler: str = "A", **load_kwargs) -> "Evaluator":
         """The evaluator of one ruler (gan.quality.classifier.RULERS: "A" charts, "B" the independent judge)."""
-        from gan.quality.classifier import load_reference
 
         ref = load_reference(dataset, ruler=ruler, **load_kwargs)
         images = dataset.images.cpu()
@@ -196,7 +196,6 @@ class Evaluator:
         ruler A's (trained on the real ``digits`` dataset), a fixed image descriptor here; its score and coverage
         name MNIST classes and mean nothing for your images. A fixed half of your images gives the statistics, the
         other half (up to n_samples) the real-data ceiling, so "real" is your own images scored the same way."""
-        from gan.quality.classifier import load_reference
 
         ref = load_reference(digits, ruler="A")
         images = own.images.cpu()

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from gan.engine.status import FailureKind
+from gan.engine.trainer import cached_dataset
+from gan.quality.classifier import has_classes
 from gan.quality.metrics import SAMPLE_COUNT, Evaluator, Quality
 from gan.worker.client import WorkerError
 
@@ -167,10 +169,8 @@ class MetricsMonitor:
                 self._stop.wait(self.poll_s)
             if self._stop.is_set():
                 return False
-            from gan.quality.classifier import has_classes
 
             if not has_classes(self.trainer.data):  # your own images (gan.core.own_images): no classes
-                from gan.engine.trainer import cached_dataset
 
                 digits = cached_dataset("mnist5k", self.trainer.config.data_dir, "cpu")
                 self._evaluator = Evaluator.for_own_images(self.trainer.data, digits, self.n_samples)

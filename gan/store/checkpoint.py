@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from gan.core.config import Config, ConfigError
+from gan.core.live import LiveChange
 from gan.core.losses import LOSSES
-from gan.engine.trainer import check_live_change
+from gan.engine.trainer import Trainer
 from gan.store.storage import torch_save_atomic
 
 FORMAT = "gan-live-checkpoint/1"
@@ -56,11 +57,10 @@ def load_checkpoint(source) -> dict:
         state = torch.load(source, map_location="cpu", weights_only=True)
     except CheckpointError:
         raise
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "GLOBAL" in text:  # a pickle that names a function or class to call: never run it
-            what = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln), "")
-            raise CheckpointError(f"{name}: refused, the file asks to run code ({what[:160]})") from None
+    except pickle.UnpicklingError:
+        unsafe = _unsafe_globals(source)
+        if unsafe:  # a pickle that names a function or class to call: never run it
+            raise CheckpointError(f"{name}: refused, the file asks to run code ({', '.join(unsafe)[:160]})") from None
         raise CheckpointError(f"{name}: not a readable checkpoint (not a torch file, or corrupt)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError,
             TypeError, AttributeError, struct.error) as exc:  # what torch's readers raise on arbitrary bytes
@@ -69,6 +69,17 @@ def load_checkpoint(source) -> dict:
             f"{name}: not a readable checkpoint (truncated or not a torch file: {first[:160]})") from None
     validate_state(state, name)
     return state
+
+
+def _unsafe_globals(source) -> list[str]:
+    """The functions and classes a torch file's pickle names beyond what weights_only allows (torch reads the
+    opcodes without running them); [] when there are none or the file cannot be read that far."""
+    try:
+        if not isinstance(source, (str, os.PathLike)):
+            source.seek(0)
+        return torch.serialization.get_unsafe_globals_in_checkpoint(source)
+    except Exception:  # noqa: BLE001 — not a zip of a pickle: the caller says "not readable"
+        return []
 
 
 def validate_state(state, name: str = "checkpoint") -> Config:
@@ -87,7 +98,7 @@ def validate_state(state, name: str = "checkpoint") -> Config:
         raise CheckpointError(f"{name}: invalid step {state['step']!r}")
     for key in ("G", "D", "G_ema"):  # G_ema: optional (saved when the run averages G)
         if key not in state:
-            continue
+            continue  # pragma: no mutate (only G_ema may be missing, and it is last: break ends the loop as well)
         sd = state[key]
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
             raise CheckpointError(f"{name}: {key} is not a state dict of tensors")
@@ -96,7 +107,7 @@ def validate_state(state, name: str = "checkpoint") -> Config:
         for at, kind, value in scheduled:
             if not isinstance(at, int) or at < 0:
                 raise ValueError(f"step {at!r}")
-            check_live_change(kind, value)
+            LiveChange.checked(kind, value)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{name}: invalid scheduled change ({exc})") from None
     noise = state["fixed_noise"]
@@ -111,7 +122,6 @@ def trainer_from_checkpoint(state: dict, *, device: str = "auto", name: str = "r
     The models are built and loaded before this returns, so a checkpoint whose tensors do not fit
     its own config is refused here with a clear error instead of failing later in the thread.
     """
-    from gan.engine.trainer import Trainer
 
     config = Config.from_dict(dict(state["config"], device=device))
     trainer = Trainer(config, name=name, **trainer_kwargs)

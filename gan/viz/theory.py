@@ -20,7 +20,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from gan.core.live import StepTarget
 from gan.core.losses import LOSSES, get_loss
+from gan.core.step import StepReport
 
 EPS = 1e-6  # keeps p away from 0 and 1, where ln and logit are infinite
 TARGET_LOSSES = ("bce", "mse")  # the losses that compare D's probability with a 0/1 target
@@ -263,33 +265,21 @@ def value_function(d_real: float, d_fake: float) -> float:
 
 
 # --- stepping: what one manual step changed ---------------------------------------------------------
-_WHICH = {"d": "D only", "g": "G only", "both": "D and G"}
-
-
-def step_caption(last_manual_step: dict | None) -> str:
+def step_caption(last_manual_step: StepReport | None) -> str:
     """One line for the Step buttons, from Trainer.last_manual_step.
 
     'Step 12 (D only): D(real) 0.512 → 0.547 (+0.035) · D(fake) 0.498 → 0.461 (−0.037) ·
     loss D 0.694 → 0.651 (−0.043) · loss G 0.701 → 0.772 (+0.071)'.
-    Without a previous step (the first step of a run) the values are shown without deltas.
     """
     if not last_manual_step:
         return "No manual step yet: pause, then press Step D, Step G or Step both."
     s = last_manual_step
-    before = s.get("before") or {}
     parts = []
     for key, label in (("d_real", "D(real)"), ("d_fake", "D(fake)"), ("loss_d", "loss D"), ("loss_g", "loss G")):
-        now = s.get(key)
-        if now is None:
-            continue
-        old = before.get(key)
-        if old is None:
-            parts.append(f"{label} {now:.3f}")
-        else:
-            delta = now - old
-            sign = "+" if delta >= 0 else "−"
-            parts.append(f"{label} {old:.3f} → {now:.3f} ({sign}{abs(delta):.3f})")
-    which = _WHICH.get(s.get("which", "both"), str(s.get("which")))
-    note = {"d": " — only D's weights moved; G is untouched.",
-            "g": " — only G's weights moved; D is untouched.", "both": ""}.get(s.get("which", "both"), "")
-    return f"Step {s.get('step', '?')} ({which}): " + " · ".join(parts) + note
+        old, now = getattr(s.before, key), getattr(s.after, key)
+        delta = now - old
+        sign = "+" if delta >= 0 else "−"
+        parts.append(f"{label} {old:.3f} → {now:.3f} ({sign}{abs(delta):.3f})")
+    note = {StepTarget.d: " — only D's weights moved; G is untouched.",
+            StepTarget.g: " — only G's weights moved; D is untouched."}.get(s.which, "")
+    return f"Step {s.step} ({s.which.label}): " + " · ".join(parts) + note

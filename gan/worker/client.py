@@ -11,14 +11,12 @@ import sys
 import threading
 import time
 import types
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 from gan.core.config import ConfigError
-from gan.engine.status import FailureKind
+from gan.engine.status import FailureKind, RunStatus
 from gan.worker import messages as p
-
-if TYPE_CHECKING:
-    from gan.worker.remote import RemoteTrainer
+from gan.worker import process as worker
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +25,22 @@ SPAWN_TIMEOUT_S = 60.0  # first answer from a fresh worker (imports torch: secon
 _spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned (see WorkerClient)
 
 
+@runtime_checkable
+class RunMirror(Protocol):
+    """The client's side of the link to a run's server-side mirror (gan.worker.remote.RemoteTrainer implements it):
+    what the client calls as replies, ticks and the worker's end arrive. The client knows nothing else of it."""
+
+    name: str
+
+    def on_status(self, status: RunStatus, stamp: float) -> None: ...
+
+    def on_tick(self, tick: p.Tick) -> None: ...
+
+    def on_worker_death(self, cause: str) -> None: ...
+
+
 class WorkerError(RuntimeError):
-    """The training worker is gone or not answering; ``kind`` says which (gan.worker.messages.FailureKind)."""
+    """The training worker is gone or not answering; ``kind`` says which (gan.engine.status.FailureKind)."""
 
     def __init__(self, kind: FailureKind, message: str):
         super().__init__(message)
@@ -82,7 +94,7 @@ class WorkerClient:
         self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
         self._unpinned: set = set()
         self._lock = threading.Lock()  # one command in flight; also guards spawning
-        self._runs: dict[str, RemoteTrainer] = {}
+        self._runs: dict[str, RunMirror] = {}
         self._runs_lock = threading.Lock()
         self._proc = None
         self._cmd = None
@@ -98,7 +110,6 @@ class WorkerClient:
     def _ensure_started_locked(self) -> None:
         if self._proc is not None and self._proc.is_alive():
             return
-        from gan.worker import process as worker
 
         # spawn, not fork: the server has threads (fork would copy their locks mid-use) and torch state.
         ctx = multiprocessing.get_context("spawn")
@@ -212,13 +223,13 @@ class WorkerClient:
             if run is not None:
                 run.on_status(reply.status, reply.stamp)
         if not reply.ok:
-            if reply.error == "ConfigError":
+            if reply.error is p.Refusal.CONFIG:
                 raise ConfigError(reply.field, reply.message)  # the worker sends the reason alone
-            raise (ValueError if reply.error == "ValueError" else RuntimeError)(reply.message)
+            raise (ValueError if reply.error is p.Refusal.VALUE else RuntimeError)(reply.message)
         return reply.value
 
     # --- runs and ticks ---------------------------------------------------------------------------------
-    def register(self, run: RemoteTrainer) -> None:
+    def register(self, run: RunMirror) -> None:
         with self._runs_lock:
             self._runs[run.name] = run
 
@@ -226,7 +237,7 @@ class WorkerClient:
         with self._runs_lock:
             self._runs.pop(name, None)
 
-    def _run(self, name: str) -> RemoteTrainer | None:
+    def _run(self, name: str) -> RunMirror | None:
         with self._runs_lock:
             return self._runs.get(name)
 

@@ -9,7 +9,10 @@ as torch.save bytes), no streamlit, no threads. The status they carry is gan.eng
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
+from gan.core.live import Knob, LiveChange, StepTarget
+from gan.core.step import StepReport, StepStats
 from gan.engine.status import RunStatus
 
 
@@ -46,7 +49,7 @@ class Resume(Command):
 @dataclass(frozen=True)
 class Step(Command):
     n: int = 1
-    which: str = "both"  # both | d | g
+    which: StepTarget = StepTarget.both
 
 
 @dataclass(frozen=True)
@@ -56,19 +59,10 @@ class Stop(Command):
 
 
 @dataclass(frozen=True)
-class SetLoss(Command):
-    loss: str = "bce"
+class Change(Command):
+    """Live changes, checked by the sender (LiveChange.checked), applied at one step boundary."""
 
-
-@dataclass(frozen=True)
-class SetLr(Command):
-    lr_g: float | None = None
-    lr_d: float | None = None
-
-
-@dataclass(frozen=True)
-class SetDSteps(Command):
-    d_steps: int = 1
+    changes: tuple[LiveChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ class SetMaxRate(Command):
 @dataclass(frozen=True)
 class Schedule(Command):
     after_step: int = 0
-    kind: str = "loss"
+    kind: Knob = Knob.loss
     value: object = None
 
 
@@ -110,14 +104,23 @@ class Shutdown(Command):
     name: str = ""
 
 
+class Refusal(str, Enum):
+    """Why a command was refused in the worker: the proxy raises the same kind of error again."""
+
+    NONE = ""  # not refused
+    CONFIG = "config"  # a ConfigError: ``field`` and ``message`` (its reason) rebuild it
+    VALUE = "value"  # a bad argument: ValueError
+    RUNTIME = "runtime"  # not possible now (a run not paused, not known): RuntimeError
+
+
 @dataclass(frozen=True)
 class Reply:
-    """The answer to one Command. ``error`` names an exception type the proxy raises again."""
+    """The answer to one Command."""
 
     request_id: int
     ok: bool
     value: object = None
-    error: str = ""  # ValueError | RuntimeError | ConfigError | KeyError
+    error: Refusal = Refusal.NONE
     message: str = ""  # for a ConfigError its reason alone
     field: str = ""  # ConfigError's field
     status: RunStatus | None = None  # the run's status right after the command, so a page shows its effect
@@ -133,7 +136,7 @@ class Tick:
     status: RunStatus  # the worker Trainer's status(): the proxy's dataset, warnings and state come from it
     delta: object | None  # gan.engine.history.HistoryDelta; None when the mirror must load full_history
     full_history: bytes | None = None  # torch.save(History.state_dict()) when an increment is impossible
-    last_manual_step: dict | None = None
-    last_stats: dict | None = None
+    last_manual_step: StepReport | None = None
+    last_stats: StepStats | None = None
     has_models: bool = False
     stamp: float = 0.0  # time.monotonic() when status was taken (a system-wide clock, as Reply.stamp)

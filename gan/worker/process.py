@@ -119,19 +119,20 @@ class Worker:
         try:
             value = self._dispatch(cmd)
         except ConfigError as exc:
-            return p.Reply(request_id, False, error="ConfigError", message=exc.reason, field=exc.field)
+            return p.Reply(request_id, False, error=p.Refusal.CONFIG, message=exc.reason, field=exc.field)
         except (ValueError, TypeError) as exc:
-            return p.Reply(request_id, False, error="ValueError", message=str(exc))
+            return p.Reply(request_id, False, error=p.Refusal.VALUE, message=str(exc))
         except RuntimeError as exc:
-            return p.Reply(request_id, False, error="RuntimeError", message=str(exc))
+            return p.Reply(request_id, False, error=p.Refusal.RUNTIME, message=str(exc))
         except Exception as exc:  # noqa: BLE001 — a command must never kill the worker
-            return p.Reply(request_id, False, error="RuntimeError", message=f"{type(exc).__name__}: {exc}")
+            return p.Reply(request_id, False, error=p.Refusal.RUNTIME, message=f"{type(exc).__name__}: {exc}")
         trainer = self.trainers.get(cmd.name)
         stamp = time.monotonic()
         status = None if trainer is None else trainer.status()
         return p.Reply(request_id, True, value=value, status=status, stamp=stamp)
 
     def _dispatch(self, cmd):
+        from gan.core.live import LiveChange
         from gan.worker import messages as p
 
         if isinstance(cmd, p.Ping):
@@ -156,12 +157,8 @@ class Worker:
             trainer.step(cmd.n, which=cmd.which)
         elif isinstance(cmd, p.Stop):
             return trainer.stop(timeout=cmd.timeout, clean=cmd.clean)
-        elif isinstance(cmd, p.SetLoss):
-            trainer.set_loss(cmd.loss)
-        elif isinstance(cmd, p.SetLr):
-            trainer.set_lr(lr_g=cmd.lr_g, lr_d=cmd.lr_d)
-        elif isinstance(cmd, p.SetDSteps):
-            trainer.set_d_steps(cmd.d_steps)
+        elif isinstance(cmd, p.Change):
+            trainer.change(*(LiveChange.checked(*c) for c in cmd.changes))  # checked again: the pipe is a border
         elif isinstance(cmd, p.SetMaxRate):
             trainer.set_max_rate(cmd.steps_per_sec)
         elif isinstance(cmd, p.Schedule):

@@ -3,20 +3,25 @@ Must not touch the worker process or its pipes (gan.worker.client's WorkerClient
 
 from __future__ import annotations
 
+import copy
 import io
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from gan.core.config import Config
-from gan.engine.control import check_d_steps, check_live_change, check_max_rate, check_step, lr_changes
+from gan.core.live import Knob, LiveChange, StepTarget
+from gan.core.models import build_models, ready_to_sample
+from gan.engine.control import check_max_rate, check_step
 from gan.engine.history import History
-from gan.engine.run import Waiting
+from gan.engine.run import LiveCommands, Waiting
 from gan.engine.status import FailureKind, PauseCause, RunState, RunStatus
+from gan.engine.trainer import cached_dataset
 from gan.worker import messages as p
 from gan.worker.client import CALL_TIMEOUT_S, WorkerClient, WorkerError
 
-__all__ = ["CALL_TIMEOUT_S", "SILENT_S", "RemoteTrainer", "WorkerClient", "WorkerError"]  # the client's: re-exported
+__all__ = ["SILENT_S", "RemoteTrainer"]
 
 SILENT_S = 10.0  # a running run that sent no tick for this long: the page says so (frozen or swamped worker)
 # How long a Start waits for a training process that is alive but has not answered yet (a fresh one imports torch
@@ -25,7 +30,7 @@ START_PATIENCE_S = 300.0
 WAITING_FOR_WORKER = "starting the training process"  # the mirror's loading reason until the worker has the run
 
 
-class RemoteTrainer(Waiting):
+class RemoteTrainer(LiveCommands, Waiting):
     """A Trainer whose thread runs in the worker process. Same public interface as gan.engine.trainer.Trainer.
 
     Pages, the registry, the metrics monitor and snapshots use either without knowing where training happens.
@@ -163,8 +168,8 @@ class RemoteTrainer(Waiting):
     def resume(self) -> None:
         self._call(p.Resume(self.name))
 
-    def step(self, n: int = 1, which: str = "both") -> None:
-        self._call(p.Step(self.name, check_step(n, which), which))
+    def step(self, n: int = 1, which: StepTarget | str = StepTarget.both) -> None:
+        self._call(p.Step(self.name, *check_step(n, which)))
 
     def stop(self, timeout: float = 1.0, clean: bool = True) -> bool:
         """Stop the run in the worker; True when its thread ended within the timeout (or nothing runs)."""
@@ -191,18 +196,9 @@ class RemoteTrainer(Waiting):
             except WorkerError:
                 pass
 
-    def set_loss(self, name: str) -> None:
-        from gan.core.losses import get_loss
-
-        get_loss(name)  # ValueError for an unknown loss, here, before anything is sent
-        self._call(p.SetLoss(self.name, name))
-
-    def set_lr(self, lr_g: float | None = None, lr_d: float | None = None) -> None:
-        changes = lr_changes(lr_g, lr_d)
-        self._call(p.SetLr(self.name, changes.get("lr_g"), changes.get("lr_d")))
-
-    def set_d_steps(self, n: int) -> None:
-        self._call(p.SetDSteps(self.name, check_d_steps(n)))
+    def change(self, *changes: LiveChange) -> None:
+        """Live changes, checked here (LiveCommands' setters call LiveChange.checked) before anything is sent."""
+        self._call(p.Change(self.name, tuple(changes)))
 
     def set_max_rate(self, steps_per_sec: float | None) -> None:
         check_max_rate(steps_per_sec)
@@ -212,12 +208,12 @@ class RemoteTrainer(Waiting):
                 return
         self._call(p.SetMaxRate(self.name, steps_per_sec))
 
-    def schedule(self, after_step: int, kind: str, value) -> None:
-        check_live_change(kind, value)
+    def schedule(self, after_step: int, kind: Knob | str, value) -> None:
+        change = LiveChange.checked(kind, value)
         if self._started:
-            self._call(p.Schedule(self.name, int(after_step), kind, value))
+            self._call(p.Schedule(self.name, int(after_step), change.knob, change.value))
         else:
-            self._actions.append((int(after_step), kind, value))
+            self._actions.append((int(after_step), change.knob, change.value))
 
     def _call(self, cmd: p.Command, timeout: float | None = None):
         if self._started:  # a command follows the Start (the worker does not know the run before it)
@@ -279,7 +275,6 @@ class RemoteTrainer(Waiting):
 
     @property
     def run_dir(self):
-        from pathlib import Path
 
         return Path(self.autosave_dir) if self.autosave_dir else None
 
@@ -318,7 +313,6 @@ class RemoteTrainer(Waiting):
     def data(self):
         """The run's dataset, loaded in this process too (the metrics monitor scores against it)."""
         if self._data is None and self._has_models:
-            from gan.engine.trainer import cached_dataset
 
             self._data = cached_dataset(self.dataset_name, self.config.data_dir, "cpu", self.config.data_path)
         return self._data
@@ -327,11 +321,9 @@ class RemoteTrainer(Waiting):
         """An eval-mode CPU copy of G, taken at a step boundary in the worker; the average's BatchNorm statistics
         (gan.core.models.standing_statistics, ~0.2 s) are computed here, once per sample point: the Samples
         pages of a room and the quality monitor share one, each gets its own copy of it."""
-        import copy
 
         import torch
 
-        from gan.core.models import build_models, ready_to_sample
 
         point = self.step_count // self.config.sample_every
         with self._lock:
@@ -341,7 +333,7 @@ class RemoteTrainer(Waiting):
                                  weights_only=True)
             G, _ = build_models(self.model_kind, self.config.latent_dim, self.config.width)
             G.load_state_dict(weights)
-            G = ready_to_sample(G, self.config.latent_dim, average=self.config.ema > 0)
+            G = ready_to_sample(G, self.config.latent_dim, ema=self.config.ema > 0)
             cached = (point, G)
             with self._lock:
                 self._copy_cache = cached

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 
 from gan.core.config import Config
 from gan.core.diagnosis import Condition
-
-ACTION_KINDS = ("loss", "lr_g", "lr_d", "d_steps")  # the Trainer's live setters: set_loss, set_lr, set_d_steps
+from gan.core.live import Knob, LiveChange
 
 
 @dataclass(frozen=True)
 class LiveAction:
     at_step: int  # apply when the run has done this many steps
-    kind: str  # one of ACTION_KINDS
+    kind: Knob  # what changes
     value: object  # new loss name, learning rate or D steps per G step
 
 
@@ -25,7 +24,7 @@ class LiveAction:
 class Claim:
     """A number the preset's text promises, checked at its check step by tests/test_presets.py."""
 
-    metric: str  # a field of gan.workshop.presets_check.Measurement
+    metric: str  # a field of gan.workshop.presets_measure.Measurement
     op: str  # ">" or "<"
     value: float
     why: str  # the words of the description this number backs
@@ -91,7 +90,7 @@ RESCUE_AT = 1200
 def _rescue(name: str, loss: str, label: str, description: str, *claims: Claim) -> Preset:
     """The minimax stall, switched to ``loss`` at RESCUE_AT by the trainer itself; it first claims the stall,
     and that the coach calls it before the switch; checked 1,000 steps after the switch."""
-    return Preset(name, label, description, MINIMAX_STALL, (LiveAction(RESCUE_AT, "loss", loss),),
+    return Preset(name, label, description, MINIMAX_STALL, (LiveAction(RESCUE_AT, Knob.loss, loss),),
                   check_steps=RESCUE_AT + 1000,
                   claims=(STALLED_FIRST, _coached(Condition.VANISHING_GRADIENT, RESCUE_AT), *claims),
                   diagnosis=Condition.VANISHING_GRADIENT)
@@ -198,11 +197,10 @@ def preset_config(name: str, **changes) -> Config:
 
 
 def validate_presets() -> None:
-    """Every preset builds a valid Config and names only known live actions (run by the tests)."""
+    """Every preset builds a valid Config and only valid live changes (run by the tests)."""
     for key, p in PRESETS.items():
         if key != p.name:
             raise ValueError(f"preset {key!r} has name {p.name!r}")
         preset_config(key)
         for a in p.actions:
-            if a.kind not in ACTION_KINDS:
-                raise ValueError(f"preset {key!r}: unknown action kind {a.kind!r}")
+            LiveChange.checked(a.kind, a.value)  # ValueError for an unknown knob or a bad value

@@ -9,10 +9,28 @@ import torch
 
 from gan.core.config import Config
 from gan.engine.run import Run, RunView
-from gan.engine.status import LIVE_STATES
-from gan.engine.trainer import FAILED, IDLE, Trainer
+from gan.engine.status import LIVE_STATES, RunState
+from gan.engine.trainer import Trainer
 from gan.quality.monitor import MetricsMonitor, quality_columns
+from gan.store.autosave import (
+    Autosaver,
+    Interrupted,
+    SavedRun,
+    cap_bytes_from_env,
+    every_s_from_env,
+    find_interrupted,
+    latest_valid,
+    mark_clean,
+    new_run_dir,
+    read_quality,
+    write_quality,
+)
+from gan.store.checkpoint import trainer_from_checkpoint
+from gan.store.storage import StorageError
 from gan.worker import heap
+from gan.worker.client import WorkerClient
+from gan.worker.remote import RemoteTrainer
+from gan.workshop.snapshots import runs_dir
 
 DEFAULT_MAX_RUNS = 1
 # Quality metrics every N steps in the monitor's own thread (gan/quality/monitor.py); 0 turns them off.
@@ -45,7 +63,8 @@ def int_from_env(name: str, default: int, minimum: int) -> int:
     try:
         value = int(raw) if raw else default
     except ValueError:
-        value = minimum - 1
+        value = (minimum -
+                 1)  # pragma: no mutate (minimum - 2 is below the minimum too: the same error)
     if value < minimum:
         raise ValueError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
     return value
@@ -73,15 +92,12 @@ class RunRegistry:
         heap.keep_flat()  # the server lives for hours of refreshes: gan/worker/heap.py
         self.worker = None
         if self.mode == "process":
-            from gan.worker.remote import WorkerClient
 
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
         self._runs: dict[str, RunView] = {}  # every kind: a live run, a finished one, an interrupted SavedRun
         # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.store.autosave). A run there
         # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
-        from gan.store.autosave import SavedRun, cap_bytes_from_env, every_s_from_env, find_interrupted
-        from gan.workshop.snapshots import runs_dir
 
         every_s_from_env(), cap_bytes_from_env()  # a bad GAN_LIVE_AUTOSAVE_S / _RUNS_MAX_MB: a clear error now
         self.runs_root = Path(runs_root).expanduser() if runs_root is not None else runs_dir()
@@ -93,7 +109,7 @@ class RunRegistry:
         self._preview = SavedRun(found[0]) if found else None  # the newest interrupted run
         self._offer_cache: tuple | None = None  # ((run folder, newest autosave, mtime), Interrupted)
         self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
-        self._current: str | None = None
+        self._current: str | None = None  # pragma: no mutate ("" is falsy like None: no current run either way)
         self._counter = 0
 
     def live_runs(self) -> list[RunView]:
@@ -126,7 +142,7 @@ class RunRegistry:
         """Register a Trainer built elsewhere (a branch of a snapshot, an uploaded checkpoint), make it
         current and start it; the same cap and the same ``replace`` as start(). Its name gets a suffix if
         it is taken."""
-        if trainer.is_alive() or trainer.state != IDLE:
+        if trainer.is_alive() or trainer.state != RunState.IDLE:
             raise ValueError(f"run {trainer.name!r} was already started; adopt takes a new Trainer")
         with self._lock:
             if replace:
@@ -140,20 +156,17 @@ class RunRegistry:
             if trainer.autosave is None:  # a branch or an upload: a folder of its own
                 trainer.autosave = self._new_saver(trainer.name)
             if self.worker is not None:
-                from gan.worker.remote import RemoteTrainer
 
                 trainer = RemoteTrainer.from_trainer(self.worker, trainer)
             return self._register_and_start(trainer, paused)
 
     def _new_saver(self, name: str, run_dir=None):
-        from gan.store.autosave import Autosaver, new_run_dir
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
     def _new_trainer(self, config: Config, name: str, saver) -> Run:
         if self.worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
-        from gan.worker.remote import RemoteTrainer
 
         return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
                              autosave_root=str(saver.root))
@@ -181,7 +194,6 @@ class RunRegistry:
         if self._preview is not None and self._preview.run_dir != trainer.run_dir:
             # The presenter started something else instead of continuing: the interrupted run stays on disk
             # but is no longer offered (the next start of the app would otherwise offer it again).
-            from gan.store.autosave import mark_clean
 
             try:
                 mark_clean(self._preview.run_dir)
@@ -217,13 +229,11 @@ class RunRegistry:
         """What the presenter can continue (gan.store.autosave.Interrupted), or None: the interrupted run shown
         since the app started, or the current run if it failed (a dead worker, an exception) and has an
         autosave."""
-        from gan.store.autosave import Interrupted, SavedRun, latest_valid
-        from gan.store.storage import StorageError
 
         current = self.current()
         if isinstance(current, SavedRun):
             return current.found
-        if current is None or current.state != FAILED or current.run_dir is None:
+        if current is None or current.state != RunState.FAILED or current.run_dir is None:
             return None
         try:
             files = sorted(current.run_dir.glob("autosave-*.pt"))
@@ -241,7 +251,6 @@ class RunRegistry:
 
     def continue_run(self, offer=None) -> Run:
         """Continue an interrupted or failed run from its newest autosave, in the same folder."""
-        from gan.store.checkpoint import trainer_from_checkpoint
 
         offer = offer or self.continue_offer()
         if offer is None:
@@ -270,7 +279,6 @@ class RunRegistry:
     def reset(self, timeout: float = 5.0) -> None:
         """Stop every run and forget them all: the dashboard is back to 'no run'. Their folders stay on disk,
         marked as stopped, so an interrupted run is no longer offered to continue."""
-        from gan.store.autosave import mark_clean
 
         self.stop_all(timeout)
         with self._lock:
@@ -286,7 +294,7 @@ class RunRegistry:
                         pass
             self._runs.clear()
             self._monitors.clear()
-            self._current = None
+            self._current = None  # pragma: no mutate ("" is falsy like None: current() reads neither)
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop every run and end the training worker process (server shutdown, test fixtures)."""
@@ -306,13 +314,11 @@ class RunRegistry:
 
 
 def _read_quality(run_dir) -> list:
-    from gan.store.autosave import read_quality
 
     return read_quality(run_dir) if run_dir is not None else []
 
 
 def _write_quality(run_dir, rows) -> None:
-    from gan.store.autosave import write_quality
 
     try:
         write_quality(run_dir, rows)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from gan.core.config import Config, ConfigError
 from gan.core.losses import get_loss
+from gan.engine.history import History
 from gan.store.checkpoint import (
     MAX_BYTES,
     MAX_MB,
@@ -124,7 +125,6 @@ def metrics_frame(state: dict, run: str) -> pd.DataFrame:
 def replay_points(state: dict) -> list:
     """A saved run's sample points (gan.engine.history.SampleGrid: grid, that step's D outputs and the coach's
     reading where saved), oldest first, for the Compare page's replay."""
-    from gan.engine.history import History
 
     history = History()
     history.load_state_dict(state["history"])
@@ -141,7 +141,8 @@ def summary(state: dict, run: str) -> dict:
 class SnapshotStore:
     """Named checkpoints on disk, with the most recently used kept in memory. Thread-safe."""
 
-    def __init__(self, root: str | os.PathLike | None = None, keep_in_memory: int = 6):
+    def __init__(self, root: str | os.PathLike | None = None,
+                 keep_in_memory: int = 6):  # pragma: no mutate (a snapshot not in memory is read back: the same state)
         self.root = Path(root).expanduser() if root is not None else runs_dir() / "snapshots"
         self.keep_in_memory = keep_in_memory  # ~15 MB each for the CPU model
         self._lock = threading.Lock()
@@ -210,7 +211,8 @@ class SnapshotStore:
             self._memory[name] = state
             self._memory.move_to_end(name)
             while len(self._memory) > self.keep_in_memory:
-                self._memory.popitem(last=False)
+                self._memory.popitem(  # pragma: no mutate (last=None is falsy: the oldest goes, as with False)
+                    last=False)
 
     # --- branch ---------------------------------------------------------------------------------
     def branch(self, name: str, *, run_name: str | None = None, device: str = "auto", **changes):

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from gan.engine.history import History
-from gan.engine.trainer import PAUSED, Trainer
+from gan.engine.status import RunState
+from gan.engine.trainer import Trainer
 from gan.workshop.presets import get_preset, preset_config
 
 GRID_EVERY = 500
@@ -25,7 +26,7 @@ def record(preset: str, seed: int, steps: int, out: str) -> None:
     for step, kind, value in get_preset(preset).plan():
         trainer.schedule(step, kind, value)
     trainer.start(stop_at_step=steps)
-    if not trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= steps, timeout=3600, poll=0.5):
+    if not trainer.wait_until(lambda t: t.state == RunState.PAUSED and t.step_count >= steps, timeout=3600, poll=0.5):
         raise RuntimeError(f"did not reach step {steps}: {trainer.status()}")
     seconds = trainer.active_seconds
     snap = trainer.history.snapshot()

@@ -13,18 +13,19 @@ from gan.tools.bench.common import TINY, log
 
 def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[float, int, object]]:
     """Run a Trainer for `seconds` of training time; (elapsed, step, G copy) every copy_every seconds."""
-    from gan.engine.trainer import RUNNING, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
 
     trainer = Trainer(cfg, name="bench-score")
     trainer.start()
     copies = []
     try:
-        if not trainer.wait_until(lambda t: t.state == RUNNING, timeout=120, poll=0.01):
+        if not trainer.wait_until(lambda t: t.state == RunState.RUNNING, timeout=120, poll=0.01):
             raise RuntimeError(f"trainer did not start: {trainer.status().reason}")
         next_copy = copy_every
         while True:
             elapsed = trainer.active_seconds
-            if trainer.state != RUNNING:
+            if trainer.state != RunState.RUNNING:
                 raise RuntimeError(f"training stopped: {trainer.status().reason}")
             if elapsed >= min(next_copy, seconds):
                 if elapsed >= seconds:
@@ -33,7 +34,7 @@ def train_for_seconds(cfg, seconds: float, copy_every: float) -> list[tuple[floa
                 next_copy += copy_every
                 if elapsed >= seconds:
                     for _, _, G in copies:  # the average's own BatchNorm statistics, as Trainer.generator_copy
-                        ready_to_sample(G, cfg.latent_dim, average=cfg.ema > 0)
+                        ready_to_sample(G, cfg.latent_dim, ema=cfg.ema > 0)
                     return copies
             time.sleep(0.02)  # the bench's own polling; a short wait keeps it off the cores
     finally:

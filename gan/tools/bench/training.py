@@ -18,7 +18,8 @@ def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
     """The same gan_step as the Trainer, in a plain loop: no thread, no history, no commands."""
     from gan.core.losses import get_loss
     from gan.core.models import build_models
-    from gan.engine.trainer import cached_dataset, gan_step
+    from gan.core.step import gan_step
+    from gan.engine.trainer import cached_dataset
 
     data = cached_dataset(cfg.dataset, cfg.data_dir, "cpu")
     torch.manual_seed(cfg.seed)
@@ -40,7 +41,8 @@ def bare_steps_per_sec(cfg, steps: int, warmup: int) -> float:
 def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | None = None, timeout: float = 600.0,
                           autosave_dir=None, autosave_every: float = 30.0) -> tuple[float, object]:
     """Run a Trainer to warmup+steps; steps/s from the history's per-step wall times after warm-up."""
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.quality.monitor import MetricsMonitor
     from gan.store.autosave import Autosaver
 
@@ -51,9 +53,9 @@ def trainer_steps_per_sec(cfg, steps: int, warmup: int, monitor_every: int | Non
         monitor = MetricsMonitor(trainer, every=monitor_every, evaluator=_evaluator(cfg)).start()
     trainer.start(stop_at_step=warmup + steps)
     try:
-        ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= warmup + steps or
+        ok = trainer.wait_until(lambda t: t.state == RunState.PAUSED and t.step_count >= warmup + steps or
                                 t.state in ("failed", "stopped"), timeout=timeout, poll=0.05)
-        if not ok or trainer.state != PAUSED:
+        if not ok or trainer.state != RunState.PAUSED:
             raise RuntimeError(f"trainer did not reach step {warmup + steps}: {trainer.status().reason}")
         s = trainer.history.snapshot(with_grids=False).scalars
         s = s[(s.steps_in_row == 1) & (s.step > warmup)]
@@ -106,14 +108,15 @@ def part_autosave(args, cfg) -> dict:
     autosave_ms (one autosave of the default run: state_dict + atomic write + fsync), autosave_cost (that
     per 30 s of training) and autosave_every_1s_vs_none (steps/s, interleaved rounds).
     """
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.store.autosave import EVERY_S, Autosaver
 
     tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-autosave-"))
     try:
         trainer = Trainer(cfg, name="bench", autosave=Autosaver(tmp / "one", name="bench", every_s=3600))
         trainer.start(stop_at_step=50)
-        if not trainer.wait_until(lambda t: t.state == PAUSED, timeout=300):
+        if not trainer.wait_until(lambda t: t.state == RunState.PAUSED, timeout=300):
             raise RuntimeError(f"the run did not reach step 50: {trainer.status().reason}")
         times = []
         for _ in range(7):
@@ -155,7 +158,8 @@ def part_rss(args) -> dict:
     """rss_growth_mb: resident memory growth over --rss-steps steps after a warm-up (Trainer + MetricsMonitor
     + sample grids; a small fast model so 20,000 steps fit the time budget)."""
     from gan.core.config import Config
-    from gan.engine.trainer import PAUSED, Trainer
+    from gan.engine.status import RunState
+    from gan.engine.trainer import Trainer
     from gan.quality.monitor import MetricsMonitor
 
     cfg = Config(**TINY, sample_every=100)
@@ -164,13 +168,13 @@ def part_rss(args) -> dict:
     warm = args.rss_warmup
     try:
         trainer.start(stop_at_step=warm)
-        trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= warm, timeout=600, poll=0.05)
+        trainer.wait_until(lambda t: t.state == RunState.PAUSED and t.step_count >= warm, timeout=600, poll=0.05)
         gc.collect()
         before = rss_mb()
         t0 = time.perf_counter()
         target = warm + args.rss_steps
         trainer.resume(until_step=target)  # continue to the target step, then pause again
-        ok = trainer.wait_until(lambda t: t.state == PAUSED and t.step_count >= target, timeout=900, poll=0.05)
+        ok = trainer.wait_until(lambda t: t.state == RunState.PAUSED and t.step_count >= target, timeout=900, poll=0.05)
         if not ok:
             raise RuntimeError(f"rss run stopped at step {trainer.step_count}: {trainer.status().reason}")
         gc.collect()
