@@ -549,3 +549,33 @@ def test_the_offer_goes_by_the_newest_readable_autosave_not_by_folder_name(tmp_p
     (broken_file,) = broken.glob("autosave-*.pt")
     assert notes == [f"{broken}: no readable autosave ({broken_file}: not a readable checkpoint (not a torch file, "
                      "or corrupt))", found[0].skipped[0]]
+
+
+def test_a_run_that_fails_with_one_autosave_in_its_folder_is_offered_from_it(tmp_path, monkeypatch):
+    """A run that failed soon after it started has a single autosave: the continue offer is that file (the offer's
+    cache key reads the newest file's name and time; with one file there is no other to read)."""
+    import gan.engine.trainer
+
+    real, fail = gan.engine.trainer.gan_step, {"now": False}
+
+    def flaky(*args, **kwargs):
+        if fail["now"]:
+            raise RuntimeError("injected fault in the training step")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gan.engine.trainer, "gan_step", flaky)
+    monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", "3600")  # no timed autosave: only the pause's
+    reg = RunRegistry(mode="thread", metrics_every=0, runs_root=tmp_path)
+    t = reg.start(SMALL)
+    assert t.wait_until(lambda t: t.step_count >= 3, timeout=60)
+    t.pause()  # a pause autosaves
+    assert t.wait_until(lambda t: t.state == RunState.PAUSED and t.autosave.saves == 1, timeout=60)
+    step = t.step_count
+    fail["now"] = True
+    t.resume()
+    assert t.wait_until(lambda t: t.state == RunState.FAILED, timeout=60)
+    assert len(list(t.autosave.run_dir.glob("autosave-*.pt"))) == 1
+    offer = reg.continue_offer()
+    assert offer is not None and offer.step == step
+    assert reg.continue_offer() is offer  # asked again on the next rerun: the same offer, read once
+    reg.close()

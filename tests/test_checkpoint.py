@@ -378,3 +378,17 @@ def test_a_hostile_pickle_is_refused_even_where_torch_is_told_to_trust_files(tmp
     weights only: ours asks, so the file's code still never runs."""
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     assert_evil_file_refused(tmp_path)
+
+
+def test_a_refusal_lists_each_global_the_file_asks_for_cut_at_160_characters(tmp_path, monkeypatch):
+    from gan.store import checkpoint
+
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "gan-live-checkpoint/1", "G": Evil(tmp_path / "pwned")}, bad)
+    for names, shown in ((["posix.system", "builtins.eval"], "posix.system, builtins.eval"),
+                         (["m." + "x" * 200, "n.y"], "m." + "x" * 158)):
+        monkeypatch.setattr(checkpoint, "_unsafe_globals", lambda source, names=names: names)
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(bad)
+        assert str(err.value) == f"{bad}: refused, the file asks to run code ({shown})"
+    assert not (tmp_path / "pwned").exists()

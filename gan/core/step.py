@@ -40,7 +40,7 @@ def gan_step(G, D, opt_g, opt_d, data: Dataset, spec: LossSpec, *, batch_size: i
     The trainer thread and the bare benchmark loop both call this, so "trainer vs bare" compares
     the overhead of threading and history, not two different loops.
     """
-    device = data.images.device  # pragma: no mutate (None: the CPU, where the data is here; test_cuda.py kills it)
+    device = data.images.device  # pragma: no mutate (None is the CPU: the same without a GPU; test_cuda.py has one)
     # A network that this step must not change still runs forward in train mode, which would move
     # its BatchNorm running statistics (DCGAN pair): keep a copy of its buffers and put them back.
     kept = [(m, keep_buffers(m)) for m, update in ((G, update_g), (D, update_d)) if not update]

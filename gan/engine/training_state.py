@@ -34,7 +34,7 @@ class TrainingState:
         optimisers, the training RNG and the fixed noise."""
         cfg = self.config
         self.G, self.D = (
-            G.to(self.device), D.to(self.device))  # pragma: no mutate (.to(None): they stay on the CPU, as here)
+            G.to(self.device), D.to(self.device))  # pragma: no mutate (.to(None): the CPU, the same without a GPU)
         if cfg.ema > 0:  # starts as G itself; never trained, only averaged (ema_update)
             self.G_ema = copy.deepcopy(self.G).requires_grad_(
                 False)  # pragma: no mutate (it runs under no_grad only: requires_grad changes no number)
