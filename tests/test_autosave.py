@@ -579,3 +579,22 @@ def test_a_run_that_fails_with_one_autosave_in_its_folder_is_offered_from_it(tmp
     assert offer is not None and offer.step == step
     assert reg.continue_offer() is offer  # asked again on the next rerun: the same offer, read once
     reg.close()
+
+
+def test_in_worker_mode_continue_builds_the_run_from_its_autosave_without_building_models_here(tmp_path, monkeypatch):
+    """With a training worker, Continue builds the run in this process only as far as its config (device "auto":
+    the worker picks), under the run's name, to resume from the autosave's state: no models nor optimisers here
+    (the worker checks the state as it builds the run; tests/test_worker.py runs the real one). Then adopt hands it
+    to the worker (tests/test_workshop.py)."""
+    t, second = _interrupted_run(tmp_path)
+    offer = second.continue_offer()
+    adopted = []
+    monkeypatch.setattr(RunRegistry, "adopt", lambda self, trainer, **kwargs: adopted.append(trainer) or trainer)
+    monkeypatch.setattr(Trainer, "check_resume_state", lambda self, state: pytest.fail("checked in this process"))
+    second.worker = object()  # what process mode holds
+    offer.state["config"] = dict(offer.state["config"], device="cuda")  # as saved on a GPU machine
+    run = second.continue_run(offer)
+    assert adopted == [run] and run.name == t.name and run.G is None  # nothing built in this process
+    assert run.config.to_dict() == dict(t.config.to_dict(), device="auto")
+    assert (run.step_count, run.status().loss) == (offer.step, offer.state["loss"])  # the state it resumes from
+    assert run.autosave.run_dir == offer.run_dir  # its autosaves go on in the same folder

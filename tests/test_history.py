@@ -177,6 +177,7 @@ def test_replay_points_keep_their_d_outputs_and_the_coach_s_reading_across_a_sav
     assert second.d_real_probs.tolist() == pytest.approx([0.9, 0.8])
     assert second.d_fake_probs.tolist() == pytest.approx([0.1, 0.2])
     assert second.diagnosis == said
+    assert second.d_real_probs.dtype == second.d_fake_probs.dtype == np.float32  # as a live history keeps them
     # A checkpoint from before replay (no such keys) still loads, its grids without them.
     old = {k: v for k, v in state.items() if k not in ("grid_probs", "grid_diagnoses")}
     h3 = History()

@@ -133,6 +133,16 @@ def test_step_caption_formats_deltas_and_says_which_network_moved():
     assert "No manual step yet" in theory.step_caption(None)
 
 
+
+def test_the_token_goes_back_into_a_presenters_address_only_where_it_is_missing():
+    presenter = auth.Access(presenter=True, remember=True, locked=True, notice=None)
+    viewer = auth.Access(presenter=False, remember=False, locked=True, notice=None)
+    assert auth.token_for_address(" s3cret ", None, presenter) == "s3cret"  # a page switch dropped it: put it back
+    assert auth.token_for_address("s3cret", "s3cret", presenter) is None  # already there: leave the address alone
+    assert auth.token_for_address("s3cret", None, viewer) is None  # a viewer never gets it
+    assert auth.token_for_address("", None, presenter) is None and auth.token_for_address(None, None, presenter) is None
+
+
 # --- time-lapse GIF and interpolation ------------------------------------------------------------------
 def test_gif_exports_one_frame_per_grid(paused_trainer):
     grids = paused_trainer.history.snapshot().grids

@@ -176,8 +176,9 @@ def overdue(files, now: datetime) -> list[int]:
 
 
 def launch(argv: list[str]) -> None:
-    """mutmut's command line (`mutmut run ...`), with two fixes; run in a child process (main does that): its
-    forked test runs must import the mutated copy of gan under mutants/, not one this process imported."""
+    """mutmut's command line (`mutmut run ...`) with the watchdog above, the durations and InProcessOnly below; run
+    in a child process (run_mutmut): its forked test runs must import the mutated copy of gan under mutants/, not
+    one this process imported."""
     import mutmut
     import mutmut.__main__ as mm
     import pytest

@@ -66,7 +66,7 @@ def _fsync_dir(folder: Path) -> None:
 def folder_bytes(folder: str | os.PathLike) -> int:
     """Total size of the regular files under a folder (symlinks are not followed)."""
     total = 0
-    for root, _dirs, files in os.walk(folder, followlinks=False):
+    for root, _dirs, files in os.walk(folder):  # os.walk does not follow links to folders
         for name in files:
             try:
                 st = os.lstat(os.path.join(root, name))

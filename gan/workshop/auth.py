@@ -38,7 +38,7 @@ def token_matches(expected: str, given) -> bool:
     """Constant-time comparison (hmac.compare_digest) of UTF-8 bytes; anything not a str is no match."""
     if not isinstance(given, str) or not isinstance(expected, str) or not expected:
         return False
-    return hmac.compare_digest(expected.encode("utf-8"), given.strip().encode("utf-8"))
+    return hmac.compare_digest(expected.encode(), given.strip().encode())  # str.encode: UTF-8
 
 
 def access(env_value: str | None, query_token, session_flag: bool = False) -> Access:

@@ -117,7 +117,7 @@ def metrics_frame(state: dict, run: str) -> pd.DataFrame:
     except ValueError:
         return pd.DataFrame(columns=["run", "step", "metric", "value"])
     numeric = [c for c in df.columns if c != "step" and pd.api.types.is_numeric_dtype(df[c])]
-    long = df.melt(id_vars="step", value_vars=numeric, var_name="metric", value_name="value")
+    long = df.melt(id_vars="step", value_vars=numeric, var_name="metric")  # values in "value"
     long.insert(0, "run", run)
     return long
 
