@@ -51,7 +51,8 @@ class TrainingState:
         """The one applier of live changes ({Knob: value}, checked by LiveChange.checked); record(kind, "old → new")
         for each, before it takes effect. True when the loss switched (a moment worth an autosave)."""
         switched = False
-        for knob, value in changes.items():  # Knob keys: RunControl keeps them so (queue, schedule, load_schedule)
+        for knob, value in changes.items():
+            knob = Knob(knob)
             if knob is Knob.loss:
                 if value != self.loss:
                     record(str(knob), f"{self.loss} → {value}")
