@@ -114,6 +114,13 @@ async function drawChart(cell, entry, data) {
     for (const [name, table] of Object.entries(data)) spec.datasets[name] = rows(table);
     cell.host.replaceChildren();
     const result = await window.vegaEmbed(cell.host, spec, { actions: false, renderer: "svg" });
+    if (cell.closed) {
+      // Streamlit replaced this element while Vega drew it (a cold first load, when the fragment's timer fires
+      // before the page's first run ends): cleanup() has run, so release the view here, or it would leak.
+      result.view.finalize();
+      cell.host.replaceChildren();
+      return;
+    }
     cell.view = result.view;
     cell.key = entry.key;
     cell.sent = {};
@@ -125,7 +132,7 @@ async function drawChart(cell, entry, data) {
       if (cell.view && w > 0 && w !== cell.view.width()) cell.view.width(w).runAsync();
     });
     cell.resize.observe(cell.host);
-    stats.embeds++;
+    if (cell.host.isConnected) stats.embeds++; // not one for an element already replaced (cleanup releases it)
     return;
   }
   let changed = false;
@@ -201,6 +208,7 @@ export function cleanup(parentElement) {
   const state = root && root.__ganLive;
   if (!state) return;
   for (const cell of state.cells.values()) {
+    cell.closed = true; // an embed still in flight releases its view when it lands (drawChart)
     if (cell.view) cell.view.finalize();
     if (cell.resize) cell.resize.disconnect();
   }

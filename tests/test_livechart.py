@@ -348,7 +348,11 @@ def test_charts_render_and_update_in_place_offline(browser, app_url):
     try:
         page.wait_for_function("() => window.__ganLive && window.__ganLive.updates >= 2", timeout=30_000)
         svgs = page.locator(".host svg")  # Playwright's CSS engine pierces the open shadow roots
-        assert svgs.count() == 5  # loss, D outputs, histogram; score, coverage
+        # loss, D outputs, histogram; score, coverage. Polled: a fragment rerun in flight can briefly hold the
+        # stale element beside its successor (8 seen once in a fresh-clone run); a lasting duplicate still fails.
+        from playwright.sync_api import expect
+
+        expect(svgs).to_have_count(5, timeout=15_000)
         for i in range(5):
             box = svgs.nth(i).bounding_box()
             assert box and box["width"] > 200 and box["height"] > 200
