@@ -200,11 +200,12 @@ def latest_valid(run_dir: str | os.PathLike, root: str | os.PathLike | None = No
     raise StorageError(f"{run_dir}: no readable autosave" + (f" ({'; '.join(skipped)})" if skipped else ""))
 
 
-def find_interrupted(root: str | os.PathLike, limit: int = 1) -> tuple[list[Interrupted], list[str]]:
+def find_interrupted(root: str | os.PathLike, limit: int = 1, accept=None) -> tuple[list[Interrupted], list[str]]:
     """Runs under ``root`` whose last autosave is newer than their last clean stop, newest first (at most
     ``limit``: each one is loaded and validated, ~4 MB, so the app does not load a whole history of old
     runs to show one), and one message per folder or file that was refused (garbage, links out of the
-    folder, damaged autosaves)."""
+    folder, damaged autosaves). ``accept(name)``, when given, keeps only the runs it is true for (the presenter's
+    offer leaves the lab's participant runs to the lab)."""
     root = Path(root).expanduser()
     candidates, notes = [], []
     if not root.is_dir():
@@ -223,7 +224,7 @@ def find_interrupted(root: str | os.PathLike, limit: int = 1) -> tuple[list[Inte
         except (OSError, ValueError) as exc:
             notes.append(f"{meta_path}: skipped ({exc})")
             continue
-        if not meta["clean_stop"]:
+        if not meta["clean_stop"] and (accept is None or accept(str(meta.get("name") or run_dir.name))):
             newest = max((p.stat().st_mtime for p in run_dir.iterdir() if FILE_RE.match(p.name)),
                          default=0.0)  # pragma: no mutate (0.0 or 1.0: no autosave sorts below every real file time)
             candidates.append((newest, run_dir, meta))

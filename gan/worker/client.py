@@ -86,8 +86,11 @@ class WorkerClient:
     in one thread, handing each to its run's mirror. A worker that dies marks its runs failed with the cause.
     """
 
-    def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k", pin: bool | None = None):
+    def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k", pin: bool | None = None,
+                 nice: int = 0, cores: set | None = None):
         self.torch_threads = torch_threads
+        self.nice = nice  # a lab participant's worker runs below the presenter's (gan.worker.pool)
+        self.cores = cores  # unpinned, on these cores (a lab worker: every core, not only the server's)
         self.preload = preload
         self.pin = os.environ.get("GAN_LIVE_PIN", "1").strip() != "0" if pin is None else pin
         self.call_timeout = CALL_TIMEOUT_S  # per client, read at each call (tests shorten it for a frozen worker)
@@ -116,7 +119,7 @@ class WorkerClient:
         cmd_parent, cmd_child = ctx.Pipe(duplex=True)
         tick_read, tick_write = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=worker.main, name="gan-live-worker", daemon=True,
-                           args=(cmd_child, tick_write, os.getpid(), self.torch_threads, self.preload))
+                           args=(cmd_child, tick_write, os.getpid(), self.torch_threads, self.preload, self.nice))
         # spawn re-imports the parent's __main__ in the child. Here that may be a Streamlit page (AppTest
         # runs a page as __main__), a user's unguarded script or the CLI: none belongs in the worker, and a
         # page would build a registry and spawn again. For the moment of start(), __main__ is a bare module.
@@ -143,6 +146,12 @@ class WorkerClient:
         ~0.2 cores) onto the training core now and then, and the training step, latency-bound at these
         sizes, loses ~20 % (measured: 0.81x at 30 viewers unpinned). GAN_LIVE_PIN=0 turns it off. Elsewhere
         (macOS, Windows: no sched_setaffinity, no /proc) both run unpinned and the OS schedules them."""
+        if self.cores is not None and can_pin():
+            try:  # spawned from a server pinned beside the presenter's worker: give it every core back
+                os.sched_setaffinity(worker_pid, self.cores)
+            except OSError as exc:
+                log.info("could not set the lab worker's cores: %s", exc)
+            return
         if not self.pin or not can_pin():
             return
         try:
@@ -229,6 +238,11 @@ class WorkerClient:
         return reply.value
 
     # --- runs and ticks ---------------------------------------------------------------------------------
+    def run_count(self) -> int:
+        """How many runs this worker hosts now (a lab's pool puts the next run on the least busy worker)."""
+        with self._runs_lock:
+            return len(self._runs)
+
     def register(self, run: RunMirror) -> None:
         with self._runs_lock:
             self._runs[run.name] = run

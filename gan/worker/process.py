@@ -37,9 +37,12 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(0)
 
 
-def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str | None) -> None:
-    """Entry point of the spawned process (multiprocessing target)."""
+def main(cmd_conn, tick_conn, parent_pid: int, torch_threads: int, preload: str | None, nice: int = 0) -> None:
+    """Entry point of the spawned process (multiprocessing target). ``nice``: a lab's participant worker yields
+    the CPU to the presenter's run (gan.worker.pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal: the server stops us
+    if nice > 0 and hasattr(os, "nice"):
+        os.nice(nice)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="gan-watch-parent").start()
     import torch
 

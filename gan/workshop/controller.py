@@ -83,8 +83,11 @@ class TrainController:
     def __init__(self, registry: RunRegistry, store: snapshots.SnapshotStore, base: Config | None = None):
         self.registry, self.store, self.base = registry, store, base or Config()
 
+    def current(self):  # the run this controller acts on: the presenter's (a participant's: gan.workshop.seat)
+        return self.registry.current()
+
     def live(self):  # the current run while it is loading, running or paused; else None
-        trainer = self.registry.current()
+        trainer = self.current()
         return trainer if trainer is not None and trainer.state in LIVE_STATES else None
 
     def _launched(self, trainer, max_rate, text: str) -> Notice:
@@ -157,7 +160,7 @@ class TrainController:
         return _error(f"Step {target:,} did not finish within {WAIT_S:.0f} s.", trainer)
 
     def stop(self) -> Notice:
-        trainer = self.registry.current()
+        trainer = self.current()
         if trainer is None:
             return _info("There is no run to stop.")
         if not trainer.stop(timeout=WAIT_S):
@@ -299,7 +302,7 @@ class TrainController:
 
     def save_snapshot(self, name: str) -> Notice:
         """Save the current run (with its quality curve) under a name, for Branch and Compare."""
-        trainer = self.registry.current()
+        trainer = self.current()
         if trainer is None:
             return _error("No run to save yet: start one first.")
         if trainer.state == RunState.LOADING:  # no optimiser state yet: nothing a snapshot could hold

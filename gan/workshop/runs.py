@@ -46,6 +46,13 @@ TRAINER_MODES = ("process", "thread")
 DEFAULT_TRAINER_MODE = "process"
 
 
+LAB_PREFIX = "lab-"  # a lab participant's run is named lab-<their name> (gan.workshop.lab); the presenter's never
+
+
+def is_lab_run(name: str) -> bool:
+    return name.startswith(LAB_PREFIX)
+
+
 class RunLimitError(RuntimeError):
     """Starting another run would exceed the cap on concurrently live runs."""
 
@@ -103,13 +110,14 @@ class RunRegistry:
         self.runs_root = Path(runs_root).expanduser() if runs_root is not None else runs_dir()
         self.live_root = self.runs_root / "live"
         try:
-            found, self.storage_notes = find_interrupted(self.live_root)
+            found, self.storage_notes = find_interrupted(self.live_root, accept=lambda name: not is_lab_run(name))
         except OSError as exc:  # an unreadable runs folder: say so, start empty
             found, self.storage_notes = [], [f"{self.live_root}: not readable ({exc})"]
         self._preview = SavedRun(found[0]) if found else None  # the newest interrupted run
         self._offer_cache: tuple | None = None  # ((run folder, newest autosave, mtime), Interrupted)
         self._monitors: dict[str, MetricsMonitor] = {}  # run name -> its quality monitor
         self._current: str | None = None  # pragma: no mutate ("" is falsy like None: no current run either way)
+        self._owners: dict[str, str] = {}  # run name -> the lab participant it belongs to (gan.workshop.lab)
         self._counter = 0
 
     def live_runs(self) -> list[RunView]:
@@ -117,7 +125,7 @@ class RunRegistry:
             return [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
 
     def start(self, config: Config, *, paused: bool = False, name: str | None = None, actions=(),
-              replace: bool = False, timeout: float = 10.0) -> Run:
+              replace: bool = False, timeout: float = 10.0, owner: str | None = None, worker=None) -> Run:
         """Create, register and start a run (a Trainer, or its twin in the worker process); raises RunLimitError
         when the cap is reached.
 
@@ -125,20 +133,25 @@ class RunRegistry:
         starts (a preset's "MSE at step 1200"), so they fire even when no browser tab is open.
         replace: stop the current run first (waiting up to timeout s), under the same lock as the start,
         so no other tab can start a run in between.
+        owner: a lab participant's run (gan.workshop.lab): it never becomes the current (presenter's) run and the
+        lab's own pool cap counts it, not max_runs; ``worker`` is the lab's worker process it trains in.
         """
         with self._lock:
             if replace:
                 self._stop_current(timeout)
-            self._check_cap()
+            if owner is None:
+                self._check_cap()
             self._counter += 1
             name = name or f"run-{self._counter}"
-            trainer = self._new_trainer(config, name, self._new_saver(name))
+            if name in self._runs and (self._runs[name].is_alive() or self._runs[name].state in LIVE_STATES):
+                raise RunLimitError(f"a run named {name!r} is live already")
+            trainer = self._new_trainer(config, name, self._new_saver(name), worker)
             for after_step, kind, value in actions:
                 trainer.schedule(after_step, kind, value)
-            return self._register_and_start(trainer, paused)
+            return self._register_and_start(trainer, paused, owner)
 
     def adopt(self, trainer: Trainer, *, paused: bool = False, replace: bool = False,
-              timeout: float = 10.0) -> Run:
+              timeout: float = 10.0, owner: str | None = None, worker=None) -> Run:
         """Register a Trainer built elsewhere (a branch of a snapshot, an uploaded checkpoint), make it
         current and start it; the same cap and the same ``replace`` as start(). Its name gets a suffix if
         it is taken."""
@@ -147,7 +160,8 @@ class RunRegistry:
         with self._lock:
             if replace:
                 self._stop_current(timeout)
-            self._check_cap()
+            if owner is None:
+                self._check_cap()
             self._counter += 1
             base, n = trainer.name, 2
             while trainer.name in self._runs:
@@ -155,20 +169,20 @@ class RunRegistry:
             trainer.dataset_fallback = True  # dashboard semantics: fall back to mnist5k, with a warning
             if trainer.autosave is None:  # a branch or an upload: a folder of its own
                 trainer.autosave = self._new_saver(trainer.name)
-            if self.worker is not None:
-
-                trainer = RemoteTrainer.from_trainer(self.worker, trainer)
-            return self._register_and_start(trainer, paused)
+            worker = worker or self.worker
+            if worker is not None:
+                trainer = RemoteTrainer.from_trainer(worker, trainer)
+            return self._register_and_start(trainer, paused, owner)
 
     def _new_saver(self, name: str, run_dir=None):
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
-    def _new_trainer(self, config: Config, name: str, saver) -> Run:
-        if self.worker is None:
+    def _new_trainer(self, config: Config, name: str, saver, worker=None) -> Run:
+        worker = worker or self.worker
+        if worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
-
-        return RemoteTrainer(self.worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
+        return RemoteTrainer(worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
                              autosave_root=str(saver.root))
 
     def _stop_current(self, timeout: float) -> None:  # caller holds self._lock
@@ -177,19 +191,25 @@ class RunRegistry:
             current.stop(timeout)
 
     def _check_cap(self) -> None:  # caller holds self._lock
-        live = [t for t in self._runs.values() if t.is_alive() or t.state in LIVE_STATES]
+        live = [t for n, t in self._runs.items()
+                if n not in self._owners and (t.is_alive() or t.state in LIVE_STATES)]
         if len(live) >= self.max_runs:
             names = ", ".join(f"{t.name} (step {t.step_count}, {t.state})" for t in live)
             raise RunLimitError(
                 f"{len(live)} run(s) already live, the limit is {self.max_runs}: {names}. "
                 "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
 
-    def _register_and_start(self, trainer: Run, paused: bool) -> Run:  # caller holds self._lock
+    def _register_and_start(self, trainer: Run, paused: bool, owner: str | None = None) -> Run:  # holds _lock
         if self.torch_threads > 0:
             # Process-wide in torch: intra-op threads for every run in this server.
             torch.set_num_threads(self.torch_threads)
         trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
         self._runs[trainer.name] = trainer  # after a start that worked: a refused one leaves no run behind
+        if owner is not None:  # a participant's run: the presenter's run and its Continue offer stay as they are
+            self._owners[trainer.name] = owner
+            self._start_monitor(trainer)
+            return trainer
+        self._owners.pop(trainer.name, None)
         self._current = trainer.name
         if self._preview is not None and self._preview.run_dir != trainer.run_dir:
             # The presenter started something else instead of continuing: the interrupted run stays on disk
@@ -200,13 +220,19 @@ class RunRegistry:
             except OSError:
                 pass
         self._preview = None
+        self._start_monitor(trainer)
+        return trainer
+
+    def _start_monitor(self, trainer: Run) -> None:  # caller holds self._lock
         if self.metrics_every > 0:
             # Its own thread: waits for the trainer's dataset, then scores a copy of G every N steps.
             run_dir = trainer.run_dir
+            old = self._monitors.get(trainer.name)
+            if old is not None:
+                old.stop(0.0)  # a run of the same name again (a participant's second Start): its old scorer ends
             self._monitors[trainer.name] = MetricsMonitor(
                 trainer, every=self.metrics_every, initial_rows=_read_quality(run_dir),
                 on_rows=(lambda rows: _write_quality(run_dir, rows)) if run_dir else None).start()
-        return trainer
 
     def monitor(self, trainer: RunView | None) -> MetricsMonitor | None:
         """The quality monitor of a run (None when metrics are off or the run is unknown)."""
@@ -249,8 +275,9 @@ class RunRegistry:
         self._offer_cache = (key, offer)
         return offer
 
-    def continue_run(self, offer=None) -> Run:
-        """Continue an interrupted or failed run from its newest autosave, in the same folder."""
+    def continue_run(self, offer=None, *, owner: str | None = None, worker=None) -> Run:
+        """Continue an interrupted or failed run from its newest autosave, in the same folder (``owner``,
+        ``worker``: a lab participant's run, as in start())."""
 
         offer = offer or self.continue_offer()
         if offer is None:
@@ -266,7 +293,31 @@ class RunRegistry:
         trainer.autosave = self._new_saver(offer.name, run_dir=offer.run_dir)
         with self._lock:
             self._runs.pop(offer.name, None)  # the failed run of that name makes way for its continuation
-        return self.adopt(trainer)
+        return self.adopt(trainer, owner=owner, worker=worker)
+
+    def owner(self, name: str) -> str | None:
+        """The lab participant a run belongs to, or None for the presenter's runs."""
+        with self._lock:
+            return self._owners.get(name)
+
+    def forget_run(self, name: str, timeout: float = 5.0) -> None:
+        """Stop one run and forget it (a participant's Reset); its folder stays on disk, marked as stopped."""
+        with self._lock:
+            run = self._runs.pop(name, None)
+            monitor = self._monitors.pop(name, None)
+            self._owners.pop(name, None)
+            if self._current == name:
+                self._current = None
+        if monitor is not None:
+            monitor.stop(timeout)
+        if run is not None:
+            run.stop(timeout)
+            run.forget(timeout)
+            if run.run_dir is not None:
+                try:
+                    mark_clean(run.run_dir)
+                except OSError:
+                    pass
 
     def get(self, name: str) -> RunView | None:
         with self._lock:
@@ -294,6 +345,7 @@ class RunRegistry:
                         pass
             self._runs.clear()
             self._monitors.clear()
+            self._owners.clear()
             self._current = None  # pragma: no mutate ("" is falsy like None: current() reads neither)
 
     def close(self, timeout: float = 5.0) -> bool:

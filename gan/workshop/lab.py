@@ -1,0 +1,467 @@
+"""Owns lab mode: every participant trains their own run, one seat per name, a pool with a cap and a queue.
+Must not touch streamlit or a run's internals: it calls the registry (gan.workshop.runs) and gan.engine.run's
+interface; the pages (pages/my_run.py, pages/room.py) only call it.
+
+The presenter opens the lab (Workshop switch, or GAN_LIVE_LAB=1). A participant takes a seat by name and gets a
+key with it; both sit in their tab's address (?me=NAME&key=KEY), so a reload or a second device with that address
+reattaches, while somebody else typing the same name is told it is taken and offered another. The pool's cap
+(GAN_LIVE_MAX_RUNS, default from the machine: default_max_runs) counts the presenter's run too, and keeps one slot
+for it; participants beyond it wait in a queue, in order, and start as soon as a slot frees (a thread polls every
+poll_s). Seats and the lab's rules are kept in <runs dir>/lab/lab.json, so a restarted server reopens the lab and
+every participant's address still works; their runs come back from their autosaves (Continue on My run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from gan.core.config import Config
+from gan.engine.status import LIVE_STATES, RunState
+from gan.store.autosave import find_interrupted
+from gan.store.storage import StorageError, atomic_write
+from gan.worker.pool import WorkerPool, default_workers
+from gan.workshop.runs import LAB_PREFIX, RunRegistry, int_from_env
+
+NAME_MAX = 24  # a name shows under a grid on the Room wall: 24 characters fit a 1280-px projector's tile
+KNOBS = ("loss", "lr_g", "lr_d", "d_steps", "latent_dim", "model", "seed", "preset")  # what a participant may set
+AWAY_S = 60.0  # a tab not seen for this long is "away" (a closed laptop lid); the presenter's rule says what then
+RUNS_PER_CORE = 4  # measured (bench --parts lab): at 1/4 of a core a default run still scores 7 well within 3 min
+MB_PER_RUN = 200  # a participant run in a shared worker: models, optimisers, history, its quality monitor
+STATE_FILE = "lab.json"
+
+
+class Refusal(str, Enum):
+    """Why the lab said no (the page words each; no logic reads an error's text)."""
+
+    LAB_CLOSED = "lab_closed"
+    BAD_NAME = "bad_name"
+    NAME_TAKEN = "name_taken"
+    NOT_YOURS = "not_yours"  # a seat's key did not match: another participant's address, or a forged one
+    FIXED = "fixed"  # the presenter fixed that knob for the room
+
+
+class LabError(ValueError):
+    def __init__(self, refusal: Refusal, message: str, suggestion: str = ""):
+        super().__init__(message)
+        self.refusal, self.suggestion = refusal, suggestion
+
+
+class Away(str, Enum):
+    """The presenter's rule for a participant whose tab went away (closed lid, lost Wi-Fi)."""
+
+    KEEP = "keep"  # the run trains on; the participant finds it further along
+    PAUSE = "pause"  # the run pauses until they press Resume: the room's CPU goes to those who are watching
+
+
+@dataclass(frozen=True)
+class Rules:
+    fixed: Mapping = field(default_factory=dict)  # knob -> the value every participant gets (KNOBS)
+    away: Away = Away.KEEP
+
+    def __post_init__(self):
+        unknown = set(self.fixed) - set(KNOBS)
+        if unknown:
+            raise ValueError(f"not a participant's setting: {', '.join(sorted(unknown))}; fixable: {', '.join(KNOBS)}")
+
+
+@dataclass(frozen=True)
+class Seat:
+    name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One participant as the Room page shows them: their run (None before a Start), or their place in the queue."""
+
+    name: str
+    run: object = None  # a RunView
+    place: int | None = None  # 1-based place in the queue, None when not waiting
+
+
+def default_max_runs(cores: int | None = None, available_mb: float | None = None) -> int:
+    """The pool's cap when GAN_LIVE_MAX_RUNS is unset: the presenter's run plus RUNS_PER_CORE participants per
+    core, fewer where half the free memory would not hold them."""
+    cores = cores or default_workers()
+    if available_mb is None:
+        available_mb = _available_mb()
+    by_memory = int(available_mb * 0.5 // MB_PER_RUN)
+    return 1 + max(1, min(RUNS_PER_CORE * cores, by_memory))
+
+
+def _available_mb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4096.0  # not Linux: assume a small laptop
+
+
+def check_name(raw) -> str:
+    """A participant's name, cleaned: 1..NAME_MAX letters, digits, spaces and - _ . ' (no markup, no control
+    characters); LabError(BAD_NAME) says what is wrong."""
+    if not isinstance(raw, str):
+        raise LabError(Refusal.BAD_NAME, "Type a name.")
+    name = " ".join(unicodedata.normalize("NFKC", raw).split())
+    if not name:
+        raise LabError(Refusal.BAD_NAME, "Type a name.")
+    if len(name) > NAME_MAX:
+        raise LabError(Refusal.BAD_NAME, f"At most {NAME_MAX} characters, please (that one has {len(name):,}).")
+    if not all(ch.isalnum() or ch in " -_.'" for ch in name):
+        raise LabError(Refusal.BAD_NAME, "Letters, digits, spaces and - _ . ' only.")
+    return name
+
+
+def slug(name: str) -> str:
+    """The run's name for a participant (lab-<name>, safe for a folder); names that differ only in case or
+    spacing share a slug, so check_name's seat rules treat them as the same name."""
+    folded = name.casefold()
+    if folded.isascii() and re.search(r"[0-9a-z]", folded):
+        return LAB_PREFIX + re.sub(r"[^0-9a-z]+", "-", folded).strip("-")
+    return LAB_PREFIX + "u" + hashlib.sha1(" ".join(folded.split()).encode()).hexdigest()[:12]  # Zoë, 李雷
+
+
+class Lab:
+    """Lab mode over one registry; every method is safe from any thread and returns at once (a Start in the
+    queue starts from the lab's own thread)."""
+
+    def __init__(self, registry: RunRegistry, *, max_runs: int | None = None, workers: int | None = None,
+                 poll_s: float = 0.25, away_s: float = AWAY_S, root=None):
+        self.registry = registry
+        env_cap = int_from_env("GAN_LIVE_MAX_RUNS", 0, 0)  # set: the cap; unset (0): from the machine
+        self.max_runs = int(max_runs) if max_runs is not None else (env_cap or default_max_runs())
+        if self.max_runs < 2:
+            raise ValueError("a lab needs GAN_LIVE_MAX_RUNS >= 2: the presenter's run and one participant's")
+        self.cap_from_machine = max_runs is None and not env_cap
+        self.poll_s, self.away_s = poll_s, away_s
+        self.pool = None
+        if registry.worker is not None:  # process mode: participants train in their own workers, niced
+            size = workers if workers is not None else int_from_env("GAN_LIVE_LAB_WORKERS", default_workers(), 1)
+            self.pool = WorkerPool(size, torch_threads=max(1, registry.torch_threads))
+        self.root = Path(root) if root is not None else registry.runs_root / "lab"
+        self._lock = threading.RLock()
+        self._open = False
+        self.rules = Rules()
+        self._seats: dict[str, Seat] = {}  # slug -> seat
+        self._queue: list[tuple[str, Config, tuple]] = []  # (slug, config, actions), first come first served
+        self._worker_of: dict[str, object] = {}  # slug -> the pool worker its run trains in
+        self._seen: dict[str, float] = {}  # slug -> monotonic time its tab last refreshed
+        self._away_paused: set[str] = set()
+        self.notice = ""  # said on every tab after the presenter closed the lab
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._load()
+
+    # --- the presenter's switch -----------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    @property
+    def participant_slots(self) -> int:
+        return self.max_runs - 1  # one slot is always the presenter's
+
+    def open(self, rules: Rules | None = None) -> None:
+        with self._lock:
+            self._open, self.notice = True, ""
+            if rules is not None:
+                self.rules = rules
+            self._save()
+        if self.pool is not None:
+            self.pool.start()  # warm: the first participant's Start does not wait for torch's import
+        self._ensure_thread()
+
+    def set_rules(self, rules: Rules) -> None:
+        with self._lock:
+            self.rules = rules
+            self._save()
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Lab off: every participant run is stopped (its last autosave written) and the queue emptied; every
+        tab then says so (``notice``). Returns how many runs were stopped."""
+        with self._lock:
+            self._open = False
+            self._queue.clear()
+            names = list(self._seats)
+        stopped = 0
+        for name in names:
+            run = self.run_of_slug(name)
+            if run is not None and (run.is_alive() or run.state in LIVE_STATES):
+                run.stop(timeout)
+                stopped += 1
+        with self._lock:
+            self.notice = (f"The presenter closed the lab at {time.strftime('%H:%M')}: "
+                           f"{stopped} participant run(s) were stopped and saved.")
+            self._save()
+        return stopped
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """End the lab's thread and workers (server shutdown, test fixtures); runs are the registry's to stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.pool is not None:
+            self.pool.shutdown(timeout)
+
+    # --- seats --------------------------------------------------------------------------------------
+    def join(self, raw_name, key: str | None = None) -> Seat:
+        """Take a seat, or reattach to one with its key. A taken name: LabError(NAME_TAKEN) with a free one."""
+        name = check_name(raw_name)
+        s = slug(name)
+        with self._lock:
+            seat = self._seats.get(s)
+            if seat is not None and key is not None and secrets.compare_digest(str(key), seat.key):
+                return seat  # a reload or a second device: the same seat (also after the lab closed: its notice)
+            if not self._open:
+                raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
+            if seat is not None:
+                raise LabError(Refusal.NAME_TAKEN, f"“{seat.name}” is taken.", self._free_name(name))
+            seat = self._seats[s] = Seat(name, secrets.token_urlsafe(9))
+            self._seen[s] = time.monotonic()
+            self._save()
+            return seat
+
+    def seat(self, raw_name, key) -> Seat:
+        """The seat a tab's address names, checked against its key (LabError NOT_YOURS otherwise)."""
+        name = check_name(raw_name)
+        with self._lock:
+            seat = self._seats.get(slug(name))
+            if seat is None or not isinstance(key, str) or not secrets.compare_digest(key, seat.key):
+                raise LabError(Refusal.NOT_YOURS, f"This address does not hold the seat of “{name}”.",
+                               self._free_name(name) if seat is not None else name)
+            return seat
+
+    def _free_name(self, name: str) -> str:
+        for n in range(2, 10_000):
+            candidate = f"{name[:NAME_MAX - len(str(n)) - 1]}-{n}"
+            if slug(candidate) not in self._seats:
+                return candidate
+        return ""
+
+    def seats(self) -> list[Seat]:
+        with self._lock:
+            return list(self._seats.values())
+
+    def touch(self, seat: Seat) -> None:
+        """Called on each refresh of the participant's tab: how the lab knows who is still watching."""
+        s = slug(seat.name)
+        self._seen[s] = time.monotonic()
+        if s in self._away_paused:
+            self._away_paused.discard(s)
+
+    def paused_while_away(self, seat: Seat) -> bool:
+        run = self.run_of(seat)
+        return run is not None and run.state == RunState.PAUSED and run.status().reason == AWAY_REASON
+
+    # --- runs ---------------------------------------------------------------------------------------
+    def run_of(self, seat: Seat):
+        return self.run_of_slug(slug(seat.name))
+
+    def run_of_slug(self, s: str):
+        return self.registry.get(s)
+
+    def live_count(self) -> int:
+        with self._lock:
+            names = list(self._seats)
+        return sum(1 for s in names if _live(self.registry.get(s)))
+
+    def place(self, seat: Seat) -> int | None:
+        """1-based place in the queue, None when not waiting."""
+        s = slug(seat.name)
+        with self._lock:
+            for i, (name, _, _) in enumerate(self._queue):
+                if name == s:
+                    return i + 1
+        return None
+
+    def queue_length(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def fixed(self, config: Config) -> Config:
+        """``config`` with the knobs the presenter fixed for the room (the preset is the page's to apply)."""
+        values = {k: v for k, v in self.rules.fixed.items() if k != "preset"}
+        return dataclasses.replace(config, **values) if values else config
+
+    def request(self, seat: Seat, config: Config, actions=()) -> tuple[object, int | None]:
+        """Start the seat's run now if a slot is free (returns (run, None)), else queue it ((None, place)). A
+        live run already there is returned as it is. Raises LabError when the lab is closed."""
+        s = slug(seat.name)
+        with self._lock:
+            if not self._open:
+                raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
+            self.seat(seat.name, seat.key)
+            run = self.registry.get(s)
+            if _live(run):
+                return run, None
+            self._queue = [q for q in self._queue if q[0] != s]  # a new Start replaces an older request
+            if not self._queue and self.live_count() < self.participant_slots:
+                return self._start(s, config, tuple(actions)), None
+            self._queue.append((s, config, tuple(actions)))
+            place = len(self._queue)
+        self._ensure_thread()
+        return None, place
+
+    def cancel(self, seat: Seat) -> None:
+        with self._lock:
+            self._queue = [q for q in self._queue if q[0] != slug(seat.name)]
+
+    def _start(self, s: str, config: Config, actions: tuple):  # caller holds self._lock
+        worker = None
+        if self.pool is not None:
+            worker = self.pool.pick(lambda c: sum(1 for n, w in self._worker_of.items()
+                                                  if w is c and _live(self.registry.get(n))))
+        run = self.registry.start(config, name=s, owner=s, worker=worker, actions=actions)
+        self._worker_of[s] = worker
+        return run
+
+    def stop(self, seat: Seat, timeout: float = 10.0) -> bool:
+        self.cancel(seat)
+        run = self.run_of(seat)
+        return True if run is None else run.stop(timeout)
+
+    def stop_run(self, run_name: str, timeout: float = 10.0) -> bool:
+        """The presenter's Stop on the Room page, by run name."""
+        run = self.registry.get(run_name)
+        if run is None or self.registry.owner(run_name) is None:
+            raise ValueError(f"{run_name!r} is not a participant's run")
+        return run.stop(timeout)
+
+    def reset(self, seat: Seat, timeout: float = 10.0) -> None:
+        """Stop and forget the seat's run: My run is empty again (its folder stays on disk, marked stopped)."""
+        self.cancel(seat)
+        self.registry.forget_run(slug(seat.name), timeout)
+
+    def continue_offer(self, seat: Seat):
+        """The seat's interrupted run (the server died under it), or its failed run with an autosave; None."""
+        s = slug(seat.name)
+        run = self.registry.get(s)
+        if _live(run):
+            return None
+        if run is not None and run.state != RunState.FAILED:
+            return None
+        try:
+            found, _ = find_interrupted(self.registry.live_root, accept=lambda n: n == s)
+        except OSError:
+            return None
+        return found[0] if found else None
+
+    def continue_run(self, seat: Seat):
+        offer = self.continue_offer(seat)
+        if offer is None:
+            raise ValueError("there is no saved run of yours to continue")
+        with self._lock:
+            s = slug(seat.name)
+            if self.live_count() >= self.participant_slots:
+                raise ValueError(f"all {self.participant_slots} participant slots are busy: press Start to queue")
+            worker = None
+            if self.pool is not None:
+                worker = self.pool.pick(lambda c: sum(1 for n, w in self._worker_of.items()
+                                                      if w is c and _live(self.registry.get(n))))
+            run = self.registry.continue_run(offer, owner=s, worker=worker)
+            self._worker_of[s] = worker
+            return run
+
+    def entries(self) -> list[Entry]:
+        """Every seat, for the Room page: running, finished, or waiting with its place (in the order they joined)."""
+        with self._lock:
+            seats = list(self._seats.items())
+            places = {name: i + 1 for i, (name, _, _) in enumerate(self._queue)}
+        return [Entry(seat.name, self.registry.get(s), places.get(s)) for s, seat in seats]
+
+    # --- the lab's thread: the queue and the away rule --------------------------------------------------
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="gan-lab")
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001  a run that fails to start must not end the queue for everyone
+                import logging
+
+                logging.getLogger(__name__).exception("lab tick")
+
+    def tick(self) -> None:
+        """Start queued runs into free slots; pause the runs of away tabs when the rule says so."""
+        with self._lock:
+            while self._open and self._queue and self.live_count() < self.participant_slots:
+                s, config, actions = self._queue.pop(0)
+                try:
+                    self._start(s, config, actions)
+                except Exception:  # noqa: BLE001  a bad queued config: that one is dropped, the next goes on
+                    import logging
+
+                    logging.getLogger(__name__).exception("queued start of %s", s)
+            rule, now = self.rules.away, time.monotonic()
+            names = list(self._seats) if rule is Away.PAUSE else []
+        for s in names:
+            run = self.registry.get(s)
+            if (run is not None and run.state == RunState.RUNNING and s not in self._away_paused
+                    and now - self._seen.get(s, now) > self.away_s):
+                self._away_paused.add(s)
+                try:
+                    run.pause(AWAY_REASON)
+                except RuntimeError:  # the worker is busy or gone: the run's banner says so
+                    pass
+
+    # --- kept on disk: the switch, the rules, the seats ---------------------------------------------------
+    def _save(self) -> None:  # caller holds self._lock
+        data = {"format": "gan-live-lab/1", "open": self._open, "away": self.rules.away.value,
+                "fixed": dict(self.rules.fixed), "seats": {s: [seat.name, seat.key] for s, seat in self._seats.items()}}
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.root / STATE_FILE, json.dumps(data).encode())
+        except (OSError, StorageError):
+            pass  # a read-only runs folder: the lab works, a restart forgets its seats
+
+    def _load(self) -> None:
+        path = self.root / STATE_FILE
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != "gan-live-lab/1":
+                return
+            seats = {s: Seat(check_name(v[0]), str(v[1])) for s, v in dict(data.get("seats", {})).items()}
+            rules = Rules(dict(data.get("fixed", {})), Away(data.get("away", "keep")))
+        except (OSError, ValueError, TypeError, KeyError, IndexError):
+            return  # none yet, or not ours: an empty lab
+        self._seats = {slug(seat.name): seat for seat in seats.values()}
+        self.rules = rules
+        if data.get("open") is True or os.environ.get("GAN_LIVE_LAB", "").strip() == "1":
+            self._open = True
+            self._ensure_thread()
+            if self.pool is not None:
+                self.pool.start()
+
+
+AWAY_REASON = "paused while your tab was away (the presenter's rule): press Resume to go on"
+
+
+def _live(run) -> bool:
+    return run is not None and (run.is_alive() or run.state in LIVE_STATES)
+
+
+def lab_from_env(registry: RunRegistry) -> Lab:
+    """The server's lab: open at start with GAN_LIVE_LAB=1 (or when it was open before a restart)."""
+    lab = Lab(registry)
+    if os.environ.get("GAN_LIVE_LAB", "").strip() == "1" and not lab.is_open:
+        lab.open()
+    return lab
