@@ -5,12 +5,12 @@ id or a second tab can never act on somebody else's run (the seat is checked by 
 from collections.abc import Mapping
 
 from gan.core.config import FIELD_LABELS, Config, ConfigError
+from gan.worker.client import WorkerError
 from gan.workshop.controller import Kind, Notice, TrainController
 from gan.workshop.form import config_from_form, throttle
 from gan.workshop.lab import Lab, LabError, Seat
 from gan.workshop.presets import PRESETS, preset_config
 from gan.workshop.runs import RunLimitError
-from gan.worker.client import WorkerError
 
 CUSTOM = "custom"  # the preset box's "my own settings"
 
