@@ -24,9 +24,17 @@ if "torch" not in sys.modules:
     booting.info("Starting GAN Live: loading PyTorch and the training process (the first page after a start "
                  "takes a few seconds)…", icon=":material/hourglass_top:")
 
+from pages._shared import get_lab  # noqa: E402  after the line above: it imports PyTorch (seconds)
+
+# Lab mode (gan.workshop.lab): My run and Room join the menu while the lab is open. Closed, their addresses still
+# answer (hidden pages), so a participant's tab says why it stopped instead of landing on another page.
+lab_open = get_lab().is_open
+shown = "visible" if lab_open else "hidden"
 page = st.navigation(
     [
         st.Page("pages/train.py", title="Train", icon=":material/monitoring:", default=True),
+        st.Page("pages/my_run.py", title="My run", icon=":material/person:", url_path="my_run", visibility=shown),
+        st.Page("pages/room.py", title="Room", icon=":material/groups:", url_path="room", visibility=shown),
         st.Page("pages/samples.py", title="Samples", icon=":material/grid_view:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/stacked_line_chart:"),
         st.Page("pages/theory.py", title="Theory", icon=":material/function:"),

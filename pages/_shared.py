@@ -13,6 +13,7 @@ import streamlit as st
 from gan.viz.liveview import LiveView
 from gan.viz.qualityview import QualityView
 from gan.workshop import auth, snapshots
+from gan.workshop.lab import Lab, lab_from_env
 from gan.workshop.runs import RunRegistry
 
 
@@ -24,13 +25,22 @@ def get_registry() -> RunRegistry:
 
 
 @st.cache_resource(show_spinner=False)
-def live_view() -> LiveView:
-    return LiveView()  # one render per tick, shared by every session (gan.viz.liveview)
+def live_view(run_name: str = "") -> LiveView:
+    # One render per tick and run, shared by every session watching that run (gan.viz.liveview): a lab's
+    # participants each watch their own, and one shared view would render again at every other tab's refresh.
+    return LiveView()
 
 
 @st.cache_resource(show_spinner=False)
-def quality_view() -> QualityView:
+def quality_view(run_name: str = "") -> QualityView:
     return QualityView()
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda lab: lab.shutdown())
+def get_lab() -> Lab:
+    """The server's lab (gan.workshop.lab) over the one registry: closed unless GAN_LIVE_LAB=1 or it was open
+    before a restart."""
+    return lab_from_env(get_registry())
 
 
 @st.cache_resource(show_spinner=False)

@@ -35,15 +35,20 @@ def coach_box(d, run_state, presenter: bool, on_apply, replaying: bool = False) 
                   icon=":material/auto_fix_high:")
 
 
-def live_panel(seen_state: str, registry, access, on_apply) -> None:
+def live_panel(seen_state: str, registry, access, on_apply, pick=None, empty: str = "") -> None:
     """The live status, banners, charts and sample grid: one shared LiveFrame (gan.viz.liveview) per tick, laid
-    out by every viewer's rerun; the charts are drawn in each browser (pages/_livechart.py)."""
-    trainer = registry.current()
+    out by every viewer's rerun; the charts are drawn in each browser (pages/_livechart.py). ``pick``: which run
+    (a participant's, on My run; the Room's spotlight); the presenter's current run by default."""
+    trainer = pick() if pick is not None else registry.current()
     if trainer is None:
-        no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
+        if empty:
+            st.info(empty, icon=":material/info:")
+        else:
+            no_run_notice(access, "No run yet. Pick the settings on the left and press **Start**.")
         return
     step = replaying_step()
-    frame = live_view().frame(trainer) if step is None else live_view().replay_frame(trainer, step)
+    view = live_view(trainer.name)
+    frame = view.frame(trainer) if step is None else view.replay_frame(trainer, step)
     if frame.state != seen_state or ss.pop("_coach_applied", False):
         st.rerun()  # the buttons and the refresh timer depend on the state: redraw the whole page
     st.markdown(f"{frame.headline}\n\n{frame.details}")  # one element: every element costs each refresh
@@ -57,13 +62,13 @@ def live_panel(seen_state: str, registry, access, on_apply) -> None:
         live_charts(frame.charts, key="live_charts")
 
 
-def metrics_panel(registry) -> None:
+def metrics_panel(registry, pick=None) -> None:
     """Classifier score over steps against the real-data ceiling, class coverage and the collapse alarm."""
-    trainer = registry.current()
+    trainer = pick() if pick is not None else registry.current()
     monitor = registry.monitor(trainer)
     if monitor is None:
         return
-    frame = quality_view().frame(trainer.name, monitor, replaying_step())  # shared unless this tab replays
+    frame = quality_view(trainer.name).frame(trainer.name, monitor, replaying_step())  # shared unless replaying
     st.markdown(f"#### {frame.title}")
     if frame.failed:
         st.warning(frame.message, icon=":material/warning:")
@@ -78,10 +83,10 @@ def metrics_panel(registry) -> None:
             st.caption(frame.alarm)
 
 
-def on_replay(registry) -> None:
+def on_replay(registry, pick=None) -> None:
     """Replay on: the scrubber spans the sample points saved so far (fixed while it is shown, so the slider
     keeps its place while training goes on); off: back to the live panel."""
-    t = registry.current()
+    t = pick() if pick is not None else registry.current()
     grids = [] if t is None else t.history.snapshot().grids
     if ss.get("replay") and grids:
         ss["_replay_range"] = (t.name, grids[0].step, grids[-1].step)
@@ -96,7 +101,7 @@ def on_live() -> None:
     ss.pop("replay_step", None)
 
 
-def replay_controls(trainer, registry) -> None:
+def replay_controls(trainer, registry, pick=None) -> None:
     """A step scrubber for this session only: the grid, the histogram, the coach and a cursor on the line
     charts move to the same step together; Live returns to now. Viewers may scrub too (it changes nothing)."""
     if trainer is None:
@@ -108,7 +113,7 @@ def replay_controls(trainer, registry) -> None:
     # One flex row: the toggle and Live as wide as their words (a column share cut "Replay" to "R…" at 1400 px),
     # the scrubber takes the rest.
     row = st.container(horizontal=True, vertical_alignment="center", key="replay_row")
-    row.toggle("Replay", key="replay", on_change=on_replay, args=(registry,), width="content",
+    row.toggle("Replay", key="replay", on_change=on_replay, args=(registry, pick), width="content",
                help="Scrub back through the run: every chart, the grid and the coach at one step.")
     if not ss.get("replay") or span is None:
         return

@@ -15,7 +15,8 @@ from gan.workshop import controller, form, snapshots
 from gan.workshop.controller import Kind
 from gan.workshop.form import FORM_FIELDS, form_from_config
 from gan.workshop.presets import PRESETS
-from pages._shared import get_registry, get_store, presenter_access
+from pages._lab_tab import lab_tab
+from pages._shared import get_lab, get_registry, get_store, presenter_access
 from pages._train_live import live_panel, metrics_panel, replay_controls
 
 REFRESH_CHOICES = (0.5, 1.0, 2.0, 5.0)  # seconds between live-panel refreshes
@@ -200,8 +201,11 @@ def workshop_area() -> None:
     with st.expander("Workshop: presets, slow motion, step D / G, snapshots", icon=":material/school:",
                      key="workshop_open", on_change="rerun"):  # closed again when a run starts from it
         workshop_notice("area")
-        presets_tab, motion_tab, snap_tab = st.tabs(["Failure-mode presets", "Slow motion and stepping",
-                                                     "Snapshots and branches"], key="workshop_tab")
+        presets_tab, motion_tab, snap_tab, lab_panel = st.tabs(
+            ["Failure-mode presets", "Slow motion and stepping", "Snapshots and branches", "Lab: everyone trains"],
+            key="workshop_tab")
+        with lab_panel:
+            lab_tab(get_lab())
         with presets_tab:
             st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda k: PRESETS[k].label,
                          label_visibility="collapsed")
@@ -284,6 +288,8 @@ if access.presenter:
         st.warning(f"Runs folder: {note}", icon=":material/folder_off:")
 if ss.get("_notice"):
     st.error(ss["_notice"], icon=":material/block:")
+if get_lab().notice and not get_lab().is_open:  # the presenter closed the lab: every tab says so
+    st.info(get_lab().notice, icon=":material/door_front:")
 
 
 def on_advice(changes) -> None:

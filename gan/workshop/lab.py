@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -40,6 +41,7 @@ AWAY_S = 60.0  # a tab not seen for this long is "away" (a closed laptop lid); t
 RUNS_PER_CORE = 4  # measured (bench --parts lab): at 1/4 of a core a default run still scores 7 well within 3 min
 MB_PER_RUN = 200  # a participant run in a shared worker: models, optimisers, history, its quality monitor
 STATE_FILE = "lab.json"
+log = logging.getLogger(__name__)
 
 
 class Refusal(str, Enum):
@@ -396,9 +398,7 @@ class Lab:
             try:
                 self.tick()
             except Exception:  # noqa: BLE001  a run that fails to start must not end the queue for everyone
-                import logging
-
-                logging.getLogger(__name__).exception("lab tick")
+                log.exception("lab tick")
 
     def tick(self) -> None:
         """Start queued runs into free slots; pause the runs of away tabs when the rule says so."""
@@ -408,9 +408,7 @@ class Lab:
                 try:
                     self._start(s, config, actions)
                 except Exception:  # noqa: BLE001  a bad queued config: that one is dropped, the next goes on
-                    import logging
-
-                    logging.getLogger(__name__).exception("queued start of %s", s)
+                    log.exception("queued start of %s", s)
             rule, now = self.rules.away, time.monotonic()
             names = list(self._seats) if rule is Away.PAUSE else []
         for s in names:
