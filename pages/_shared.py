@@ -9,12 +9,27 @@ as a helper).
 """
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from gan.viz.liveview import LiveView
 from gan.viz.qualityview import QualityView
 from gan.workshop import auth, snapshots
 from gan.workshop.lab import Lab, lab_from_env
 from gan.workshop.runs import RunRegistry
+
+
+def _leave_pages_folder_mode() -> None:
+    """Streamlit runs a pages/ file ALONE (its old folder-based navigation, app.py skipped) while no session of a
+    fresh server has yet called st.navigation: a participant scanning the QR code of /my_run first, or every tab
+    reconnecting after a restart, got a page without app.py's menu and a sidebar listing helper modules. The flag
+    is Streamlit's own (st.navigation clears it the same way, streamlit/commands/navigation.py); clearing it and
+    rerunning sends this first run through app.py. Pinned Streamlit (1.67): tests/test_lab_server.py checks it."""
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda registry: registry.close())
