@@ -164,6 +164,8 @@ class Page:
                                     delta.fragment_id)
         elif ek == "imgs":
             images = [img.url for img in el.imgs.imgs]
+        elif ek == "text_input":
+            node.text = el.text_input.label  # found by its label (Viewer.fill)
         widget_id = getattr(getattr(el, ek), "id", "") if ek else ""
         if isinstance(widget_id, str) and widget_id:
             node.widget_id = widget_id
@@ -235,6 +237,13 @@ class Page:
             if isinstance(n.widget, Button):
                 out.setdefault(n.widget.label, n.widget)
         return out
+
+    def text_input_id(self, label: str) -> str | None:
+        """The widget id of the text input labelled ``label`` (the first in page order), None when not shown."""
+        for n in self._ordered():
+            if n.kind == "text_input" and n.text == label:
+                return n.widget_id
+        return None
 
     def segmented(self) -> list[Segmented]:
         return [n.widget for n in self._ordered() if isinstance(n.widget, Segmented)]

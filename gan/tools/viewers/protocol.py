@@ -30,13 +30,13 @@ async def open_stream(http_base: str, ws_url: str, deadline: float) -> ClientCon
 
 
 def rerun_request(*, query: str, page_script_hash: str, page_url: str, fragment_id: str, auto: bool,
-                  widget_states: list[WidgetState], cached_hashes: list[str]) -> bytes:
+                  widget_states: list[WidgetState], cached_hashes: list[str], page_name: str = "") -> bytes:
     """The serialized ``BackMsg.rerun_script`` the frontend sends for one run request."""
     msg = BackMsg()
     cs = msg.rerun_script
     cs.query_string = query
     cs.page_script_hash = page_script_hash
-    cs.page_name = ""  # the URL path below the base ("" = "/"); the frontend sends it only on the first run
+    cs.page_name = page_name  # the URL path below the base ("" = "/"); the frontend sends it only on the first run
     if fragment_id:
         cs.fragment_id = fragment_id
     cs.is_auto_rerun = auto

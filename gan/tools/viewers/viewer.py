@@ -46,7 +46,7 @@ class Viewer(PageView):
     """
 
     def __init__(self, base_url: str, query: str = "", *, name: str = "viewer", cache: bool = True,
-                 fetch_media: bool = True, keep_runs: int = 10_000):
+                 fetch_media: bool = True, keep_runs: int = 10_000, page: str = ""):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must look like http://host:port/, got {base_url!r}")
@@ -54,7 +54,8 @@ class Viewer(PageView):
         self.query = query.lstrip("?")
         self.http_base = f"{parts.scheme}://{parts.netloc}"
         self.ws_url = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}{STREAM_PATH}"
-        self.page_url = f"{self.http_base}/" + (f"?{self.query}" if self.query else "")
+        self.page_name = page.strip("/")  # a page's url path ("my_run"), as a tab opened at that address asks
+        self.page_url = f"{self.http_base}/{self.page_name}" + (f"?{self.query}" if self.query else "")
         self.cache_enabled = cache
         self.fetch_media = fetch_media
         self.stats = ViewerStats()
@@ -159,6 +160,15 @@ class Viewer(PageView):
         self.page.set_widget_state(state)
         return await self._send_rerun(fragment_id=seg.fragment_id)
 
+    async def fill(self, label: str, text: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Type ``text`` into the text input labelled ``label`` (kept as the widget's value, sent with the next
+        rerun, as a browser's form sends it with its submit button)."""
+        if not await self.wait_until(lambda v: v.page.text_input_id(label) is not None, timeout):
+            raise TimeoutError(f"{self.name}: no text input {label!r} within {timeout:.0f} s")
+        state = WidgetState(id=self.page.text_input_id(label))
+        state.string_value = text
+        self.page.set_widget_state(state)
+
     async def send_widget_states(self, states: list[WidgetState], fragment_id: str = "") -> float:
         """Send a rerun that reports ``states`` as well, whatever this tab shows: what a hostile or stale
         client can send (another session's widget ids, values out of order). Returns the send time."""
@@ -170,6 +180,7 @@ class Viewer(PageView):
         if self._ws is None or self.closed_reason is not None:
             raise ConnectionError(f"{self.name}: not connected ({self.closed_reason})")
         payload = rerun_request(query=self.query, page_script_hash=self.page_script_hash, page_url=self.page_url,
+                                page_name="" if self.page_script_hash else self.page_name,
                                 fragment_id=fragment_id, auto=auto, cached_hashes=self.cached_hashes(),
                                 widget_states=[*self.page.widget_states(), *(extra or [])])
         try:
@@ -251,11 +262,16 @@ class Viewer(PageView):
             # st.navigation: the page actually shown (new_session named the main script); the
             # frontend reruns with this one from now on.
             self.page_script_hash = msg.navigation.page_script_hash
+        elif kind == "page_info_changed":
+            # st.query_params set by the page (My run's ?me=&key=): the browser's address changes, and every
+            # later rerun carries the new query, as the frontend's does.
+            self.query = msg.page_info_changed.query_string
+            self.page_url = f"{self.http_base}/{self.page_name}" + (f"?{self.query}" if self.query else "")
         elif kind == "page_not_found":
             self._error(f"page not found: {msg.page_not_found.page_name!r}")
         elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
             self._error(f"script compilation error: {msg.session_event.script_compilation_exception.message}")
-        # session_status_changed, page_info_changed, page_config_changed, navigation, logo, ...:
+        # session_status_changed, page_config_changed, navigation, logo, ...:
         # nothing the simulated tab needs to draw or answer.
 
     def _media_fetched(self, url: str, result: HttpResult) -> None:
