@@ -13,6 +13,7 @@ import torch
 
 from gan.tools.bench.browser import CHROMIUM, CHROMIUM_ARGS, STEP_RE, heap_mb, must_read_step, part_browser, read_step
 from gan.tools.bench.common import REPO, TINY, log
+from gan.tools.bench.lab import LAB_KEYS, part_lab
 from gan.tools.bench.render import chart_specs, part_render
 from gan.tools.bench.report import GOALS, print_table
 from gan.tools.bench.score import part_score, save_grid, train_for_seconds
@@ -58,7 +59,7 @@ __all__ = [
     "CHROMIUM", "CHROMIUM_ARGS", "STEP_RE", "read_step", "must_read_step", "heap_mb", "part_browser",
     "steps_per_sec", "part_viewers",
     "AUTOSAVE_RE", "SOAK_MARGIN_S", "autosave_files", "soak_warmup_s", "soak_schedule", "check_autosaves",
-    "part_soak",
+    "part_soak", "LAB_KEYS", "part_lab",
     "GOALS", "print_table",
 ]
 
@@ -69,12 +70,13 @@ __all__ = [
 #   score                    score.py      classifier score after --score-seconds of CPU training
 #   viewers                  viewers.py    a presenter and N simulated tabs on the real app
 #   soak                     soak.py       an hour of a workshop (--minutes)
+#   lab                      lab.py        everyone trains: sharing designs, then participants on the real app
 # With --json the last line printed is one JSON object holding every key (null where a part was not run or
 # failed; ``errors`` says why).
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
-        "seconds_to_score_7", "score_120s", "score_120s_textbook", "score_120s_worst", "fd_120s_worst")
-PARTS = ("overhead", "autosave", "render", "rss", "browser", "score", "viewers", "soak")
-DEFAULT_PARTS = tuple(p for p in PARTS if p != "soak")  # an hour long: only when asked for
+        "seconds_to_score_7", "score_120s", "score_120s_textbook", "score_120s_worst", "fd_120s_worst", *LAB_KEYS)
+PARTS = ("overhead", "autosave", "render", "rss", "browser", "score", "viewers", "soak", "lab")
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("soak", "lab"))  # an hour / 15 minutes: only when asked for
 # The first paragraph of the old module docstring, kept word for word as --help's description.
 DESCRIPTION = "`python -m gan bench`: numbers, not adjectives."
 
@@ -115,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="soak part: simulated viewers connected for the whole soak")
     p.add_argument("--soak-sample-s", type=_positive, default=30.0,
                    help="soak part: seconds between samples (RSS, step, viewers, autosave files)")
+    p.add_argument("--lab-runs", type=_counts_one, default=8, help="lab part: participant runs (8)")
+    p.add_argument("--lab-tabs", type=_counts_one, default=30, help="lab part: participant tabs in all (30)")
+    p.add_argument("--lab-stalled", type=int, default=10, help="lab part: tabs that stop reading (10)")
+    p.add_argument("--lab-stall-s", type=_positive, default=300.0, help="lab part: how long they stop (300 s)")
+    p.add_argument("--lab-race-s", type=_positive, default=180.0,
+                   help="lab part: seconds each participant run has to reach score 7 (180)")
+    p.add_argument("--lab-design-s", type=_positive, default=20.0,
+                   help="lab part: measuring window of each sharing design (20 s)")
+    p.add_argument("--lab-window-s", type=_positive, default=20.0, help="lab part: other measuring windows (20 s)")
+    p.add_argument("--lab-warmup-s", type=_positive, default=10.0)
+    p.add_argument("--lab-metrics-every", type=int, default=250,
+                   help="lab part: quality score every N steps (250: the Room sees score 7 within ~250 steps)")
     return p
 
 
@@ -163,6 +177,9 @@ def apply_quick(args) -> None:
     args.heap_seconds, args.headless_seconds, args.browser_warmup = 6.0, 3.0, 1.0  # 3 s saw no new step once
     args.viewers, args.viewer_seconds, args.viewer_warmup = [1, 3], 4.0, 1.0
     args.minutes, args.soak_viewers, args.soak_sample_s = min(args.minutes, 1.0), min(args.soak_viewers, 2), 10.0
+    args.lab_runs, args.lab_tabs, args.lab_stalled, args.lab_stall_s = 2, 4, 1, 5.0
+    args.lab_race_s, args.lab_design_s, args.lab_window_s, args.lab_warmup_s = 20.0, 2.0, 4.0, 1.0
+    args.lab_metrics_every = 20
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(part_viewers(args))
             elif part == "soak":
                 results.update(part_soak(args))
+            elif part == "lab":
+                results.update(part_lab(args, cfg))
             elif part == "score":
                 data = cached_dataset(cfg.dataset, cfg.data_dir, "cpu")
                 results.update(part_score(args, cfg, {r: Evaluator.for_dataset(data, ruler=r) for r in "AB"}))

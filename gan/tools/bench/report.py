@@ -5,7 +5,30 @@ GOALS = {"trainer_vs_bare": (">=", 0.95), "monitor_vs_trainer": (">=", 0.95), "d
          "rss_growth_mb": ("<=", 50), "tab_heap_growth_mb": ("<=", 50), "score_120s": (">=", 7.0),
          "score_120s_worst": (">=", 7.5), "fd_120s_worst": ("<=", 10.0),
          "seconds_to_score_7": ("<=", 120), "soak_server_rss_growth_mb": ("<=", 50),
-         "soak_worker_rss_growth_mb": ("<=", 50), "soak_log_errors": ("<=", 0)}
+         "soak_worker_rss_growth_mb": ("<=", 50), "soak_log_errors": ("<=", 0),
+         # issue 28, everyone trains (`--parts lab`)
+         "lab_seconds_to_score_7_worst": ("<=", 180), "lab_presenter_vs_solo": (">=", 0.5), "lab_rss_mb": ("<=", 4096),
+         "lab_sharing_efficiency": (">=", 0.85), "lab_room_refresh_median": (">=", 0.9),
+         "lab_server_ms_per_refresh": ("<=", 6.0), "lab_pause_s": ("<=", 1.0), "lab_queue_start_s": ("<=", 2.0),
+         "lab_stalled_rss_growth_mb": ("<=", 100), "lab_stalled_others_refresh_median": (">=", 0.9)}
+LAB_ROWS = (
+    ("lab_runs", "participant runs trained at once, beside the presenter's"),
+    ("lab_seconds_to_score_7_worst", "the slowest of them: seconds from its Start to score 7 on the Room wall"),
+    ("lab_presenter_vs_solo", "the presenter's steps/s with them / alone"),
+    ("lab_rss_mb", "every app process together, summed PSS, MB"),
+    ("lab_sharing_efficiency", "their images/s / one default run per core and nothing else (design per_core)"),
+    ("lab_design_per_run_efficiency", "the same, one worker process per run"),
+    ("lab_design_one_worker_efficiency", "the same, all runs in one worker process"),
+    ("lab_batched_bound_vs_one_per_core", "batched bound: one model per core at 4x batch / one per core"),
+    ("lab_room_refresh_median", "Room page refreshes per s, with the participants' tabs open"),
+    ("lab_server_ms_per_refresh", "server CPU per tab refresh, ms"),
+    ("lab_pause_s", "a participant's Pause -> their own tab shows it, s"),
+    ("lab_queue_told_place", "queued participants shown their place"),
+    ("lab_queue_start_s", "a Stop frees a slot -> the first in the queue shows its run, s"),
+    ("lab_stalled_rss_growth_mb", "server RSS growth while tabs stop reading, MB"),
+    ("lab_stalled_others_refresh_median", "the other tabs' refreshes per s meanwhile"),
+    ("lab_stalled_recovered", "stalled tabs that refresh again once they read"),
+)
 
 
 def fmt(v) -> str:
@@ -73,6 +96,9 @@ def print_table(r: dict) -> None:
               f"after the first page load: {fmt(r.get('viewers_start_cold_s'))} s")
         print(f"{'viewers_server_log_errors':<22} {fmt(r.get('viewers_server_log_errors')):>10}  {'':<18} "
               "tracebacks and ERROR lines in the server's log over the whole part")
+    if r.get("lab_runs") is not None or r.get("lab_sharing_efficiency") is not None:
+        for key, what in LAB_ROWS:
+            print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
     if r.get("soak_minutes") is not None:
         mins = f"{r['soak_minutes']:.1f} min, {r.get('soak_viewers')} viewers"
         for key, what in (("soak_server_rss_growth_mb", "server RSS growth after warm-up, MB"),

@@ -70,6 +70,9 @@ class Viewer(PageView):
         self._cache = MessageCache()
         self._media = MediaFetcher(self.http_base, self._media_fetched)
         self._changed = asyncio.Event()
+        self._reading = asyncio.Event()  # cleared by stall(): a sleeping laptop's tab reads and sends nothing
+        self._reading.set()
+        self._keep_sending = False
 
     # -- lifecycle
     async def connect(self, timeout: float = DEFAULT_TIMEOUT, wait_first_run: bool = True) -> Viewer:
@@ -160,6 +163,20 @@ class Viewer(PageView):
         self.page.set_widget_state(state)
         return await self._send_rerun(fragment_id=seg.fragment_id)
 
+    def stall(self, keep_sending: bool = False) -> None:
+        """Stop reading the websocket (the connection stays open; resume_reading() wakes it). A laptop lid
+        closed also stops the tab's timers; ``keep_sending``: they go on firing, as from a tab on a link that
+        sends but cannot receive (the harder case for the server: it runs each rerun and cannot deliver it)."""
+        self._keep_sending = keep_sending
+        self._reading.clear()
+
+    def resume_reading(self) -> None:
+        self._reading.set()
+
+    @property
+    def stalled(self) -> bool:
+        return not self._reading.is_set()
+
     async def fill(self, label: str, text: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Type ``text`` into the text input labelled ``label`` (kept as the widget's value, sent with the next
         rerun, as a browser's form sends it with its submit button)."""
@@ -179,6 +196,8 @@ class Viewer(PageView):
                           extra: list[WidgetState] | None = None) -> float:
         if self._ws is None or self.closed_reason is not None:
             raise ConnectionError(f"{self.name}: not connected ({self.closed_reason})")
+        if auto and self.stalled and not self._keep_sending:
+            return time.monotonic()  # a frozen tab's timers do not fire
         payload = rerun_request(query=self.query, page_script_hash=self.page_script_hash, page_url=self.page_url,
                                 page_name="" if self.page_script_hash else self.page_name,
                                 fragment_id=fragment_id, auto=auto, cached_hashes=self.cached_hashes(),
@@ -207,6 +226,8 @@ class Viewer(PageView):
                 except Exception as exc:  # noqa: BLE001 — one bad message must not end the tab's model
                     self._error(f"could not handle a message: {type(exc).__name__}: {exc}")
                 self._notify()
+                if not self._reading.is_set():
+                    await self._reading.wait()  # stalled: the socket's buffers fill, as a sleeping tab's do
             self._mark_closed(f"server closed the connection (code {self._ws.close_code})")
         except ConnectionClosed as exc:
             self._mark_closed(f"connection lost: {exc}")
