@@ -221,12 +221,12 @@ async def lab_session(url: str, token: str, server_pid: int, args) -> dict:
             rss_max = max(rss_max, vm_rss_mb(server_pid) or 0.0)
         t1 = time.monotonic()
         rates = [c.fragment_runs_between(t0, t1) / (t1 - t0) for c in watching if c.connected]
-        marks = {id(tab): len(tab.page.fragment_runs()) for tab in stalled}
+        marks = {id(tab): len(tab.page.fragment_runs) for tab in stalled}
         for tab in stalled:
             tab.resume_reading()
         recovered = 0
         for tab in stalled:
-            if await tab.wait_until(lambda v, t=tab: len(v.page.fragment_runs()) > marks[id(t)] and v.connected, 60):
+            if await tab.wait_until(lambda v, t=tab: len(v.page.fragment_runs) > marks[id(t)] and v.connected, 60):
                 recovered += 1
         out.update({"lab_stalled_tabs": len(stalled), "lab_stall_s": round(t1 - t0),
                     "lab_stalled_rss_growth_mb": (rss_max - rss0) if rss0 else None,
