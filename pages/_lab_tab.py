@@ -4,7 +4,7 @@ panel. A helper of pages/train.py (the underscore: not a page); gan.workshop.lab
 import streamlit as st
 
 from gan.workshop import auth
-from gan.workshop.lab import KNOBS, Away, Rules
+from gan.workshop.lab import KNOBS, Away, LabError, Rules
 from gan.workshop.seat import fixed_label
 from gan.workshop.share import qr_png, share_url
 
@@ -40,7 +40,10 @@ def rules() -> Rules:
 def lab_tab(lab) -> None:
     def on_switch() -> None:
         if ss.get("lab_on"):
-            lab.open(rules())
+            try:
+                lab.open(rules())
+            except LabError as exc:
+                ss["_lab_error"] = str(exc)
         else:
             lab.close()
 
@@ -51,6 +54,8 @@ def lab_tab(lab) -> None:
            + (" (chosen from this machine's cores and memory; GAN_LIVE_MAX_RUNS overrides)" if lab.cap_from_machine
               else " (GAN_LIVE_MAX_RUNS)") + ", one slot kept for your run; more wait in a queue, in order.")
     st.caption(cap)
+    if ss.get("_lab_error"):
+        st.error(ss.pop("_lab_error"), icon=":material/block:")
     if lab.notice and not lab.is_open:
         st.caption(lab.notice)
     if not lab.is_open:

@@ -216,3 +216,64 @@ def test_the_default_cap_follows_cores_and_memory():
     assert default_max_runs(cores=2, available_mb=20_000) == 9  # the presenter + 4 per core
     assert default_max_runs(cores=16, available_mb=2_000) == 1 + 5  # memory-bound: half of 2 GB at 200 MB a run
     assert default_max_runs(cores=1, available_mb=100) == 2  # always the presenter and one participant
+
+
+def test_a_cap_with_no_participant_slot_refuses_to_open_and_says_why(registry):
+    lab = Lab(registry, max_runs=1)
+    with pytest.raises(LabError) as err:
+        lab.open()
+    assert err.value.refusal is Refusal.NO_SLOTS and "GAN_LIVE_MAX_RUNS=1" in str(err.value)
+    assert not lab.is_open
+
+
+def test_gan_live_lab_with_no_slot_leaves_every_page_working_and_says_so(registry, monkeypatch):
+    monkeypatch.setenv("GAN_LIVE_LAB", "1")
+    monkeypatch.setenv("GAN_LIVE_MAX_RUNS", "1")
+    lab = labmod.lab_from_env(registry)  # no exception: app.py builds it for every page
+    assert not lab.is_open and "leaves no slot" in lab.notice
+
+
+def test_the_share_address_is_the_lan_one_and_never_carries_a_query(monkeypatch):
+    from gan.workshop import share
+
+    monkeypatch.setattr(share, "lan_address", lambda: "192.168.1.20")
+    assert share.share_url(8501, public="").url == "http://192.168.1.20:8501/my_run"
+    assert share.share_url(8501, "/gan/", public="").url == "http://192.168.1.20:8501/gan/my_run"
+    given = share.share_url(8501, public="https://room.example/?token=secret#x")
+    assert given.url == "https://room.example/my_run" and "secret" not in given.url
+    monkeypatch.setattr(share, "lan_address", lambda: None)
+    offline = share.share_url(8501, public="")
+    assert not offline.lan and offline.url.startswith("http://127.0.0.1:8501") and "only this machine" in offline.note
+    png = share.qr_png("http://192.168.1.20:8501/my_run")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_room_frame_ranks_scores_times_the_race_and_keeps_waiting_places(lab, registry):
+    from gan.viz.roomview import RoomView, sweep_chart
+
+    a, b = lab.join("a"), lab.join("b")
+    ra = ctl(lab, a).start({**FORM, "lr_d": "1e-3"}).run
+    rb = ctl(lab, b).start(FORM).run
+    assert poll_until(lambda: ra.step_count > 12 and rb.step_count > 12, 60)
+    ctl(lab, lab.join("c")).start(FORM)  # queued: no slot
+
+    class Monitor:  # what the room reads of a quality monitor: rows of (step, score, fd)
+        def __init__(self, rows):
+            import pandas as pd
+
+            self.rows = pd.DataFrame(rows, columns=["step", "score", "fd"])
+
+        def snapshot(self):
+            return self
+
+    monitors = {ra.name: Monitor([(5, 3.0, 90.0), (10, 7.5, 20.0)]), rb.name: Monitor([(5, 8.1, 12.0)])}
+    frame = RoomView(min_interval=0).frame(lab.entries(), lambda run: monitors.get(run.name))
+    assert list(frame.board["name"]) == ["b", "a"]  # best score first
+    assert frame.board.loc[1, "time to 7 (s)"] is not None and frame.waiting == (("c", 1),)
+    assert {t.name for t in frame.tiles} == {"a", "b"} and all(t.png for t in frame.tiles)
+    assert "score 7.5" in next(t.caption for t in frame.tiles if t.name == "a")
+    assert set(frame.sweep["lr_d"]) == {1e-3, 2e-4}
+    spec = sweep_chart(frame.sweep, "lr_d").to_dict()
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    with pytest.raises(ValueError):
+        sweep_chart(frame.sweep, "batch_size")

@@ -9,25 +9,20 @@ network (or on this machine only, with --local). Ctrl-C stops the server and its
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from gan.workshop import share
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_ENV = "GAN_LIVE_TOKEN"
 
 
 def lan_address() -> str:
-    """This machine's address on the local network, for the links; 127.0.0.1 when it has none (offline).
-    A UDP socket "connected" to a private address sends nothing; it only makes the OS pick the outgoing
-    interface, whose address getsockname() then tells."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 1))
-            return probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
+    """This machine's address on the local network, for the links (gan.workshop.share finds it, as for the Share
+    panel); 127.0.0.1 when it has none (offline)."""
+    return share.lan_address() or "127.0.0.1"
 
 
 def choose_token(given: str | None, env: dict) -> str:
@@ -54,6 +49,8 @@ def build_parser():
     p.add_argument("--local", action="store_true",
                    help="listen on this machine only (default: the local network, so the room can connect)")
     p.add_argument("--token", default=None, help=f"the presenter token (default: ${TOKEN_ENV}, else a new one)")
+    p.add_argument("--lab", action="store_true",
+                   help="start with lab mode on: every participant trains their own run (also GAN_LIVE_LAB=1)")
     return p
 
 
@@ -72,6 +69,10 @@ def main(argv: list[str]) -> int:
     urls = links(host, args.port, token)
     print(f"Presenter (keep this link private; it holds the controls): {urls['presenter']}")
     print(f"Everyone else (watch only; write it on the board):      {urls['everyone']}")
+    if args.lab:
+        env["GAN_LIVE_LAB"] = "1"
+        print(f"Lab: each participant opens (the Room page shows it as a QR code): {urls['everyone']}"
+              f"{share.MY_RUN_PATH}")
     if host == "127.0.0.1" and not args.local:
         print("No network found: only this machine can open the app.")
     sys.stdout.flush()

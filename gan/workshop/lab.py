@@ -52,6 +52,7 @@ class Refusal(str, Enum):
     NAME_TAKEN = "name_taken"
     NOT_YOURS = "not_yours"  # a seat's key did not match: another participant's address, or a forged one
     FIXED = "fixed"  # the presenter fixed that knob for the room
+    NO_SLOTS = "no_slots"  # the cap leaves no run for participants
 
 
 class LabError(ValueError):
@@ -146,8 +147,8 @@ class Lab:
         self.registry = registry
         env_cap = int_from_env("GAN_LIVE_MAX_RUNS", 0, 0)  # set: the cap; unset (0): from the machine
         self.max_runs = int(max_runs) if max_runs is not None else (env_cap or default_max_runs())
-        if self.max_runs < 2:
-            raise ValueError("a lab needs GAN_LIVE_MAX_RUNS >= 2: the presenter's run and one participant's")
+        if self.max_runs < 1:
+            raise ValueError(f"max_runs must be >= 1, got {self.max_runs}")
         self.cap_from_machine = max_runs is None and not env_cap
         self.poll_s, self.away_s = poll_s, away_s
         self.pool = None
@@ -178,6 +179,9 @@ class Lab:
         return self.max_runs - 1  # one slot is always the presenter's
 
     def open(self, rules: Rules | None = None) -> None:
+        if self.participant_slots < 1:
+            raise LabError(Refusal.NO_SLOTS, f"GAN_LIVE_MAX_RUNS={self.max_runs} leaves no slot for participants "
+                           "(one is the presenter's): set it to 2 or more, or leave it unset.")
         with self._lock:
             self._open, self.notice = True, ""
             if rules is not None:
@@ -443,7 +447,8 @@ class Lab:
             return  # none yet, or not ours: an empty lab
         self._seats = {slug(seat.name): seat for seat in seats.values()}
         self.rules = rules
-        if data.get("open") is True or os.environ.get("GAN_LIVE_LAB", "").strip() == "1":
+        if self.participant_slots >= 1 and (data.get("open") is True
+                                            or os.environ.get("GAN_LIVE_LAB", "").strip() == "1"):
             self._open = True
             self._ensure_thread()
             if self.pool is not None:
@@ -461,5 +466,8 @@ def lab_from_env(registry: RunRegistry) -> Lab:
     """The server's lab: open at start with GAN_LIVE_LAB=1 (or when it was open before a restart)."""
     lab = Lab(registry)
     if os.environ.get("GAN_LIVE_LAB", "").strip() == "1" and not lab.is_open:
-        lab.open()
+        try:
+            lab.open()
+        except LabError as exc:  # no slot under the cap: every lab page says so, nothing starts
+            lab.notice = f"Lab mode is off: {exc}"
     return lab
