@@ -5,13 +5,14 @@ acts."""
 
 import streamlit as st
 
-from gan.viz.roomview import SETTINGS, RoomView, sweep_chart
+from gan.viz.roomview import SETTINGS, RoomView
 from gan.workshop import auth, snapshots
 from gan.workshop.share import qr_png, share_url
 from pages._shared import get_lab, get_registry, get_store, presenter_access
 from pages._train_live import live_panel, metrics_panel
 
 REFRESH_S = 1.0
+BOARD_S = 5.0
 WATCHER = auth.Access(presenter=False, remember=False, locked=True, notice=None)
 PER_ROW = 5  # tiles per row: 5 grids of 6x6 digits stay readable from the back of a room at 1280 px
 
@@ -52,7 +53,8 @@ if access.presenter:
         share_panel()
 
 
-def room() -> None:
+def wall() -> None:
+    """The grids, every second: what the room watches."""
     frame = room_view().frame(lab.entries(), registry.monitor)
     live = sum(1 for t in frame.tiles if t.state in ("loading", "running", "paused"))
     st.markdown(f"### Room · {live} of {lab.participant_slots} training"
@@ -69,16 +71,23 @@ def room() -> None:
     if frame.waiting:
         st.caption("Waiting: " + ", ".join(f"{place}. {name}" for name, place in sorted(frame.waiting,
                                                                                       key=lambda w: w[1])))
-    if not frame.board.empty:
-        left, right = st.columns([3, 2])
-        left.dataframe(frame.board, hide_index=True, width="stretch",
-                       column_config={"score": st.column_config.NumberColumn(format="%.2f"),
-                                      "FD": st.column_config.NumberColumn(format="%.1f")})
-        setting = ss.get("room_setting", "lr_d")
-        right.altair_chart(sweep_chart(frame.sweep, setting), width="stretch")
 
 
-st.fragment(room, run_every=REFRESH_S)()
+def board() -> None:
+    """The leaderboard and the sweep: scores change every few hundred steps, so every few seconds is enough, and
+    the wall's one-second refresh stays light."""
+    frame = room_view().frame(lab.entries(), registry.monitor)
+    if frame.board.empty:
+        return
+    left, right = st.columns([3, 2])
+    left.dataframe(frame.board, hide_index=True, width="stretch",
+                   column_config={"score": st.column_config.NumberColumn(format="%.2f"),
+                                  "FD": st.column_config.NumberColumn(format="%.1f")})
+    right.vega_lite_chart(frame.specs[ss.get("room_setting", "lr_d")], width="stretch")
+
+
+st.fragment(wall, run_every=REFRESH_S)()
+st.fragment(board, run_every=BOARD_S)()
 st.selectbox("The sweep's setting", list(SETTINGS), key="room_setting", format_func=SETTINGS.get, width=260)
 
 if access.presenter:
@@ -86,7 +95,8 @@ if access.presenter:
     labels = {e.run.name: e.name for e in lab.entries() if e.run is not None}
     if names:
         with st.container(horizontal=True, vertical_alignment="bottom", key="room_tools"):
-            st.selectbox("Run", names, key="room_pick", format_func=labels.get, width=240)
+            # Pills, not a select box: the wall's refresh every second closed an open drop-down under the pointer.
+            st.pills("Act on the run of", names, key="room_pick", format_func=labels.get)
 
             def on_spotlight() -> None:
                 ss["room_spotlight"] = ss.get("room_pick")
@@ -108,9 +118,12 @@ if access.presenter:
                 except (ValueError, RuntimeError) as exc:
                     ss["_room_notice"] = ("error", f"Not stopped: {exc}")
 
-            st.button("Spotlight", key="room_spotlight_btn", on_click=on_spotlight, icon=":material/highlight:")
-            st.button("Save to Compare", key="room_save", on_click=on_save, icon=":material/bookmark_add:")
-            st.button("Stop", key="room_stop", on_click=on_stop, icon=":material/stop:")
+            none = not ss.get("room_pick")
+            st.button("Spotlight", key="room_spotlight_btn", on_click=on_spotlight, icon=":material/highlight:",
+                      disabled=none)
+            st.button("Save to Compare", key="room_save", on_click=on_save, icon=":material/bookmark_add:",
+                      disabled=none)
+            st.button("Stop", key="room_stop", on_click=on_stop, icon=":material/stop:", disabled=none)
             if ss.get("room_spotlight"):
                 st.button("Close spotlight", key="room_unspot", on_click=lambda: ss.pop("room_spotlight", None))
         shown = ss.get("_room_notice")
