@@ -15,7 +15,9 @@ import threading
 
 from gan.worker.client import WorkerClient
 
-LAB_NICE = 10  # participants yield to the presenter (nice 0): CFS weight 110 per thread vs 1024 (measured: nice 5 left the presenter 0.34x of its solo speed beside 8 runs)
+# Participants yield to the presenter (nice 0): CFS weight 110 per thread vs 1024. Measured: at nice 5 (weight 335,
+# and each of a worker's four run threads counts) the presenter kept 0.34x of its solo speed beside 8 runs.
+LAB_NICE = 10
 
 
 def machine_cores() -> set[int]:

@@ -1,13 +1,12 @@
 """The lab part: a room where everyone trains (gan.workshop.lab) on this machine, measured as the room meets it.
-Must not touch the user's runs folder; the server is server.py's, the simulated tabs gan/tools/viewers'.
+Must not touch the user's runs folder; the server is server.py's, the simulated tabs gan/tools/viewers'."""
 
-Two halves. Sharing designs (no server): the images/s that 8 default runs train together in the lab's worker
-processes, one per core (the default), one per run and one for all, against the machine's own figure (one
-default run per core and nothing else), and the batched bound (what training them as one batched model could at
-most reach on a CPU: one model per core at 4x the batch). Then the real app (GAN_LIVE_LAB=1): the presenter's run
-alone, then 8 participants who join on My run and press Start while the Room page is projected: seconds to score
-7, the presenter's speed, memory (PSS), 30 tabs, the queue, and tabs that stop reading their websocket.
-"""
+# Two halves. Sharing designs (no server): the images/s that 8 default runs train together in the lab's worker
+# processes, one per core (the default), one per run and one for all, against the machine's own figure (one
+# default run per core and nothing else), and the batched bound (what training them as one batched model could at
+# most reach on a CPU: one model per core at 4x the batch). Then the real app (GAN_LIVE_LAB=1): the presenter's run
+# alone, then 8 participants who join on My run and press Start while the Room page is projected: seconds to score
+# 7, the presenter's speed, memory (PSS), 30 tabs, the queue, and tabs that stop reading their websocket.
 
 from __future__ import annotations
 
