@@ -6,14 +6,9 @@ import streamlit as st
 from gan.workshop import auth
 from gan.workshop.lab import KNOBS, Away, LabError, Rules
 from gan.workshop.seat import fixed_label
-from gan.workshop.share import qr_png, share_url
+from pages._shared import share_panel
 
 ss = st.session_state
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def share_qr(url: str) -> bytes:
-    return qr_png(url)
 
 
 def fixed_values(keys) -> dict:
@@ -75,8 +70,4 @@ def lab_tab(lab) -> None:
         st.warning("No presenter token is set: every participant can also press the buttons of this page. Start "
                    "the server with GAN_LIVE_TOKEN=<secret> and open it with ?token=<secret>.",
                    icon=":material/lock_open:")
-    share = share_url(int(st.get_option("server.port") or 8501), st.get_option("server.baseUrlPath") or "")
-    left, right = st.columns([1, 4], vertical_alignment="center")
-    left.image(share_qr(share.url), width=150)
-    right.markdown(f"**Join:** `{share.url}`")
-    right.caption("Project the Room page: it shows this code too. " + share.note)
+    share_panel(150, "Project the Room page: it shows this code too.")

@@ -16,6 +16,7 @@ from gan.viz.qualityview import QualityView
 from gan.workshop import auth, snapshots
 from gan.workshop.lab import Lab, lab_from_env
 from gan.workshop.runs import RunRegistry
+from gan.workshop.share import qr_png, share_url
 
 
 def _leave_pages_folder_mode() -> None:
@@ -117,3 +118,18 @@ def no_run_notice(access: auth.Access, presenter_text: str) -> None:
         st.info(presenter_text, icon=":material/info:")
     else:
         st.info(WAITING, icon=":material/hourglass_top:")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _share_qr(url: str) -> bytes:
+    return qr_png(url)
+
+
+def share_panel(qr_width: int = 180, note: str = "") -> None:
+    """The address the room opens to join the lab, and its QR code (gan.workshop.share: never the token)."""
+    share = share_url(int(st.get_option("server.port") or 8501), st.get_option("server.baseUrlPath") or "")
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.image(_share_qr(share.url), width=qr_width)
+    right.markdown(f"#### Join: `{share.url}`")
+    right.caption("Open it on your laptop or phone, type your name, press Start. "
+                  + (share.note or "Same Wi-Fi as this machine.") + (f" {note}" if note else ""))

@@ -7,8 +7,7 @@ import streamlit as st
 
 from gan.viz.roomview import SETTINGS, RoomView
 from gan.workshop import auth, snapshots
-from gan.workshop.share import qr_png, share_url
-from pages._shared import get_lab, get_registry, get_store, presenter_access
+from pages._shared import get_lab, get_registry, get_store, presenter_access, share_panel
 from pages._train_live import live_panel, metrics_panel
 
 REFRESH_S = 1.0
@@ -25,21 +24,6 @@ ss = st.session_state
 @st.cache_resource(show_spinner=False)
 def room_view() -> RoomView:
     return RoomView()  # one frame a second for every tab on this page
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def share_qr(url: str) -> bytes:
-    return qr_png(url)
-
-
-def share_panel() -> None:
-    """The address the room opens (never the presenter token) and its QR code."""
-    share = share_url(int(st.get_option("server.port") or 8501), st.get_option("server.baseUrlPath") or "")
-    left, right = st.columns([1, 3], vertical_alignment="center")
-    left.image(share_qr(share.url), width=180)
-    right.markdown(f"#### Join: `{share.url}`")
-    right.caption("Open it on your laptop or phone, type your name, press Start. "
-                  + (share.note if share.note else "Same Wi-Fi as this machine."))
 
 
 if not lab.is_open:

@@ -140,12 +140,46 @@ def test_a_fixed_preset_starts_that_preset_with_the_participant_s_seed_and_its_p
     run.stop(10.0)
 
 
-def test_a_run_that_fails_shows_only_on_its_own_seat(lab):
+def test_a_bad_setting_is_refused_on_its_own_seat_only(lab):
     a, b = lab.join("a"), lab.join("b")
-    bad = ctl(lab, a).start({**FORM, "dataset": "own"})  # no images given: refused before anything starts
-    assert not bad.ok and lab.run_of(a) is None
+    bad = ctl(lab, a).start({**FORM, "lr_d": "fast"})
+    assert not bad.ok and bad.field == "lr_d" and lab.run_of(a) is None  # said beside the field, nothing started
     rb = ctl(lab, b).start(FORM).run
     assert poll_until(lambda: rb.state == RunState.RUNNING, 30)
+
+
+def test_a_crashed_worker_fails_only_its_own_runs_and_they_are_offered_to_continue(tmp_path, monkeypatch):
+    """Process mode, two lab workers: killing the one that hosts Ada's run (the out-of-memory killer, a segfault)
+    fails Ada's run with that cause and offers it back from its autosave; Bo's run, in the other worker, trains on."""
+    import os
+    import signal
+
+    from gan.engine.status import FailureKind
+
+    monkeypatch.setenv("GAN_LIVE_AUTOSAVE_S", "1")
+    reg = RunRegistry(max_runs=1, mode="process", metrics_every=0, runs_root=tmp_path, torch_threads=1)
+    lab = Lab(reg, max_runs=3, workers=2, poll_s=0.05)
+    try:
+        lab.open()
+        ada, bo = lab.join("Ada"), lab.join("Bo")
+        ra, rb = ctl(lab, ada).start(FORM).run, ctl(lab, bo).start(FORM).run
+        assert poll_until(lambda: ra.step_count > 5 and rb.step_count > 5, 120)
+        pids = lab.pool.pids()
+        assert len(set(pids)) == 2  # one run in each worker: the least busy one takes the next run
+        assert poll_until(lambda: list(ra.run_dir.glob("autosave-*.pt")), 30)
+        os.kill(ra.client.pid, signal.SIGKILL)
+        assert poll_until(lambda: ra.state == RunState.FAILED, 30)
+        assert ra.status().failure == FailureKind.WORKER_DIED
+        step = rb.step_count
+        assert poll_until(lambda: rb.step_count > step + 5, 30) and rb.state == RunState.RUNNING
+        assert lab.continue_offer(ada) is not None and lab.continue_offer(bo) is None
+        again = ctl(lab, ada).continue_run()
+        assert again.ok and poll_until(lambda: lab.run_of(ada).state == RunState.RUNNING, 60)
+    finally:
+        for r in reg.live_runs():
+            r.stop(10.0)
+        lab.shutdown()
+        reg.close(timeout=10.0)
 
 
 def test_closing_the_lab_stops_and_saves_every_participant_run_and_says_so(lab, registry):

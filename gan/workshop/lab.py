@@ -326,11 +326,14 @@ class Lab:
         with self._lock:
             self._queue = [q for q in self._queue if q[0] != slug(seat.name)]
 
+    def _pick_worker(self):  # caller holds self._lock; None in thread mode (runs train in this process)
+        if self.pool is None:
+            return None
+        return self.pool.pick(lambda c: sum(1 for n, w in self._worker_of.items()
+                                            if w is c and _live(self.registry.get(n))))
+
     def _start(self, s: str, config: Config, actions: tuple):  # caller holds self._lock
-        worker = None
-        if self.pool is not None:
-            worker = self.pool.pick(lambda c: sum(1 for n, w in self._worker_of.items()
-                                                  if w is c and _live(self.registry.get(n))))
+        worker = self._pick_worker()
         run = self.registry.start(config, name=s, owner=s, worker=worker, actions=actions)
         self._worker_of[s] = worker
         return run
@@ -374,10 +377,7 @@ class Lab:
             s = slug(seat.name)
             if self.live_count() >= self.participant_slots:
                 raise ValueError(f"all {self.participant_slots} participant slots are busy: press Start to queue")
-            worker = None
-            if self.pool is not None:
-                worker = self.pool.pick(lambda c: sum(1 for n, w in self._worker_of.items()
-                                                      if w is c and _live(self.registry.get(n))))
+            worker = self._pick_worker()
             run = self.registry.continue_run(offer, owner=s, worker=worker)
             self._worker_of[s] = worker
             return run
