@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 
 from gan.tools.bench.common import log
-from gan.tools.bench.server import free_port, start_app_server, stop_app_server, vm_rss_mb, wait_http
+from gan.tools.bench.server import (
+    free_port,
+    start_app_server,
+    stop_app_server,
+    tree_cpu_seconds,
+    vm_rss_mb,
+    wait_http,
+)
 from gan.tools.bench.viewers import press_start, steps_per_sec
 from gan.tools.procs import cpu_seconds, descendants
 
@@ -151,7 +158,7 @@ async def lab_session(url: str, token: str, server_pid: int, args) -> dict:
         reached: dict[str, float] = {}
         race_end = min(started.values()) + args.lab_race_s
         window = (min(started.values()) + args.lab_race_s / 3, min(started.values()) + 2 * args.lab_race_s / 3)
-        pss = []
+        pss, cpu = [], {}
         while time.monotonic() < race_end and len(reached) < len(parts):
             await asyncio.sleep(1.0)
             now = time.monotonic()
@@ -160,6 +167,9 @@ async def lab_session(url: str, token: str, server_pid: int, args) -> dict:
                     reached[name] = now - started[name]
             if window[0] <= now <= window[1]:
                 pss.append(pss_mb([server_pid, *descendants(server_pid)]))
+                # where the CPU goes meanwhile: the server process, and its children (every training worker)
+                cpu.setdefault("first", (now, cpu_seconds(server_pid), tree_cpu_seconds(descendants(server_pid))))
+                cpu["last"] = (now, cpu_seconds(server_pid), tree_cpu_seconds(descendants(server_pid)))
         while time.monotonic() < window[1]:  # everyone got there early: still measure the shared window
             await asyncio.sleep(1.0)
             pss.append(pss_mb([server_pid, *descendants(server_pid)]))
@@ -174,6 +184,10 @@ async def lab_session(url: str, token: str, server_pid: int, args) -> dict:
             "lab_rss_mb": max(pss) if pss else None,  # summed PSS: the figure the issue asks for
             "lab_final_tiles": tiles(room),
         })
+        if "first" in cpu and cpu["last"][0] > cpu["first"][0]:
+            (t_a, s_a, w_a), (t_b, s_b, w_b) = cpu["first"], cpu["last"]
+            out["lab_race_server_cores"] = (s_b - s_a) / (t_b - t_a)
+            out["lab_race_workers_cores"] = (w_b - w_a) / (t_b - t_a)
 
         # 30 participant tabs (the 8 training + idle ones that joined) and the Room projected.
         extra = [await join(url, f"q{i}", args.viewer_connect_timeout) for i in range(args.lab_tabs - len(parts))]
@@ -212,6 +226,12 @@ async def lab_session(url: str, token: str, server_pid: int, args) -> dict:
         # hand, see docs/measurements.md; this simulated tab does not reconnect as a browser would.)
         stalled = extra[1:1 + args.lab_stalled] if len(extra) > args.lab_stalled else extra[:args.lab_stalled]
         watching = [c for c in clients if c not in stalled]
+        # The server's own growth with every tab reading, over a window before the stall: what the room costs
+        # anyway (eight histories and quality curves growing), to tell apart from what stalled tabs add.
+        r_a, t_a = vm_rss_mb(server_pid), time.monotonic()
+        await asyncio.sleep(args.lab_window_s * 3)
+        r_b, t_b = vm_rss_mb(server_pid), time.monotonic()
+        before_per_s = (r_b - r_a) / (t_b - t_a) if r_a and r_b else None
         rss0 = vm_rss_mb(server_pid)
         for tab in stalled:
             tab.stall()
@@ -229,8 +249,12 @@ async def lab_session(url: str, token: str, server_pid: int, args) -> dict:
         for tab in stalled:
             if await tab.wait_until(lambda v, t=tab: len(v.page.fragment_runs) > marks[id(t)] and v.connected, 60):
                 recovered += 1
+        growth = (rss_max - rss0) if rss0 else None
         out.update({"lab_stalled_tabs": len(stalled), "lab_stall_s": round(t1 - t0),
-                    "lab_stalled_rss_growth_mb": (rss_max - rss0) if rss0 else None,
+                    "lab_stalled_rss_growth_mb": growth,
+                    "lab_rss_growth_before_mb_per_min": before_per_s * 60 if before_per_s is not None else None,
+                    "lab_stalled_rss_growth_net_mb": (growth - before_per_s * (t1 - t0)
+                                                      if growth is not None and before_per_s is not None else None),
                     "lab_stalled_others_refresh_median": statistics.median(rates) if rates else None,
                     "lab_stalled_others_refresh_min": min(rates) if rates else None,
                     "lab_stalled_recovered": recovered})

@@ -25,7 +25,11 @@ LAB_ROWS = (
     ("lab_pause_s", "a participant's Pause -> their own tab shows it, s"),
     ("lab_queue_told_place", "queued participants shown their place"),
     ("lab_queue_start_s", "a Stop frees a slot -> the first in the queue shows its run, s"),
+    ("lab_race_server_cores", "meanwhile: cores the server process used"),
+    ("lab_race_workers_cores", "meanwhile: cores every training worker together used"),
     ("lab_stalled_rss_growth_mb", "server RSS growth while tabs stop reading, MB"),
+    ("lab_rss_growth_before_mb_per_min", "server RSS growth with every tab reading, MB per minute (the room's own)"),
+    ("lab_stalled_rss_growth_net_mb", "the stall's growth less that trend, MB"),
     ("lab_stalled_others_refresh_median", "the other tabs' refreshes per s meanwhile"),
     ("lab_stalled_recovered", "stalled tabs that refresh again once they read"),
 )
