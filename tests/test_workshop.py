@@ -1026,7 +1026,7 @@ def test_process_mode_starts_its_worker_and_an_unreadable_runs_folder_is_said_no
     finally:
         registry.close(timeout=10.0)
 
-    def unreadable(root):
+    def unreadable(root, **_):
         raise PermissionError("denied")
 
     monkeypatch.setattr(runs, "find_interrupted", unreadable)
