@@ -24,11 +24,17 @@ if "torch" not in sys.modules:
     booting.info("Starting GAN Live: loading PyTorch and the training process (the first page after a start "
                  "takes a few seconds)…", icon=":material/hourglass_top:")
 
+from gan.worker.ray_client import RayBackendError  # noqa: E402  (imports no Ray)
 from pages._shared import get_lab  # noqa: E402  after the line above: it imports PyTorch (seconds)
 
 # Lab mode (gan.workshop.lab): My run and Room join the menu while the lab is open. Closed, their addresses still
 # answer (hidden pages), so a participant's tab says why it stopped instead of landing on another page.
-lab_open = get_lab().is_open
+try:
+    lab_open = get_lab().is_open
+except RayBackendError as exc:  # GAN_LIVE_RAY_ADDRESS set, the cluster not usable: say why, at once (a reload retries)
+    booting.empty()
+    st.error(f"GAN Live could not start its runs on the Ray cluster: {exc}", icon=":material/cloud_off:")
+    st.stop()
 shown = "visible" if lab_open else "hidden"
 page = st.navigation(
     [

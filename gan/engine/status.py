@@ -51,9 +51,15 @@ class FailureKind(str, Enum):
     DATA = "data"  # the dataset could not be loaded
     WORKER_DIED = "worker_died"  # the training process ended under the run (killed, out of memory, crash)
     WORKER_UNRESPONSIVE = "worker_unresponsive"  # the training process stopped answering commands
+    NODE_LOST = "node_lost"  # a Ray cluster lost the node the run trained on (it comes back from its autosave)
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def process_gone(self) -> bool:
+        """The run's training process no longer exists (it ended, or its node did): nothing there to command."""
+        return self in (FailureKind.WORKER_DIED, FailureKind.NODE_LOST)
 
 
 

@@ -91,6 +91,7 @@ def banners(status: RunStatus) -> tuple[Banner, ...]:
 # What a failed run's banner says and suggests, by why it failed (FailureKind), never by the reason's words
 _FAILURE_ACTIONS = {
     FailureKind.WORKER_DIED: "Continue picks it up from its last autosave; Start begins a new run.",
+    FailureKind.NODE_LOST: "It comes back by itself on another node of the cluster, from its last autosave.",
     FailureKind.WORKER_UNRESPONSIVE: "The computer may be too busy: close other programs, then press Start again "
                                      "(Reset clears the dashboard).",
     FailureKind.DATA: "Choose another dataset (mnist5k ships with the app), then press Start.",

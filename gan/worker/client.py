@@ -36,7 +36,7 @@ class RunMirror(Protocol):
 
     def on_tick(self, tick: p.Tick) -> None: ...
 
-    def on_worker_death(self, cause: str) -> None: ...
+    def on_worker_death(self, cause: str, kind: FailureKind = FailureKind.WORKER_DIED) -> None: ...
 
 
 class WorkerError(RuntimeError):
@@ -58,6 +58,18 @@ def _describe_exit(code: int | None) -> str:
         hint = " — killed by hand or by the out-of-memory killer" if name == "SIGKILL" else ""
         return f"was killed by {name}{hint}"
     return f"exited with status {code}"
+
+
+def deliver_reply(cmd: p.Command, reply: p.Reply, run: RunMirror | None):
+    """A Reply, whatever carried it (the pipe, a Ray actor call): its status to the run's mirror, its refusal raised
+    as the exception the worker raised, else its value."""
+    if reply.status is not None and run is not None:
+        run.on_status(reply.status, reply.stamp)
+    if not reply.ok:
+        if reply.error is p.Refusal.CONFIG:
+            raise ConfigError(reply.field, reply.message)  # the worker sends the reason alone
+        raise (ValueError if reply.error is p.Refusal.VALUE else RuntimeError)(reply.message)
+    return reply.value
 
 
 THREADS_DIR = "/proc/self/task"  # Linux: one entry per thread of this process
@@ -227,15 +239,7 @@ class WorkerClient:
                 raise WorkerError(FailureKind.WORKER_DIED,
                                   f"the training worker {_describe_exit(proc.exitcode)}") from None
             self._answered = True
-        if reply.status is not None:
-            run = self._run(cmd.name)
-            if run is not None:
-                run.on_status(reply.status, reply.stamp)
-        if not reply.ok:
-            if reply.error is p.Refusal.CONFIG:
-                raise ConfigError(reply.field, reply.message)  # the worker sends the reason alone
-            raise (ValueError if reply.error is p.Refusal.VALUE else RuntimeError)(reply.message)
-        return reply.value
+        return deliver_reply(cmd, reply, self._run(cmd.name) if reply.status is not None else None)
 
     # --- runs and ticks ---------------------------------------------------------------------------------
     def run_count(self) -> int:

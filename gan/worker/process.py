@@ -71,8 +71,10 @@ class Worker:
     def __init__(self, cmd_conn, tick_conn):
         self.cmd_conn, self.tick_conn = cmd_conn, tick_conn
         self.trainers: dict = {}  # run name -> Trainer
-        self.cursors: dict = {}  # run name -> gan.engine.history.SyncCursor of what the server has
-        self.published: dict = {}  # run name -> the status its last tick carried
+        # (reader, run name) -> gan.engine.history.SyncCursor of what that reader has. A reader is one server: the
+        # pipe has one (""); a Ray actor (gan.worker.ray_actor) one per app server, each pulling its own ticks.
+        self.cursors: dict = {}
+        self.published: dict = {}  # (reader, run name) -> the status its last tick carried
         self._lock = threading.Lock()  # trainers/cursors between the command loop and the publisher
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,7 +83,7 @@ class Worker:
         publisher = threading.Thread(target=self._publish_loop, daemon=True, name="gan-tick-publisher")
         publisher.start()
         if preload:  # warm the dataset cache so Start is quick (the server's first page spawned us)
-            threading.Thread(target=self._preload, args=(preload,), daemon=True).start()
+            threading.Thread(target=self.preload, args=(preload,), daemon=True).start()
         from gan.worker import messages as p
 
         while True:
@@ -92,7 +94,7 @@ class Worker:
             if isinstance(cmd, p.Shutdown):
                 self._reply(p.Reply(request_id, True))
                 break
-            self._reply(self._handle(request_id, cmd))
+            self._reply(self.handle(request_id, cmd))
         self._stop.set()
         for t in list(self.trainers.values()):
             t.stop(timeout=2.0, clean=False)  # the server went away: interrupted, to be continued
@@ -101,7 +103,8 @@ class Worker:
         os._exit(0)
 
     @staticmethod
-    def _preload(dataset: str) -> None:
+    def preload(dataset: str) -> None:
+        """Load the dataset into this process's cache (a warm-up: a failure is left for Start to report)."""
         from gan.core.config import Config
         from gan.engine.trainer import cached_dataset
 
@@ -115,7 +118,8 @@ class Worker:
             self.cmd_conn.send(reply)
 
     # --- commands ---------------------------------------------------------------------------------
-    def _handle(self, request_id: int, cmd):
+    def handle(self, request_id: int, cmd):
+        """One command (gan.worker.messages) -> its Reply; never raises (the pipe's loop and the Ray actor)."""
         from gan.core.config import ConfigError
         from gan.worker import messages as p
 
@@ -145,7 +149,7 @@ class Worker:
         if isinstance(cmd, p.Forget):
             with self._lock:
                 trainer = self.trainers.pop(cmd.name, None)
-                self.cursors.pop(cmd.name, None)
+                self._drop_cursors(cmd.name)
             if trainer is not None:
                 trainer.stop(timeout=cmd.timeout)
             return None
@@ -204,47 +208,58 @@ class Worker:
         for after_step, kind, value in cmd.actions:
             trainer.schedule(after_step, kind, value)
         trainer.set_max_rate(cmd.max_rate)
-        from gan.engine.history import SyncCursor
-
         with self._lock:
             self.trainers[cmd.name] = trainer
-            self.cursors[cmd.name] = SyncCursor()
+            self._drop_cursors(cmd.name)  # every reader starts this run afresh: its first tick is the whole history
         trainer.start(paused=cmd.paused)
         return None
+
+    def _drop_cursors(self, name: str) -> None:  # caller holds self._lock
+        for key in [k for k in self.cursors if k[1] == name]:
+            del self.cursors[key]
+            self.published.pop(key, None)
 
     # --- ticks ------------------------------------------------------------------------------------
     def _publish_loop(self) -> None:
         while not self._stop.wait(TICK_S):
-            with self._lock:
-                runs = list(self.trainers.items())
-            for name, trainer in runs:
+            for tick in self.ticks(""):
                 try:
-                    tick = self._tick(name, trainer)
-                    if tick is None:
-                        continue
                     with self._send_lock:
                         self.tick_conn.send(tick)
                 except (BrokenPipeError, EOFError, OSError):
                     os._exit(0)  # the server is gone: nobody to train for
 
-    def _tick(self, name: str, trainer):
+    def ticks(self, reader: str) -> list:
+        """What each run gained since ``reader`` last asked (a reader's first tick of a run: its whole history)."""
+        with self._lock:
+            runs = list(self.trainers.items())
+        ticks = []
+        for name, trainer in runs:
+            tick = self._tick(reader, name, trainer)
+            if tick is not None:
+                ticks.append(tick)
+        return ticks
+
+    def _tick(self, reader: str, name: str, trainer):
+        from gan.engine.history import SyncCursor
         from gan.worker import messages as p
 
+        key = (reader, name)
         with self._lock:
-            cursor = self.cursors.get(name)
-            if cursor is None:
-                return None
+            if self.trainers.get(name) is not trainer:
+                return None  # forgotten or replaced meanwhile
+            cursor = self.cursors.setdefault(key, SyncCursor())
         stamp = time.monotonic()  # system-wide clock: the server keeps the newest of tick and reply statuses
         status = trainer.status()  # before the delta: the delta holds at least the steps this status counts
         delta, new_cursor = trainer.history.changes_since(cursor)
         if (delta is not None and not delta.rows and not delta.events and not delta.grids and delta.probs is None
-                and status == self.published.get(name)):
+                and status == self.published.get(key)):
             return None  # nothing new: a paused or finished run sends nothing
         full = None if delta is not None else _to_bytes(trainer.history.state_dict())
         with self._lock:
-            if name in self.cursors:
-                self.cursors[name] = new_cursor
-        self.published[name] = status
+            if self.trainers.get(name) is trainer:
+                self.cursors[key] = new_cursor
+                self.published[key] = status
         return p.Tick(name, status, delta, full, trainer.last_manual_step, trainer.last_stats,
                       trainer.has_models(), stamp=stamp)
 

@@ -126,8 +126,8 @@ class RemoteTrainer(LiveCommands, Waiting):
             sent = True
             self._command(cmd)
         except WorkerError as exc:
-            if exc.kind == FailureKind.WORKER_DIED:
-                self.on_worker_death(str(exc))
+            if exc.kind.process_gone:
+                self.on_worker_death(str(exc), exc.kind)
             elif not sent:  # alive but never answered a Ping in START_PATIENCE_S: the run never reached it
                 self._fail(FailureKind.WORKER_UNRESPONSIVE, str(exc))
             # else: the Start is in the worker's queue and runs when it catches up; its ticks will say so
@@ -181,7 +181,7 @@ class RemoteTrainer(LiveCommands, Waiting):
             stopped = self._call(p.Stop(self.name, timeout, clean), timeout=timeout + self.client.call_timeout)
         except WorkerError as exc:
             # gone: so is the run. Not answering: the Stop waits in its queue, but the run still trains for now
-            return exc.kind == FailureKind.WORKER_DIED
+            return exc.kind.process_gone
         return True if stopped is None else bool(stopped)
 
     def forget(self, timeout: float = 5.0) -> None:
@@ -218,7 +218,7 @@ class RemoteTrainer(LiveCommands, Waiting):
     def _call(self, cmd: p.Command, timeout: float | None = None):
         if self._started:  # a command follows the Start (the worker does not know the run before it)
             self._start_done.wait(START_PATIENCE_S + 2 * CALL_TIMEOUT_S)
-        if self._status.failure == FailureKind.WORKER_DIED or self._spawn != self.client.spawns:
+        if self._status.failure.process_gone or self._spawn != self.client.spawns:
             # Its process is gone: a fresh worker does not know this run. Commands that steer a live run
             # are no-ops on a dead one (as on a stopped Trainer); reads that need its weights cannot work.
             if isinstance(cmd, (p.Step, p.Snapshot, p.GeneratorWeights)):
@@ -234,8 +234,8 @@ class RemoteTrainer(LiveCommands, Waiting):
         try:
             value = self.client.call(cmd, timeout=timeout)
         except WorkerError as exc:
-            if exc.kind == FailureKind.WORKER_DIED:
-                self.on_worker_death(str(exc))
+            if exc.kind.process_gone:
+                self.on_worker_death(str(exc), exc.kind)
             else:
                 with self._lock:
                     self._unanswered = (time.monotonic(), self.client.call_timeout if timeout is None else timeout)
@@ -373,9 +373,10 @@ class RemoteTrainer(LiveCommands, Waiting):
                 self._unanswered = None  # taken after the command timed out: the process runs again
         self.on_status(tick.status, tick.stamp)
 
-    def on_worker_death(self, cause: str) -> None:
-        """The worker process is gone: the run is failed for good (a late tick changes nothing)."""
-        self._fail(FailureKind.WORKER_DIED, cause)
+    def on_worker_death(self, cause: str, kind: FailureKind = FailureKind.WORKER_DIED) -> None:
+        """The worker process (or, on a cluster, its node) is gone: the run is failed for good (a late tick changes
+        nothing); a lost node's run is continued from its autosave by the registry, as a new run."""
+        self._fail(kind, cause)
 
     def _fail(self, failure: FailureKind, cause: str) -> None:
         with self._lock:

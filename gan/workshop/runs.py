@@ -1,6 +1,7 @@
 """Owns the process-wide run registry and its lock: named runs, the live cap, start, replace, continue, reset.
 Must not touch streamlit, a page's state or a run's internals (it calls only gan.engine.run's interface)."""
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import torch
 
 from gan.core.config import Config
+from gan.engine.history import History
 from gan.engine.run import Run, RunView
 from gan.engine.status import LIVE_STATES, RunState
 from gan.engine.trainer import Trainer
@@ -29,6 +31,8 @@ from gan.store.checkpoint import trainer_from_checkpoint
 from gan.store.storage import StorageError
 from gan.worker import heap
 from gan.worker.client import WorkerClient
+from gan.worker.ray_client import RayClient
+from gan.worker.ray_client import address_from_env as ray_address_from_env
 from gan.worker.remote import RemoteTrainer
 from gan.workshop.snapshots import runs_dir
 
@@ -44,6 +48,7 @@ DEFAULT_TORCH_THREADS = 1
 # (tests, debugging; every viewer refresh then competes with training for the GIL).
 TRAINER_MODES = ("process", "thread")
 DEFAULT_TRAINER_MODE = "process"
+log = logging.getLogger(__name__)
 
 
 LAB_PREFIX = "lab-"  # a lab participant's run is named lab-<their name> (gan.workshop.lab); the presenter's never
@@ -97,11 +102,18 @@ class RunRegistry:
         if self.mode not in TRAINER_MODES:
             raise ValueError(f"mode must be one of {TRAINER_MODES}, got {self.mode!r}")
         heap.keep_flat()  # the server lives for hours of refreshes: gan/worker/heap.py
-        self.worker = None
-        if self.mode == "process":
+        self.worker = None  # the one worker process every presenter run trains in (process mode)
+        self.backend = None  # or a Ray cluster, one actor per run (GAN_LIVE_RAY_ADDRESS: gan.worker.ray_client)
+        address = ray_address_from_env() if self.mode == "process" else None
+        if address is not None:
+            from gan.worker.ray_client import RayBackend
 
+            self.backend = RayBackend(address, torch_threads=max(1, self.torch_threads))
+            self.backend.on_lost = self._recover_lost
+        elif self.mode == "process":
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
+        self.recovered: dict[str, str] = {}  # run name -> how it came back after its node was lost (pages say so)
         self._runs: dict[str, RunView] = {}  # every kind: a live run, a finished one, an interrupted SavedRun
         # Autosaves: each run keeps itself in <runs dir>/live/<date-time>-<name>/ (gan.store.autosave). A run there
         # that did not stop cleanly (the server or the worker died) is shown at once and offered to continue.
@@ -119,6 +131,7 @@ class RunRegistry:
         self._current: str | None = None  # pragma: no mutate ("" is falsy like None: no current run either way)
         self._owners: dict[str, str] = {}  # run name -> the lab participant it belongs to (gan.workshop.lab)
         self._counter = 0
+        self._recovering: str | None = None  # the run recover() is starting (its note survives the start)
 
     def live_runs(self) -> list[RunView]:
         with self._lock:
@@ -169,7 +182,7 @@ class RunRegistry:
             trainer.dataset_fallback = True  # dashboard semantics: fall back to mnist5k, with a warning
             if trainer.autosave is None:  # a branch or an upload: a folder of its own
                 trainer.autosave = self._new_saver(trainer.name)
-            worker = worker or self.worker
+            worker = worker or self._worker_for_new_run()
             if worker is not None:
                 trainer = RemoteTrainer.from_trainer(worker, trainer)
             return self._register_and_start(trainer, paused, owner)
@@ -178,8 +191,17 @@ class RunRegistry:
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
+    def _worker_for_new_run(self):
+        """Where a new run trains: the worker process, a Ray actor of its own, or None (this process)."""
+        return self.backend.client() if self.backend is not None else self.worker
+
+    @property
+    def remote(self) -> bool:
+        """Runs train outside this process (a worker process or a Ray cluster)."""
+        return self.worker is not None or self.backend is not None
+
     def _new_trainer(self, config: Config, name: str, saver, worker=None) -> Run:
-        worker = worker or self.worker
+        worker = worker or self._worker_for_new_run()
         if worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
         return RemoteTrainer(worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
@@ -204,7 +226,16 @@ class RunRegistry:
             # Process-wide in torch: intra-op threads for every run in this server.
             torch.set_num_threads(self.torch_threads)
         trainer.start(paused=paused)  # inside the lock: the cap counts it before anyone else looks
+        replaced = self._runs.get(trainer.name)
         self._runs[trainer.name] = trainer  # after a start that worked: a refused one leaves no run behind
+        if self._recovering != trainer.name:
+            self.recovered.pop(trainer.name, None)  # a new start of that name is not the recovered run any more
+        if self.backend is not None:  # a cluster: a run's actor holds a CPU until it is released
+            self._release(replaced)
+            if owner is None and self._current not in (None, trainer.name):
+                old = self._runs.get(self._current)
+                if old is not None and not old.is_alive() and old.state not in LIVE_STATES:
+                    self._release(old)  # the presenter's previous run, finished: its charts stay, its CPU goes
         if owner is not None:  # a participant's run: the presenter's run and its Continue offer stay as they are
             self._owners[trainer.name] = owner
             self._start_monitor(trainer)
@@ -222,6 +253,52 @@ class RunRegistry:
         self._preview = None
         self._start_monitor(trainer)
         return trainer
+
+    @staticmethod
+    def _release(run) -> None:
+        """End a replaced or finished run's Ray actor (its mirror keeps the charts)."""
+        if isinstance(run, RemoteTrainer) and isinstance(run.client, RayClient):
+            threading.Thread(target=run.client.shutdown, daemon=True, name=f"gan-release-{run.name}").start()
+
+    def recover(self, name: str) -> Run | None:
+        """A run whose cluster node was lost, continued from its newest autosave on another node, as the same
+        run (its owner, its folder, the presenter's current run if it was); None when it has no autosave yet."""
+        with self._lock:
+            run = self._runs.get(name)
+            owner = self._owners.get(name)
+        if run is None or run.run_dir is None:
+            return None
+        try:
+            path, state, skipped = latest_valid(run.run_dir, self.runs_root)
+        except (StorageError, OSError):
+            return None  # nothing saved yet: the run stays failed, with why, and Start begins anew
+        step = int(state["step"])
+        note = (f"its cluster node was lost at step {run.step_count:,}; it came back on another node from its "
+                f"autosave at step {step:,}")
+        history = History()
+        history.load_state_dict(state["history"])
+        history.add_event(step, "recovered", note)
+        state = dict(state, history=history.state_dict())
+        offer = Interrupted(run.run_dir, name, step, path.stat().st_mtime, path, state, tuple(skipped))
+        self._recovering = name
+        try:
+            new = self.continue_run(offer, owner=owner)
+        finally:
+            self._recovering = None
+        self.recovered[new.name] = note
+        return new
+
+    def _recover_lost(self, names: list[str]) -> None:
+        """RayBackend.on_lost: bring back each run of a lost node (a thread each: a recovery loads an autosave)."""
+        for name in names:
+            threading.Thread(target=self._recover_quietly, args=(name,), daemon=True,
+                             name=f"gan-recover-{name}").start()
+
+    def _recover_quietly(self, name: str) -> None:
+        try:
+            self.recover(name)
+        except Exception:  # noqa: BLE001 — the run stays failed with its cause; Continue is offered as for any failure
+            log.exception("could not bring run %s back after its node was lost", name)
 
     def _start_monitor(self, trainer: Run) -> None:  # caller holds self._lock
         if self.metrics_every > 0:
@@ -282,7 +359,7 @@ class RunRegistry:
         offer = offer or self.continue_offer()
         if offer is None:
             raise ValueError("there is no interrupted run to continue")
-        if self.worker is None:
+        if not self.remote:
             trainer = trainer_from_checkpoint(offer.state, name=offer.name)
         else:
             # The worker checks the autosave against its config as it builds the run (a misfit fails the run, with
@@ -353,6 +430,11 @@ class RunRegistry:
         stopped = self.stop_all(timeout)
         if self.worker is not None:
             self.worker.shutdown(timeout)
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:  # a cluster's actors: each run's own (a no-op for the others)
+            if isinstance(run, RemoteTrainer) and isinstance(run.client, RayClient):
+                run.client.shutdown(timeout)
         return stopped
 
     def stop_all(self, timeout: float = 5.0) -> bool:

@@ -1,0 +1,51 @@
+"""Owns a run hosted as a Ray actor: gan.worker.process's Worker behind actor methods instead of its two pipes.
+Must not touch the server or import streamlit; ray itself is imported only by gan.worker.ray_client, which wraps
+this class with ray.remote (so this file imports without Ray installed, and a test can call it in-process)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+class RunActor:
+    """One run's training process on a cluster node: the same Worker, commands and ticks as the worker process.
+
+    What differs is only the transport. A command is an actor call that returns the Worker's Reply; ticks are
+    pulled: each app server (a reader) asks every TICK_S for what each run gained since *it* last asked, so two or
+    more servers over the same run each get every row, and a server that joins late first gets the whole history.
+    The actor runs its methods in a small thread pool (max_concurrency), so a tick pull never waits behind a
+    command; training runs in the Trainer's own thread, as in the worker process.
+    """
+
+    def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k"):
+        import torch
+
+        from gan.worker import heap
+        from gan.worker.process import Worker
+
+        heap.keep_flat()  # hours of ticks from several threads: gan/worker/heap.py
+        if torch_threads > 0:
+            torch.set_num_threads(torch_threads)
+        self.worker = Worker(None, None)  # no pipes: call() and ticks() below are its transport
+        if preload:  # warm the dataset cache so the Start that follows is quick
+            threading.Thread(target=Worker.preload, args=(preload,), daemon=True).start()
+
+    def call(self, request_id: int, cmd):
+        """One command (gan.worker.messages) -> its Reply (never raises: a refusal is a Reply too)."""
+        return self.worker.handle(request_id, cmd)
+
+    def ticks(self, reader: str) -> list:
+        """What each run gained since ``reader`` (an app server) last asked; [] when nothing changed."""
+        return self.worker.ticks(reader)
+
+    def where(self) -> dict:
+        """The node and process this run trains in (placement tests, the bench, the node-loss check)."""
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+
+    def stop_all(self, timeout: float = 2.0) -> None:
+        """Stop every run here with a last autosave (the server shuts down; the actor is killed next)."""
+        for trainer in list(self.worker.trainers.values()):
+            trainer.stop(timeout=timeout, clean=False)

@@ -1,0 +1,85 @@
+"""A real multi-node Ray cluster on this machine for the tests and the bench: a head (no CPUs: runs never land on
+it) and worker nodes, each `ray start --block` in a process group of its own, so a test kills one node's processes
+(its raylet, object store and actors) as a node loss would. Loopback addresses only; every wait is bounded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalCluster:
+    def __init__(self, workers: int = 2, cpus_per_worker: int = 2, object_store_mb: int = 80):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.temp = tempfile.mkdtemp(prefix="gr", dir="/tmp")  # short: Ray's socket paths have a length limit
+        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_DISABLE_DOCKER_CPU_WARNING="1",
+                        # a lost node is noticed in ~3 s instead of Ray's default ~30 s (5 missed checks of 3 s)
+                        RAY_health_check_period_ms="1000", RAY_health_check_failure_threshold="3",
+                        RAY_health_check_initial_delay_ms="1000")
+        self.env.pop("GAN_LIVE_RAY_ADDRESS", None)
+        self.store = str(object_store_mb * 1024 * 1024)
+        self.nodes: list[subprocess.Popen] = []
+        self.head = self._start(["--head", f"--port={self.port}", "--num-cpus=0", "--include-dashboard=false",
+                                 f"--temp-dir={self.temp}"])
+        self._wait_port()
+        for _ in range(workers):
+            self.add_node(cpus_per_worker)
+
+    def _start(self, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen([RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
+                                 f"--object-store-memory={self.store}", *args],
+                                env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def _wait_port(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+                return
+            except OSError:
+                if self.head.poll() is not None:
+                    raise RuntimeError("the Ray head exited at start")
+                time.sleep(0.2)
+        raise TimeoutError("the Ray head did not open its port")
+
+    def add_node(self, cpus: int = 2) -> subprocess.Popen:
+        node = self._start([f"--address={self.address}", f"--num-cpus={cpus}"])
+        self.nodes.append(node)
+        return node
+
+    def kill_node(self, node: subprocess.Popen) -> None:
+        """SIGKILL every process of that node (its group): as if the machine had gone."""
+        try:
+            os.killpg(node.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        node.wait(10)
+
+    def shutdown(self) -> None:
+        for proc in [*self.nodes, self.head]:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        shutil.rmtree(self.temp, ignore_errors=True)
