@@ -42,8 +42,12 @@ class LocalCluster:
             self.add_node(cpus_per_worker)
 
     def _start(self, args: list[str]) -> subprocess.Popen:
+        # The dashboard agent's port, chosen free: Ray's fixed default (52365) collides with any other Ray on this
+        # machine (a user's, a bench's), and that node never joins. (Choosing the agent's other ports too kept the
+        # second worker node from joining: Ray's defaults for those are picked per node already.)
+        ports = [f"--dashboard-agent-listen-port={free_port()}"]
         return subprocess.Popen([RAY, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-                                 f"--object-store-memory={self.store}", *args],
+                                 f"--object-store-memory={self.store}", *ports, *args],
                                 env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
 
@@ -64,12 +68,46 @@ class LocalCluster:
         self.nodes.append(node)
         return node
 
+    def wait_for_nodes(self, timeout: float = 90.0) -> None:
+        """Poll (this process joined the cluster with ray.init) until every node counts as alive."""
+        import ray
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(1 for n in ray.nodes() if n["Alive"]) >= 1 + len(self.nodes):
+                return
+            time.sleep(0.2)
+        raise TimeoutError("the Ray worker nodes did not join")
+
+    def node_of(self, pid: int) -> subprocess.Popen:
+        """The worker node whose processes include ``pid`` (an actor's process descends from its node's raylet)."""
+        import psutil
+
+        for node in self.nodes:
+            try:
+                if pid in {p.pid for p in psutil.Process(node.pid).children(recursive=True)}:
+                    return node
+            except psutil.NoSuchProcess:
+                continue
+        raise LookupError(f"no worker node of this cluster runs pid {pid}")
+
     def kill_node(self, node: subprocess.Popen) -> None:
-        """SIGKILL every process of that node (its group): as if the machine had gone."""
+        """SIGKILL every process of that node (its group and its descendants): as if the machine had gone."""
+        import psutil
+
+        try:
+            procs = psutil.Process(node.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            procs = []
         try:
             os.killpg(node.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
         node.wait(10)
 
     def shutdown(self) -> None:

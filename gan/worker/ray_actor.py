@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 import threading
 
+from gan.worker import heap
+from gan.worker.process import Worker
+
 
 class RunActor:
     """One run's training process on a cluster node: the same Worker, commands and ticks as the worker process.
@@ -19,10 +22,7 @@ class RunActor:
     """
 
     def __init__(self, torch_threads: int = 1, preload: str | None = "mnist5k"):
-        import torch
-
-        from gan.worker import heap
-        from gan.worker.process import Worker
+        import torch  # in the actor's process only: the driver imports this module without it
 
         heap.keep_flat()  # hours of ticks from several threads: gan/worker/heap.py
         if torch_threads > 0:

@@ -18,6 +18,7 @@ from gan.engine.status import FailureKind
 from gan.worker import messages as p
 from gan.worker.client import CALL_TIMEOUT_S, SPAWN_TIMEOUT_S, RunMirror, WorkerError, deliver_reply
 from gan.worker.process import TICK_S
+from gan.worker.ray_actor import RunActor
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,6 @@ class RayBackend:
         connect(address, connect_timeout)
         import ray
 
-        from gan.worker.ray_actor import RunActor
-
         self.address = address
         self.placement = placement or placement_from_env()
         self.torch_threads, self.preload = torch_threads, preload
@@ -241,7 +240,7 @@ class RayClient:
     def call(self, cmd: p.Command, timeout: float | None = None):
         """As WorkerClient.call: the reply's value, the worker's refusal raised, or WorkerError."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
+        from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
         timeout = self.call_timeout if timeout is None else timeout
         died = None
@@ -258,6 +257,9 @@ class RayClient:
                 raise WorkerError(FailureKind.WORKER_UNRESPONSIVE,
                                   f"the run's Ray actor did not answer {type(cmd).__name__} within {waited:.0f} s "
                                   "(the cluster may have no free CPU for it yet)") from None
+            except ActorUnavailableError:  # its node stopped answering: Ray says dead or back within seconds
+                raise WorkerError(FailureKind.WORKER_UNRESPONSIVE, "the run's Ray actor is unreachable for now "
+                                                                   "(its node is not answering)") from None
             except RayActorError as exc:
                 died = exc
         if died is not None:  # outside the lock: _died takes it
@@ -290,13 +292,14 @@ class RayClient:
     def _pull_ticks(self, actor) -> None:
         """The one reader of this actor's ticks: where it was placed, then what each run gained, every TICK_S."""
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
+        from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
         while self._actor is actor and self.node_id is None:
             try:  # waits while the actor is pending (no free CPU yet)
                 where = ray.get(actor.where.remote(), timeout=SPAWN_TIMEOUT_S)
                 self.node_id, self.pid = where["node_id"], where["pid"]
-            except GetTimeoutError:
+            except (GetTimeoutError, ActorUnavailableError):
+                self._wake.wait(TICK_S)
                 continue
             except RayActorError as exc:
                 self._died(actor, exc)
@@ -304,8 +307,9 @@ class RayClient:
         while self._actor is actor:
             try:
                 ticks = ray.get(actor.ticks.remote(self.backend.reader), timeout=max(self.call_timeout, 1.0))
-            except GetTimeoutError:
-                continue  # a swamped node: the run's banner says it is silent (gan.worker.remote.SILENT_S)
+            except (GetTimeoutError, ActorUnavailableError):  # a swamped or unreachable node: Ray decides which
+                self._wake.wait(TICK_S)  # meanwhile the run's banner says it is silent (gan.worker.remote.SILENT_S)
+                continue
             except RayActorError as exc:
                 self._died(actor, exc)
                 return

@@ -31,7 +31,7 @@ from gan.store.checkpoint import trainer_from_checkpoint
 from gan.store.storage import StorageError
 from gan.worker import heap
 from gan.worker.client import WorkerClient
-from gan.worker.ray_client import RayClient
+from gan.worker.ray_client import RayBackend, RayClient
 from gan.worker.ray_client import address_from_env as ray_address_from_env
 from gan.worker.remote import RemoteTrainer
 from gan.workshop.snapshots import runs_dir
@@ -106,8 +106,6 @@ class RunRegistry:
         self.backend = None  # or a Ray cluster, one actor per run (GAN_LIVE_RAY_ADDRESS: gan.worker.ray_client)
         address = ray_address_from_env() if self.mode == "process" else None
         if address is not None:
-            from gan.worker.ray_client import RayBackend
-
             self.backend = RayBackend(address, torch_threads=max(1, self.torch_threads))
             self.backend.on_lost = self._recover_lost
         elif self.mode == "process":
@@ -257,7 +255,7 @@ class RunRegistry:
     @staticmethod
     def _release(run) -> None:
         """End a replaced or finished run's Ray actor (its mirror keeps the charts)."""
-        if isinstance(run, RemoteTrainer) and isinstance(run.client, RayClient):
+        if isinstance(getattr(run, "client", None), RayClient):
             threading.Thread(target=run.client.shutdown, daemon=True, name=f"gan-release-{run.name}").start()
 
     def recover(self, name: str) -> Run | None:
@@ -433,7 +431,7 @@ class RunRegistry:
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:  # a cluster's actors: each run's own (a no-op for the others)
-            if isinstance(run, RemoteTrainer) and isinstance(run.client, RayClient):
+            if isinstance(getattr(run, "client", None), RayClient):
                 run.client.shutdown(timeout)
         return stopped
 
