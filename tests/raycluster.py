@@ -63,21 +63,36 @@ class LocalCluster:
                 time.sleep(0.2)
         raise TimeoutError("the Ray head did not open its port")
 
-    def add_node(self, cpus: int = 2) -> subprocess.Popen:
-        node = self._start([f"--address={self.address}", f"--num-cpus={cpus}"])
-        self.nodes.append(node)
-        return node
+    def alive_nodes(self) -> int:
+        """How many nodes (the head included) the cluster's GCS counts as alive; no ray.init needed."""
+        from ray._raylet import GcsClient
 
-    def wait_for_nodes(self, timeout: float = 90.0) -> None:
-        """Poll (this process joined the cluster with ray.init) until every node counts as alive."""
-        import ray
+        info = GcsClient(address=self.address).get_all_node_info(timeout=5)
+        return sum(1 for n in info.values() if n.state == 0)  # GcsNodeInfo.ALIVE
 
+    def add_node(self, cpus: int = 2, timeout: float = 60.0) -> subprocess.Popen:
+        """Start one worker node and wait until it has joined. One at a time: two nodes starting together on
+        one machine sometimes left the second unjoined for good; a node that does not join is started again once."""
+        for attempt in range(2):
+            before = self.alive_nodes()
+            node = self._start([f"--address={self.address}", f"--num-cpus={cpus}"])
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and node.poll() is None:
+                if self.alive_nodes() > before:
+                    self.nodes.append(node)
+                    return node
+                time.sleep(0.2)
+            self._kill(node)
+        raise TimeoutError("a Ray worker node did not join the cluster (twice)")
+
+    def wait_for_nodes(self, timeout: float = 60.0) -> None:
+        """Poll until every node started here counts as alive (after a kill: until the cluster has noticed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if sum(1 for n in ray.nodes() if n["Alive"]) >= 1 + len(self.nodes):
+            if self.alive_nodes() == 1 + sum(1 for n in self.nodes if n.poll() is None):
                 return
             time.sleep(0.2)
-        raise TimeoutError("the Ray worker nodes did not join")
+        raise TimeoutError("the Ray cluster's node count did not settle")
 
     def node_of(self, pid: int) -> subprocess.Popen:
         """The worker node whose processes include ``pid`` (an actor's process descends from its node's raylet)."""
@@ -93,6 +108,10 @@ class LocalCluster:
 
     def kill_node(self, node: subprocess.Popen) -> None:
         """SIGKILL every process of that node (its group and its descendants): as if the machine had gone."""
+        self._kill(node)
+
+    @staticmethod
+    def _kill(node: subprocess.Popen) -> None:
         import psutil
 
         try:
@@ -113,11 +132,7 @@ class LocalCluster:
     def shutdown(self) -> None:
         for proc in [*self.nodes, self.head]:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(10)
+                self._kill(proc)
             except subprocess.TimeoutExpired:
                 pass
         shutil.rmtree(self.temp, ignore_errors=True)

@@ -86,6 +86,13 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def actor_env() -> dict[str, str]:
+    """What every actor of this server runs with: the checkout on the import path, and this server's GAN_LIVE_*
+    settings (the autosave interval, the runs folder, the thread count), so a run behaves as it would here."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("GAN_LIVE_") and k != ADDRESS_ENV}
+    return {**env, "PYTHONPATH": REPO_ROOT}
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Join the cluster once per process (ray.init), or raise RayBackendError within ``timeout`` s.
 
@@ -111,7 +118,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
     def init() -> None:
         try:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, ignore_reinit_error=True,
-                     runtime_env={"env_vars": {"PYTHONPATH": REPO_ROOT}})
+                     runtime_env={"env_vars": actor_env()})
         except BaseException as exc:  # noqa: BLE001 — reported below, in the caller's thread
             failure.append(exc)
 
@@ -152,7 +159,8 @@ class RayBackend:
         """A new run actor: spread over the nodes, never restarted by Ray (the registry continues a lost run from
         its autosave, which keeps the charts; a blank restart would not)."""
         return self.actor_class.options(**self.placement.options(), scheduling_strategy="SPREAD",
-                                        max_concurrency=ACTOR_CONCURRENCY, max_restarts=0).remote(
+                                        max_concurrency=ACTOR_CONCURRENCY, max_restarts=0,
+                                        runtime_env={"env_vars": actor_env()}).remote(
             self.torch_threads, self.preload)
 
     @staticmethod

@@ -65,6 +65,7 @@ class RemoteTrainer(LiveCommands, Waiting):
         self._data = None
         self._lock = threading.Lock()
         self._copy_cache: tuple | None = None  # (sample point, eval-mode G) of the latest generator_copy
+        self._notes: tuple[str, ...] = ()  # said on every page as long as the run lives (add_note)
         step = int(resume_state["step"]) if resume_state else 0
         # What the page shows until the worker's first status arrives: the config's settings.
         self._status = RunStatus(
@@ -293,11 +294,18 @@ class RemoteTrainer(LiveCommands, Waiting):
     def has_models(self) -> bool:
         return self._has_models
 
+    def add_note(self, text: str) -> None:
+        """A note every page shows with this run's banners (a run brought back after its cluster node was lost)."""
+        with self._lock:
+            self._notes = (*self._notes, text)
+
     def status(self) -> RunStatus:
         with self._lock:
             status = self._status
             silent = time.monotonic() - self._last_tick
             unanswered = self._unanswered
+            if self._notes:
+                status = replace(status, warnings=(*self._notes, *status.warnings))
         if unanswered is not None and status.is_live:
             status = replace(status, warnings=(
                 *status.warnings, f"The training process is not answering: a command got no reply within "

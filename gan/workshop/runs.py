@@ -284,6 +284,7 @@ class RunRegistry:
         finally:
             self._recovering = None
         self.recovered[new.name] = note
+        new.add_note(f"This run's {note[4:]}.")
         return new
 
     def _recover_lost(self, names: list[str]) -> None:
