@@ -49,3 +49,35 @@ class RunActor:
         """Stop every run here with a last autosave (the server shuts down; the actor is killed next)."""
         for trainer in list(self.worker.trainers.values()):
             trainer.stop(timeout=timeout, clean=False)
+
+
+class RoomState:
+    """The cluster's one record of the presenter's run, shared by every app server over the cluster (a named,
+    detached actor: ROOM_NAME in gan.worker.ray_client.NAMESPACE). Each server watches it and shows the run it
+    names; a server that starts or brings back the presenter's run first claims the next epoch, so two servers
+    pressing Start at the same moment start one run (the other shows it).
+
+    An entry is a plain dict: name, actor (the run actor's name), config (Config.to_dict()), autosave_dir,
+    autosave_root, epoch."""
+
+    def __init__(self):
+        self.epoch = 0  # bumped by every claim: the presenter's run changed hands
+        self.current: dict | None = None
+
+    def claim(self, seen_epoch: int) -> int | None:
+        """The next epoch, when the caller's view (``seen_epoch``) is still the newest; None: another server was
+        first (its run is or will be the current one)."""
+        if seen_epoch != self.epoch:
+            return None
+        self.epoch += 1
+        return self.epoch
+
+    def publish(self, epoch: int, entry: dict) -> bool:
+        """The run started under ``epoch`` is now the presenter's (False: a later claim came first)."""
+        if epoch != self.epoch:
+            return False
+        self.current = {**entry, "epoch": epoch}
+        return True
+
+    def view(self) -> tuple[int, dict | None]:
+        return self.epoch, self.current

@@ -18,7 +18,7 @@ from gan.engine.status import FailureKind
 from gan.worker import messages as p
 from gan.worker.client import CALL_TIMEOUT_S, SPAWN_TIMEOUT_S, RunMirror, WorkerError, deliver_reply
 from gan.worker.process import TICK_S
-from gan.worker.ray_actor import RunActor
+from gan.worker.ray_actor import RoomState, RunActor
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ ADDRESS_ENV = "GAN_LIVE_RAY_ADDRESS"  # "auto" (a cluster started on this machin
 GPU_ENV = "GAN_LIVE_RAY_GPU"  # the fraction of a GPU each run asks for (0.1: ten small runs share one card)
 NAMESPACE = "gan-live"  # the app's actors live here: two app servers over one cluster find the same names
 CONNECT_TIMEOUT_S = 20.0  # a head that does not answer by then: say so at start, never hang the page
+ROOM_NAME = "gan-live-room"  # the named actor every app server reads the presenter's run from
 ACTOR_CONCURRENCY = 4  # a tick pull, a command and a Stop's wait can run at once in one run's actor
 REPO_ROOT = str(Path(__file__).resolve().parents[2])  # on every node: the same checkout (README: cluster setup)
 
@@ -98,6 +99,9 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
     An address that does not answer is refused after a plain TCP connect: ray.init itself would retry for minutes.
     """
+    # A tick thread that outlives ray.shutdown() must fail, not start a private local cluster (Ray's auto-init):
+    # read when ray is first imported.
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     try:
         import ray
     except ImportError:
@@ -151,17 +155,37 @@ class RayBackend:
         self.reader = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.on_lost = None
         self.actor_class = ray.remote(RunActor)
+        # The presenter's run, cluster-wide: created by the first server, found by the others (never placed on a
+        # CPU a run needs; detached: it outlives the server that created it).
+        self.room = ray.remote(RoomState).options(name=ROOM_NAME, namespace=NAMESPACE, get_if_exists=True,
+                                                 lifetime="detached", num_cpus=0, max_concurrency=1).remote()
 
     def client(self) -> RayClient:
         return RayClient(self)
 
-    def spawn(self):
+    def spawn(self, name: str):
         """A new run actor: spread over the nodes, never restarted by Ray (the registry continues a lost run from
-        its autosave, which keeps the charts; a blank restart would not)."""
+        its autosave, which keeps the charts; a blank restart would not). Named and detached, so another app server
+        finds it (attach) and it outlives the server that started it."""
         return self.actor_class.options(**self.placement.options(), scheduling_strategy="SPREAD",
                                         max_concurrency=ACTOR_CONCURRENCY, max_restarts=0,
+                                        name=name, namespace=NAMESPACE, lifetime="detached",
                                         runtime_env={"env_vars": actor_env()}).remote(
             self.torch_threads, self.preload)
+
+    def attach(self, actor_name: str) -> RayClient:
+        """A client of a run actor another app server started (ValueError: it is gone)."""
+        import ray
+
+        client = RayClient(self)
+        client.attach(ray.get_actor(actor_name, namespace=NAMESPACE), actor_name)
+        return client
+
+    def room_call(self, method: str, *args, timeout: float = 5.0):
+        """One call to the room actor (claim, publish, view)."""
+        import ray
+
+        return ray.get(getattr(self.room, method).remote(*args), timeout=timeout)
 
     @staticmethod
     def node_alive(node_id: str | None) -> bool:
@@ -197,6 +221,8 @@ class RayClient:
         self.call_timeout = CALL_TIMEOUT_S
         self.spawns = 0
         self.node_id: str | None = None  # where the actor was placed (known after its first answer)
+        self.actor_name: str | None = None  # its name in the cluster (another app server attaches by it)
+        self.attached = False  # another app server started this run: this one follows it and never ends it
         self.pid: int | None = None
         self._lock = threading.Lock()
         self._runs: dict[str, RunMirror] = {}
@@ -218,13 +244,28 @@ class RayClient:
             raise WorkerError(FailureKind.WORKER_DIED, "this run's Ray actor was released (a newer run took its place)")
         if self._actor is not None and not self._dead:
             return
-        self._actor, self._dead, self._answered = self.backend.spawn(), False, False
+        self.actor_name = f"gan-run-{uuid.uuid4().hex[:12]}"
+        self._actor, self._dead, self._answered = self.backend.spawn(self.actor_name), False, False
         self.spawns += 1
         threading.Thread(target=self._pull_ticks, args=(self._actor,), daemon=True,
                          name=f"gan-ray-ticks-{self.spawns}").start()
 
+    def attach(self, actor, actor_name: str) -> None:
+        """Follow an actor another app server started: its ticks (this server's own reader), its commands."""
+        with self._lock:
+            self._actor, self._dead, self._answered, self.actor_name = actor, False, True, actor_name
+            self.spawns += 1
+            self.attached = True
+        threading.Thread(target=self._pull_ticks, args=(actor,), daemon=True, name="gan-ray-ticks-attached").start()
+
     def alive(self) -> bool:
         return self._actor is not None and not self._dead and not self._closed
+
+    def detach(self) -> None:
+        """Stop following the actor (this server closes, or a newer run replaced it here); it trains on."""
+        with self._lock:
+            self._actor, self._closed = None, True
+        self._wake.set()
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the run with a last autosave and end its actor (server shutdown, a released run)."""
@@ -302,7 +343,7 @@ class RayClient:
         import ray
         from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
-        while self._actor is actor and self.node_id is None:
+        while self._actor is actor and self.node_id is None and ray.is_initialized():
             try:  # waits while the actor is pending (no free CPU yet)
                 where = ray.get(actor.where.remote(), timeout=SPAWN_TIMEOUT_S)
                 self.node_id, self.pid = where["node_id"], where["pid"]
@@ -312,7 +353,7 @@ class RayClient:
             except RayActorError as exc:
                 self._died(actor, exc)
                 return
-        while self._actor is actor:
+        while self._actor is actor and ray.is_initialized():  # after ray.shutdown() (tests): nothing to pull
             try:
                 ticks = ray.get(actor.ticks.remote(self.backend.reader), timeout=max(self.call_timeout, 1.0))
             except (GetTimeoutError, ActorUnavailableError):  # a swamped or unreachable node: Ray decides which

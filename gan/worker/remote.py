@@ -89,6 +89,20 @@ class RemoteTrainer(LiveCommands, Waiting):
             remote.schedule(after_step, kind, value)
         return remote
 
+    @classmethod
+    def attached(cls, client, config: Config, *, name: str, autosave_dir: str = "",
+                 autosave_root: str = "") -> RemoteTrainer:
+        """The mirror of a run another app server started on the same cluster (client: attached to its actor).
+        Started already: its ticks bring the whole history, then what it gains; commands go to the same actor."""
+        run = cls(client, config, name=name, autosave_dir=autosave_dir, autosave_root=autosave_root)
+        run._started = True
+        run._spawn = client.spawns
+        run._start_done.set()
+        run._status = replace(run._status, state=RunState.LOADING, reason="following the run another app server "
+                                                                          "started")
+        client.register(run)
+        return run
+
     # --- commands (any thread) -----------------------------------------------------------------------
     def start(self, paused: bool = False, stop_at_step: int | None = None) -> None:
         """Returns at once, like Trainer.start: the run shows LOADING (why: the status's reason) and a thread hands

@@ -11,7 +11,7 @@ import torch
 from gan.core.config import Config
 from gan.engine.history import History
 from gan.engine.run import Run, RunView
-from gan.engine.status import LIVE_STATES, RunState
+from gan.engine.status import LIVE_STATES, FailureKind, RunState
 from gan.engine.trainer import Trainer
 from gan.quality.monitor import MetricsMonitor, quality_columns
 from gan.store.autosave import (
@@ -48,6 +48,7 @@ DEFAULT_TORCH_THREADS = 1
 # (tests, debugging; every viewer refresh then competes with training for the GIL).
 TRAINER_MODES = ("process", "thread")
 DEFAULT_TRAINER_MODE = "process"
+ROOM_POLL_S = 0.25  # on a cluster: how often a server looks for a presenter's run another server started
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +61,16 @@ def is_lab_run(name: str) -> bool:
 
 class RunLimitError(RuntimeError):
     """Starting another run would exceed the cap on concurrently live runs."""
+
+
+class PresenterRunTaken(RunLimitError):
+    """Another app server over the same cluster started (or brought back) the presenter's run at the same moment:
+    this server shows that run instead of starting a second one."""
+
+
+def recovery_banner(note: str) -> str:
+    """What every page says of a run brought back after its node was lost (note: RunRegistry.recovered's text)."""
+    return f"This run's {note.removeprefix('its ')}."
 
 
 def trainer_mode_from_env() -> str:
@@ -108,6 +119,8 @@ class RunRegistry:
         if address is not None:
             self.backend = RayBackend(address, torch_threads=max(1, self.torch_threads))
             self.backend.on_lost = self._recover_lost
+            self._room_epoch = 0  # the newest presenter's run this server knows of (RoomState's epoch)
+            self._closing = threading.Event()
         elif self.mode == "process":
             self.worker = WorkerClient(torch_threads=self.torch_threads)
             self.worker.ensure_started()  # warm now: torch imports while the page draws, Start is then quick
@@ -130,6 +143,9 @@ class RunRegistry:
         self._owners: dict[str, str] = {}  # run name -> the lab participant it belongs to (gan.workshop.lab)
         self._counter = 0
         self._recovering: str | None = None  # the run recover() is starting (its note survives the start)
+        if self.backend is not None:  # last: it reads what is set above
+            self._look_at_room()  # now, not in ROOM_POLL_S: a Start right away must claim the newest epoch
+            threading.Thread(target=self._watch_room, daemon=True, name="gan-ray-room").start()
 
     def live_runs(self) -> list[RunView]:
         with self._lock:
@@ -153,6 +169,8 @@ class RunRegistry:
             if owner is None:
                 self._check_cap()
             self._counter += 1
+            if self.backend is not None and owner is None:  # cluster-wide names: the epoch this start claims
+                name = name or f"run-{self._room_epoch + 1}"
             name = name or f"run-{self._counter}"
             if name in self._runs and (self._runs[name].is_alive() or self._runs[name].state in LIVE_STATES):
                 raise RunLimitError(f"a run named {name!r} is live already")
@@ -191,7 +209,68 @@ class RunRegistry:
 
     def _worker_for_new_run(self):
         """Where a new run trains: the worker process, a Ray actor of its own, or None (this process)."""
-        return self.backend.client() if self.backend is not None else self.worker
+        if self.backend is None:
+            return self.worker
+        client = self.backend.client()
+        client.ensure_started()  # its actor exists (and has a name) before the run is published to the room
+        return client
+
+    # --- the presenter's run across app servers (a Ray cluster's RoomState) -------------------------------
+    def _claim_presenter(self) -> int:  # caller holds self._lock
+        epoch = self.backend.room_call("claim", self._room_epoch)
+        if epoch is None:
+            raise PresenterRunTaken("another app server started the presenter's run at the same moment: this page "
+                                    "shows that run")
+        return epoch
+
+    def _publish_presenter(self, epoch: int, trainer) -> None:  # caller holds self._lock
+        entry = {"name": trainer.name, "actor": trainer.client.actor_name, "config": trainer.config.to_dict(),
+                 "autosave_dir": trainer.autosave_dir, "autosave_root": trainer.autosave_root,
+                 "note": self.recovered.get(trainer.name) if self._recovering == trainer.name else None}
+        if self.backend.room_call("publish", epoch, entry):
+            self._room_epoch = epoch
+
+    def _watch_room(self) -> None:
+        """Show the presenter's run another app server started (or brought back), within ROOM_POLL_S."""
+        while not self._closing.wait(ROOM_POLL_S):
+            self._look_at_room()
+
+    def _look_at_room(self) -> None:
+        try:
+            epoch, entry = self.backend.room_call("view")
+            if epoch > self._room_epoch and entry is not None and entry["epoch"] == epoch:
+                self._attach_presenter(entry)
+        except Exception:  # noqa: BLE001 — a slow or restarting head: the next look tries again
+            log.debug("the room actor did not answer", exc_info=True)
+
+    def _attach_presenter(self, entry: dict) -> None:
+        try:
+            client = self.backend.attach(entry["actor"])
+        except ValueError:  # its actor is gone (its server ended it): nothing to show, and this server may Start
+            with self._lock:
+                self._room_epoch = max(self._room_epoch, entry["epoch"])
+            return
+        trainer = RemoteTrainer.attached(client, Config.from_dict(entry["config"]), name=entry["name"],
+                                         autosave_dir=entry["autosave_dir"], autosave_root=entry["autosave_root"])
+        with self._lock:
+            if entry["epoch"] <= self._room_epoch:  # started here meanwhile
+                client.detach()
+                return
+            self._room_epoch = entry["epoch"]
+            previous = self._runs.get(self._current) if self._current not in (None, entry["name"]) else None
+            replaced = self._runs.get(entry["name"])
+            self._runs[entry["name"]] = trainer
+            self._owners.pop(entry["name"], None)
+            self._current = entry["name"]
+            if entry.get("note"):  # brought back after its node was lost, by another app server: say so here too
+                self.recovered[entry["name"]] = entry["note"]
+                trainer.add_note(recovery_banner(entry["note"]))
+            else:
+                self.recovered.pop(entry["name"], None)
+            self._start_monitor(trainer)
+        for old in (replaced, previous):  # the presenter's previous run, finished: its charts stay, its CPU goes
+            if old is not None and old is not trainer and not old.is_alive() and old.state not in LIVE_STATES:
+                self._release(old)
 
     @property
     def remote(self) -> bool:
@@ -220,6 +299,13 @@ class RunRegistry:
                 "Stop it first (or raise GAN_LIVE_MAX_RUNS to allow more at once).")
 
     def _register_and_start(self, trainer: Run, paused: bool, owner: str | None = None) -> Run:  # holds _lock
+        epoch = None
+        if self.backend is not None and owner is None:
+            try:
+                epoch = self._claim_presenter()
+            except PresenterRunTaken:
+                self._release(trainer)  # its actor was made for nothing
+                raise
         if self.torch_threads > 0:
             # Process-wide in torch: intra-op threads for every run in this server.
             torch.set_num_threads(self.torch_threads)
@@ -240,6 +326,8 @@ class RunRegistry:
             return trainer
         self._owners.pop(trainer.name, None)
         self._current = trainer.name
+        if epoch is not None:
+            self._publish_presenter(epoch, trainer)
         if self._preview is not None and self._preview.run_dir != trainer.run_dir:
             # The presenter started something else instead of continuing: the interrupted run stays on disk
             # but is no longer offered (the next start of the app would otherwise offer it again).
@@ -254,9 +342,13 @@ class RunRegistry:
 
     @staticmethod
     def _release(run) -> None:
-        """End a replaced or finished run's Ray actor (its mirror keeps the charts)."""
-        if isinstance(getattr(run, "client", None), RayClient):
-            threading.Thread(target=run.client.shutdown, daemon=True, name=f"gan-release-{run.name}").start()
+        """End a replaced or finished run's Ray actor (its mirror keeps the charts); one another app server
+        started is only no longer followed here (that server ends it)."""
+        client = getattr(run, "client", None)
+        if isinstance(client, RayClient) and client.attached:
+            client.detach()
+        elif isinstance(client, RayClient):
+            threading.Thread(target=client.shutdown, daemon=True, name=f"gan-release-{run.name}").start()
 
     def recover(self, name: str) -> Run | None:
         """A run whose cluster node was lost, continued from its newest autosave on another node, as the same
@@ -264,8 +356,8 @@ class RunRegistry:
         with self._lock:
             run = self._runs.get(name)
             owner = self._owners.get(name)
-        if run is None or run.run_dir is None:
-            return None
+        if run is None or run.run_dir is None or run.status().failure != FailureKind.NODE_LOST:
+            return None  # gone, never saved, or already back (another app server brought it back first)
         try:
             path, state, skipped = latest_valid(run.run_dir, self.runs_root)
         except (StorageError, OSError):
@@ -279,12 +371,15 @@ class RunRegistry:
         state = dict(state, history=history.state_dict())
         offer = Interrupted(run.run_dir, name, step, path.stat().st_mtime, path, state, tuple(skipped))
         self._recovering = name
+        self.recovered[name] = note  # before the start: the room's entry carries it to the other app servers
         try:
             new = self.continue_run(offer, owner=owner)
+        except BaseException:
+            self.recovered.pop(name, None)
+            raise
         finally:
             self._recovering = None
-        self.recovered[new.name] = note
-        new.add_note(f"This run's {note[4:]}.")
+        new.add_note(recovery_banner(note))
         return new
 
     def _recover_lost(self, names: list[str]) -> None:
@@ -296,6 +391,8 @@ class RunRegistry:
     def _recover_quietly(self, name: str) -> None:
         try:
             self.recover(name)
+        except PresenterRunTaken:
+            pass  # another app server brought it back first: _watch_room shows its run
         except Exception:  # noqa: BLE001 — the run stays failed with its cause; Continue is offered as for any failure
             log.exception("could not bring run %s back after its node was lost", name)
 
@@ -425,7 +522,17 @@ class RunRegistry:
             self._current = None  # pragma: no mutate ("" is falsy like None: current() reads neither)
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Stop every run and end the training worker process (server shutdown, test fixtures)."""
+        """Stop every run and end the training worker process (server shutdown, test fixtures). On a cluster, a
+        run another app server started is left training: this server only stops following it."""
+        if self.backend is not None:
+            self._closing.set()
+            with self._lock:
+                attached = {n: r for n, r in self._runs.items()
+                            if getattr(getattr(r, "client", None), "attached", False)}
+                for name in attached:
+                    del self._runs[name]
+            for run in attached.values():
+                run.client.detach()
         stopped = self.stop_all(timeout)
         if self.worker is not None:
             self.worker.shutdown(timeout)

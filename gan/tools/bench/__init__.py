@@ -12,6 +12,7 @@ import time
 import torch
 
 from gan.tools.bench.browser import CHROMIUM, CHROMIUM_ARGS, STEP_RE, heap_mb, must_read_step, part_browser, read_step
+from gan.tools.bench.cluster import RAY_KEYS, part_ray
 from gan.tools.bench.common import REPO, TINY, log
 from gan.tools.bench.lab import LAB_KEYS, part_lab
 from gan.tools.bench.render import chart_specs, part_render
@@ -59,7 +60,7 @@ __all__ = [
     "CHROMIUM", "CHROMIUM_ARGS", "STEP_RE", "read_step", "must_read_step", "heap_mb", "part_browser",
     "steps_per_sec", "part_viewers",
     "AUTOSAVE_RE", "SOAK_MARGIN_S", "autosave_files", "soak_warmup_s", "soak_schedule", "check_autosaves",
-    "part_soak", "LAB_KEYS", "part_lab",
+    "part_soak", "LAB_KEYS", "part_lab", "RAY_KEYS", "part_ray",
     "GOALS", "print_table",
 ]
 
@@ -71,12 +72,15 @@ __all__ = [
 #   viewers                  viewers.py    a presenter and N simulated tabs on the real app
 #   soak                     soak.py       an hour of a workshop (--minutes)
 #   lab                      lab.py        everyone trains: sharing designs, then participants on the real app
+#   ray                      cluster.py    the app on a Ray cluster of this machine vs its worker process
 # With --json the last line printed is one JSON object holding every key (null where a part was not run or
 # failed; ``errors`` says why).
 KEYS = ("trainer_vs_bare", "dashboard_vs_headless", "render_ms", "rss_growth_mb", "tab_heap_growth_mb",
-        "seconds_to_score_7", "score_120s", "score_120s_textbook", "score_120s_worst", "fd_120s_worst", *LAB_KEYS)
-PARTS = ("overhead", "autosave", "render", "rss", "browser", "score", "viewers", "soak", "lab")
-DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("soak", "lab"))  # an hour / 15 minutes: only when asked for
+        "seconds_to_score_7", "score_120s", "score_120s_textbook", "score_120s_worst", "fd_120s_worst",
+        *LAB_KEYS, *RAY_KEYS)
+PARTS = ("overhead", "autosave", "render", "rss", "browser", "score", "viewers", "soak", "lab", "ray")
+# an hour / 15 minutes / a Ray cluster: only when asked for
+DEFAULT_PARTS = tuple(p for p in PARTS if p not in ("soak", "lab", "ray"))
 # The first paragraph of the old module docstring, kept word for word as --help's description.
 DESCRIPTION = "`python -m gan bench`: numbers, not adjectives."
 
@@ -117,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="soak part: simulated viewers connected for the whole soak")
     p.add_argument("--soak-sample-s", type=_positive, default=30.0,
                    help="soak part: seconds between samples (RSS, step, viewers, autosave files)")
+    p.add_argument("--ray-viewers", type=_counts_one, default=30, help="ray part: viewers of the presenter's run (30)")
+    p.add_argument("--ray-servers", type=_counts_one, default=2,
+                   help="ray part: app servers over the one cluster (2: the viewers split between them)")
+    p.add_argument("--ray-window-s", type=_positive, default=20.0, help="ray part: measuring windows (20 s)")
+    p.add_argument("--ray-warmup-s", type=_positive, default=10.0)
+    p.add_argument("--ray-recovery-bound-s", type=_positive, default=180.0,
+                   help="ray part: give up on a lost node's run after this long (180 s; the goal is 60)")
     p.add_argument("--lab-runs", type=_counts_one, default=8, help="lab part: participant runs (8)")
     p.add_argument("--lab-tabs", type=_counts_one, default=30, help="lab part: participant tabs in all (30)")
     p.add_argument("--lab-stalled", type=int, default=10, help="lab part: tabs that stop reading (10)")
@@ -180,6 +191,7 @@ def apply_quick(args) -> None:
     args.lab_runs, args.lab_tabs, args.lab_stalled, args.lab_stall_s = 2, 4, 1, 5.0
     args.lab_race_s, args.lab_design_s, args.lab_window_s, args.lab_warmup_s = 20.0, 2.0, 4.0, 1.0
     args.lab_metrics_every = 20
+    args.ray_viewers, args.ray_window_s, args.ray_warmup_s = 4, 4.0, 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.update(part_soak(args))
             elif part == "lab":
                 results.update(part_lab(args, cfg))
+            elif part == "ray":
+                results.update(part_ray(args))
             elif part == "score":
                 data = cached_dataset(cfg.dataset, cfg.data_dir, "cpu")
                 results.update(part_score(args, cfg, {r: Evaluator.for_dataset(data, ruler=r) for r in "AB"}))

@@ -10,7 +10,12 @@ GOALS = {"trainer_vs_bare": (">=", 0.95), "monitor_vs_trainer": (">=", 0.95), "d
          "lab_seconds_to_score_7_worst": ("<=", 180), "lab_presenter_vs_solo": (">=", 0.5), "lab_rss_mb": ("<=", 4096),
          "lab_sharing_efficiency": (">=", 0.85), "lab_room_refresh_median": (">=", 0.9),
          "lab_server_ms_per_refresh": ("<=", 6.0), "lab_pause_s": ("<=", 1.0), "lab_queue_start_s": ("<=", 2.0),
-         "lab_stalled_rss_growth_mb": ("<=", 100), "lab_stalled_others_refresh_median": (">=", 0.9)}
+         "lab_stalled_rss_growth_mb": ("<=", 100), "lab_stalled_others_refresh_median": (">=", 0.9),
+         # issue 29, past one machine (`--parts ray`)
+         "ray_vs_process": (">=", 0.9), "ray_pause_to_last_viewer_s": ("<=", 1.5),
+         "ray_two_servers_step_gap_s": ("<=", 1.0),
+         "ray_two_servers_vs_one_viewer": (">=", 0.9), "ray_node_loss_recovery_s": ("<=", 60),
+         "ray_node_loss_lost_s": ("<=", 30)}
 LAB_ROWS = (
     ("lab_runs", "participant runs trained at once, beside the presenter's"),
     ("lab_seconds_to_score_7_worst", "the slowest of them: seconds from its Start to score 7 on the Room wall"),
@@ -32,6 +37,21 @@ LAB_ROWS = (
     ("lab_stalled_rss_growth_net_mb", "the stall's growth less that trend, MB"),
     ("lab_stalled_others_refresh_median", "the other tabs' refreshes per s meanwhile"),
     ("lab_stalled_recovered", "stalled tabs that refresh again once they read"),
+)
+
+RAY_ROWS = (
+    ("ray_vs_process", "a run as a Ray actor / in today's worker process, steps/s (presenter's tab open)"),
+    ("ray_process_steps_per_sec", "worker process: steps/s"),
+    ("ray_actor_steps_per_sec", "Ray actor: steps/s"),
+    ("ray_pause_to_last_viewer_s", "the presenter's Pause -> the last viewer shows it, s"),
+    ("ray_viewers", "viewers connected"),
+    ("ray_two_servers_step_gap_s", "two app servers: the widest gap between the steps they show, s of training"),
+    ("ray_two_servers_vs_one_viewer", "steps/s with both servers' viewers / with the presenter's tab alone"),
+    ("ray_node_loss_recovery_s", "a node killed -> its run trains again on the other node, s"),
+    ("ray_node_loss_lost_s", "training lost (newest autosave to the kill), s"),
+    ("ray_process_rss_mb", "worker-process app: server + worker, summed PSS, MB"),
+    ("ray_cluster_rss_mb", "Ray app: server + head + raylets + actor, summed PSS, MB"),
+    ("ray_extra_rss_mb", "the Ray backend's extra memory, MB"),
 )
 
 
@@ -102,6 +122,9 @@ def print_table(r: dict) -> None:
               "tracebacks and ERROR lines in the server's log over the whole part")
     if r.get("lab_runs") is not None or r.get("lab_sharing_efficiency") is not None:
         for key, what in LAB_ROWS:
+            print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
+    if any(r.get(key) is not None for key, _ in RAY_ROWS):
+        for key, what in RAY_ROWS:
             print(f"{key:<22} {fmt(r.get(key)):>10}  {_verdict(key, r.get(key)):<18} {what}")
     if r.get("soak_minutes") is not None:
         mins = f"{r['soak_minutes']:.1f} min, {r.get('soak_viewers')} viewers"

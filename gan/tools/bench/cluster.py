@@ -1,0 +1,208 @@
+"""The ray part: the app on a real Ray cluster on this machine (gan.tools.raycluster: a head and two worker nodes),
+against today's worker process, as a presenter and viewers meet it. Must not touch the user's runs folder or a Ray
+the user runs (its cluster is its own, on free ports); the servers are server.py's, the tabs gan/tools/viewers/.
+
+One session, in order: (1) a server with the worker process: the presenter's run, steps/s and memory; (2) a server
+on the cluster: the same, then 30 viewers and the presenter's Pause; (3) a second server over the same cluster: its
+viewers and the first server's agree step for step; (4) the node that hosts the run killed: how long until the run
+trains again, and how much training it lost."""
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from gan.tools import procs
+from gan.tools.bench.common import log
+from gan.tools.bench.lab import pss_mb
+from gan.tools.bench.server import free_port, start_app_server, stop_app_server, wait_http
+from gan.tools.bench.viewers import press_start, steps_per_sec
+
+RAY_KEYS = ("ray_vs_process", "ray_pause_to_last_viewer_s", "ray_two_servers_step_gap_s",
+            "ray_two_servers_vs_one_viewer", "ray_node_loss_recovery_s", "ray_node_loss_lost_s", "ray_extra_rss_mb",
+            "ray_process_steps_per_sec", "ray_actor_steps_per_sec", "ray_process_rss_mb", "ray_cluster_rss_mb",
+            "ray_viewers")
+
+
+def _shows(*states):
+    return lambda v: v.status() is not None and v.status().state in states
+
+
+def _window_rate(clients, seconds: float) -> float | None:
+    """Steps/s the tabs saw over the last ``seconds``."""
+    t1 = time.monotonic()
+    return steps_per_sec([c.status_log for c in clients], t1 - seconds, t1)
+
+
+def actor_pids(cluster) -> list[int]:
+    """The run actors' processes (Ray names them ray::RunActor)."""
+    return [pid for pid in cluster.pids() if "RunActor" in procs.cmdline(pid)]
+
+
+async def _measure_server(url: str, token: str, args) -> tuple[object, float | None]:
+    """The presenter's tab: Start, warm up, then steps/s over the window (the tab stays open for what follows)."""
+    from gan.tools.viewers import Viewer
+
+    presenter = await Viewer(url, f"token={token}", name="presenter").connect(args.viewer_connect_timeout)
+    await press_start(presenter)
+    await asyncio.sleep(args.ray_warmup_s)  # measuring, not synchronising: the first steps are slower
+    await asyncio.sleep(args.ray_window_s)
+    return presenter, _window_rate([presenter], args.ray_window_s)
+
+
+async def _process_session(url: str, token: str, server_pid: int, args) -> dict:
+    presenter, rate = await _measure_server(url, token, args)
+    try:
+        return {"ray_process_steps_per_sec": rate,
+                "ray_process_rss_mb": pss_mb([server_pid, *procs.descendants(server_pid)])}
+    finally:
+        await presenter.close()
+
+
+async def _ray_session(urls: list[str], token: str, server_pids: list[int], cluster, args) -> dict:
+    from gan.tools.viewers import close_viewers, open_viewers, wait_all
+
+    presenter, rate = await _measure_server(urls[0], token, args)
+    out: dict = {"ray_actor_steps_per_sec": rate,
+                 "ray_cluster_rss_mb": pss_mb([p for s in server_pids[:1] for p in [s, *procs.descendants(s)]]
+                                              + cluster.pids())}
+    viewers: list = []
+    try:
+        # (2) 30 viewers on the first server; the presenter's Pause until the last of them shows it.
+        viewers, failed = await open_viewers(urls[0], args.ray_viewers, timeout=args.viewer_connect_timeout,
+                                             prefix="v")
+        if failed:
+            log(f"ray: {len(failed)} of {args.ray_viewers} viewers did not connect, e.g. {failed[0]}")
+        if await wait_all(viewers, _shows("Running"), 60) is None:
+            raise RuntimeError("not every viewer showed the run Running within 60 s")
+        sent = await presenter.click("Pause")
+        out["ray_pause_to_last_viewer_s"] = await wait_all(viewers, _shows("Paused"), args.viewer_action_timeout,
+                                                           since=sent)
+        await presenter.click("Resume")
+        if await wait_all([presenter, *viewers], _shows("Running"), 60) is None:
+            raise RuntimeError("the run did not resume")
+        out["ray_viewers"] = len(viewers)
+
+        # (3) a second server over the same cluster: half the viewers there; both show the same step.
+        if len(urls) > 1:
+            out.update(await _two_servers(urls, viewers, rate, args))
+
+        # (4) the node that hosts the run killed.
+        out.update(await _node_loss(cluster, presenter, args))
+        return out
+    finally:
+        await close_viewers(viewers)
+        await presenter.close()
+
+
+async def _two_servers(urls: list[str], first: list, one_viewer_rate: float | None, args) -> dict:
+    """Viewers on the second server beside those on the first: the step each side shows at the same moments."""
+    from gan.tools.viewers import close_viewers, open_viewers, wait_all
+
+    half = max(1, len(first) // 2)
+    second, failed = await open_viewers(urls[1], half, timeout=args.viewer_connect_timeout, prefix="w")
+    try:
+        if failed or not second:
+            raise RuntimeError(f"viewers of the second server did not connect: {failed[:1]}")
+        if await wait_all(second, _shows("Running", "Paused"), 60) is None:
+            raise RuntimeError("the second server's viewers never showed the presenter's run")
+        a, b = first[:half], second
+        gaps: list[float] = []
+        t_end = time.monotonic() + args.ray_window_s
+        while time.monotonic() < t_end:  # sampled: how far apart the two sides' steps are, in seconds of training
+            await asyncio.sleep(0.5)
+            sa = max((v.status().step for v in a if v.status()), default=None)
+            sb = max((v.status().step for v in b if v.status()), default=None)
+            rate = _window_rate(a, 5.0)
+            if sa is not None and sb is not None and rate:
+                gaps.append(abs(sa - sb) / rate)
+        both = _window_rate([*a, *b], args.ray_window_s)
+        return {"ray_two_servers_step_gap_s": max(gaps) if gaps else None,
+                "ray_two_servers_vs_one_viewer": both / one_viewer_rate if both and one_viewer_rate else None}
+    finally:
+        await close_viewers(second)
+
+
+async def _node_loss(cluster, presenter, args) -> dict:
+    actors = actor_pids(cluster)
+    if not actors:
+        raise RuntimeError("no RunActor process found on the cluster's nodes")
+    victim = cluster.node_of(actors[0])
+    rate = _window_rate([presenter], 10.0)
+    at = presenter.status().step
+    t0 = time.monotonic()
+    cluster.kill_node(victim)
+    log(f"ray: killed the node of pid {actors[0]} at step {at:,}")
+    # Back: the page shows the run Running again, and its step moves (a new actor on the other node).
+    restored: int | None = None
+    deadline = t0 + args.ray_recovery_bound_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        s = presenter.status()
+        if s is not None and s.state in ("Loading", "Running") and s.step < at and restored is None:
+            restored = s.step  # the first page of the recovered run: its autosave's step
+        if restored is not None and s is not None and s.state == "Running" and s.step > restored:
+            recovery = time.monotonic() - t0
+            return {"ray_node_loss_recovery_s": recovery,
+                    "ray_node_loss_lost_s": (at - restored) / rate if rate else None,
+                    "ray_node_loss_restored_step": restored, "ray_node_loss_killed_at_step": at}
+    raise RuntimeError(f"the run did not train again within {args.ray_recovery_bound_s:.0f} s of its node's loss; "
+                       f"the page says {presenter.alerts()[:2]}")
+
+
+def part_ray(args) -> dict:
+    """The app on a Ray cluster of this machine vs its worker process (see the module's text)."""
+    try:
+        import ray  # noqa: F401  — only to say it is missing
+    except ImportError:
+        raise RuntimeError("Ray is not installed: pip install -r requirements.txt") from None
+    from gan.tools.raycluster import LocalCluster
+
+    token = os.urandom(8).hex()
+    tmp = Path(tempfile.mkdtemp(prefix="gan-live-bench-ray-"))
+    base = dict(os.environ, PYTHONUNBUFFERED="1", GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=str(tmp / "runs"))
+    base.pop("GAN_LIVE_RAY_ADDRESS", None)
+    out: dict = {}
+    bound = 600 + 3 * (args.ray_warmup_s + args.ray_window_s) + args.ray_recovery_bound_s
+
+    def serve(env: dict, name: str):
+        port = free_port()
+        server = start_app_server(port, env, tmp / f"{name}.log")
+        url = f"http://127.0.0.1:{port}/"
+        if not wait_http(url + "_stcore/health", 60):
+            stop_app_server(server)
+            raise RuntimeError(f"the {name} server did not answer within 60 s")
+        return server, url
+
+    # (1) today's worker process
+    server, url = serve(base, "process")
+    try:
+        out.update(asyncio.run(asyncio.wait_for(_process_session(url, token, server.pid, args), bound)))
+    finally:
+        stop_app_server(server)
+    log(f"ray: worker process {out['ray_process_steps_per_sec']} steps/s")
+    cluster = LocalCluster(workers=2, cpus_per_worker=1)  # one run per node: a lost node's run has a free CPU
+    servers = []
+    try:
+        env = dict(base, GAN_LIVE_RAY_ADDRESS=cluster.address, RAY_AUTH_MODE="disabled")  # the cluster's setting
+        for i in range(args.ray_servers):
+            servers.append(serve(env, f"ray-{i}"))
+        urls = [u for _, u in servers]
+        out.update(asyncio.run(asyncio.wait_for(
+            _ray_session(urls, token, [s.pid for s, _ in servers], cluster, args), bound)))
+    except Exception as exc:
+        tail = " ".join((tmp / "ray-0.log").read_text(errors="replace")[-600:].split()) \
+            if (tmp / "ray-0.log").exists() else ""
+        raise RuntimeError(f"{type(exc).__name__}: {exc} | server log: ...{tail}") from exc
+    finally:
+        for s, _ in servers:
+            stop_app_server(s)
+        cluster.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    p, r = out.get("ray_process_steps_per_sec"), out.get("ray_actor_steps_per_sec")
+    out["ray_vs_process"] = r / p if p and r else None
+    if out.get("ray_cluster_rss_mb") is not None and out.get("ray_process_rss_mb") is not None:
+        out["ray_extra_rss_mb"] = out["ray_cluster_rss_mb"] - out["ray_process_rss_mb"]
+    return out
