@@ -90,16 +90,17 @@ class RemoteTrainer(LiveCommands, Waiting):
         return remote
 
     @classmethod
-    def attached(cls, client, config: Config, *, name: str, autosave_dir: str = "",
+    def attached(cls, client, config: Config, *, name: str, step: int = 0, autosave_dir: str = "",
                  autosave_root: str = "") -> RemoteTrainer:
         """The mirror of a run another app server started on the same cluster (client: attached to its actor).
-        Started already: its ticks bring the whole history, then what it gains; commands go to the same actor."""
+        Started already: its ticks bring the whole history, then what it gains; commands go to the same actor.
+        ``step``: where it was when published (a run brought back from an autosave starts there, not at 0)."""
         run = cls(client, config, name=name, autosave_dir=autosave_dir, autosave_root=autosave_root)
         run._started = True
         run._spawn = client.spawns
         run._start_done.set()
-        run._status = replace(run._status, state=RunState.LOADING, reason="following the run another app server "
-                                                                          "started")
+        run._status = replace(run._status, state=RunState.LOADING, step=step,
+                              reason="following the run another app server started")
         client.register(run)
         return run
 

@@ -226,6 +226,7 @@ class RunRegistry:
     def _publish_presenter(self, epoch: int, trainer) -> None:  # caller holds self._lock
         entry = {"name": trainer.name, "actor": trainer.client.actor_name, "config": trainer.config.to_dict(),
                  "autosave_dir": trainer.autosave_dir, "autosave_root": trainer.autosave_root,
+                 "step": trainer.status().step,
                  "note": self.recovered.get(trainer.name) if self._recovering == trainer.name else None}
         if self.backend.room_call("publish", epoch, entry):
             self._room_epoch = epoch
@@ -251,7 +252,8 @@ class RunRegistry:
                 self._room_epoch = max(self._room_epoch, entry["epoch"])
             return
         trainer = RemoteTrainer.attached(client, Config.from_dict(entry["config"]), name=entry["name"],
-                                         autosave_dir=entry["autosave_dir"], autosave_root=entry["autosave_root"])
+                                         step=int(entry.get("step", 0)), autosave_dir=entry["autosave_dir"],
+                                         autosave_root=entry["autosave_root"])
         with self._lock:
             if entry["epoch"] <= self._room_epoch:  # started here meanwhile
                 client.detach()

@@ -10,6 +10,7 @@ trains again, and how much training it lost."""
 import asyncio
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -64,6 +65,11 @@ async def _process_session(url: str, token: str, server_pid: int, args) -> dict:
 async def _ray_session(urls: list[str], token: str, server_pids: list[int], cluster, args) -> dict:
     from gan.tools.viewers import close_viewers, open_viewers, wait_all
 
+    for url in urls[1:]:  # the other servers warm, as in a workshop (the first page imports torch, joins Ray)
+        warm, failed = await open_viewers(url, 1, timeout=args.viewer_connect_timeout, prefix="warm")
+        await close_viewers(warm)
+        if failed:
+            raise RuntimeError(f"the second server's first page failed: {failed[0]}")
     presenter, rate = await _measure_server(urls[0], token, args)
     out: dict = {"ray_actor_steps_per_sec": rate,
                  "ray_cluster_rss_mb": pss_mb([p for s in server_pids[:1] for p in [s, *procs.descendants(s)]]
@@ -106,8 +112,9 @@ async def _two_servers(urls: list[str], first: list, one_viewer_rate: float | No
     try:
         if failed or not second:
             raise RuntimeError(f"viewers of the second server did not connect: {failed[:1]}")
-        if await wait_all(second, _shows("Running", "Paused"), 60) is None:
-            raise RuntimeError("the second server's viewers never showed the presenter's run")
+        if await wait_all(second, _shows("Running", "Paused"), 120) is None:
+            raise RuntimeError(f"the second server's viewers never showed the presenter's run: {second[0].status()} "
+                               f"{second[0].alerts()[:2]}")
         a, b = first[:half], second
         gaps: list[float] = []
         t_end = time.monotonic() + args.ray_window_s
@@ -120,6 +127,7 @@ async def _two_servers(urls: list[str], first: list, one_viewer_rate: float | No
                 gaps.append(abs(sa - sb) / rate)
         both = _window_rate([*a, *b], args.ray_window_s)
         return {"ray_two_servers_step_gap_s": max(gaps) if gaps else None,
+                "ray_two_servers_step_gap_median_s": statistics.median(gaps) if gaps else None,
                 "ray_two_servers_vs_one_viewer": both / one_viewer_rate if both and one_viewer_rate else None}
     finally:
         await close_viewers(second)

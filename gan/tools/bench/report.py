@@ -46,6 +46,7 @@ RAY_ROWS = (
     ("ray_pause_to_last_viewer_s", "the presenter's Pause -> the last viewer shows it, s"),
     ("ray_viewers", "viewers connected"),
     ("ray_two_servers_step_gap_s", "two app servers: the widest gap between the steps they show, s of training"),
+    ("ray_two_servers_step_gap_median_s", "the same gap, median of the samples (each page refreshes once a second)"),
     ("ray_two_servers_vs_one_viewer", "steps/s with both servers' viewers / with the presenter's tab alone"),
     ("ray_node_loss_recovery_s", "a node killed -> its run trains again on the other node, s"),
     ("ray_node_loss_lost_s", "training lost (newest autosave to the kill), s"),
