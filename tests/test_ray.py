@@ -180,6 +180,26 @@ def test_runs_are_actors_spread_over_the_nodes_and_answer_the_same_commands(regi
     assert _trains(b, 10)  # the other run never noticed
 
 
+
+def test_an_actor_ray_kills_fails_its_run_with_the_cause_and_is_offered_for_continue(registry, cluster):
+    """As when Ray's memory monitor kills a worker: the node lives, the actor is gone. Not a node loss: the run
+    fails with Ray's own first line, stays failed (nothing restarts it behind the presenter's back), and the
+    presenter is offered Continue from its newest autosave."""
+    import ray
+
+    run = registry.start(Config(**SMALL), name="run-k")
+    assert _trains(run, 20), run.status()
+    assert poll(lambda: any(Path(run.run_dir).glob("autosave-*.pt")), 60), "no autosave yet"
+    ray.kill(ray.get_actor(run.client.actor_name, namespace=ray_client.NAMESPACE), no_restart=True)
+    assert poll(lambda: run.status().state == RunState.FAILED, 60), run.status()
+    status = run.status()
+    assert status.failure == FailureKind.WORKER_DIED and "Ray actor died" in status.reason, status
+    offer = registry.continue_offer()
+    assert offer is not None and offer.name == "run-k" and offer.step > 0
+    assert registry.get("run-k") is run and "run-k" not in registry.recovered
+    back = registry.continue_run(offer)
+    assert _trains(back, 10), back.status()
+
 def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(registry, cluster):
     _wait_cluster_cpus(cluster, 4)
     a = registry.start(Config(**SMALL), name="run-a")
