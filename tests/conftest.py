@@ -77,3 +77,18 @@ def app_registry(monkeypatch):
         registry.close(timeout=10.0)
         get_registry().close(timeout=10.0)  # the same object unless the test cleared the cache
         st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, for one test module (test_browser.py, test_lab_browser.py); a module that
+    needs its server up first defines its own (test_livechart.py, test_projector.py)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from gan.tools.bench.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

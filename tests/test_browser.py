@@ -19,11 +19,9 @@ import pytest
 
 from gan.tools import procs
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
+from gan.tools.bench.browser import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 STEP = re.compile(r"Step ([\d,]+)")
 TOKEN = "browser-test-token"
 
@@ -64,16 +62,6 @@ def screenshot(tmp_path_factory) -> Path:
     path = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots") / "dashboard.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

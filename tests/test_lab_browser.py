@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 
 from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
+from gan.tools.bench.browser import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 TOKEN = "lab-browser-token"
 LOAD_MS = 90_000  # the first page of a fresh server imports torch and spawns the workers on a loaded 2-core box
 
@@ -36,16 +34,6 @@ def server(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/"
     finally:
         stop_app_server(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def status(page) -> str:

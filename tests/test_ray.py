@@ -200,7 +200,7 @@ def test_an_actor_ray_kills_fails_its_run_with_the_cause_and_is_offered_for_cont
     back = registry.continue_run(offer)
     assert _trains(back, 10), back.status()
 
-def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(registry, cluster):
+def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(registry, cluster, caplog):
     _wait_cluster_cpus(cluster, 4)
     a = registry.start(Config(**SMALL), name="run-a")
     b = registry.start(Config(**SMALL), name="run-b", replace=False)
@@ -220,7 +220,10 @@ def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(reg
     cluster.kill_node(victim)
     try:
         assert poll(lambda: a.status().failure == FailureKind.NODE_LOST, 60), a.status()
-        assert poll(lambda: registry.get("run-a") not in (a, None), 60), "the run did not come back"
+        came_back = poll(lambda: registry.get("run-a") not in (a, None), 60)
+        if not came_back:
+            print(caplog.text)  # why: the registry logs a recovery that failed
+        assert came_back, ("the run did not come back", registry.get("run-a") and registry.get("run-a").status())
         back = registry.get("run-a")
         assert _trains(back, 10, timeout=90), back.status()
         assert time.monotonic() - t0 < 60 + 30  # the bench measures the 60 s goal; this bounds a loaded CI box
@@ -286,7 +289,7 @@ def test_two_app_servers_over_one_cluster_show_the_same_run_and_one_start_wins(c
                 await asyncio.gather(presenter.click("Start", timeout=60), second.click("Start", timeout=60))
                 for tab in (presenter, second, viewer):
                     assert await tab.wait_until(lambda v: shows("Running")(v) and v.status().step > 0, 90), \
-                        (tab.name, tab.status(), tab.alerts())
+                        (tab.name, tab.status(), tab.alerts(), tab.exceptions(), tab.markdown()[:4])
                 assert poll(lambda: len(actor_pids(cluster)) == 1, 60), actor_pids(cluster)  # the old one released
             finally:
                 await second.close()

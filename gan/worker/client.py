@@ -90,7 +90,33 @@ def _pin_threads(cores: set) -> None:
             pass  # the thread ended meanwhile
 
 
-class WorkerClient:
+class RunTable:
+    """The runs a client's process (or actor) hosts, by name: whom each tick and reply is for. Shared by
+    WorkerClient and gan.worker.ray_client.RayClient; the subclass sets up nothing for it."""
+
+    def __init__(self):
+        self._runs: dict[str, RunMirror] = {}
+        self._runs_lock = threading.Lock()
+
+    def run_count(self) -> int:
+        """How many runs it hosts now (a lab's pool puts the next run on the least busy worker)."""
+        with self._runs_lock:
+            return len(self._runs)
+
+    def register(self, run: RunMirror) -> None:
+        with self._runs_lock:
+            self._runs[run.name] = run
+
+    def forget(self, name: str) -> None:
+        with self._runs_lock:
+            self._runs.pop(name, None)
+
+    def _run(self, name: str) -> RunMirror | None:
+        with self._runs_lock:
+            return self._runs.get(name)
+
+
+class WorkerClient(RunTable):
     """One training process and the pipes to it. Thread-safe; one command at a time.
 
     Spawns gan.worker.process in its own process (kept warm, so Start answers in well under a second), sends it
@@ -109,8 +135,7 @@ class WorkerClient:
         self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
         self._unpinned: set = set()
         self._lock = threading.Lock()  # one command in flight; also guards spawning
-        self._runs: dict[str, RunMirror] = {}
-        self._runs_lock = threading.Lock()
+        super().__init__()
         self._proc = None
         self._cmd = None
         self._next_id = 0
@@ -241,24 +266,7 @@ class WorkerClient:
             self._answered = True
         return deliver_reply(cmd, reply, self._run(cmd.name) if reply.status is not None else None)
 
-    # --- runs and ticks ---------------------------------------------------------------------------------
-    def run_count(self) -> int:
-        """How many runs this worker hosts now (a lab's pool puts the next run on the least busy worker)."""
-        with self._runs_lock:
-            return len(self._runs)
-
-    def register(self, run: RunMirror) -> None:
-        with self._runs_lock:
-            self._runs[run.name] = run
-
-    def forget(self, name: str) -> None:
-        with self._runs_lock:
-            self._runs.pop(name, None)
-
-    def _run(self, name: str) -> RunMirror | None:
-        with self._runs_lock:
-            return self._runs.get(name)
-
+    # --- ticks ------------------------------------------------------------------------------------------
     def _read_ticks(self, proc, conn) -> None:
         """The one reader of the tick pipe: mirrors each run; on EOF the worker is dead."""
         while True:

@@ -66,10 +66,11 @@ class RoomState:
 
     def claim(self, seen_epoch: int) -> int | None:
         """The next epoch, when the caller's view (``seen_epoch``) is still the newest; None: another server was
-        first (its run is or will be the current one)."""
-        if seen_epoch != self.epoch:
+        first (its run is or will be the current one). A caller that knows a newer epoch than this record (the
+        record was made again after its head restarted) carries the count on."""
+        if seen_epoch < self.epoch:
             return None
-        self.epoch += 1
+        self.epoch = seen_epoch + 1
         return self.epoch
 
     def publish(self, epoch: int, entry: dict) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gan.engine.status import FailureKind
 from gan.worker import messages as p
-from gan.worker.client import CALL_TIMEOUT_S, SPAWN_TIMEOUT_S, RunMirror, WorkerError, deliver_reply
+from gan.worker.client import CALL_TIMEOUT_S, SPAWN_TIMEOUT_S, RunTable, WorkerError, deliver_reply
 from gan.worker.process import TICK_S
 from gan.worker.ray_actor import RoomState, RunActor
 
@@ -155,10 +155,7 @@ class RayBackend:
         self.reader = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.on_lost = None
         self.actor_class = ray.remote(RunActor)
-        # The presenter's run, cluster-wide: created by the first server, found by the others (never placed on a
-        # CPU a run needs; detached: it outlives the server that created it).
-        self.room = ray.remote(RoomState).options(name=ROOM_NAME, namespace=NAMESPACE, get_if_exists=True,
-                                                 lifetime="detached", num_cpus=0, max_concurrency=1).remote()
+        self.room = self._room()
 
     def client(self) -> RayClient:
         return RayClient(self)
@@ -181,11 +178,28 @@ class RayBackend:
         client.attach(ray.get_actor(actor_name, namespace=NAMESPACE), actor_name)
         return client
 
-    def room_call(self, method: str, *args, timeout: float = 5.0):
-        """One call to the room actor (claim, publish, view)."""
+    @staticmethod
+    def _room():
+        """The presenter's run, cluster-wide: made by the first server, found by the others. On the head node
+        (its "node:__internal_head__" resource), so it shares the fate of the cluster, never of a worker node
+        that may be lost; no CPU (it never takes a run's slot); detached: it outlives the server that made it."""
         import ray
 
-        return ray.get(getattr(self.room, method).remote(*args), timeout=timeout)
+        return ray.remote(RoomState).options(name=ROOM_NAME, namespace=NAMESPACE, get_if_exists=True,
+                                             lifetime="detached", num_cpus=0, max_concurrency=1,
+                                             resources={"node:__internal_head__": 0.001}).remote()
+
+    def room_call(self, method: str, *args, timeout: float = 5.0):
+        """One call to the room actor (claim, publish, view); a room that died (its head restarted) is made
+        again and asked once more (RoomState.claim carries the epochs on)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        try:
+            return ray.get(getattr(self.room, method).remote(*args), timeout=timeout)
+        except RayActorError:
+            self.room = self._room()
+            return ray.get(getattr(self.room, method).remote(*args), timeout=timeout)
 
     @staticmethod
     def node_alive(node_id: str | None) -> bool:
@@ -208,7 +222,7 @@ class RayBackend:
                 for n in ray.nodes() if n.get("Alive")]
 
 
-class RayClient:
+class RayClient(RunTable):
     """One run's actor and the link to it: the same surface as gan.worker.client.WorkerClient, so RemoteTrainer
     mirrors a run on a cluster exactly as one in the local worker process. Thread-safe; one command at a time.
 
@@ -225,8 +239,7 @@ class RayClient:
         self.attached = False  # another app server started this run: this one follows it and never ends it
         self.pid: int | None = None
         self._lock = threading.Lock()
-        self._runs: dict[str, RunMirror] = {}
-        self._runs_lock = threading.Lock()
+        super().__init__()
         self._actor = None
         self._dead = False
         self._closed = False  # released by the registry: a finished run's actor gives its CPU back for good
@@ -321,23 +334,7 @@ class RayClient:
                 self.shutdown()  # its only run is gone: give the CPU back
         return deliver_reply(cmd, reply, self._run(cmd.name) if reply.status is not None else None)
 
-    # --- runs and ticks ---------------------------------------------------------------------------------
-    def run_count(self) -> int:
-        with self._runs_lock:
-            return len(self._runs)
-
-    def register(self, run: RunMirror) -> None:
-        with self._runs_lock:
-            self._runs[run.name] = run
-
-    def forget(self, name: str) -> None:
-        with self._runs_lock:
-            self._runs.pop(name, None)
-
-    def _run(self, name: str) -> RunMirror | None:
-        with self._runs_lock:
-            return self._runs.get(name)
-
+    # --- ticks ------------------------------------------------------------------------------------------
     def _pull_ticks(self, actor) -> None:
         """The one reader of this actor's ticks: where it was placed, then what each run gained, every TICK_S."""
         import ray
