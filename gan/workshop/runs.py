@@ -344,12 +344,15 @@ class RunRegistry:
 
     @staticmethod
     def _release(run) -> None:
-        """End a replaced or finished run's Ray actor (its mirror keeps the charts); one another app server
-        started is only no longer followed here (that server ends it)."""
+        """End a replaced or finished run's Ray actor (its mirror keeps the charts). Whichever server started it:
+        a finished run's actor only holds a CPU, and the server that started it may be gone. A live one another
+        server started is only no longer followed here."""
         client = getattr(run, "client", None)
-        if isinstance(client, RayClient) and client.attached:
+        if not isinstance(client, RayClient):
+            return
+        if client.attached and (run.is_alive() or run.state in LIVE_STATES):
             client.detach()
-        elif isinstance(client, RayClient):
+        else:
             threading.Thread(target=client.shutdown, daemon=True, name=f"gan-release-{run.name}").start()
 
     def recover(self, name: str) -> Run | None:

@@ -1,11 +1,11 @@
-"""The ray part: the app on a real Ray cluster on this machine (gan.tools.raycluster: a head and two worker nodes),
-against today's worker process, as a presenter and viewers meet it. Must not touch the user's runs folder or a Ray
-the user runs (its cluster is its own, on free ports); the servers are server.py's, the tabs gan/tools/viewers/.
+"""The ray part: the app on a real Ray cluster of this machine (gan.tools.raycluster) against its worker process.
+Must not touch the user's runs folder or a Ray the user runs (its cluster is its own); servers are server.py's."""
 
-One session, in order: (1) a server with the worker process: the presenter's run, steps/s and memory; (2) a server
-on the cluster: the same, then 30 viewers and the presenter's Pause; (3) a second server over the same cluster: its
-viewers and the first server's agree step for step; (4) the node that hosts the run killed: how long until the run
-trains again, and how much training it lost."""
+# One session, in order, as a presenter and viewers meet it: (1) a server with the worker process: the presenter's
+# run, steps/s and memory; (2) servers on the cluster (a head and two worker nodes): the same on the first, then 30
+# viewers and the presenter's Pause; (3) a second server over the same cluster: its viewers and the first server's
+# agree step for step; (4) the node that hosts the run killed: how long until the run trains again, and how much
+# training it lost.
 
 import asyncio
 import os
