@@ -47,6 +47,7 @@ def lab_tab(lab) -> None:
               help="Adds My run (each participant's own run) and Room (the wall of every run) to the menu.")
     cap = (f"{lab.participant_slots} participant runs at once"
            + (" (chosen from this machine's cores and memory; GAN_LIVE_MAX_RUNS overrides)" if lab.cap_from_machine
+              else " (the Ray cluster's slots; GAN_LIVE_MAX_RUNS overrides)" if lab.cap_from_cluster
               else " (GAN_LIVE_MAX_RUNS)") + ", one slot kept for your run; more wait in a queue, in order.")
     st.caption(cap)
     if ss.get("_lab_error"):

@@ -200,6 +200,46 @@ def test_an_actor_ray_kills_fails_its_run_with_the_cause_and_is_offered_for_cont
     back = registry.continue_run(offer)
     assert _trains(back, 10), back.status()
 
+
+def test_a_run_the_cluster_has_no_slot_for_waits_saying_so_and_starts_when_one_frees(registry, cluster):
+    """Runs that need more than the cluster has queue in Ray: the page says why it waits, then it trains."""
+    _wait_cluster_cpus(cluster, 4)
+    registry.backend.placement = ray_client.Placement(cpus=2.0)  # a whole node each: two runs fill the cluster
+    a = registry.start(Config(**SMALL), name="run-a")
+    b = registry.start(Config(**SMALL), name="run-b", replace=False)
+    assert _trains(a, 5) and _trains(b, 5), (a.status(), b.status())
+    c = registry.start(Config(**SMALL), name="run-c", replace=False)
+    assert poll(lambda: "waiting for a free CPU on the cluster" in c.status().reason, 30), c.status()
+    assert c.status().state == RunState.LOADING and c.step_count == 0
+    a.stop(timeout=10)
+    registry.forget_run("run-a")  # its actor goes: its slot is free
+    assert _trains(c, 5, timeout=120), c.status()
+
+
+def test_lab_mode_on_a_cluster_trains_each_participant_as_an_actor_within_the_cluster_s_slots(registry, cluster):
+    """Lab mode over a cluster: no local worker pool; each participant's run is an actor of its own, the cap is the
+    cluster's slots (4 CPUs: the presenter's slot and 3 participants), and the fourth participant queues."""
+    from gan.workshop.lab import Lab
+
+    _wait_cluster_cpus(cluster, 4)
+    lab = Lab(registry, poll_s=0.1, root=Path(registry.runs_root) / "lab")
+    try:
+        assert lab.pool is None and lab.max_runs == 4 and lab.cap_from_cluster
+        lab.open()
+        seats = [lab.join(name) for name in ("Ada", "Grace", "Alan", "Edsger")]
+        started = [lab.request(seat, Config(**SMALL)) for seat in seats]
+        assert [place for _, place in started] == [None, None, None, 1], started
+        runs = [run for run, _ in started[:3]]
+        assert all(isinstance(run.client, ray_client.RayClient) for run in runs)
+        assert all(_trains(run, 5) for run in runs), [run.status() for run in runs]
+        assert len({run.client.pid for run in runs}) == 3 and os.getpid() not in {run.client.pid for run in runs}
+        lab.stop(seats[0])
+        assert poll(lambda: lab.run_of(seats[3]) is not None, 30), "the queued participant did not start"
+        assert _trains(lab.run_of(seats[3]), 5), lab.run_of(seats[3]).status()
+    finally:
+        lab.close()
+        lab.shutdown()
+
 def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(registry, cluster, caplog):
     _wait_cluster_cpus(cluster, 4)
     a = registry.start(Config(**SMALL), name="run-a")

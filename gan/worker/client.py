@@ -267,6 +267,11 @@ class WorkerClient(RunTable):
         return deliver_reply(cmd, reply, self._run(cmd.name) if reply.status is not None else None)
 
     # --- ticks ------------------------------------------------------------------------------------------
+    @staticmethod
+    def waiting_for() -> str | None:
+        """Why a run waits for a slot before its process can take it (never, for the local worker: None)."""
+        return None
+
     def _read_ticks(self, proc, conn) -> None:
         """The one reader of the tick pipe: mirrors each run; on EOF the worker is dead."""
         while True:

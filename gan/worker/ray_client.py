@@ -28,6 +28,7 @@ NAMESPACE = "gan-live"  # the app's actors live here: two app servers over one c
 CONNECT_TIMEOUT_S = 20.0  # a head that does not answer by then: say so at start, never hang the page
 ROOM_NAME = "gan-live-room"  # the named actor every app server reads the presenter's run from
 ACTOR_CONCURRENCY = 4  # a tick pull, a command and a Stop's wait can run at once in one run's actor
+QUEUED_CALL_S = 3.0  # a call to an actor the cluster has no slot for yet gives up this soon (the page says why)
 REPO_ROOT = str(Path(__file__).resolve().parents[2])  # on every node: the same checkout (README: cluster setup)
 
 
@@ -201,6 +202,15 @@ class RayBackend:
             self.room = self._room()
             return ray.get(getattr(self.room, method).remote(*args), timeout=timeout)
 
+    def slots(self) -> int:
+        """How many runs the cluster trains at once now (its CPUs, or GPU shares, over what one run asks for)."""
+        import ray
+
+        total = ray.cluster_resources()
+        if self.placement.gpus > 0:
+            return max(1, int(total.get("GPU", 0.0) / self.placement.gpus + 1e-9))
+        return max(1, int(total.get("CPU", 0.0) / self.placement.cpus + 1e-9))
+
     @staticmethod
     def node_alive(node_id: str | None) -> bool:
         """Whether the cluster still counts that node alive (unknown node: True, nothing to recover)."""
@@ -274,6 +284,22 @@ class RayClient(RunTable):
     def alive(self) -> bool:
         return self._actor is not None and not self._dead and not self._closed
 
+    def waiting_for(self) -> str | None:
+        """While its actor has not started: why, when the cluster has no free slot for it (said on the run's page;
+        the run waits in Ray's queue and starts as soon as a run elsewhere ends). None otherwise."""
+        if self._actor is None or self._answered or self.node_id is not None:
+            return None
+        import ray
+
+        need, free, total = self.backend.placement, ray.available_resources(), ray.cluster_resources()
+        if need.gpus > 0 and free.get("GPU", 0.0) < need.gpus:
+            return (f"waiting for a share of a GPU on the cluster (every share of its {total.get('GPU', 0):g} GPUs "
+                    "is training a run): it starts as soon as one ends")
+        if need.cpus > 0 and free.get("CPU", 0.0) < need.cpus:
+            return (f"waiting for a free CPU on the cluster (all {total.get('CPU', 0):g} are training runs): it "
+                    "starts as soon as one ends")
+        return None
+
     def detach(self) -> None:
         """Stop following the actor (this server closes, or a newer run replaced it here); it trains on."""
         with self._lock:
@@ -312,6 +338,8 @@ class RayClient(RunTable):
             self._next_id += 1
             rid = self._next_id
             waited = max(timeout, SPAWN_TIMEOUT_S) if not self._answered else timeout
+            if not self._answered and self.node_id is None and self.waiting_for() is not None:
+                waited = QUEUED_CALL_S  # no slot for it yet: answer soon, so the page says so (and asks again)
             try:
                 reply = ray.get(actor.call.remote(rid, cmd), timeout=waited)
                 self._answered = True

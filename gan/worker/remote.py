@@ -162,10 +162,11 @@ class RemoteTrainer(LiveCommands, Waiting):
                 return
             except WorkerError as exc:
                 waited = time.monotonic() - began
+                queued = self.client.waiting_for()  # a cluster with no free slot: a queue, waited for without end
                 if (exc.kind != FailureKind.WORKER_UNRESPONSIVE or not self.client.alive()
-                        or waited >= START_PATIENCE_S or not self._start_pending):
+                        or (waited >= START_PATIENCE_S and queued is None) or not self._start_pending):
                     raise
-                self.on_status(replace(self._status, reason=f"{WAITING_FOR_WORKER}, still starting after "
+                self.on_status(replace(self._status, reason=queued or f"{WAITING_FOR_WORKER}, still starting after "
                                        f"{waited:.0f} s on a busy computer"), -0.5)
 
     def _cancel_start(self, reason: str) -> bool:

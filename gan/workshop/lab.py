@@ -146,10 +146,13 @@ class Lab:
                  poll_s: float = 0.25, away_s: float = AWAY_S, root=None):
         self.registry = registry
         env_cap = int_from_env("GAN_LIVE_MAX_RUNS", 0, 0)  # set: the cap; unset (0): from the machine
-        self.max_runs = int(max_runs) if max_runs is not None else (env_cap or default_max_runs())
+        on_cluster = registry.backend is not None  # a Ray cluster: runs train there, each an actor of its own
+        self.max_runs = int(max_runs) if max_runs is not None else (
+            env_cap or (registry.backend.slots() if on_cluster else default_max_runs()))
         if self.max_runs < 1:
             raise ValueError(f"max_runs must be >= 1, got {self.max_runs}")
-        self.cap_from_machine = max_runs is None and not env_cap
+        self.cap_from_machine = max_runs is None and not env_cap and not on_cluster
+        self.cap_from_cluster = max_runs is None and not env_cap and on_cluster
         self.poll_s, self.away_s = poll_s, away_s
         self.pool = None
         if registry.worker is not None:  # process mode: participants train in their own workers, niced
