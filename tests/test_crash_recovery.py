@@ -72,7 +72,7 @@ def test_kill_minus_9_then_continue_from_the_last_autosave(tmp_path):
             label = next(b for b in presenter.buttons() if b.startswith("Continue run"))
             await presenter.click(label, timeout=30)
             assert await viewer.wait_until(lambda v: v.status() is not None and v.status().state == "Running"
-                                           and v.status().step > saved + 5, 120), viewer.markdown()
+                                           and v.status().step > saved + 5, 120), (viewer.markdown(), viewer.alerts())
             return viewer.status().step, banner, label
         finally:
             await viewer.close()
