@@ -68,6 +68,10 @@ class SlowWorker:
     def alive(self) -> bool:
         return True
 
+    @staticmethod
+    def waiting_for() -> None:  # a local worker never waits for a cluster slot
+        return None
+
     def ensure_started(self) -> None:
         pass
 

@@ -244,6 +244,10 @@ class _Client:
     def alive(self):
         return True
 
+    @staticmethod
+    def waiting_for() -> None:  # a local worker never waits for a cluster slot
+        return None
+
     def call(self, cmd, timeout=None):
         from gan.worker.client import WorkerError
 

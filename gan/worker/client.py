@@ -115,6 +115,15 @@ class RunTable:
         with self._runs_lock:
             return self._runs.get(name)
 
+    def _deliver_tick(self, tick: p.Tick) -> None:
+        """Hand a tick to its run's mirror; one that fails to apply is logged, never ends the reader."""
+        run = self._run(tick.name)
+        if run is not None:
+            try:
+                run.on_tick(tick)
+            except Exception:  # noqa: BLE001
+                log.exception("could not apply a tick of run %s", tick.name)
+
 
 class WorkerClient(RunTable):
     """One training process and the pipes to it. Thread-safe; one command at a time.
@@ -282,12 +291,7 @@ class WorkerClient(RunTable):
             except Exception:  # noqa: BLE001 — a tick we cannot read must not end the mirror
                 log.exception("unreadable tick from the training worker")
                 continue
-            run = self._run(tick.name)
-            if run is not None:
-                try:
-                    run.on_tick(tick)
-                except Exception:  # noqa: BLE001
-                    log.exception("could not apply a tick of run %s", tick.name)
+            self._deliver_tick(tick)
         conn.close()
         proc.join(2.0)
         if self._proc is not proc and self._proc is not None:

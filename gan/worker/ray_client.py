@@ -391,12 +391,7 @@ class RayClient(RunTable):
                 log.exception("unreadable ticks from a run's Ray actor")
                 ticks = []
             for tick in ticks:
-                run = self._run(tick.name)
-                if run is not None:
-                    try:
-                        run.on_tick(tick)
-                    except Exception:  # noqa: BLE001
-                        log.exception("could not apply a tick of run %s", tick.name)
+                self._deliver_tick(tick)
             self._wake.wait(TICK_S)
 
     def _died(self, actor, exc: BaseException) -> tuple[FailureKind, str]:
