@@ -68,6 +68,8 @@ def test_kill_minus_9_then_continue_from_the_last_autosave(tmp_path):
             # Everyone sees the saved run at once, before anybody presses anything.
             assert await viewer.wait_until(lambda v: v.status() is not None and v.status().step == saved, 30), \
                 viewer.markdown()
+            # The banner comes with the same page; polled, not read once (a loaded server draws it a refresh later).
+            assert await viewer.wait_until(lambda v: any("interrupted" in a for a in v.alerts()), 30), viewer.alerts()
             banner = " ".join(viewer.alerts())
             label = next(b for b in presenter.buttons() if b.startswith("Continue run"))
             await presenter.click(label, timeout=30)
