@@ -33,7 +33,12 @@ try:
     lab_open = get_lab().is_open
 except RayBackendError as exc:  # GAN_LIVE_RAY_ADDRESS set, the cluster not usable: say why, at once (a reload retries)
     booting.empty()
-    st.error(f"GAN Live could not start its runs on the Ray cluster: {exc}", icon=":material/cloud_off:")
+
+    def refused(why: str = str(exc)) -> None:
+        st.error(f"GAN Live could not start its runs on the Ray cluster: {why}", icon=":material/cloud_off:")
+
+    # Through st.navigation all the same: without it Streamlit lists pages/ (helpers included) in the sidebar.
+    st.navigation([st.Page(refused, title="GAN Live", url_path="refused")], position="hidden").run()
     st.stop()
 shown = "visible" if lab_open else "hidden"
 page = st.navigation(
