@@ -30,9 +30,6 @@ def _leave_pages_folder_mode() -> None:
         st.rerun()
 
 
-_leave_pages_folder_mode()
-
-
 @st.cache_resource(show_spinner=False, on_release=lambda registry: registry.close())
 def get_registry() -> RunRegistry:
     # One per server process: it spawns the training worker process at once (GAN_LIVE_TRAINER=process),
@@ -133,3 +130,10 @@ def share_panel(qr_width: int = 180, note: str = "") -> None:
     right.markdown(f"#### Join: `{share.url}`")
     right.caption("Open it on your laptop or phone, type your name, press Start. "
                   + (share.note or "Same Wi-Fi as this machine.") + (f" {note}" if note else ""))
+
+
+# Last, after every name above is defined: st.rerun() raises out of this import, and a second session importing
+# this module at the same moment (a fresh server's first tabs) waits on the import lock and is then handed the
+# module object as it stood when the exception left it. Called at the top, that object had no get_lab yet
+# ("cannot import name 'get_lab' from 'pages._shared'", seen under load); here it is complete.
+_leave_pages_folder_mode()

@@ -337,25 +337,35 @@ def test_stopping_the_server_stops_the_worker(tmp_path, how):
     port = free_port()
     env = dict(os.environ, GAN_LIVE_TRAINER="process", PYTHONPATH=str(ROOT), GAN_LIVE_RUNS_DIR=str(tmp_path))
     env.pop("GAN_LIVE_TOKEN", None)
+    log = tmp_path / "server.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        async def open_page():
+        def workers() -> set[int]:
+            return {k for k in procs.children(server.pid) if "spawn_main" in procs.cmdline(k)}
+
+        async def open_page_until_the_worker_runs() -> set[int]:
+            # The viewer stays connected until the worker exists: a fresh server's first run reruns itself once
+            # (pages/_shared.py leaves the pages-folder mode), and a viewer closed after the first run's end could
+            # take the rerun that builds the registry with it (seen under load).
             vs, failed = await viewers.open_viewers(f"http://127.0.0.1:{port}", 1, timeout=60)
             assert not failed, failed
-            await viewers.close_viewers(vs)
+            try:
+                deadline = time.monotonic() + 60
+                while not workers() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                return workers()
+            finally:
+                await viewers.close_viewers(vs)
 
         assert _poll(lambda: _ping(port), 60), "server did not come up"
-        asyncio.run(open_page())  # the first page builds the registry, which spawns the worker
-        assert _poll(lambda: any("gan-live-worker" in procs.cmdline(k) or "spawn_main" in procs.cmdline(k)
-                                 for k in procs.children(server.pid)), 30)
-        workers = {k for k in procs.children(server.pid) if "spawn_main" in procs.cmdline(k)}
-        assert workers
+        workers_seen = asyncio.run(open_page_until_the_worker_runs())  # the page builds the registry: it spawns
+        assert workers_seen, "no training worker was spawned; server log:\n" + log.read_text()[-3000:]
         os.kill(server.pid, how)
         server.wait(timeout=30)
-        assert _poll(lambda: not any(procs.alive(w) for w in workers), 10), "the worker outlived the server"
+        assert _poll(lambda: not any(procs.alive(w) for w in workers_seen), 10), "the worker outlived the server"
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
