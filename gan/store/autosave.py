@@ -107,6 +107,10 @@ class Autosaver:
                     raise StorageError(f"the runs folder {self.root} holds {used / 2**20:.0f} MB, over its cap of "
                                        f"{self.cap_bytes / 2**20:.0f} MB (GAN_LIVE_RUNS_MAX_MB): delete old runs "
                                        "there, or raise the cap")
+                if not (self.run_dir / RUN_FILE).exists():
+                    # Before the first file: a run killed between its first autosave and run.json was not found
+                    # to continue (find_interrupted reads run.json; seen when a worker was killed at once).
+                    self._write_meta(step, False)
                 torch_save_atomic(state, path)
                 self._prune(path)
                 self._write_meta(step, clean)
