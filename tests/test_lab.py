@@ -173,7 +173,8 @@ def test_a_crashed_worker_fails_only_its_own_runs_and_they_are_offered_to_contin
         assert ra.status().failure == FailureKind.WORKER_DIED
         step = rb.step_count
         assert poll_until(lambda: rb.step_count > step + 5, 30) and rb.state == RunState.RUNNING
-        assert lab.continue_offer(ada) is not None, (ra.status(), find_interrupted(reg.live_root, 5), sorted(p.name for p in ra.run_dir.iterdir()))
+        assert lab.continue_offer(ada) is not None, (ra.status(), find_interrupted(reg.live_root, 5),
+                                                     sorted(p.name for p in ra.run_dir.iterdir()))
         assert lab.continue_offer(bo) is None
         again = ctl(lab, ada).continue_run()
         assert again.ok and poll_until(lambda: lab.run_of(ada).state == RunState.RUNNING, 60)

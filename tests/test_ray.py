@@ -115,6 +115,32 @@ def test_a_server_pointed_at_a_dead_cluster_says_so_on_its_first_page(tmp_path):
         stop_app_server(server)
 
 
+def test_the_lab_record_gives_a_name_once_and_keeps_the_cap_and_queue_cluster_wide(monkeypatch):
+    """LabRecord (the lab's state in the room actor) on its own: what two servers asking at once rely on."""
+    from gan.worker import ray_actor
+    from gan.worker.ray_actor import LabRecord
+
+    rec = LabRecord()
+    assert rec.join("ada", "Ada", "k1", None) == ("closed", None)
+    assert rec.seed({"open": True, "away": "keep", "fixed": {}, "seats": {}}) and not rec.seed({"open": False})
+    assert rec.join("ada", "Ada", "k1", None) == ("new", ["Ada", "k1"])
+    assert rec.join("ada", "ada", "k2", None) == ("taken", ["Ada", "k1"])  # the second server's join
+    assert rec.join("ada", "Ada", "k3", "k1") == ("yours", ["Ada", "k1"])  # her address, on any server
+    assert [rec.request(s, {}, [], 2) for s in ("ada", "bo", "cy", "di")] == [0, 0, 1, 2]
+    assert rec.take(2) is None  # both slots held
+    rec.publish("ada", {"actor": "A1"})
+    rec.ended([["ada", "A0"]])  # an older actor of hers: her new run stays live
+    assert rec.take(2) is None
+    rec.ended([["ada", "A1"]])
+    assert rec.take(2)[0] == "cy" and rec.request("di", {}, [], 2) == 1  # a new Start replaces her older request
+    now = ray_actor.time.time()
+    monkeypatch.setattr(ray_actor.time, "time", lambda: now + ray_actor.STARTING_S + 1)
+    assert rec.take(2)[0] == "di"  # slots held by starts that never published (their server died) free again
+    assert rec.request("ed", {}, [], 1) == 1
+    rec.set({"open": False})  # the presenter closes the lab: nobody waits any more
+    assert rec.view()["queue"] == [] and rec.take(9) is None
+
+
 # --- a real cluster ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -239,6 +265,51 @@ def test_lab_mode_on_a_cluster_trains_each_participant_as_an_actor_within_the_cl
     finally:
         lab.close()
         lab.shutdown()
+
+def test_two_app_servers_share_one_lab_its_names_queue_and_runs(registry, cluster):
+    """Two app servers (two registries, as two `streamlit run`) over one cluster and one runs folder share the lab
+    (gan.worker.ray_actor.LabRecord): the switch, the names, the queue's places, and each participant's run, which
+    either server shows and steers; a slot freed on one server starts the queued participant; Reset on one server
+    is seen on the other."""
+    from gan.workshop.lab import Lab, LabError, Refusal
+    from gan.workshop.runs import RunRegistry
+
+    _wait_cluster_cpus(cluster, 4)
+    other = RunRegistry(max_runs=4, mode="process", metrics_every=0, runs_root=registry.runs_root)
+    a, b = Lab(registry, poll_s=0.1), Lab(other, poll_s=0.1)
+    try:
+        assert a.shared and b.shared and a.participant_slots == 3
+        a.open()
+        assert poll(lambda: b.is_open, 10), "the other server never saw the lab open"
+        ada = a.join("Ada")
+        with pytest.raises(LabError) as err:
+            b.join("ada")  # the same name on the other server, at once: one actor call decides
+        assert err.value.refusal == Refusal.NAME_TAKEN and err.value.suggestion == "ada-2"
+        assert b.seat("Ada", ada.key) == ada  # her address works on either server (a load balancer's failover)
+        run, place = b.request(ada, Config(**SMALL))
+        assert place is None and _trains(run, 5), run.status()
+        assert poll(lambda: a.run_of(ada) is not None and a.run_of(ada).step_count > 0, 30), "not followed on A"
+        a.run_of(ada).pause()  # steered from the server that did not start it
+        assert poll(lambda: run.status().state == RunState.PAUSED, 30), run.status()
+        a.run_of(ada).resume()
+        seats = [a.join("Grace"), b.join("Alan"), a.join("Edsger")]
+        asked = [a.request(seats[0], Config(**SMALL)), b.request(seats[1], Config(**SMALL)),
+                 a.request(seats[2], Config(**SMALL))]
+        assert [p for _, p in asked] == [None, None, 1], asked  # 3 participant slots cluster-wide, not per server
+        assert poll(lambda: b.place(seats[2]) == 1, 10)
+        assert poll(lambda: {e.name for e in b.entries() if e.run is not None} >= {"Ada", "Grace", "Alan"}, 30)
+        b.stop(ada)
+        assert poll(lambda: a.run_of(seats[2]) is not None and b.run_of(seats[2]) is not None, 60), \
+            "the queued participant did not start when a slot freed"
+        assert _trains(b.run_of(seats[2]), 5), b.run_of(seats[2]).status()
+        a.reset(ada)
+        assert poll(lambda: b.run_of(ada) is None, 10), "reset on A, still shown on B"
+    finally:
+        for lab in (a, b):
+            lab.close()
+            lab.shutdown()
+        other.close(timeout=10.0)
+
 
 def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(registry, cluster, caplog):
     _wait_cluster_cpus(cluster, 4)

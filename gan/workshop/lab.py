@@ -14,6 +14,7 @@ every participant's address still works; their runs come back from their autosav
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -170,7 +171,15 @@ class Lab:
         self.notice = ""  # said on every tab after the presenter closed the lab
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # On a cluster the lab is shared by every app server over it: its record (switch, rules, seats, queue, each
+        # participant's run actor) lives in the cluster's room actor (gan.worker.ray_actor.LabRecord), keyed by the
+        # lab's folder, and the fields above are this server's copy, refreshed every poll_s and after each change.
+        self.shared = on_cluster
+        self._key = str(self.root.resolve())  # servers over the same shared runs folder share one lab
+        self._shared_runs: dict[str, dict] = {}  # slug -> the record's run entry (or a held slot)
         self._load()
+        if self.shared:
+            self._join_cluster()
 
     # --- the presenter's switch -----------------------------------------------------------------------
     @property
@@ -185,6 +194,9 @@ class Lab:
         if self.participant_slots < 1:
             raise LabError(Refusal.NO_SLOTS, f"GAN_LIVE_MAX_RUNS={self.max_runs} leaves no slot for participants "
                            "(one is the presenter's): set it to 2 or more, or leave it unset.")
+        if self.shared:
+            self._call("set", {"open": True, "notice": "", **(_rules_fields(rules) if rules is not None else {})})
+            return
         with self._lock:
             self._open, self.notice = True, ""
             if rules is not None:
@@ -195,6 +207,9 @@ class Lab:
         self._ensure_thread()
 
     def set_rules(self, rules: Rules) -> None:
+        if self.shared:
+            self._call("set", _rules_fields(rules))
+            return
         with self._lock:
             self.rules = rules
             self._save()
@@ -202,6 +217,8 @@ class Lab:
     def close(self, timeout: float = 10.0) -> int:
         """Lab off: every participant run is stopped (its last autosave written) and the queue emptied; every
         tab then says so (``notice``). Returns how many runs were stopped."""
+        if self.shared:
+            self._call("set", {"open": False})
         with self._lock:
             self._open = False
             self._queue.clear()
@@ -212,9 +229,13 @@ class Lab:
             if run is not None and (run.is_alive() or run.state in LIVE_STATES):
                 run.stop(timeout)
                 stopped += 1
+        notice = (f"The presenter closed the lab at {time.strftime('%H:%M')}: "
+                  f"{stopped} participant run(s) were stopped and saved.")
+        if self.shared:
+            self._call("set", {"notice": notice})
+            return stopped
         with self._lock:
-            self.notice = (f"The presenter closed the lab at {time.strftime('%H:%M')}: "
-                           f"{stopped} participant run(s) were stopped and saved.")
+            self.notice = notice
             self._save()
         return stopped
 
@@ -231,6 +252,14 @@ class Lab:
         """Take a seat, or reattach to one with its key. A taken name: LabError(NAME_TAKEN) with a free one."""
         name = check_name(raw_name)
         s = slug(name)
+        if self.shared:  # one actor call decides, so two servers never give one name twice
+            status, held = self._call("join", s, name, secrets.token_urlsafe(9), key if isinstance(key, str) else None)
+            if status == "closed":
+                raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
+            if status == "taken":
+                raise LabError(Refusal.NAME_TAKEN, f"“{held[0]}” is taken.", self._free_name(name))
+            self._seen[s] = time.monotonic()
+            return Seat(held[0], held[1])
         with self._lock:
             seat = self._seats.get(s)
             if seat is not None and key is not None and secrets.compare_digest(str(key), seat.key):
@@ -247,6 +276,8 @@ class Lab:
     def seat(self, raw_name, key) -> Seat:
         """The seat a tab's address names, checked against its key (LabError NOT_YOURS otherwise)."""
         name = check_name(raw_name)
+        if self.shared and slug(name) not in self._seats:
+            self._refresh()  # taken on another app server since this one's last look
         with self._lock:
             seat = self._seats.get(slug(name))
             if seat is None or not isinstance(key, str) or not secrets.compare_digest(key, seat.key):
@@ -310,6 +341,8 @@ class Lab:
         """Start the seat's run now if a slot is free (returns (run, None)), else queue it ((None, place)). A
         live run already there is returned as it is. Raises LabError when the lab is closed."""
         s = slug(seat.name)
+        if self.shared:
+            return self._request_shared(seat, config, tuple(actions))
         with self._lock:
             if not self._open:
                 raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
@@ -326,6 +359,8 @@ class Lab:
         return None, place
 
     def cancel(self, seat: Seat) -> None:
+        if self.shared:
+            self._call("cancel", slug(seat.name))
         with self._lock:
             self._queue = [q for q in self._queue if q[0] != slug(seat.name)]
 
@@ -357,6 +392,8 @@ class Lab:
         """Stop and forget the seat's run: My run is empty again (its folder stays on disk, marked stopped)."""
         self.cancel(seat)
         self.registry.forget_run(slug(seat.name), timeout)
+        if self.shared:
+            self._call("forget", slug(seat.name))  # the other app servers let it go too
 
     def continue_offer(self, seat: Seat):
         """The seat's interrupted run (the server died under it), or its failed run with an autosave; None."""
@@ -376,6 +413,11 @@ class Lab:
         offer = self.continue_offer(seat)
         if offer is None:
             raise ValueError("there is no saved run of yours to continue")
+        if self.shared:
+            s = slug(seat.name)
+            if not self._call("hold", s, self.participant_slots):
+                raise ValueError(f"all {self.participant_slots} participant slots are busy: press Start to queue")
+            return self._started(s, lambda: self.registry.continue_run(offer, owner=s))
         with self._lock:
             s = slug(seat.name)
             if self.live_count() >= self.participant_slots:
@@ -409,15 +451,18 @@ class Lab:
 
     def tick(self) -> None:
         """Start queued runs into free slots; pause the runs of away tabs when the rule says so."""
+        if self.shared:
+            self._tick_shared()
         with self._lock:
-            while self._open and self._queue and self.live_count() < self.participant_slots:
+            while not self.shared and self._open and self._queue and self.live_count() < self.participant_slots:
                 s, config, actions = self._queue.pop(0)
                 try:
                     self._start(s, config, actions)
                 except Exception:  # noqa: BLE001  a bad queued config: that one is dropped, the next goes on
                     log.exception("queued start of %s", s)
             rule, now = self.rules.away, time.monotonic()
-            names = list(self._seats) if rule is Away.PAUSE else []
+            # only tabs seen by THIS server: on a cluster a participant's tab refreshes one app server only
+            names = [s for s in self._seats if s in self._seen] if rule is Away.PAUSE else []
         for s in names:
             run = self.registry.get(s)
             if (run is not None and run.state == RunState.RUNNING and s not in self._away_paused
@@ -427,6 +472,104 @@ class Lab:
                     run.pause(AWAY_REASON)
                 except RuntimeError:  # the worker is busy or gone: the run's banner says so
                     pass
+
+    # --- on a cluster: the lab's record in the room actor, shared by every app server -------------------------
+    def _call(self, method: str, *args):
+        """One LabRecord call (atomic: the actor takes one at a time); this server's copy is refreshed from the
+        record it returns, and kept on disk after a change."""
+        answer, record = self.registry.backend.room_call("lab", self._key, method, *args)
+        self._apply(record)
+        if method != "view":
+            with self._lock:
+                self._save()
+        return answer
+
+    def _refresh(self) -> None:
+        self._call("view")
+
+    def _apply(self, record: dict) -> None:
+        queue = [(s, Config.from_dict(c), tuple(tuple(a) for a in acts)) for s, c, acts in record["queue"]]
+        with self._lock:
+            self._open = bool(record["open"])
+            self.rules = Rules(dict(record["fixed"]), Away(record["away"]))
+            self.notice = str(record["notice"])
+            self._seats = {s: Seat(v[0], v[1]) for s, v in record["seats"].items()}
+            self._queue = queue
+            self._shared_runs = dict(record["runs"])
+
+    def _join_cluster(self) -> None:
+        """This server's saved lab seeds a record that is new (the first server after the cluster started); else
+        the record wins. The thread runs from now on: it follows what the other servers change."""
+        with self._lock:
+            saved = {"open": self._open, **_rules_fields(self.rules),
+                     "seats": {s: [seat.name, seat.key] for s, seat in self._seats.items()}}
+        self._call("seed", saved)
+        self._ensure_thread()
+
+    def _request_shared(self, seat: Seat, config: Config, actions: tuple) -> tuple[object, int | None]:
+        s = slug(seat.name)
+        if not self._open:
+            raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
+        self.seat(seat.name, seat.key)
+        run = self.registry.get(s)
+        if _live(run):
+            return run, None
+        place = self._call("request", s, config.to_dict(), [list(a) for a in actions], self.participant_slots)
+        if place:
+            return None, place
+        return self._started(s, lambda: self.registry.start(config, name=s, owner=s, actions=actions)), None
+
+    def _started(self, s: str, start):
+        """Start a run whose slot the record holds, and publish its actor; a start that fails gives the slot back."""
+        try:
+            run = start()
+        except BaseException:
+            self._call("forget", s)
+            raise
+        self._call("publish", s, self.registry.entry_of(run))
+        return run
+
+    def _tick_shared(self) -> None:
+        """Follow the other servers: attach the runs they started, tell the record which runs ended, republish a
+        run this server brought back (a lost node), let go of a run that was reset, then start queued runs."""
+        self._refresh()
+        with self._lock:
+            runs = dict(self._shared_runs)
+        ended, follow, republish = [], [], []
+        for s, entry in runs.items():
+            actor = entry.get("actor")
+            if actor is None or entry.get("ended"):
+                continue  # a slot held for a start, or a finished run every server already shows
+            here, only_follows = self.registry.actor_of(s)
+            if here == actor:
+                if not _live(self.registry.get(s)):
+                    ended.append([s, actor])
+            elif here is not None and not only_follows and _live(self.registry.get(s)):
+                republish.append(s)  # started here again (recovered after a lost node): newer than the record's
+            else:
+                follow.append((s, entry))
+        if ended:
+            self._call("ended", ended)
+        for s in republish:
+            self._call("publish", s, self.registry.entry_of(self.registry.get(s)))
+        for s, entry in follow:
+            self.registry.attach_run(entry, owner=s)
+        for name in self.registry.names():  # reset on another server: its record entry is gone
+            if name not in runs and self.registry.owner(name) is not None:
+                self.registry.let_go(name)
+        while self._open:
+            item = self._call("take", self.participant_slots)
+            if item is None:
+                break
+            s, config, actions = item
+            start = functools.partial(self._start_queued, s, config, actions)
+            try:
+                self._started(s, start)
+            except Exception:  # noqa: BLE001  a bad queued config: that one is dropped, the next goes on
+                log.exception("queued start of %s", s)
+
+    def _start_queued(self, s: str, config: dict, actions: list):
+        return self.registry.start(Config.from_dict(config), name=s, owner=s, actions=tuple(tuple(a) for a in actions))
 
     # --- kept on disk: the switch, the rules, the seats ---------------------------------------------------
     def _save(self) -> None:  # caller holds self._lock
@@ -459,6 +602,10 @@ class Lab:
 
 
 AWAY_REASON = "paused while your tab was away (the presenter's rule): press Resume to go on"
+
+
+def _rules_fields(rules: Rules) -> dict:
+    return {"away": rules.away.value, "fixed": dict(rules.fixed)}
 
 
 def _live(run) -> bool:

@@ -223,11 +223,16 @@ class RunRegistry:
                                     "shows that run")
         return epoch
 
+    def entry_of(self, trainer) -> dict:
+        """What another app server needs to follow ``trainer``'s actor (RoomState's and LabRecord's entries)."""
+        return {"name": trainer.name, "actor": trainer.client.actor_name, "config": trainer.config.to_dict(),
+                "autosave_dir": trainer.autosave_dir, "autosave_root": trainer.autosave_root,
+                "step": trainer.status().step, "note": self.recovered.get(trainer.name)}
+
     def _publish_presenter(self, epoch: int, trainer) -> None:  # caller holds self._lock
-        entry = {"name": trainer.name, "actor": trainer.client.actor_name, "config": trainer.config.to_dict(),
-                 "autosave_dir": trainer.autosave_dir, "autosave_root": trainer.autosave_root,
-                 "step": trainer.status().step,
-                 "note": self.recovered.get(trainer.name) if self._recovering == trainer.name else None}
+        entry = self.entry_of(trainer)
+        if self._recovering != trainer.name:
+            entry["note"] = None
         if self.backend.room_call("publish", epoch, entry):
             self._room_epoch = epoch
 
@@ -273,6 +278,35 @@ class RunRegistry:
         for old in (replaced, previous):  # the presenter's previous run, finished: its charts stay, its CPU goes
             if old is not None and old is not trainer and not old.is_alive() and old.state not in LIVE_STATES:
                 self._release(old)
+
+    def attach_run(self, entry: dict, owner: str) -> RunView | None:
+        """Follow a participant's run another app server started (the lab's shared record names its actor): its
+        charts and its commands here too, so the Room page of every server shows it and its owner can steer it
+        from any. None when its actor is gone."""
+        try:
+            client = self.backend.attach(entry["actor"])
+        except ValueError:
+            return None
+        trainer = RemoteTrainer.attached(client, Config.from_dict(entry["config"]), name=entry["name"],
+                                         step=int(entry.get("step", 0)), autosave_dir=entry["autosave_dir"],
+                                         autosave_root=entry["autosave_root"])
+        if entry.get("note"):
+            trainer.add_note(recovery_banner(entry["note"]))
+        with self._lock:
+            old = self._runs.get(entry["name"])
+            self._runs[entry["name"]] = trainer
+            self._owners[entry["name"]] = owner
+            self._start_monitor(trainer)
+        if old is not None:
+            self._release(old)
+        return trainer
+
+    def actor_of(self, name: str) -> tuple[str | None, bool]:
+        """(the Ray actor name of run ``name`` or None, whether this server only follows it)."""
+        client = getattr(self.get(name), "client", None)
+        if not isinstance(client, RayClient):
+            return None, False
+        return client.actor_name, client.attached
 
     @property
     def remote(self) -> bool:
@@ -363,6 +397,8 @@ class RunRegistry:
             owner = self._owners.get(name)
         if run is None or run.run_dir is None or run.status().failure != FailureKind.NODE_LOST:
             return None  # gone, never saved, or already back (another app server brought it back first)
+        if owner is not None and getattr(getattr(run, "client", None), "attached", False):
+            return None  # a participant's run is brought back by the server that started it (the lab republishes)
         try:
             path, state, skipped = latest_valid(run.run_dir, self.runs_root)
         except (StorageError, OSError):
@@ -496,6 +532,18 @@ class RunRegistry:
                     mark_clean(run.run_dir)
                 except OSError:
                     pass
+
+    def let_go(self, name: str) -> None:
+        """Stop following a run another app server started and forgot (a participant's Reset there): nothing is
+        sent to it; its charts leave this server."""
+        with self._lock:
+            run = self._runs.pop(name, None)
+            monitor = self._monitors.pop(name, None)
+            self._owners.pop(name, None)
+        if monitor is not None:
+            monitor.stop(0.0)
+        if run is not None:
+            self._release(run)
 
     def get(self, name: str) -> RunView | None:
         with self._lock:
