@@ -17,6 +17,28 @@ if str(ROOT) not in sys.path:  # pages import `pages._shared` and `gan` from the
 os.environ.setdefault("GAN_LIVE_TRAINER", "thread")
 
 
+_PRESET_FOLDER: list[Path] = []
+
+
+def pytest_collection_finish(session):
+    """The presets' checks (tests/test_presets.py, ~10 min of CPU) start as soon as collection selects them, at
+    nice 19, and train while the rest of the suite runs: most of it waits on servers and browsers."""
+    if session.config.option.collectonly or os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    for item in session.items:
+        if item.get_closest_marker("presets") and item.originalname == "test_preset_shows_what_its_text_promises":
+            import tempfile
+
+            _PRESET_FOLDER.append(Path(tempfile.mkdtemp(prefix="gan-live-presets-")))
+            item.module.start_measurements(_PRESET_FOLDER[0])
+            return
+
+
+def pytest_unconfigure(config):
+    for folder in _PRESET_FOLDER:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def mutant_session_leaves_no_tmp(request):
     """Under mutmut (MUTANT_UNDER_TEST set), this session's tmp_path folders go when it ends. mutmut ends each

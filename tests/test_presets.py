@@ -29,23 +29,37 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = os.environ.get("GAN_LIVE_PRESET_SHOTS")
 
 
+_STARTED: dict = {}  # "dir": the checked runs' folder, "futures": (name, seed, threads) -> Future of a Measurement
+NICE = 19  # the checks train beside the rest of the suite: they take the CPU it leaves idle, and yield it at once
+
+
+def start_measurements(folder: Path) -> dict:
+    """Every claimed preset trained in spawned processes, never more torch threads at once than there are cores
+    (measure_side_by_side), at nice 19; the seed-0 runs save their checkpoints into ``folder``. Called once: by
+    tests/conftest.py as soon as collection selects this module's checks (they then train while the rest of the
+    suite runs, mostly servers and browsers that wait: ~10 min of CPU that no longer run alone at the end), or by
+    the fixture below when this module runs alone. A run's numbers do not depend on the load beside it."""
+    if not _STARTED:
+        jobs = [Job(name, seed, threads, checkpoint=str(folder / f"{name}.pt") if (seed, threads) == (0, 1) else None)
+                for seed, threads in SETTINGS for name in CLAIMED]
+        futures = measure_side_by_side(jobs, max(1, min(2, os.cpu_count() or 1)), nice=NICE)
+        _STARTED.update(dir=folder, futures={(j.preset, j.seed, j.threads): f for j, f in futures.items()})
+    return _STARTED
+
+
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """preset name -> the checkpoint of its checked run (for the browser screenshots at the end)."""
-    return {"dir": tmp_path_factory.mktemp("preset-runs")}
+    if not _STARTED:
+        start_measurements(tmp_path_factory.mktemp("preset-runs"))
+    return {"dir": _STARTED["dir"]}
 
 
 @pytest.fixture(scope="module")
 def measured(checkpoints):
-    """(preset name, seed, threads) -> a Future of its Measurement. Every claimed preset is trained in spawned
-    processes, never more torch threads at once than there are cores (measure_side_by_side); the seed-0 runs
-    save their checkpoints."""
-    jobs = [Job(name, seed, threads,
-                checkpoint=str(checkpoints["dir"] / f"{name}.pt") if (seed, threads) == (0, 1) else None)
-            for seed, threads in SETTINGS for name in CLAIMED]
-    futures = measure_side_by_side(jobs, max(1, min(2, os.cpu_count() or 1)))
-    yield {(job.preset, job.seed, job.threads): future for job, future in futures.items()}
-    for future in futures.values():  # no run outlives the module
+    """(preset name, seed, threads) -> a Future of its Measurement (start_measurements)."""
+    yield _STARTED["futures"]
+    for future in _STARTED["futures"].values():  # no run outlives the module
         future.exception(timeout=1800)
 
 

@@ -137,13 +137,14 @@ class Job(NamedTuple):
     checkpoint: str | None = None
 
 
-def measure_side_by_side(jobs: list[Job], cores: int | None = None) -> dict[Job, Future]:
+def measure_side_by_side(jobs: list[Job], cores: int | None = None, nice: int = 0) -> dict[Job, Future]:
     """Start measuring ``jobs`` in spawned processes and return at once: job -> Future of its Measurement.
 
     Never more torch threads at once than ``cores``: the 1-thread runs go ``cores`` at a time, then the
     2-thread runs ``cores // 2`` at a time, and so on. Oversubscribed, each OpenMP thread spins waiting for
     the others: two 2-thread runs side by side on two cores took over 20 minutes instead of one. spawn: no
-    torch thread pool is forked, and each run is the same run whichever process trains it."""
+    torch thread pool is forked, and each run is the same run whichever process trains it. ``nice`` > 0: the
+    processes yield the CPU to everything else (the test suite runs them beside its other tests)."""
 
     cores = cores or os.cpu_count() or 1
     futures = {job: Future() for job in jobs}
@@ -151,7 +152,9 @@ def measure_side_by_side(jobs: list[Job], cores: int | None = None) -> dict[Job,
     def run_groups() -> None:
         for threads in sorted({job.threads for job in jobs}):
             group = [job for job in jobs if job.threads == threads]
-            with ProcessPoolExecutor(max(1, cores // threads), mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(max(1, cores // threads), mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=os.nice if nice > 0 else None, initargs=(nice,) if nice > 0 else ()
+                                     ) as pool:
                 inner = {pool.submit(measure, job.preset, job.seed, job.steps, job.threads, job.checkpoint): job
                          for job in group}
                 for done in as_completed(inner):
