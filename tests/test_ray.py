@@ -174,11 +174,14 @@ def registry(cluster, monkeypatch, tmp_path):
 
 
 def _wait_cluster_cpus(cluster, cpus: float, timeout: float = 60.0) -> None:
+    """Both nodes' CPUs known to the scheduler AND free: an earlier test's actors, ended in the background, gone
+    (one left on a node made SPREAD put both of a test's runs on the other; seen in CI)."""
     import ray
 
-    assert poll(lambda: ray.cluster_resources().get("CPU", 0.0) >= cpus, timeout), \
-        (ray.cluster_resources(), cluster.alive_nodes(), [(n.poll(), cluster.start_log(n)[-1500:])
-                                                          for n in cluster.nodes if n.poll() is not None])
+    assert poll(lambda: ray.cluster_resources().get("CPU", 0.0) >= cpus
+                and ray.available_resources().get("CPU", 0.0) >= cpus, timeout), \
+        (ray.cluster_resources(), ray.available_resources(), cluster.alive_nodes(),
+         [(n.poll(), cluster.start_log(n)[-1500:]) for n in cluster.nodes if n.poll() is not None])
 
 
 def _trains(run, steps: int, timeout: float = 120.0) -> bool:

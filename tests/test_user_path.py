@@ -129,7 +129,8 @@ def test_a_stopped_worker_run_is_not_offered_after_a_restart_and_a_killed_one_is
     trainer = start_on_page(at, registry)
     assert trainer.run_dir is not None
     # An unclean autosave first (a run in progress): the end of the run must turn it into a clean one, or not.
-    assert poll_until(lambda: clean_stop(trainer.run_dir) is False and trainer.step_count >= 5, 120), \
+    assert poll_until(lambda: clean_stop(trainer.run_dir) is False and trainer.step_count >= 5
+                      and any(trainer.run_dir.glob("autosave-*.pt")), 120), \
         (trainer.status(), clean_stop(trainer.run_dir))
     if end == "stop":
         run(at).button(key="stop").click()

@@ -68,11 +68,15 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     """A fresh folder for a run: <root>/<date-time>-<name>, unique even for two runs in one second."""
     root = Path(root).expanduser()
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
-    path, n = root / stem, 2
-    while path.exists():
-        path, n = root / f"{stem}-{n}", n + 1
-    path.mkdir(parents=True)
-    return path
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = root / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir()  # atomic: two app servers on one shared folder (a cluster) never get the same folder
+            return path
+        except FileExistsError:
+            continue
+    raise StorageError(f"{root}: no free folder name for {stem}")
 
 
 class Autosaver:

@@ -122,6 +122,12 @@ def cmd_train(args) -> int:
         atomic_write(out / "samples.png", grid_png(_final_grid(trainer), scale=1))
     save_checkpoint(trainer, out / "checkpoint.pt")
     trainer.stop()
+    # The pause at the target is reported before its autosave is written, so a warning of that autosave (disk
+    # full) comes only now, after stop() joined the thread: said once, like those during the run.
+    for warning in [] if args.quiet else trainer.status().warnings:
+        if warning not in shown:
+            shown.add(warning)
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
     seconds = st.elapsed
     steps_done = st.step - start_step
     tail = snap.scalars.tail(50)

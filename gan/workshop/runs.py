@@ -1,6 +1,7 @@
 """Owns the process-wide run registry and its lock: named runs, the live cap, start, replace, continue, reset.
 Must not touch streamlit, a page's state or a run's internals (it calls only gan.engine.run's interface)."""
 
+import contextlib
 import logging
 import os
 import threading
@@ -341,6 +342,9 @@ class RunRegistry:
                 epoch = self._claim_presenter()
             except PresenterRunTaken:
                 self._release(trainer)  # its actor was made for nothing
+                if trainer.run_dir is not None:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(trainer.run_dir)  # and its folder, still empty (it would read as a damaged run)
                 raise
         if self.torch_threads > 0:
             # Process-wide in torch: intra-op threads for every run in this server.
