@@ -42,6 +42,7 @@ AWAY_S = 60.0  # a tab not seen for this long is "away" (a closed laptop lid); t
 RUNS_PER_CORE = 4  # measured (bench --parts lab): at 1/4 of a core a default run still scores 7 well within 3 min
 MB_PER_RUN = 200  # a participant run in a shared worker: models, optimisers, history, its quality monitor
 STATE_FILE = "lab.json"
+CLOSED = "The lab is closed: the presenter opens it from the Train page."
 log = logging.getLogger(__name__)
 
 
@@ -255,7 +256,7 @@ class Lab:
         if self.shared:  # one actor call decides, so two servers never give one name twice
             status, held = self._call("join", s, name, secrets.token_urlsafe(9), key if isinstance(key, str) else None)
             if status == "closed":
-                raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
+                raise LabError(Refusal.LAB_CLOSED, CLOSED)
             if status == "taken":
                 raise LabError(Refusal.NAME_TAKEN, f"“{held[0]}” is taken.", self._free_name(name))
             self._seen[s] = time.monotonic()
@@ -265,7 +266,7 @@ class Lab:
             if seat is not None and key is not None and secrets.compare_digest(str(key), seat.key):
                 return seat  # a reload or a second device: the same seat (also after the lab closed: its notice)
             if not self._open:
-                raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
+                raise LabError(Refusal.LAB_CLOSED, CLOSED)
             if seat is not None:
                 raise LabError(Refusal.NAME_TAKEN, f"“{seat.name}” is taken.", self._free_name(name))
             seat = self._seats[s] = Seat(name, secrets.token_urlsafe(9))
@@ -344,11 +345,8 @@ class Lab:
         if self.shared:
             return self._request_shared(seat, config, tuple(actions))
         with self._lock:
-            if not self._open:
-                raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
-            self.seat(seat.name, seat.key)
-            run = self.registry.get(s)
-            if _live(run):
+            run = self._live_run_of(seat)
+            if run is not None:
                 return run, None
             self._queue = [q for q in self._queue if q[0] != s]  # a new Start replaces an older request
             if not self._queue and self.live_count() < self.participant_slots:
@@ -357,6 +355,14 @@ class Lab:
             place = len(self._queue)
         self._ensure_thread()
         return None, place
+
+    def _live_run_of(self, seat: Seat):
+        """What every Start checks first: the lab is open and the seat is the caller's; then its live run or None."""
+        if not self._open:
+            raise LabError(Refusal.LAB_CLOSED, CLOSED)
+        self.seat(seat.name, seat.key)
+        run = self.registry.get(slug(seat.name))
+        return run if _live(run) else None
 
     def cancel(self, seat: Seat) -> None:
         if self.shared:
@@ -508,11 +514,8 @@ class Lab:
 
     def _request_shared(self, seat: Seat, config: Config, actions: tuple) -> tuple[object, int | None]:
         s = slug(seat.name)
-        if not self._open:
-            raise LabError(Refusal.LAB_CLOSED, "The lab is closed: the presenter opens it from the Train page.")
-        self.seat(seat.name, seat.key)
-        run = self.registry.get(s)
-        if _live(run):
+        run = self._live_run_of(seat)
+        if run is not None:
             return run, None
         place = self._call("request", s, config.to_dict(), [list(a) for a in actions], self.participant_slots)
         if place:
