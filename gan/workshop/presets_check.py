@@ -24,7 +24,6 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from typing import NamedTuple
 
-from gan.workshop.background import background_process
 from gan.workshop.presets import PRESETS, Claim, Preset, get_preset
 from gan.workshop.presets_measure import Measurement, measure
 
@@ -145,8 +144,7 @@ def measure_side_by_side(jobs: list[Job], cores: int | None = None, nice: int = 
     2-thread runs ``cores // 2`` at a time, and so on. Oversubscribed, each OpenMP thread spins waiting for
     the others: two 2-thread runs side by side on two cores took over 20 minutes instead of one. spawn: no
     torch thread pool is forked, and each run is the same run whichever process trains it. ``nice`` > 0: the
-    processes yield the CPU to everything else, their OpenMP threads sleeping while they wait (background_process:
-    the test suite runs them beside its other tests)."""
+    processes yield the CPU to everything else (the test suite runs them beside its other tests)."""
 
     cores = cores or os.cpu_count() or 1
     futures = {job: Future() for job in jobs}
@@ -155,8 +153,8 @@ def measure_side_by_side(jobs: list[Job], cores: int | None = None, nice: int = 
         for threads in sorted({job.threads for job in jobs}):
             group = [job for job in jobs if job.threads == threads]
             with ProcessPoolExecutor(max(1, cores // threads), mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=background_process if nice > 0 else None,
-                                     initargs=(nice,) if nice > 0 else ()) as pool:
+                                     initializer=os.nice if nice > 0 else None, initargs=(nice,) if nice > 0 else ()
+                                     ) as pool:
                 inner = {pool.submit(measure, job.preset, job.seed, job.steps, job.threads, job.checkpoint): job
                          for job in group}
                 for done in as_completed(inner):
