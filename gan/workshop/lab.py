@@ -42,6 +42,7 @@ AWAY_S = 60.0  # a tab not seen for this long is "away" (a closed laptop lid); t
 RUNS_PER_CORE = 4  # measured (bench --parts lab): at 1/4 of a core a default run still scores 7 well within 3 min
 MB_PER_RUN = 200  # a participant run in a shared worker: models, optimisers, history, its quality monitor
 STATE_FILE = "lab.json"
+CLOSED_POLL_S = 2.0  # how soon a server on a cluster sees the lab opened on another one
 CLOSED = "The lab is closed: the presenter opens it from the Train page."
 log = logging.getLogger(__name__)
 
@@ -449,7 +450,9 @@ class Lab:
                 self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        # A closed lab on a cluster is only watched for the presenter opening it on another server: every
+        # CLOSED_POLL_S, not every poll_s (each look is an actor call, and every app server makes them).
+        while not self._stop.wait(self.poll_s if self._open or not self.shared else CLOSED_POLL_S):
             try:
                 self.tick()
             except Exception:  # noqa: BLE001  a run that fails to start must not end the queue for everyone
