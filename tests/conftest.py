@@ -3,6 +3,7 @@
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,25 +18,58 @@ if str(ROOT) not in sys.path:  # pages import `pages._shared` and `gan` from the
 os.environ.setdefault("GAN_LIVE_TRAINER", "thread")
 
 
-_PRESET_FOLDER: list[Path] = []
+_MADE: list[Path] = []  # the preset checks' folder, when this process made it (and so removes it)
+PRESET_KEY = "gan_live_preset_runs"  # how an xdist worker learns its controller's folder (config.workerinput)
+
+
+def pytest_configure(config):
+    """One folder per test run for the presets' checks (tests/test_presets.py), made by pytest's first process:
+    with xdist (the README's command runs two workers) the controller makes it and hands it to each worker."""
+    if not hasattr(config, "workerinput"):
+        _MADE.append(Path(tempfile.mkdtemp(prefix="gan-live-presets-")))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):  # xdist's controller, before each worker starts
+    node.workerinput[PRESET_KEY] = str(_MADE[0])
+
+
+def preset_folder(config) -> Path:
+    return Path(config.workerinput[PRESET_KEY]) if hasattr(config, "workerinput") else _MADE[0]
+
+
+@pytest.fixture(scope="session")
+def preset_runs(request) -> Path:
+    return preset_folder(request.config)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The presets' checks last: they train in the background from collection on, so the rest of the suite runs
+    before anything waits for them (a stable sort: every other test keeps its order)."""
+    items.sort(key=lambda item: item.get_closest_marker("presets") is not None)
 
 
 def pytest_collection_finish(session):
     """The presets' checks (tests/test_presets.py, ~10 min of CPU) start as soon as collection selects them, at
-    nice 19, and train while the rest of the suite runs: most of it waits on servers and browsers."""
+    nice 19, and train while the rest of the suite runs: most of it waits on servers and browsers. Of several
+    xdist workers, the first to get here trains them (test_presets.start_measurements) and the others read."""
     if session.config.option.collectonly or os.environ.get("MUTANT_UNDER_TEST"):
         return
     for item in session.items:
         if item.get_closest_marker("presets") and item.originalname == "test_preset_shows_what_its_text_promises":
-            import tempfile
-
-            _PRESET_FOLDER.append(Path(tempfile.mkdtemp(prefix="gan-live-presets-")))
-            item.module.start_measurements(_PRESET_FOLDER[0])
+            item.module.start_measurements(preset_folder(session.config))
             return
 
 
+def pytest_sessionfinish(session):
+    """A process that trains the checks ends after them: the other workers may still be reading their files."""
+    module = sys.modules.get("tests.test_presets") or sys.modules.get("test_presets")
+    if module is not None and not session.shouldstop and not session.shouldfail:
+        module.wait_for_owned()
+
+
 def pytest_unconfigure(config):
-    for folder in _PRESET_FOLDER:
+    for folder in _MADE:
         shutil.rmtree(folder, ignore_errors=True)
 
 

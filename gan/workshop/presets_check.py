@@ -28,9 +28,11 @@ from gan.workshop.presets import PRESETS, Claim, Preset, get_preset
 from gan.workshop.presets_measure import Measurement, measure
 
 # The suite's second check of every preset (tests/test_presets.py), beside seed 0 on one thread: another
-# seed or two torch threads, a different one each day, so over a couple of weeks every setting of the
-# docs/workshop.md's sweep is retried on whatever machine runs the suite.
-EXTRA_SETTINGS = ((0, 2), *((seed, threads) for seed in (1, 2, 3, 4) for threads in (1, 2)))
+# seed, a different one each day (another trajectory, as another CPU's float rounding gives). One thread: a
+# 2-thread run needs both cores to itself (five of them held the suite up ~6 min, their OpenMP threads spinning
+# beside the other tests), and docs/workshop.md's sweep covers 1 and 2 threads for every seed before a claim is
+# written; GAN_LIVE_PRESET_EXTRA=SEED,2 checks one with two threads.
+EXTRA_SETTINGS = tuple((seed, 1) for seed in (1, 2, 3, 4))
 
 
 def rotating_extra(day: int | None = None) -> tuple[int, int]:
