@@ -357,19 +357,24 @@ def test_a_lost_node_brings_its_run_back_on_the_other_node_from_its_autosave(reg
         cluster.add_node(2)  # the module's cluster has two worker nodes again
 
 
-def test_two_app_servers_over_one_cluster_show_the_same_run_and_one_start_wins(cluster, tmp_path):
+def test_two_app_servers_over_one_cluster_show_the_same_run_one_start_wins_and_share_the_lab(cluster, tmp_path):
     """As a load balancer spreads a room: a presenter on one server, viewers on the other; the same steps, the same
-    Pause; then two presenters pressing Start at once on the two servers start one run."""
+    Pause; then two presenters pressing Start at once on the two servers start one run. Then the lab (both servers
+    opened it with GAN_LIVE_LAB=1), as participants meet it: Ada joins and trains on the first server; "Ada" on the
+    second is taken there too (Ada-2 offered); Ada's own address on the second server shows her run and pauses it
+    on the first."""
     import asyncio
 
     from gan.tools.bench.cluster import actor_pids
+    from gan.tools.bench.lab import NAME_LABEL, join
     from gan.tools.bench.server import free_port, start_app_server, stop_app_server, wait_http
     from gan.tools.bench.viewers import press_start
     from gan.tools.viewers import Viewer
 
     token = "t" + os.urandom(6).hex()
     env = dict(os.environ, PYTHONPATH=str(ROOT), GAN_LIVE_TOKEN=token, GAN_LIVE_RUNS_DIR=str(tmp_path / "runs"),
-               GAN_LIVE_TRAINER="process", RAY_AUTH_MODE="disabled", **{ray_client.ADDRESS_ENV: cluster.address})
+               GAN_LIVE_TRAINER="process", RAY_AUTH_MODE="disabled", GAN_LIVE_LAB="1",
+               **{ray_client.ADDRESS_ENV: cluster.address})
     ports = [free_port(), free_port()]
     servers = [start_app_server(port, env, tmp_path / f"server{i}.log") for i, port in enumerate(ports)]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
@@ -407,6 +412,28 @@ def test_two_app_servers_over_one_cluster_show_the_same_run_and_one_start_wins(c
                 assert poll(lambda: len(actor_pids(cluster)) == 1, 60), actor_pids(cluster)  # the old one released
             finally:
                 await second.close()
+            # The lab: one participant slot (the cluster's 2 CPUs, one for the presenter's run), shared by both.
+            tabs = [await join(urls[0], "Ada", 90)]
+            try:
+                ada = tabs[0]
+                await ada.click("Start", 30)
+                assert await ada.wait_until(lambda v: shows("Running")(v) and v.status().step > 0, 120), ada.alerts()
+                other = await Viewer(urls[1], "", page="my_run", name="ada-on-b").connect(90)
+                tabs.append(other)
+                await other.fill(NAME_LABEL, "Ada", 30)
+                await other.click("Join", 30)
+                assert await other.wait_until(lambda v: any("taken" in a for a in v.alerts()), 30), other.alerts()
+                assert "Take “Ada-2” instead" in other.buttons()
+                again = await Viewer(urls[1], ada.query, page="my_run", name="ada-reload-b").connect(90)
+                tabs.append(again)
+                assert await again.wait_until(lambda v: shows("Running")(v) and v.status().step > 0, 60), \
+                    (again.status(), again.alerts())
+                await again.click("Pause", 30)
+                assert await ada.wait_until(shows("Paused"), 30), (ada.status(), ada.alerts())
+                assert len(actor_pids(cluster)) == 2  # the presenter's and Ada's: the second server started none
+            finally:
+                for tab in tabs:
+                    await tab.close()
         finally:
             await presenter.close()
             await viewer.close()
