@@ -91,8 +91,12 @@ async def _ray_session(urls: list[str], token: str, server_pids: list[int], clus
             raise RuntimeError("the run did not resume")
         out["ray_viewers"] = len(viewers)
 
-        # (3) a second server over the same cluster: half the viewers there; both show the same step.
+        # (3) a second server over the same cluster: half the viewers move there (15 on each, as the issue asks);
+        # both show the same step.
         if len(urls) > 1:
+            half = max(1, len(viewers) // 2)
+            await close_viewers(viewers[half:])
+            viewers = viewers[:half]
             out.update(await _two_servers(urls, viewers, rate, args))
 
         # (4) the node that hosts the run killed.
@@ -104,18 +108,17 @@ async def _ray_session(urls: list[str], token: str, server_pids: list[int], clus
 
 
 async def _two_servers(urls: list[str], first: list, one_viewer_rate: float | None, args) -> dict:
-    """Viewers on the second server beside those on the first: the step each side shows at the same moments."""
+    """As many viewers on the second server as on the first: the step each side shows at the same moments."""
     from gan.tools.viewers import close_viewers, open_viewers, wait_all
 
-    half = max(1, len(first) // 2)
-    second, failed = await open_viewers(urls[1], half, timeout=args.viewer_connect_timeout, prefix="w")
+    second, failed = await open_viewers(urls[1], len(first), timeout=args.viewer_connect_timeout, prefix="w")
     try:
         if failed or not second:
             raise RuntimeError(f"viewers of the second server did not connect: {failed[:1]}")
         if await wait_all(second, _shows("Running", "Paused"), 120) is None:
             raise RuntimeError(f"the second server's viewers never showed the presenter's run: {second[0].status()} "
                                f"{second[0].alerts()[:2]}")
-        a, b = first[:half], second
+        a, b = first, second
         gaps: list[float] = []
         t_end = time.monotonic() + args.ray_window_s
         while time.monotonic() < t_end:  # sampled: how far apart the two sides' steps are, in seconds of training
