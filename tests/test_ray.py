@@ -21,6 +21,7 @@ from gan.worker.ray_client import RayBackendError, RayProblem
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"width": 32, "batch_size": 16, "latent_dim": 16, "sample_every": 5, "seed": 3}
+CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []  # before any pinning
 
 
 def poll(predicate, timeout: float, every: float = 0.2) -> bool:
@@ -207,6 +208,19 @@ def test_runs_are_actors_spread_over_the_nodes_and_answer_the_same_commands(regi
     a.set_loss("mse")  # applied at the next step boundary
     assert poll(lambda: a.status().loss == "mse" and a.status().state == RunState.RUNNING, 30), a.status()
     assert _trains(b, 10)  # the other run never noticed
+    # The presenter's actors train on this process's machine: each of their threads on its last core, this process
+    # on the others (as beside the worker process: its viewers' refreshes stay off the training core); closing
+    # gives every core back.
+    from gan.worker.client import can_pin, pin_enabled
+
+    if can_pin() and pin_enabled() and len(CORES) > 1:
+        assert a.client.pinned and b.client.pinned
+        for run in (a, b):
+            tids = os.listdir(f"/proc/{run.client.pid}/task")
+            assert {frozenset(os.sched_getaffinity(int(t))) for t in tids} == {frozenset(CORES[-1:])}, run.name
+        assert os.sched_getaffinity(0) == set(CORES[:-1])
+        registry.close(timeout=10.0)
+        assert os.sched_getaffinity(0) == set(CORES)
 
 
 
@@ -262,6 +276,7 @@ def test_lab_mode_on_a_cluster_trains_each_participant_as_an_actor_within_the_cl
         assert all(isinstance(run.client, ray_client.RayClient) for run in runs)
         assert all(_trains(run, 5) for run in runs), [run.status() for run in runs]
         assert len({run.client.pid for run in runs}) == 3 and os.getpid() not in {run.client.pid for run in runs}
+        assert not any(run.client.pinned for run in runs)  # only the presenter's run gets a core of its own
         lab.stop(seats[0])
         assert poll(lambda: lab.run_of(seats[3]) is not None, 30), "the queued participant did not start"
         assert _trains(lab.run_of(seats[3]), 5), lab.run_of(seats[3]).status()

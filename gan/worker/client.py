@@ -91,6 +91,26 @@ def can_pin() -> bool:
     return hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity") and os.path.isdir(THREADS_DIR)
 
 
+def pin_enabled() -> bool:
+    """GAN_LIVE_PIN=0 turns core pinning off (see WorkerClient._pin for why it is on)."""
+    return os.environ.get("GAN_LIVE_PIN", "1").strip() != "0"
+
+
+def pin_threads(cores: set) -> None:
+    """Every thread of this process on ``cores`` (the server beside a training process pinned to the others)."""
+    _pin_threads(cores)
+
+
+def pin_process(pid: int, cores: set) -> None:
+    """Every thread of process ``pid`` on ``cores`` (a Ray actor already runs threads: each is pinned, and the
+    ones they start later inherit it)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cores)
+        except ProcessLookupError:
+            pass
+
+
 def _pin_threads(cores: set) -> None:
     """sched_setaffinity for every thread of this process (pid 0 would mean the calling thread only);
     threads started later inherit the mask of the thread that starts them."""
@@ -150,7 +170,7 @@ class WorkerClient(RunTable):
         self.nice = nice  # a lab participant's worker runs below the presenter's (gan.worker.pool)
         self.cores = cores  # unpinned, on these cores (a lab worker: every core, not only the server's)
         self.preload = preload
-        self.pin = os.environ.get("GAN_LIVE_PIN", "1").strip() != "0" if pin is None else pin
+        self.pin = pin_enabled() if pin is None else pin
         self.call_timeout = CALL_TIMEOUT_S  # per client, read at each call (tests shorten it for a frozen worker)
         self.pinned: tuple | None = None  # (server cores, worker cores) once pinned
         self._unpinned: set = set()

@@ -11,6 +11,18 @@ import time
 from gan.worker import heap
 from gan.worker.process import Worker
 
+BOOT_ID = "/proc/sys/kernel/random/boot_id"  # Linux: one per machine and boot (two nodes on one box share it)
+
+
+def machine_id() -> str | None:
+    """This machine, this boot (None where unknown: not Linux): an app server pins its threads beside a run actor
+    only when they share a machine (gan.worker.ray_client.RayBackend.pin_beside)."""
+    try:
+        with open(BOOT_ID) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
 
 class RunActor:
     """One run's training process on a cluster node: the same Worker, commands and ticks as the worker process.
@@ -44,7 +56,7 @@ class RunActor:
         """The node and process this run trains in (placement tests, the bench, the node-loss check)."""
         import ray
 
-        return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+        return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "machine": machine_id()}
 
     def stop_all(self, timeout: float = 2.0) -> None:
         """Stop every run here with a last autosave (the server shuts down; the actor is killed next)."""

@@ -16,9 +16,19 @@ from pathlib import Path
 
 from gan.engine.status import FailureKind
 from gan.worker import messages as p
-from gan.worker.client import CALL_TIMEOUT_S, SPAWN_TIMEOUT_S, RunTable, WorkerError, deliver_reply
+from gan.worker.client import (
+    CALL_TIMEOUT_S,
+    SPAWN_TIMEOUT_S,
+    RunTable,
+    WorkerError,
+    can_pin,
+    deliver_reply,
+    pin_enabled,
+    pin_process,
+    pin_threads,
+)
 from gan.worker.process import TICK_S
-from gan.worker.ray_actor import RoomState, RunActor
+from gan.worker.ray_actor import RoomState, RunActor, machine_id
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +167,47 @@ class RayBackend:
         self.on_lost = None
         self.actor_class = ray.remote(RunActor)
         self.room = self._room()
+        # A cluster on this server's own machine (a laptop, a GPU box that also runs the app servers): as in process
+        # mode (gan.worker.client.WorkerClient._pin), the presenter's actor gets the last core and this server's
+        # threads the others, or its viewers' refreshes land on the training core (bench part ray: 0.80-0.90x
+        # unpinned). Not when the actor is on another machine, off Linux, or with GAN_LIVE_PIN=0.
+        self.pin = pin_enabled() and can_pin()
+        self._cores = sorted(os.sched_getaffinity(0)) if self.pin else []
+        self._pin_lock = threading.Lock()
+        self._pinned_for: RayClient | None = None
 
-    def client(self) -> RayClient:
-        return RayClient(self)
+    def client(self, pin: bool = False) -> RayClient:
+        """``pin``: the presenter's run (pinned beside this server when its actor shares this machine)."""
+        client = RayClient(self)
+        client.pin = pin
+        return client
+
+    def pin_beside(self, client: RayClient, pid: int, machine: str | None) -> bool:
+        """Pin ``client``'s actor (process ``pid`` on ``machine``) to the last core and this server to the others,
+        when it trains on this machine. True when pinned."""
+        take = max(1, self.torch_threads)
+        if not self.pin or machine is None or machine != machine_id() or len(self._cores) <= take:
+            return False
+        with self._pin_lock:
+            try:
+                pin_process(pid, set(self._cores[-take:]))
+                pin_threads(set(self._cores[:-take]))
+            except OSError as exc:  # not allowed (a container's cpuset), or the actor just ended: unpinned
+                log.info("could not pin beside the run's actor: %s", exc)
+                return False
+            self._pinned_for = client
+        return True
+
+    def unpin(self, client: RayClient) -> None:
+        """Every core back to this server, if it was pinned beside ``client``'s actor (a newer run's pin stays)."""
+        with self._pin_lock:
+            if self._pinned_for is not client:
+                return
+            self._pinned_for = None
+            try:
+                pin_threads(set(self._cores))
+            except OSError:
+                pass
 
     def spawn(self, name: str):
         """A new run actor: spread over the nodes, never restarted by Ray (the registry continues a lost run from
@@ -171,11 +219,11 @@ class RayBackend:
                                         runtime_env={"env_vars": actor_env()}).remote(
             self.torch_threads, self.preload)
 
-    def attach(self, actor_name: str) -> RayClient:
-        """A client of a run actor another app server started (ValueError: it is gone)."""
+    def attach(self, actor_name: str, pin: bool = False) -> RayClient:
+        """A client of a run actor another app server started (ValueError: it is gone); ``pin`` as in client()."""
         import ray
 
-        client = RayClient(self)
+        client = self.client(pin)
         client.attach(ray.get_actor(actor_name, namespace=NAMESPACE), actor_name)
         return client
 
@@ -248,6 +296,8 @@ class RayClient(RunTable):
         self.actor_name: str | None = None  # its name in the cluster (another app server attaches by it)
         self.attached = False  # another app server started this run: this one follows it and never ends it
         self.pid: int | None = None
+        self.pin = False  # the presenter's run: pinned beside this server when on its machine (RayBackend.client)
+        self.pinned = False
         self._lock = threading.Lock()
         super().__init__()
         self._actor = None
@@ -305,6 +355,7 @@ class RayClient(RunTable):
         with self._lock:
             self._actor, self._closed = None, True
         self._wake.set()
+        self.backend.unpin(self)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the run with a last autosave and end its actor (server shutdown, a released run)."""
@@ -313,6 +364,7 @@ class RayClient(RunTable):
         with self._lock:
             actor, self._actor, self._closed = self._actor, None, True
         self._wake.set()
+        self.backend.unpin(self)
         if actor is None:
             return
         try:
@@ -372,6 +424,8 @@ class RayClient(RunTable):
             try:  # waits while the actor is pending (no free CPU yet)
                 where = ray.get(actor.where.remote(), timeout=SPAWN_TIMEOUT_S)
                 self.node_id, self.pid = where["node_id"], where["pid"]
+                if self.pin:
+                    self.pinned = self.backend.pin_beside(self, self.pid, where.get("machine"))
             except (GetTimeoutError, ActorUnavailableError):
                 self._wake.wait(TICK_S)
                 continue

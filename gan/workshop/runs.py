@@ -175,7 +175,7 @@ class RunRegistry:
             name = name or f"run-{self._counter}"
             if name in self._runs and (self._runs[name].is_alive() or self._runs[name].state in LIVE_STATES):
                 raise RunLimitError(f"a run named {name!r} is live already")
-            trainer = self._new_trainer(config, name, self._new_saver(name), worker)
+            trainer = self._new_trainer(config, name, self._new_saver(name), worker or self._worker_for_new_run(owner))
             for after_step, kind, value in actions:
                 trainer.schedule(after_step, kind, value)
             return self._register_and_start(trainer, paused, owner)
@@ -199,7 +199,7 @@ class RunRegistry:
             trainer.dataset_fallback = True  # dashboard semantics: fall back to mnist5k, with a warning
             if trainer.autosave is None:  # a branch or an upload: a folder of its own
                 trainer.autosave = self._new_saver(trainer.name)
-            worker = worker or self._worker_for_new_run()
+            worker = worker or self._worker_for_new_run(owner)
             if worker is not None:
                 trainer = RemoteTrainer.from_trainer(worker, trainer)
             return self._register_and_start(trainer, paused, owner)
@@ -208,11 +208,12 @@ class RunRegistry:
 
         return Autosaver(run_dir or new_run_dir(self.live_root, name), name=name, root=self.runs_root)
 
-    def _worker_for_new_run(self):
-        """Where a new run trains: the worker process, a Ray actor of its own, or None (this process)."""
+    def _worker_for_new_run(self, owner: str | None = None):
+        """Where a new run trains: the worker process, a Ray actor of its own, or None (this process). The
+        presenter's actor (no ``owner``) is pinned beside this server when it lands on its machine."""
         if self.backend is None:
             return self.worker
-        client = self.backend.client()
+        client = self.backend.client(pin=owner is None)
         client.ensure_started()  # its actor exists (and has a name) before the run is published to the room
         return client
 
@@ -252,7 +253,7 @@ class RunRegistry:
 
     def _attach_presenter(self, entry: dict) -> None:
         try:
-            client = self.backend.attach(entry["actor"])
+            client = self.backend.attach(entry["actor"], pin=True)
         except ValueError:  # its actor is gone (its server ended it): nothing to show, and this server may Start
             with self._lock:
                 self._room_epoch = max(self._room_epoch, entry["epoch"])
