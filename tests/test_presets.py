@@ -1,10 +1,10 @@
 """Every workshop preset shows what its text promises: trained headless to its check step (about 60 s
 of one laptop CPU thread), measured, and each Claim of gan/workshop/presets.py checked with its number.
 
-Each preset is checked twice per suite run: seed 0 on one torch thread, and another seed (another trajectory,
-a cheap stand-in for another processor's rounding) that changes every day (gan.workshop.presets_check.
-rotating_extra; GAN_LIVE_PRESET_EXTRA=SEED,THREADS picks one, two threads included). A claim that holds on
-seed 0 of one CPU only is caught here before it ships; docs/workshop.md's table is the full sweep
+Every preset is checked on seed 0 with one torch thread, and one of them a day on another seed too (another
+trajectory, a cheap stand-in for another processor's rounding; every (preset, seed) pair in turn:
+gan.workshop.presets_check.extra_checks; GAN_LIVE_PRESET_EXTRA=SEED,THREADS checks all five with that setting).
+A claim that holds on seed 0 of one CPU only is caught here before it ships; docs/workshop.md's table is the sweep
 (`python -m gan.workshop.presets_check --seeds 0 1 2 3 4 --threads 1 2 --markdown`). Marked `presets`:
 `python -m pytest -m "not presets"` skips them. The runs are trained side by side, one process per core (a
 2-thread run alone), in whichever pytest process (of the README's two xdist workers) collects them first; the
@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from gan.workshop.presets import PRESETS, get_preset
-from gan.workshop.presets_check import Job, failed_claims, measure_side_by_side, rotating_extra
+from gan.workshop.presets_check import Job, extra_checks, failed_claims, measure_side_by_side
 
 pytestmark = pytest.mark.presets
 CLAIMED = [name for name, p in PRESETS.items() if p.claims]
-EXTRA = rotating_extra()  # (seed, threads) of this run's second check of every preset
-SETTINGS = [(0, 1), EXTRA]
+# (preset, seed, torch threads): seed 0 of every preset, then today's extra check (one preset, another seed)
+CHECKS = [(name, 0, 1) for name in CLAIMED] + [c for c in extra_checks(CLAIMED) if c[1:] != (0, 1)]
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # docs/workshop.md's screenshots: GAN_LIVE_PRESET_SHOTS=docs/presets python -m pytest tests/test_presets.py
@@ -56,7 +56,7 @@ def start_measurements(folder: Path) -> bool:
     except FileExistsError:
         return False
     jobs = [Job(name, seed, threads, checkpoint=str(folder / f"{name}.pt") if (seed, threads) == (0, 1) else None)
-            for seed, threads in SETTINGS for name in CLAIMED]
+            for name, seed, threads in CHECKS]
     futures = measure_side_by_side(jobs, max(1, min(2, os.cpu_count() or 1)), nice=NICE)
     for job, future in futures.items():
         future.add_done_callback(functools.partial(_write, result_path(folder, job.preset, job.seed, job.threads)))
@@ -105,8 +105,7 @@ def test_every_failure_and_rescue_preset_makes_claims():
         assert get_preset(name).check_steps > 0
 
 
-@pytest.mark.parametrize("seed, threads", SETTINGS, ids=[f"seed{s}-threads{t}" for s, t in SETTINGS])
-@pytest.mark.parametrize("name", CLAIMED)
+@pytest.mark.parametrize("name, seed, threads", CHECKS, ids=[f"{n}-seed{s}-threads{t}" for n, s, t in CHECKS])
 def test_preset_shows_what_its_text_promises(name, seed, threads, folder):
     m = measurement(folder, name, seed, threads)
     assert (m.preset, m.seed, m.threads) == (name, seed, threads)
@@ -114,16 +113,19 @@ def test_preset_shows_what_its_text_promises(name, seed, threads, folder):
     assert failed_claims(get_preset(name), m) == []  # the coach's diagnosis among them (diagnosis_step)
 
 
-@pytest.mark.parametrize("day, expected", [(0, (1, 1)), (1, (2, 1)), (3, (4, 1)), (6, (3, 1))])
-def test_the_extra_setting_rotates_through_the_seeds_and_can_be_set(day, expected, monkeypatch):
+def test_the_extra_check_is_one_preset_a_day_each_seed_in_turn_and_can_be_set(monkeypatch):
     monkeypatch.delenv("GAN_LIVE_PRESET_EXTRA", raising=False)
-    assert rotating_extra(day) == expected
+    names = ["a", "b", "c"]
+    days = [extra_checks(names, day) for day in range(100, 112)]
+    assert all(len(d) == 1 and d[0][2] == 1 for d in days)
+    assert {d[0] for d in days} == {(n, s, 1) for n in names for s in (1, 2, 3, 4)}  # 12 days: every pair once
+    assert [d[0][0] for d in days[:3]] == ["b", "c", "a"]  # day after day, another preset
     monkeypatch.setenv("GAN_LIVE_PRESET_EXTRA", "3,2")
-    assert rotating_extra(day) == (3, 2)
+    assert extra_checks(names, 100) == [("a", 3, 2), ("b", 3, 2), ("c", 3, 2)]
     for bad in ("3", "a,b", "-1,1", "0,0"):
         monkeypatch.setenv("GAN_LIVE_PRESET_EXTRA", bad)
         with pytest.raises(ValueError, match="GAN_LIVE_PRESET_EXTRA"):
-            rotating_extra(day)
+            extra_checks(names, 100)
 
 
 def test_each_checked_preset_run_in_a_real_browser(folder, tmp_path):

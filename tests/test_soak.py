@@ -5,7 +5,7 @@ simulated viewers stay connected for the whole window while the server's and the
 memory, the step and the autosave files are sampled. An hour-long soak is the bench's job
 (`--minutes 60`); this one catches what shows within minutes: a leak of tens of MB, a traceback in
 the server log, a dropped viewer, a stalled run, an autosave that does not load. Marked `soak` so a
-quick run can leave it out with `-m "not soak"` (about 3 minutes on a 2-core machine).
+quick run can leave it out with `-m "not soak"` (about 1.5 minutes on a 2-core machine).
 """
 
 import json
