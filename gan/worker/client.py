@@ -96,25 +96,11 @@ def pin_enabled() -> bool:
     return os.environ.get("GAN_LIVE_PIN", "1").strip() != "0"
 
 
-def pin_threads(cores: set) -> None:
-    """Every thread of this process on ``cores`` (the server beside a training process pinned to the others)."""
-    _pin_threads(cores)
-
-
-def pin_process(pid: int, cores: set) -> None:
-    """Every thread of process ``pid`` on ``cores`` (a Ray actor already runs threads: each is pinned, and the
-    ones they start later inherit it)."""
+def pin_threads(cores: set, pid: int | str = "self") -> None:
+    """sched_setaffinity for every thread of process ``pid`` (this one by default; pid 0 would mean the calling
+    thread only): the server beside a training process, or a Ray actor that already runs threads. Threads started
+    later inherit the mask of the thread that starts them."""
     for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            os.sched_setaffinity(int(tid), cores)
-        except ProcessLookupError:
-            pass
-
-
-def _pin_threads(cores: set) -> None:
-    """sched_setaffinity for every thread of this process (pid 0 would mean the calling thread only);
-    threads started later inherit the mask of the thread that starts them."""
-    for tid in os.listdir(THREADS_DIR):
         try:
             os.sched_setaffinity(int(tid), cores)
         except ProcessLookupError:
@@ -240,7 +226,7 @@ class WorkerClient(RunTable):
             if len(cores) <= take:
                 return  # no core to spare: leave the scheduler alone
             os.sched_setaffinity(worker_pid, set(cores[-take:]))
-            _pin_threads(set(cores[:-take]))
+            pin_threads(set(cores[:-take]))
             if self.pinned is None:
                 self._unpinned = set(cores)  # given back by shutdown (a test process goes on after us)
             self.pinned = (cores[:-take], cores[-take:])
@@ -272,7 +258,7 @@ class WorkerClient(RunTable):
         conn.close()
         if self.pinned is not None:
             try:
-                _pin_threads(self._unpinned)
+                pin_threads(self._unpinned)
             except OSError:
                 pass
             self.pinned = None

@@ -24,7 +24,6 @@ from gan.worker.client import (
     can_pin,
     deliver_reply,
     pin_enabled,
-    pin_process,
     pin_threads,
 )
 from gan.worker.process import TICK_S
@@ -190,7 +189,7 @@ class RayBackend:
             return False
         with self._pin_lock:
             try:
-                pin_process(pid, set(self._cores[-take:]))
+                pin_threads(set(self._cores[-take:]), pid)
                 pin_threads(set(self._cores[:-take]))
             except OSError as exc:  # not allowed (a container's cpuset), or the actor just ended: unpinned
                 log.info("could not pin beside the run's actor: %s", exc)
@@ -460,6 +459,7 @@ class RayClient(RunTable):
             if self._actor is not actor or self._dead:
                 return kind, cause
             self._dead = True
+        self.backend.unpin(self)  # its core is free again (a run brought back elsewhere pins anew)
         with self._runs_lock:
             runs = list(self._runs.values())
         for run in runs:
