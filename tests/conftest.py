@@ -25,17 +25,21 @@ PRESET_KEY = "gan_live_preset_runs"  # how an xdist worker learns its controller
 def pytest_configure(config):
     """One folder per test run for the presets' checks (tests/test_presets.py), made by pytest's first process:
     with xdist (the README's command runs two workers) the controller makes it and hands it to each worker."""
-    if not hasattr(config, "workerinput"):
-        _MADE.append(Path(tempfile.mkdtemp(prefix="gan-live-presets-")))
+    if not hasattr(config, "workerinput") and not os.environ.get("MUTANT_UNDER_TEST"):  # mutmut: thousands of
+        preset_folder(config)  # sessions ended by os._exit, none of which trains a preset; it never gets one
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):  # xdist's controller, before each worker starts
-    node.workerinput[PRESET_KEY] = str(_MADE[0])
+    node.workerinput[PRESET_KEY] = str(preset_folder(node.config))
 
 
 def preset_folder(config) -> Path:
-    return Path(config.workerinput[PRESET_KEY]) if hasattr(config, "workerinput") else _MADE[0]
+    if hasattr(config, "workerinput"):
+        return Path(config.workerinput[PRESET_KEY])
+    if not _MADE:
+        _MADE.append(Path(tempfile.mkdtemp(prefix="gan-live-presets-")))
+    return _MADE[0]
 
 
 @pytest.fixture(scope="session")

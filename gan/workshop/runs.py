@@ -175,7 +175,7 @@ class RunRegistry:
             name = name or f"run-{self._counter}"
             if name in self._runs and (self._runs[name].is_alive() or self._runs[name].state in LIVE_STATES):
                 raise RunLimitError(f"a run named {name!r} is live already")
-            trainer = self._new_trainer(config, name, self._new_saver(name), worker or self._worker_for_new_run(owner))
+            trainer = self._new_trainer(config, name, self._new_saver(name), worker, owner)
             for after_step, kind, value in actions:
                 trainer.schedule(after_step, kind, value)
             return self._register_and_start(trainer, paused, owner)
@@ -315,8 +315,8 @@ class RunRegistry:
         """Runs train outside this process (a worker process or a Ray cluster)."""
         return self.worker is not None or self.backend is not None
 
-    def _new_trainer(self, config: Config, name: str, saver, worker=None) -> Run:
-        worker = worker or self._worker_for_new_run()
+    def _new_trainer(self, config: Config, name: str, saver, worker=None, owner: str | None = None) -> Run:
+        worker = worker or self._worker_for_new_run(owner)
         if worker is None:
             return Trainer(config, dataset_fallback=True, name=name, autosave=saver)
         return RemoteTrainer(worker, config, name=name, dataset_fallback=True, autosave_dir=str(saver.run_dir),
