@@ -2,6 +2,8 @@
 
 import math
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -210,7 +212,7 @@ def test_each_ruler_has_its_own_cache_file(mnist, tmp_path, monkeypatch):
     monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (k["architecture"](10).eval(), 0.5))
     small = _small(mnist)
     a, b = clf.load_reference(small, directory=tmp_path), clf.load_reference(small, directory=tmp_path, ruler="B")
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["classifier-mnist5k-B.pt", "classifier-mnist5k.pt"]
+    assert sorted(f.name for f in tmp_path.glob("*.pt")) == ["classifier-mnist5k-B.pt", "classifier-mnist5k.pt"]
     assert a.key != b.key and isinstance(b.model, clf.JudgeCNN) and not isinstance(a.model, clf.JudgeCNN)
     again = clf.load_reference(small, directory=tmp_path, ruler="B")
     assert again.from_cache and isinstance(again.model, clf.JudgeCNN) and again.ruler == "B"
@@ -234,6 +236,42 @@ def test_the_two_rulers_are_independent_and_measure_fd_on_one_scale(mnist, evalu
     for ev in (evaluator, judge):  # both reject noise: score 1, FD far beyond real digits'
         q = ev.evaluate_images(noise)
         assert q.score == pytest.approx(1.0, abs=0.05) and q.not_digit > 0.9 and q.fd > 50 * ev.ceiling.fd
+
+
+def test_two_callers_at_once_train_a_classifier_once_and_the_second_reads_it(mnist, tmp_path, monkeypatch):
+    """A fresh machine: the presenter's run, a lab worker and the bench ask for the classifier together. The first
+    trains it; the others wait on the lock file and read the weights it wrote (before, each trained its own)."""
+    import threading
+    import types
+    from concurrent.futures import ThreadPoolExecutor
+
+    training, release, waiting = threading.Event(), threading.Event(), threading.Event()
+    calls = []
+
+    def slow_training(*a, **k):
+        calls.append(1)
+        training.set()
+        assert release.wait(60)
+        return clf.ReferenceCNN(10).eval(), 0.5
+
+    def sleep(seconds):  # the lock's poll: the second caller is waiting for the first
+        waiting.set()
+        time.sleep(seconds)
+
+    monkeypatch.setattr(clf, "train_classifier", slow_training)
+    monkeypatch.setattr(clf, "time", types.SimpleNamespace(monotonic=time.monotonic, perf_counter=time.perf_counter,
+                                                           sleep=sleep))
+    small = _small(mnist)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(clf.load_reference, small, directory=tmp_path)
+        assert training.wait(60)
+        second = pool.submit(clf.load_reference, small, directory=tmp_path)
+        deadline = time.monotonic() + 60
+        while not waiting.is_set() and len(calls) < 2 and time.monotonic() < deadline:
+            waiting.wait(0.05)
+        release.set()
+        a, b = first.result(60), second.result(60)
+    assert len(calls) == 1 and not a.from_cache and b.from_cache and b.key == a.key
 
 
 def test_classifier_cache_refuses_pickled_objects(mnist, tmp_path, monkeypatch):

@@ -17,9 +17,13 @@ report both. A result counts only when it holds under both.
 
 Cache key = dataset name + ruler + a hash of (the images, the labels, the ruler's version and split).
 Bump a ruler's version whenever its architecture or the training recipe changes: a key mismatch is
-"stale", and a stale or unreadable cache file is simply retrained and overwritten.
+"stale", and a stale or unreadable cache file is simply retrained and overwritten. One process trains a
+missing file while any other that asks for it waits (a lock file beside it) and then reads it: on a fresh
+machine the presenter's run, a lab worker and the bench all ask at once, and trained it once each.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import pickle
@@ -245,6 +249,38 @@ def has_classes(dataset) -> bool:
     return len(dataset.labels) > 0 and int(dataset.labels.max()) >= 0
 
 
+LOCK_WAIT_S = 600.0  # a training takes ~10-70 s; a holder stuck longer than this is ignored (we train too)
+
+
+@contextlib.contextmanager
+def training_lock(path: Path, wait_s: float = LOCK_WAIT_S):
+    """Hold ``path``.lock while reading or training one classifier file; yields whether the lock was got.
+
+    flock: the kernel frees it when its holder dies, so a killed trainer never leaves the file locked.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path.with_name(path.name + ".lock"), "a")
+    except OSError:  # a read-only cache folder: no lock to share (saving the weights will say why)
+        yield False
+        return
+    with f:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    yield False
+                    return
+                time.sleep(0.2)  # another process trains this file: poll until it is done
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def load_reference(dataset, *, retrain: bool = False, directory: Path | None = None, ruler: str = "A") -> Reference:
     """The cached classifier ``ruler`` (a key of RULERS) for this dataset; trains (and caches) one when
     missing or stale. NoClasses for a dataset without labels (your own images).
@@ -261,6 +297,12 @@ def load_reference(dataset, *, retrain: bool = False, directory: Path | None = N
     train_idx, heldout_idx = stratified_split(labels.numpy(), seed=spec.split_seed)
     suffix = "" if ruler == "A" else f"-{ruler}"  # ruler A keeps the file name it always had
     path = (directory or cache_dir()) / f"classifier-{dataset.name}{suffix}.pt"
+    with training_lock(path):  # another process training this file: wait for it, then read what it wrote
+        return _load_or_train(dataset.name, spec, images, labels, key, train_idx, heldout_idx, path, retrain)
+
+
+def _load_or_train(name: str, spec: Ruler, images, labels, key: str, train_idx, heldout_idx, path: Path,
+                   retrain: bool) -> Reference:
     note = "retrain requested" if retrain else "no cached classifier; trained"
     if not retrain and path.is_file():
         note = "cached classifier is stale (data or code changed); retrained"
@@ -269,8 +311,8 @@ def load_reference(dataset, *, retrain: bool = False, directory: Path | None = N
             if isinstance(state, dict) and state.get("key") == key:
                 model = spec.model(int(state["n_classes"]))
                 model.load_state_dict(state["weights"])
-                return Reference(model.eval(), dataset.name, key, float(state["heldout_accuracy"]), 0.0,
-                                 train_idx, heldout_idx, True, ruler=ruler)
+                return Reference(model.eval(), name, key, float(state["heldout_accuracy"]), 0.0,
+                                 train_idx, heldout_idx, True, ruler=spec.name)
         except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
             note = f"cache file unreadable ({type(exc).__name__}); retrained"  # overwritten below
     t0 = time.perf_counter()
@@ -279,4 +321,4 @@ def load_reference(dataset, *, retrain: bool = False, directory: Path | None = N
     seconds = time.perf_counter() - t0
     torch_save_atomic({"key": key, "n_classes": int(labels.max()) + 1, "heldout_accuracy": acc,
                        "weights": model.state_dict()}, path)  # a concurrent reader never sees half a file
-    return Reference(model, dataset.name, key, acc, seconds, train_idx, heldout_idx, False, note, ruler)
+    return Reference(model, name, key, acc, seconds, train_idx, heldout_idx, False, note, spec.name)
