@@ -23,6 +23,19 @@ def gan(*args, timeout=180):
                           cwd=ROOT, env=env)
 
 
+def gan_here(capsys, *args):
+    """The same command in this process (cli.main, what `python -m gan` calls): no fresh torch import. The cases
+    that must be seen as a user sees them stay in a subprocess (gan() above)."""
+    from types import SimpleNamespace
+
+    from gan.tools import cli
+
+    capsys.readouterr()
+    code = cli.main(list(args))
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
@@ -72,8 +85,8 @@ def test_sample_npy_and_png(run_dir, tmp_path):
     assert r.returncode == 0 and Image.open(tmp_path / "s.png").size == (8 * 30 + 2, 2 * 30 + 2)
 
 
-def test_losses_table_lists_the_equilibrium_values():
-    r = gan("losses")
+def test_losses_table_lists_the_equilibrium_values(capsys):
+    r = gan_here(capsys, "losses")
     assert r.returncode == 0
     lines = {line.split()[0]: line for line in r.stdout.splitlines()[1:]}
     assert "0.6931" in lines["bce"] and "0.2500" in lines["mse"] and "-0.6931" in lines["minimax"]
@@ -92,8 +105,10 @@ def test_losses_table_lists_the_equilibrium_values():
     (["train", "--frobnicate"], "unrecognized arguments"),
     (["train", "--preset", "mode-colapse"], "unknown preset 'mode-colapse'; choose one of default, textbook"),
 ])
-def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment):
-    r = gan(*args)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, capsys):
+    # A bad setting and an argparse mistake in a real `python -m gan`, as a user meets them; the rest in-process
+    # (each subprocess imports torch anew: ~5 s of CPU apiece).
+    r = gan(*args) if args in (["train", "--batch-size", "0"], ["train", "--frobnicate"]) else gan_here(capsys, *args)
     assert r.returncode == 2
     assert fragment in r.stderr
     assert "Traceback" not in r.stderr
@@ -162,13 +177,13 @@ def test_a_full_disk_during_training_is_a_warning_and_the_run_finishes(tmp_path,
     assert (tmp_path / "run" / "checkpoint.pt").is_file()  # the run itself finished and saved
 
 
-def test_resume_of_a_folder_without_autosaves_is_a_clean_error(tmp_path):
+def test_resume_of_a_folder_without_autosaves_is_a_clean_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    r = gan("train", "--resume", str(tmp_path / "empty"), "--steps", "5", "--out", str(tmp_path / "x"))
+    r = gan_here(capsys, "train", "--resume", str(tmp_path / "empty"), "--steps", "5", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and "no readable autosave" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
+def test_a_presets_live_action_fires_in_the_cli_too(tmp_path, capsys):
     """`--preset lsgan_rescue` is minimax, then MSE at RESCUE_AT — fired by the trainer, as on the Train page."""
     from gan.workshop.presets import RESCUE_AT
 
@@ -183,5 +198,5 @@ def test_a_presets_live_action_fires_in_the_cli_too(tmp_path):
     # The coach's reading, in the progress lines and in full when it changes (as on the Train page).
     assert "coach: G's gradient is vanishing (Minimax saturates): D(fake) 0.0" in r.stderr
     assert re.search(rf"^step \d+/{RESCUE_AT + 10} .*\[running\]  coach: G's gradient is vanishing", r.stderr, re.M)
-    listing = gan("presets").stdout
+    listing = gan_here(capsys, "presets").stdout
     assert "lsgan_rescue" in listing and f"loss → mse at step {RESCUE_AT:,}" in listing
