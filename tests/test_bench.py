@@ -63,3 +63,40 @@ def test_bench_package_modules_are_small_and_say_what_they_own():
         doc = ast.get_docstring(ast.parse(text), clean=False)
         assert len(text.splitlines()) <= 300, path.name
         assert doc is not None and len(doc.splitlines()) == 2 and "must not" in doc.lower(), path.name
+
+
+def test_two_servers_gap_is_the_time_between_each_sides_first_showing_of_a_step():
+    """bench part ray's step gap: per step, when either server's tabs first showed it (or a later step)."""
+    from types import SimpleNamespace
+
+    from gan.tools.bench.cluster import show_gaps
+    from gan.tools.viewers.page import StatusLine
+
+    def tab(*shown):  # a simulated tab's status log: (time, status line) per new line
+        return SimpleNamespace(status_log=[(t, StatusLine("Running", step, "")) for t, step in shown])
+
+    a = [tab((1.0, 10), (3.0, 30)), tab((2.0, 20), (3.4, 40)), tab((0.2, 5))]  # side a's tabs refresh in turn
+    b = [tab((1.4, 10), (3.1, 30)), tab((0.3, 5), (2.9, 25))]  # side b never shows 20: 25 is its first past it
+    gaps = show_gaps(a, b, t0=0.5, t1=3.5, now=5.0)
+    assert gaps == pytest.approx({10: 0.4, 20: 0.9, 25: 0.1, 30: 0.1, 40: 1.6})  # 40: b has not shown it by now
+    assert 5 not in gaps  # first shown before the window
+
+
+def test_two_servers_copy_gap_takes_out_each_tabs_refresh_phase():
+    """A run at 10 steps/s; server b's copy 0.3 s behind a's; a's tabs refresh on the second, b's on the half second.
+    The tabs first show each step 0.5 s apart (their refresh phase), though b's copy lags by 0.3 s: server_gaps
+    says 0.3."""
+    from types import SimpleNamespace
+
+    from gan.tools.bench.cluster import server_gaps, show_gaps
+    from gan.tools.viewers.page import StatusLine
+
+    def tab(times, lag):
+        return SimpleNamespace(status_log=[(t, StatusLine("Running", round(10 * (t - lag)), "")) for t in times])
+
+    a = [tab([float(t) for t in range(1, 12)], lag=0.0)]
+    b = [tab([t + 0.5 for t in range(1, 12)], lag=0.3)]
+    gaps = server_gaps(a, b, t0=2.0, t1=10.0)
+    assert len(gaps) >= 14 and max(gaps) == pytest.approx(0.3, abs=0.02) and min(gaps) == pytest.approx(0.3, abs=0.02)
+    tabs = show_gaps(a, b, 2.0, 10.0, now=12.0)  # the tabs' own figure keeps the phase
+    assert list(tabs.values()) == pytest.approx([0.5] * len(tabs)) and len(tabs) >= 14

@@ -1,7 +1,6 @@
 """The quality metric on known inputs, the collapse alarm, the classifier cache, the monitor, presets."""
 
 import math
-
 import time
 
 import numpy as np

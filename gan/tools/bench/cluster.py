@@ -8,6 +8,7 @@ Must not touch the user's runs folder or a Ray the user runs (its cluster is its
 # training it lost.
 
 import asyncio
+import bisect
 import os
 import shutil
 import statistics
@@ -35,6 +36,68 @@ def _window_rate(clients, seconds: float) -> float | None:
     """Steps/s the tabs saw over the last ``seconds``."""
     t1 = time.monotonic()
     return steps_per_sec([c.status_log for c in clients], t1 - seconds, t1)
+
+
+SHOW_GAP_GRACE_S = 3.0  # after the window: longer than any gap worth reporting exactly
+
+
+def first_shown(clients) -> list[tuple[float, int]]:
+    """When these tabs together first showed each new highest step: [(time.monotonic(), step)], both rising."""
+    seen = sorted((t, line.step) for c in clients for t, line in c.status_log)
+    out: list[tuple[float, int]] = []
+    for t, step in seen:
+        if not out or step > out[-1][1]:
+            out.append((t, step))
+    return out
+
+
+def _first_at_least(shown: list[tuple[float, int]], step: int) -> float | None:
+    i = bisect.bisect_left([s for _, s in shown], step)
+    return shown[i][0] if i < len(shown) else None
+
+
+def _time_at(shown: list[tuple[float, int]], step: float) -> float | None:
+    """When the side's shown step passed ``step``, interpolated between the two refreshes around it."""
+    for (ta, sa), (tb, sb) in zip(shown, shown[1:]):
+        if sa <= step <= sb:
+            return ta + (tb - ta) * (step - sa) / (sb - sa)
+    return None
+
+
+def server_gaps(a, b, t0: float, t1: float) -> list[float]:
+    """How far apart the two servers' copies of the run are, in seconds: for each new step a side's tabs showed
+    within [t0, t1], when the other side's showings passed that step (interpolated between its refreshes).
+
+    A tab shows its server's step as of its last refresh (once a second), so two tabs differ by up to a refresh
+    even on ONE server; interpolating takes that phase out and leaves what the second server adds.
+    """
+    shown_a, shown_b = first_shown(a), first_shown(b)
+    gaps = []
+    for mine, other in ((shown_a, shown_b), (shown_b, shown_a)):
+        for t, step in mine:
+            at = _time_at(other, step) if t0 <= t <= t1 else None
+            if at is not None:
+                gaps.append(abs(t - at))
+    return gaps
+
+
+def show_gaps(a, b, t0: float, t1: float, now: float) -> dict[int, float]:
+    """For each step either side's tabs first showed within [t0, t1]: how many seconds apart side ``a`` and side
+    ``b`` first showed that step (or a later one). A side that has not shown it by ``now`` counts as ``now``."""
+    shown_a, shown_b = first_shown(a), first_shown(b)
+    gaps: dict[int, float] = {}
+    for t, step in (*shown_a, *shown_b):
+        if t0 <= t <= t1:
+            ta, tb = _first_at_least(shown_a, step), _first_at_least(shown_b, step)
+            gaps[step] = abs((now if ta is None else ta) - (now if tb is None else tb))
+    return gaps
+
+
+def _longest_silence(clients, t0: float, t1: float) -> float:
+    """The longest stretch within [t0, t1] in which none of these tabs finished a script run: a side's stall."""
+    ends = sorted(r.finished_at for c in clients for r in c.fragment_runs if t0 <= r.finished_at <= t1)
+    points = [t0, *ends, t1]
+    return round(max(b - a for a, b in zip(points, points[1:])), 2)
 
 
 def actor_pids(cluster) -> list[int]:
@@ -119,18 +182,25 @@ async def _two_servers(urls: list[str], first: list, one_viewer_rate: float | No
             raise RuntimeError(f"the second server's viewers never showed the presenter's run: {second[0].status()} "
                                f"{second[0].alerts()[:2]}")
         a, b = first, second
-        gaps: list[float] = []
-        t_end = time.monotonic() + args.ray_window_s
-        while time.monotonic() < t_end:  # sampled: how far apart the two sides' steps are, in seconds of training
-            await asyncio.sleep(0.5)
-            sa = max((v.status().step for v in a if v.status()), default=None)
-            sb = max((v.status().step for v in b if v.status()), default=None)
-            rate = _window_rate(a, 5.0)
-            if sa is not None and sb is not None and rate:
-                gaps.append(abs(sa - sb) / rate)
+        t0 = time.monotonic()
+        await asyncio.sleep(args.ray_window_s)
+        t_end = time.monotonic()
+        await asyncio.sleep(SHOW_GAP_GRACE_S)  # a step shown just before t_end has time to reach the other side
+        # "Both servers show the same step within 1 s of each other": the servers' copies (server_gaps), and the
+        # tabs' first showing of each step, which adds each tab's refresh phase (show_gaps).
+        gaps = server_gaps(a, b, t0, t_end)
+        tabs = show_gaps(a, b, t0, t_end, time.monotonic())
+        if gaps and tabs:
+            log(f"ray: two servers: copies apart by {statistics.median(gaps):.2f} s median, {max(gaps):.2f} s at "
+                f"most ({len(gaps)} points); tabs first show a step up to {max(tabs.values()):.2f} s apart "
+                f"(median {statistics.median(tabs.values()):.2f} s)")
         both = _window_rate([*a, *b], args.ray_window_s)
+        stalls = [_longest_silence(side, t0, t_end) for side in (a, b)]
         return {"ray_two_servers_step_gap_s": max(gaps) if gaps else None,
                 "ray_two_servers_step_gap_median_s": statistics.median(gaps) if gaps else None,
+                "ray_two_servers_tab_gap_s": max(tabs.values()) if tabs else None,
+                "ray_two_servers_tab_gap_median_s": statistics.median(tabs.values()) if tabs else None,
+                "ray_two_servers_longest_silence_s": stalls,
                 "ray_two_servers_vs_one_viewer": both / one_viewer_rate if both and one_viewer_rate else None}
     finally:
         await close_viewers(second)
