@@ -153,6 +153,14 @@ def test_pinning_is_possible_here_and_skipped_without_sched_setaffinity_or_proc(
     assert not client_module.can_pin()
 
 
+def test_the_training_gets_the_last_cores_and_the_server_keeps_at_least_one():
+    """One split for the worker process and the presenter's Ray actor (gan.worker.client.split_cores)."""
+    assert client_module.split_cores([0, 1], 1) == ([0], [1])
+    assert client_module.split_cores([0, 1, 2, 3], 2) == ([0, 1], [2, 3])
+    assert client_module.split_cores([2, 5, 7], 0) == ([2, 5], [7])  # 0 threads still trains on one core
+    assert client_module.split_cores([0, 1], 2) is None and client_module.split_cores([3], 1) is None
+
+
 def test_without_sched_setaffinity_the_worker_starts_unpinned_and_answers(monkeypatch):
     from gan.worker import messages as p
 

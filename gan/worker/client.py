@@ -96,6 +96,15 @@ def pin_enabled() -> bool:
     return os.environ.get("GAN_LIVE_PIN", "1").strip() != "0"
 
 
+def split_cores(cores: list[int], torch_threads: int) -> tuple[list[int], list[int]] | None:
+    """(the server's cores, the training's cores) when a server pins itself beside its presenter's run: the last
+    ``torch_threads`` cores train, the others serve. None when that would leave the server no core."""
+    take = max(1, torch_threads)
+    if len(cores) <= take:
+        return None
+    return cores[:-take], cores[-take:]
+
+
 def pin_threads(cores: set, pid: int | str = "self") -> None:
     """sched_setaffinity for every thread of process ``pid`` (this one by default; pid 0 would mean the calling
     thread only): the server beside a training process, or a Ray actor that already runs threads. Threads started
@@ -222,14 +231,15 @@ class WorkerClient(RunTable):
             return
         try:
             cores = sorted(os.sched_getaffinity(0))
-            take = max(1, self.torch_threads)
-            if len(cores) <= take:
+            split = split_cores(cores, self.torch_threads)
+            if split is None:
                 return  # no core to spare: leave the scheduler alone
-            os.sched_setaffinity(worker_pid, set(cores[-take:]))
-            pin_threads(set(cores[:-take]))
+            serve, train = split
+            os.sched_setaffinity(worker_pid, set(train))
+            pin_threads(set(serve))
             if self.pinned is None:
                 self._unpinned = set(cores)  # given back by shutdown (a test process goes on after us)
-            self.pinned = (cores[:-take], cores[-take:])
+            self.pinned = (serve, train)
         except OSError as exc:  # not allowed here (a container's cpuset): run unpinned
             log.info("could not pin the training worker: %s", exc)
 

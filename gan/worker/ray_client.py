@@ -25,6 +25,7 @@ from gan.worker.client import (
     deliver_reply,
     pin_enabled,
     pin_threads,
+    split_cores,
 )
 from gan.worker.process import TICK_S
 from gan.worker.ray_actor import RoomState, RunActor, machine_id
@@ -184,13 +185,14 @@ class RayBackend:
     def pin_beside(self, client: RayClient, pid: int, machine: str | None) -> bool:
         """Pin ``client``'s actor (process ``pid`` on ``machine``) to the last core and this server to the others,
         when it trains on this machine. True when pinned."""
-        take = max(1, self.torch_threads)
-        if not self.pin or machine is None or machine != machine_id() or len(self._cores) <= take:
+        split = split_cores(self._cores, self.torch_threads)  # the same split as beside the worker process
+        if not self.pin or machine is None or machine != machine_id() or split is None:
             return False
+        serve, train = split
         with self._pin_lock:
             try:
-                pin_threads(set(self._cores[-take:]), pid)
-                pin_threads(set(self._cores[:-take]))
+                pin_threads(set(train), pid)
+                pin_threads(set(serve))
             except OSError as exc:  # not allowed (a container's cpuset), or the actor just ended: unpinned
                 log.info("could not pin beside the run's actor: %s", exc)
                 return False
