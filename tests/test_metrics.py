@@ -273,6 +273,15 @@ def test_two_callers_at_once_train_a_classifier_once_and_the_second_reads_it(mni
     assert len(calls) == 1 and not a.from_cache and b.from_cache and b.key == a.key
 
 
+def test_without_fcntl_windows_the_classifier_loads_and_caches_with_no_lock(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (clf.ReferenceCNN(10).eval(), 0.5))
+    monkeypatch.setattr(clf, "fcntl", None)
+    small = _small(mnist)
+    assert not clf.load_reference(small, directory=tmp_path).from_cache
+    assert clf.load_reference(small, directory=tmp_path).from_cache
+    assert [f.name for f in tmp_path.iterdir()] == ["classifier-mnist5k.pt"]  # no lock file made
+
+
 def test_classifier_cache_refuses_pickled_objects(mnist, tmp_path, monkeypatch):
     monkeypatch.setattr(clf, "train_classifier", lambda *a, **k: (clf.ReferenceCNN(10).eval(), 0.5))
     small = _small(mnist)

@@ -23,7 +23,6 @@ machine the presenter's run, a lab worker and the bench all ask at once, and tra
 """
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import pickle
@@ -36,6 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+try:
+    import fcntl  # POSIX; on Windows every process trains its own copy, as before the lock
+except ImportError:  # pragma: no cover - not on Linux
+    fcntl = None
 
 from gan.core.models import seeded
 from gan.store.storage import torch_save_atomic
@@ -258,6 +262,9 @@ def training_lock(path: Path, wait_s: float = LOCK_WAIT_S):
 
     flock: the kernel frees it when its holder dies, so a killed trainer never leaves the file locked.
     """
+    if fcntl is None:
+        yield False
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         f = open(path.with_name(path.name + ".lock"), "a")
