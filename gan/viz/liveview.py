@@ -3,9 +3,10 @@ Must not send commands to a run or import streamlit; it reads status and history
 
 Thirty viewers refresh every second; if each built its own snapshot and charts, the server would do
 the same work thirty times. ``LiveView.frame(trainer)`` builds a frozen LiveFrame at most once per new
-tick (and at most every MIN_INTERVAL_S while steps stream in), and every session reuses it; a
-refresh without anything new costs a dictionary lookup. A state change (Pause, a loss switch, a
-failure) renders at once, so the presenter's page shows the effect of a click on its very next run.
+tick (and at most every MIN_INTERVAL_S while steps stream in), and every session reuses it with the step
+of its own refresh; a refresh without anything new costs a lookup and the headline's string. A state change
+(Pause, a loss switch, a failure) renders at once, so the presenter's page shows a click's effect on its very
+next run.
 Pure Python: the page maps Banner kinds to st.info/st.error and mounts the chart payload. The quality panel's
 shared frame is gan/viz/qualityview.py's.
 """
@@ -52,7 +53,7 @@ class LiveFrame:
     run: str
     state: RunState
     step: int
-    headline: str  # "#### Running · Step 1,234 · 57 steps/s · 1:02 elapsed · cpu · mnist5k"
+    headline: str  # "#### Running · Step 1,234 · 57 steps/s · 1:02 elapsed · cpu · mnist5k" (read at each refresh)
     details: str  # loss, its equilibrium, learning rates, D steps, model
     banners: tuple[Banner, ...]
     charts: str | None  # gan.viz.livechart.dashboard_payload JSON; None before the first step
@@ -147,18 +148,34 @@ class LiveView:
         self._grid: tuple | None = None  # ((run, grid step), png bytes): encoded once per grid
 
     def frame(self, trainer) -> LiveFrame:
+        """The shared frame, with this refresh's own step: the step (the headline) is a string away, the charts
+        are the render. While another session renders, a tab that has a frame of this run and state takes it
+        (its charts a tick older) rather than wait: waiting lined every tab of a server up behind each render,
+        so a new step reached them all in one burst a second, each server on its own beat (bench part ray)."""
         status = trainer.status()
         key = (trainer.name, _identity(status), trainer.history.version)
         cached = self._cached
         if self._fresh(cached, key):
-            return cached[0]
-        with self._lock:
+            return self._now(cached[0], status)
+        same_view = cached is not None and cached[1][:2] == key[:2]
+        if not self._lock.acquire(blocking=not same_view):  # a state change or another run: wait, show it
+            return self._now(cached[0], status)
+        try:
             cached = self._cached
             if self._fresh(cached, key):
-                return cached[0]  # another session rendered it while this one waited
+                return self._now(cached[0], status)  # another session rendered it while this one waited
             frame = self._render(trainer, status)
             self._cached = (frame, key)
             return frame
+        finally:
+            self._lock.release()
+
+    @staticmethod
+    def _now(frame: LiveFrame, status: RunStatus) -> LiveFrame:
+        """The frame with the status read at this refresh: step, steps/s and time move every refresh."""
+        now = headline(status)
+        return frame if frame.step == status.step and frame.headline == now else replace(frame, step=status.step,
+                                                                                        headline=now)
 
     def _fresh(self, cached: tuple | None, key: tuple) -> bool:
         if cached is None:
