@@ -69,7 +69,7 @@ def test_two_servers_gap_is_the_time_between_each_sides_first_showing_of_a_step(
     """bench part ray's step gap: per step, when either server's tabs first showed it (or a later step)."""
     from types import SimpleNamespace
 
-    from gan.tools.bench.cluster import show_gaps
+    from gan.tools.bench.gaps import show_gaps
     from gan.tools.viewers.page import StatusLine
 
     def tab(*shown):  # a simulated tab's status log: (time, status line) per new line
@@ -88,7 +88,7 @@ def test_two_servers_copy_gap_takes_out_each_tabs_refresh_phase():
     says 0.3."""
     from types import SimpleNamespace
 
-    from gan.tools.bench.cluster import server_gaps, show_gaps
+    from gan.tools.bench.gaps import server_gaps, show_gaps
     from gan.tools.viewers.page import StatusLine
 
     def tab(times, lag):
@@ -100,3 +100,25 @@ def test_two_servers_copy_gap_takes_out_each_tabs_refresh_phase():
     assert len(gaps) >= 14 and max(gaps) == pytest.approx(0.3, abs=0.02) and min(gaps) == pytest.approx(0.3, abs=0.02)
     tabs = show_gaps(a, b, 2.0, 10.0, now=12.0)  # the tabs' own figure keeps the phase
     assert list(tabs.values()) == pytest.approx([0.5] * len(tabs)) and len(tabs) >= 14
+
+
+def test_tab_groups_compare_two_servers_with_one_server_and_with_tabs_opened_together():
+    """A run at 10 steps/s, both servers' copies current. The first server's old tabs refresh on the second; its
+    new tabs and the second server's, opened together, on the half second. Old vs new shows each step 0.5 s apart
+    on one server as on two; new vs new, the same phase on two servers, 0."""
+    from types import SimpleNamespace
+
+    from gan.tools.bench.gaps import tab_groups
+    from gan.tools.viewers.page import StatusLine
+
+    def tab(phase):
+        return SimpleNamespace(status_log=[(t + phase, StatusLine("Running", round(10 * (t + phase)), ""))
+                                           for t in range(1, 12)])
+
+    old, new_a, new_b = [tab(0.0), tab(0.0)], [tab(0.5)], [tab(0.5), tab(0.5)]
+    groups = tab_groups(old, new_a, new_b, t0=2.0, t1=10.0, now=12.0)
+    assert groups["one_server"] and groups["one_server"] == pytest.approx([0.5] * len(groups["one_server"]))
+    assert groups["two_servers"] == pytest.approx(groups["one_server"])
+    assert groups["opened_together"] and max(groups["opened_together"]) == pytest.approx(0.0)
+    assert tab_groups(old, [], new_b, 2.0, 10.0, 12.0) == {"one_server": [], "two_servers": [], "opened_together": []}
+

@@ -8,16 +8,15 @@ Must not touch the user's runs folder or a Ray the user runs (its cluster is its
 # training it lost.
 
 import asyncio
-import bisect
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from gan.tools import procs
 from gan.tools.bench.common import log
+from gan.tools.bench.gaps import refresh_hole, server_gaps, show_gaps, spread, tab_groups
 from gan.tools.bench.lab import pss_mb
 from gan.tools.bench.server import free_port, start_app_server, stop_app_server, wait_http
 from gan.tools.bench.viewers import press_start, steps_per_sec
@@ -39,58 +38,7 @@ def _window_rate(clients, seconds: float) -> float | None:
 
 
 SHOW_GAP_GRACE_S = 3.0  # after the window: longer than any gap worth reporting exactly
-
-
-def first_shown(clients) -> list[tuple[float, int]]:
-    """When these tabs together first showed each new highest step: [(time.monotonic(), step)], both rising."""
-    seen = sorted((t, line.step) for c in clients for t, line in c.status_log)
-    out: list[tuple[float, int]] = []
-    for t, step in seen:
-        if not out or step > out[-1][1]:
-            out.append((t, step))
-    return out
-
-
-def _first_at_least(shown: list[tuple[float, int]], step: int) -> float | None:
-    i = bisect.bisect_left([s for _, s in shown], step)
-    return shown[i][0] if i < len(shown) else None
-
-
-def _time_at(shown: list[tuple[float, int]], step: float) -> float | None:
-    """When the side's shown step passed ``step``, interpolated between the two refreshes around it."""
-    for (ta, sa), (tb, sb) in zip(shown, shown[1:]):
-        if sa <= step <= sb:
-            return ta + (tb - ta) * (step - sa) / (sb - sa)
-    return None
-
-
-def server_gaps(a, b, t0: float, t1: float) -> list[float]:
-    """How far apart the two servers' copies of the run are, in seconds: for each new step a side's tabs showed
-    within [t0, t1], when the other side's showings passed that step (interpolated between its refreshes).
-
-    A tab shows its server's step as of its last refresh (once a second), so two tabs differ by up to a refresh
-    even on ONE server; interpolating takes that phase out and leaves what the second server adds.
-    """
-    shown_a, shown_b = first_shown(a), first_shown(b)
-    gaps = []
-    for mine, other in ((shown_a, shown_b), (shown_b, shown_a)):
-        for t, step in mine:
-            at = _time_at(other, step) if t0 <= t <= t1 else None
-            if at is not None:
-                gaps.append(abs(t - at))
-    return gaps
-
-
-def show_gaps(a, b, t0: float, t1: float, now: float) -> dict[int, float]:
-    """For each step either side's tabs first showed within [t0, t1]: how many seconds apart side ``a`` and side
-    ``b`` first showed that step (or a later one). A side that has not shown it by ``now`` counts as ``now``."""
-    shown_a, shown_b = first_shown(a), first_shown(b)
-    gaps: dict[int, float] = {}
-    for t, step in (*shown_a, *shown_b):
-        if t0 <= t <= t1:
-            ta, tb = _first_at_least(shown_a, step), _first_at_least(shown_b, step)
-            gaps[step] = abs((now if ta is None else ta) - (now if tb is None else tb))
-    return gaps
+ROOM_SPREAD_S = 1.0  # tabs arrive spread over a refresh period, as a room's do (not all on one beat)
 
 
 def _longest_silence(clients, t0: float, t1: float) -> float:
@@ -141,7 +89,7 @@ async def _ray_session(urls: list[str], token: str, server_pids: list[int], clus
     try:
         # (2) 30 viewers on the first server; the presenter's Pause until the last of them shows it.
         viewers, failed = await open_viewers(urls[0], args.ray_viewers, timeout=args.viewer_connect_timeout,
-                                             prefix="v")
+                                             prefix="v", spread_s=ROOM_SPREAD_S)
         if failed:
             log(f"ray: {len(failed)} of {args.ray_viewers} viewers did not connect, e.g. {failed[0]}")
         if await wait_all(viewers, _shows("Running"), 60) is None:
@@ -170,40 +118,49 @@ async def _ray_session(urls: list[str], token: str, server_pids: list[int], clus
         await presenter.close()
 
 
-async def _two_servers(urls: list[str], first: list, one_viewer_rate: float | None, args) -> dict:
-    """As many viewers on the second server as on the first: the step each side shows at the same moments."""
+async def _two_servers(urls: list[str], a: list, one_viewer_rate: float | None, args) -> dict:
+    """As many viewers on the second server as on the first: the step each side shows at the same moments. A third
+    of ``a`` (the first server's tabs) is closed and opened again together with the second server's, so one server
+    has tabs of two moments too (tab_groups); ``a`` is changed in place, and its caller closes it."""
     from gan.tools.viewers import close_viewers, open_viewers, wait_all
 
-    second, failed = await open_viewers(urls[1], len(first), timeout=args.viewer_connect_timeout, prefix="w")
+    k = max(1, len(a) // 3)
+    await close_viewers(a[-k:])
+    del a[-k:]
+    wait = args.viewer_connect_timeout
+    (b, failed), (new_a, failed_a) = await asyncio.gather(open_viewers(urls[1], len(a) + k, timeout=wait, prefix="w",
+                                                                       spread_s=ROOM_SPREAD_S),
+                                                          open_viewers(urls[0], k, timeout=wait, prefix="v-again",
+                                                                       spread_s=ROOM_SPREAD_S))
+    old = a[:k]
+    a.extend(new_a)
     try:
-        if failed or not second:
-            raise RuntimeError(f"viewers of the second server did not connect: {failed[:1]}")
-        if await wait_all(second, _shows("Running", "Paused"), 120) is None:
-            raise RuntimeError(f"the second server's viewers never showed the presenter's run: {second[0].status()} "
-                               f"{second[0].alerts()[:2]}")
-        a, b = first, second
+        if failed or failed_a or not b:
+            raise RuntimeError(f"viewers did not connect: {(failed + failed_a)[:1]}")
+        if await wait_all([*a, *b], _shows("Running", "Paused"), 120) is None:
+            raise RuntimeError(f"the second server's viewers never showed the presenter's run: {b[0].status()} "
+                               f"{b[0].alerts()[:2]}")
         t0 = time.monotonic()
         await asyncio.sleep(args.ray_window_s)
         t_end = time.monotonic()
         await asyncio.sleep(SHOW_GAP_GRACE_S)  # a step shown just before t_end has time to reach the other side
-        # "Both servers show the same step within 1 s of each other": the servers' copies (server_gaps), and the
-        # tabs' first showing of each step, which adds each tab's refresh phase (show_gaps).
-        gaps = server_gaps(a, b, t0, t_end)
-        tabs = show_gaps(a, b, t0, t_end, time.monotonic())
-        if gaps and tabs:
-            log(f"ray: two servers: copies apart by {statistics.median(gaps):.2f} s median, {max(gaps):.2f} s at "
-                f"most ({len(gaps)} points); tabs first show a step up to {max(tabs.values()):.2f} s apart "
-                f"(median {statistics.median(tabs.values()):.2f} s)")
+        # "Both servers show the same step within 1 s": the servers' copies (server_gaps), and the tabs' first
+        # showing of each step, which adds each tab's refresh phase (show_gaps), beside its baselines.
+        gaps, now = server_gaps(a, b, t0, t_end), time.monotonic()
+        groups = tab_groups(old, new_a, b, t0, t_end, now)
+        figures = {**spread("ray_two_servers_step_gap", gaps),
+                   **spread("ray_two_servers_tab_gap", list(show_gaps(a, b, t0, t_end, now).values())),
+                   **{key: v for name, g in groups.items() for key, v in spread(f"ray_tab_gap_{name}", g).items()}}
+        figures["ray_refresh_hole_s"] = {name: round(refresh_hole(g, t0, t_end), 2) for name, g in
+                                         (("old", old), ("new_a", new_a), ("a", a), ("b", b))}
+        log("ray: two servers, at most / median, s: " + ", ".join(
+            f"{k[4:-2]} {v:.2f}" for k, v in figures.items() if isinstance(v, float))
+            + f"; refresh holes {figures['ray_refresh_hole_s']}")
         both = _window_rate([*a, *b], args.ray_window_s)
-        stalls = [_longest_silence(side, t0, t_end) for side in (a, b)]
-        return {"ray_two_servers_step_gap_s": max(gaps) if gaps else None,
-                "ray_two_servers_step_gap_median_s": statistics.median(gaps) if gaps else None,
-                "ray_two_servers_tab_gap_s": max(tabs.values()) if tabs else None,
-                "ray_two_servers_tab_gap_median_s": statistics.median(tabs.values()) if tabs else None,
-                "ray_two_servers_longest_silence_s": stalls,
+        return {**figures, "ray_two_servers_longest_silence_s": [_longest_silence(side, t0, t_end) for side in (a, b)],
                 "ray_two_servers_vs_one_viewer": both / one_viewer_rate if both and one_viewer_rate else None}
     finally:
-        await close_viewers(second)
+        await close_viewers(b)
 
 
 async def _node_loss(cluster, presenter, args) -> dict:

@@ -11,14 +11,17 @@ from collections.abc import Callable
 from gan.tools.viewers.viewer import Viewer
 
 
-async def open_viewers(base_url: str, n: int, query: str = "", *, prefix: str = "viewer",
-                       concurrency: int = 20, timeout: float = 60.0, **kwargs) -> tuple[list[Viewer], list[str]]:
+async def open_viewers(base_url: str, n: int, query: str = "", *, prefix: str = "viewer", concurrency: int = 20,
+                       timeout: float = 60.0, spread_s: float = 0.0, **kwargs) -> tuple[list[Viewer], list[str]]:
     """Connect n viewers (at most ``concurrency`` handshakes at once, like a room arriving); returns
-    the connected ones and one line per viewer that failed (those are already closed)."""
+    the connected ones and one line per viewer that failed (those are already closed). ``spread_s``: the
+    arrivals evenly spread over that many seconds (a page's refresh timer starts when it opens, so tabs opened
+    at one moment refresh together, and a room's tabs, opened over minutes, at every phase of the second)."""
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def one(i: int) -> Viewer:
         viewer = Viewer(base_url, query, name=f"{prefix}-{i}", **kwargs)
+        await asyncio.sleep(spread_s * i / max(1, n))  # an arrival time, not a wait for anything
         async with gate:
             try:
                 return await viewer.connect(timeout=timeout)
