@@ -122,3 +122,37 @@ def test_tab_groups_compare_two_servers_with_one_server_and_with_tabs_opened_tog
     assert groups["opened_together"] and max(groups["opened_together"]) == pytest.approx(0.0)
     assert tab_groups(old, [], new_b, 2.0, 10.0, 12.0) == {"one_server": [], "two_servers": [], "opened_together": []}
 
+
+def test_a_terminated_bench_stops_the_app_server_it_started():
+    """`timeout` or a CI runner ends a bench with SIGTERM: the server it started (a process group of its own, which
+    nothing else would stop) goes with it."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gan.tools import procs
+
+    bench_proc = subprocess.Popen([sys.executable, "-m", "gan", "bench", "--parts", "soak", "--minutes", "1"],
+                                  cwd=bench.REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not servers and time.monotonic() < deadline and bench_proc.poll() is None:
+            servers = [p for p in procs.descendants(bench_proc.pid) if "streamlit" in procs.cmdline(p)]
+            time.sleep(0.1)  # polling for the server's process to appear, bounded by the deadline
+        assert servers, "the bench never started its app server"
+        bench_proc.send_signal(signal.SIGTERM)
+        assert bench_proc.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while any(procs.alive(p) for p in servers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(procs.alive(p) for p in servers), "the app server outlived the bench"
+    finally:
+        bench_proc.kill()
+        bench_proc.wait(timeout=30)
+        for pid in servers:  # a failed check leaves nothing behind either (each server leads its own group)
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 
@@ -196,6 +197,16 @@ def apply_quick(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen parts; 0 when every part ran, 1 when one failed (see ``errors``), 2 for bad input."""
+    # A SIGTERM (`timeout`, a CI runner) unwinds like Ctrl-C, so each part's finally stops its servers and cluster
+    # (they are process groups of their own and would outlive us); the caller's handler comes back at the end.
+    before = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     unknown = [x for x in parts if x not in PARTS]
