@@ -415,6 +415,19 @@ CUT_TEXT = """() => [...document.querySelectorAll('[data-testid=stMain] *, [data
               cls: e.className.toString().slice(0, 60)}))"""
 
 
+def cut_text_settled(page, timeout_s: float = 15.0) -> list:
+    """CUT_TEXT once the page's layout has settled: polled until two readings 0.25 s apart find nothing cut, or the
+    time is up (then the last cut found). A page under load lays out in steps (a column measured before its final
+    width), and a label cut for a moment is not cut; one that stays cut fails."""
+    deadline, clean = time.monotonic() + timeout_s, 0
+    while True:
+        cut = page.evaluate(CUT_TEXT)
+        clean = 0 if cut else clean + 1
+        if clean == 2 or time.monotonic() > deadline:
+            return cut
+        page.wait_for_timeout(250)  # the poll interval of this bounded loop
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
 def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, size, tmp_path):
     """Issue 30: at both projector sizes, with a live run, a snapshot to branch from and the Workshop area open
@@ -440,16 +453,14 @@ def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, s
         for tab in ("Failure-mode presets", "Slow motion and stepping", "Snapshots and branches"):
             page.get_by_role("tab", name=tab).click()
             sync_api.expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
-            page.wait_for_timeout(300)  # not a synchronisation: lets the tab's layout settle before measuring
-            assert page.evaluate(CUT_TEXT) == [], tab
+            assert cut_text_settled(page) == [], tab
         sync_api.expect(page.locator(".st-key-branch_from")).to_be_visible()  # the branch row was measured too
         for name, drawn in PAGES.items():  # and every other page, as the presenter sees it
             if name == "Train":
                 continue
             page.get_by_role("link", name=name, exact=True).click()
             sync_api.expect(drawn(page)).to_be_visible()
-            page.wait_for_timeout(300)  # not a synchronisation: lets the page's layout settle before measuring
-            assert page.evaluate(CUT_TEXT) == [], name
+            assert cut_text_settled(page) == [], name
         page.get_by_role("link", name="Train", exact=True).click()
         page.get_by_text("Workshop: presets").click()
         page.get_by_role("tab", name="Snapshots and branches").click()
