@@ -105,9 +105,8 @@ async def _ray_session(urls: list[str], token: str, server_pids: list[int], clus
         # (3) a second server over the same cluster: half the viewers move there (15 on each, as the issue asks);
         # both show the same step.
         if len(urls) > 1:
-            half = max(1, len(viewers) // 2)
-            await close_viewers(viewers[half:])
-            viewers = viewers[:half]
+            await close_viewers(viewers[1::2])  # every other one: those left still span the second they arrived in
+            viewers = viewers[::2]
             out.update(await _two_servers(urls, viewers, rate, args))
 
         # (4) the node that hosts the run killed.
@@ -125,14 +124,15 @@ async def _two_servers(urls: list[str], a: list, one_viewer_rate: float | None, 
     from gan.tools.viewers import close_viewers, open_viewers, wait_all
 
     k = max(1, len(a) // 3)
-    await close_viewers(a[-k:])
-    del a[-k:]
+    leaving = a[2::3][:k]  # every third: those left still span the second they arrived in
+    await close_viewers(leaving)
+    a[:] = [v for v in a if v not in leaving]
     wait = args.viewer_connect_timeout
     (b, failed), (new_a, failed_a) = await asyncio.gather(open_viewers(urls[1], len(a) + k, timeout=wait, prefix="w",
                                                                        spread_s=ROOM_SPREAD_S),
                                                           open_viewers(urls[0], k, timeout=wait, prefix="v-again",
                                                                        spread_s=ROOM_SPREAD_S))
-    old = a[:k]
+    old = list(a)  # the first server's tabs that stayed (tab_groups takes k of them evenly)
     a.extend(new_a)
     try:
         if failed or failed_a or not b:
@@ -154,7 +154,7 @@ async def _two_servers(urls: list[str], a: list, one_viewer_rate: float | None, 
         figures["ray_refresh_hole_s"] = {name: round(refresh_hole(g, t0, t_end), 2) for name, g in
                                          (("old", old), ("new_a", new_a), ("a", a), ("b", b))}
         log("ray: two servers, at most / median, s: " + ", ".join(
-            f"{k[4:-2]} {v:.2f}" for k, v in figures.items() if isinstance(v, float))
+            f"{key[4:-2]} {v:.2f}" for key, v in figures.items() if isinstance(v, float))
             + f"; refresh holes {figures['ray_refresh_hole_s']}")
         both = _window_rate([*a, *b], args.ray_window_s)
         return {**figures, "ray_two_servers_longest_silence_s": [_longest_silence(side, t0, t_end) for side in (a, b)],
