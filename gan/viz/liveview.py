@@ -173,9 +173,8 @@ class LiveView:
     @staticmethod
     def _now(frame: LiveFrame, status: RunStatus) -> LiveFrame:
         """The frame with the status read at this refresh: step, steps/s and time move every refresh."""
-        now = headline(status)
-        return frame if frame.step == status.step and frame.headline == now else replace(frame, step=status.step,
-                                                                                        headline=now)
+        now = headline(status)  # it names the step: the same headline is the same step
+        return frame if frame.headline == now else replace(frame, step=status.step, headline=now)
 
     def _fresh(self, cached: tuple | None, key: tuple) -> bool:
         if cached is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gan.tools import procs
 from gan.tools.bench.common import log
-from gan.tools.bench.gaps import refresh_hole, server_gaps, show_gaps, spread, tab_groups
+from gan.tools.bench.gaps import refresh_hole, server_gaps, show_gaps, tab_groups, widest_and_median
 from gan.tools.bench.lab import pss_mb
 from gan.tools.bench.server import free_port, start_app_server, stop_app_server, wait_http
 from gan.tools.bench.viewers import press_start, steps_per_sec
@@ -148,9 +148,10 @@ async def _two_servers(urls: list[str], a: list, one_viewer_rate: float | None, 
         # showing of each step, which adds each tab's refresh phase (show_gaps), beside its baselines.
         gaps, now = server_gaps(a, b, t0, t_end), time.monotonic()
         groups = tab_groups(old, new_a, b, t0, t_end, now)
-        figures = {**spread("ray_two_servers_step_gap", gaps),
-                   **spread("ray_two_servers_tab_gap", list(show_gaps(a, b, t0, t_end, now).values())),
-                   **{key: v for name, g in groups.items() for key, v in spread(f"ray_tab_gap_{name}", g).items()}}
+        figures = {**widest_and_median("ray_two_servers_step_gap", gaps),
+                   **widest_and_median("ray_two_servers_tab_gap", list(show_gaps(a, b, t0, t_end, now).values()))}
+        for name, g in groups.items():
+            figures.update(widest_and_median(f"ray_tab_gap_{name}", g))
         figures["ray_refresh_hole_s"] = {name: round(refresh_hole(g, t0, t_end), 2) for name, g in
                                          (("old", old), ("new_a", new_a), ("a", a), ("b", b))}
         log("ray: two servers, at most / median, s: " + ", ".join(

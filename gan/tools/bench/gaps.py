@@ -59,7 +59,7 @@ def show_gaps(a, b, t0: float, t1: float, now: float) -> dict[int, float]:
 
 def tab_groups(old, new_a, new_b, t0: float, t1: float, now: float) -> dict[str, list[float]]:
     """The tabs' gap against its own baseline, in one window. ``old``: tabs of server A opened earlier; ``new_a``
-    and ``new_b``: tabs of A and of B opened together later (same refresh phase). Groups of equal size, since more
+    and ``new_b``: tabs of A and of B opened later on one arrival schedule. Groups of equal size, since more
     tabs per group see a step sooner: {"one_server": old vs new_a, "two_servers": old vs new_b,
     "opened_together": new_a vs new_b (what the second server itself adds)}."""
     k = min(len(old), len(new_a), len(new_b))
@@ -74,7 +74,7 @@ def tab_groups(old, new_a, new_b, t0: float, t1: float, now: float) -> dict[str,
     return {name: list(show_gaps(x, y, t0, t1, now).values()) for name, (x, y) in pairs.items()}
 
 
-def spread(key: str, gaps: list[float]) -> dict:
+def widest_and_median(key: str, gaps: list[float]) -> dict:
     """{key_s: the widest gap, key_median_s: the median}; None for both when there are none."""
     return {f"{key}_s": max(gaps) if gaps else None, f"{key}_median_s": statistics.median(gaps) if gaps else None}
 
