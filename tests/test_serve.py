@@ -80,3 +80,22 @@ def test_serve_prints_two_links_the_room_gets_no_controls_and_ctrl_c_stops_every
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+
+
+def test_a_sigterm_to_serve_alone_stops_the_server_it_started(tmp_path):
+    """`kill PID`, systemd or `docker stop` signal the serve process only, not its group: the streamlit server it
+    started, and whatever that started, must stop with it."""
+    port, log = free_port(), tmp_path / "serve.log"
+    env = dict(os.environ, GAN_LIVE_RUNS_DIR=str(tmp_path / "runs"), GAN_LIVE_TOKEN="t0ken-for-this-test")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gan", "serve", "--local", "--port", str(port)], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90), log.read_text()
+        proc.send_signal(signal.SIGTERM)  # this process alone: no Ctrl-C reaches the server
+        proc.wait(60)
+        assert wait_group_gone(proc.pid, 30), f"the server outlived its serve process\n{log.read_text()[-2000:]}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)

@@ -9,6 +9,7 @@ network (or on this machine only, with --local). Ctrl-C stops the server and its
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,9 @@ def main(argv: list[str]) -> int:
     sys.stdout.flush()
     server = subprocess.Popen(streamlit_command(args.port, "127.0.0.1" if args.local else "0.0.0.0"), env=env,
                               cwd=REPO)
+    # `kill`, systemd or docker stop this process alone: the server must stop with it (and stop its training
+    # process and autosave, as on Ctrl-C), not run on without its terminal.
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
     try:
         return server.wait()
     except KeyboardInterrupt:  # the server got the same Ctrl-C: let it stop its training process and autosave
