@@ -15,6 +15,7 @@ import functools
 import os
 import pickle
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -187,6 +188,22 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
     finally:
         stop_app_server(proc)
     return sizes
+
+
+def test_side_by_side_runs_start_whatever_the_caller_s_main_is(monkeypatch, tmp_path):
+    """AppTest leaves the last page it ran as __main__ in a test process (Streamlit installs each script so), and
+    spawn re-runs __main__ in every child: a page run bare there raised and broke the pool (CI, stop 40). The
+    children start without it."""
+    import types
+
+    page = tmp_path / "page.py"
+    page.write_text("raise ValueError('a page run bare in a spawned child')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    job = Job("minimax_stall", 0, 1, steps=3)
+    got = measure_side_by_side([job], cores=1)[job].result(timeout=300)
+    assert got.steps == 3
 
 
 def test_side_by_side_runs_come_back_each_as_its_own_job():

@@ -4,35 +4,25 @@ Must not touch a run's state itself: each run's mirror (gan.worker.remote.Remote
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
 import types
-from multiprocessing import spawn
 from typing import Protocol, runtime_checkable
 
 from gan.core.config import ConfigError
 from gan.engine.status import FailureKind, RunStatus
 from gan.worker import messages as p
 from gan.worker import process as worker
+from gan.worker import spawning
 
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 10.0  # a command the worker has not answered by then: it is stuck, say so (never hang)
 SPAWN_TIMEOUT_S = 60.0  # first answer from a fresh worker (imports torch: seconds on a laptop)
-def _preparation_data_without_main(name, _original=spawn.get_preparation_data):
-    """multiprocessing's spawn preparation, less the parent's __main__ for this app's workers (see WorkerClient)."""
-    data = _original(name)
-    if name == "gan-live-worker":
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
 
-
-spawn.get_preparation_data = _preparation_data_without_main  # read at each start (popen_spawn_posix)
 _spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned (see WorkerClient)
 
 
@@ -187,7 +177,7 @@ class WorkerClient(RunTable):
             return
 
         # spawn, not fork: the server has threads (fork would copy their locks mid-use) and torch state.
-        ctx = multiprocessing.get_context("spawn")
+        ctx = spawning.context()
         cmd_parent, cmd_child = ctx.Pipe(duplex=True)
         tick_read, tick_write = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=worker.main, name="gan-live-worker", daemon=True,
@@ -197,7 +187,7 @@ class WorkerClient(RunTable):
         # page would build a registry and spawn again. For the moment of start(), __main__ is a bare module.
         # Swapping sys.modules["__main__"] for the moment of start() is not enough on its own: Streamlit sets it
         # for every script run, and a second tab's run in between gave the child app.py (it spawned again and
-        # exited with status 1). The child is also told no main at all (_preparation_data_without_main).
+        # exited with status 1). The child is also told no main at all (gan.worker.spawning).
         with _spawn_lock:
             main = sys.modules.get("__main__")
             sys.modules["__main__"] = types.ModuleType("__main__")

@@ -17,13 +17,13 @@ each claim's worst case and its margin.
 import argparse
 import datetime
 import json
-import multiprocessing
 import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from typing import NamedTuple
 
+from gan.worker import spawning
 from gan.workshop.presets import PRESETS, Claim, Preset, get_preset
 from gan.workshop.presets_measure import Measurement, measure
 
@@ -150,8 +150,9 @@ def measure_side_by_side(jobs: list[Job], cores: int | None = None, nice: int = 
     Never more torch threads at once than ``cores``: the 1-thread runs go ``cores`` at a time, then the
     2-thread runs ``cores // 2`` at a time, and so on. Oversubscribed, each OpenMP thread spins waiting for
     the others: two 2-thread runs side by side on two cores took over 20 minutes instead of one. spawn: no
-    torch thread pool is forked, and each run is the same run whichever process trains it. ``nice`` > 0: the
-    processes yield the CPU to everything else (the test suite runs them beside its other tests)."""
+    torch thread pool is forked, and each run is the same run whichever process trains it; the children start
+    without the caller's __main__ (gan.worker.spawning: in a test process that is the last page AppTest ran).
+    ``nice`` > 0: the processes yield the CPU to everything else (the test suite runs them beside its other tests)."""
 
     cores = cores or os.cpu_count() or 1
     futures = {job: Future() for job in jobs}
@@ -159,7 +160,7 @@ def measure_side_by_side(jobs: list[Job], cores: int | None = None, nice: int = 
     def run_groups() -> None:
         for threads in sorted({job.threads for job in jobs}):
             group = [job for job in jobs if job.threads == threads]
-            with ProcessPoolExecutor(max(1, cores // threads), mp_context=multiprocessing.get_context("spawn"),
+            with ProcessPoolExecutor(max(1, cores // threads), mp_context=spawning.context(),
                                      initializer=os.nice if nice > 0 else None, initargs=(nice,) if nice > 0 else ()
                                      ) as pool:
                 inner = {pool.submit(measure, job.preset, job.seed, job.steps, job.threads, job.checkpoint): job
