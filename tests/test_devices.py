@@ -9,7 +9,6 @@ children that import this file.
 """
 
 import logging
-import multiprocessing
 import ntpath
 import os
 import posixpath
@@ -23,6 +22,7 @@ from gan.core.config import Config, ConfigError, auto_device, device_unsupported
 from gan.tools import procs
 from gan.worker import client as client_module
 from gan.worker import process as worker
+from gan.worker import spawning
 
 MPS_MISSING_OP = NotImplementedError(
     "The operator 'aten::_fake_op' is not currently implemented for the MPS device. As a temporary fix, you can set "
@@ -217,7 +217,7 @@ def _report_parent(path: str, parent_pid: int) -> None:
 
 def _spawn_and_exit(path: str, go: str) -> None:
     """Child: spawn the grandchild, wait for the test's go, then end without cleaning up (as a killed server)."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = spawning.context()
     ctx.Process(target=_report_parent, args=(path, os.getpid()), daemon=False).start()
     deadline = time.monotonic() + 60
     while not os.path.exists(go) and time.monotonic() < deadline:
@@ -231,7 +231,7 @@ def test_the_parent_watch_sees_its_parent_end_even_where_the_parent_pid_never_ch
     from gan.engine.control import poll_until
 
     out, go = str(tmp_path / "seen"), str(tmp_path / "go")
-    middle = multiprocessing.get_context("spawn").Process(target=_spawn_and_exit, args=(out, go))
+    middle = spawning.context().Process(target=_spawn_and_exit, args=(out, go))  # never AppTest's last page
     middle.start()
     try:
         assert poll_until(lambda: os.path.exists(out + ".first"), 120, 0.05), "the worker stand-in did not start"
