@@ -232,11 +232,13 @@ def test_a_killed_server_gives_every_participant_run_back(tmp_path):
 
 def test_an_away_tab_s_run_pauses_when_the_rule_says_so_and_says_why(registry):
     lab = Lab(registry, max_runs=3, poll_s=0.05, away_s=0.3)
-    lab.open(Rules(away=Away.PAUSE))
+    lab.open(Rules(away=Away.KEEP))  # while both start, no tab refreshes: a start slower than away_s paused one (CI)
     try:
         a, b = lab.join("a"), lab.join("b")
         ra, rb = (ctl(lab, s).start(FORM).run for s in (a, b))
         assert poll_until(lambda: ra.state == RunState.RUNNING and rb.state == RunState.RUNNING, 30)
+        lab.set_rules(Rules(away=Away.PAUSE))  # the presenter sets the rule now; both tabs silent since their start
+        lab.touch(b)
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and ra.state == RunState.RUNNING:
             lab.touch(b)  # b's tab keeps refreshing; a's laptop lid is closed
