@@ -428,6 +428,30 @@ def cut_text_settled(page, timeout_s: float = 15.0) -> list:
         page.wait_for_timeout(250)  # the poll interval of this bounded loop
 
 
+def script_idle(page, timeout_s: float = 30.0) -> None:
+    """Wait until the page's script run has ended (Streamlit's stApp says so): a click on an element of a run
+    still sending its elements may land on one the run then replaces (a popover opened so closes again)."""
+    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')"
+                           "?.getAttribute('data-test-script-state') === 'notRunning'", timeout=timeout_s * 1000)
+
+
+def open_popover(page, label: str, inside: str, timeout_s: float = 20.0) -> None:
+    """Click the popover ``label`` and wait for the element ``inside`` it; if it never shows, fail saying what the
+    page showed (the expander, the selected tab, the popover's button, the script's state): CI 23 timed out here
+    once with no trace of why."""
+    page.get_by_text(label).click()
+    try:
+        page.locator(inside).wait_for(state="attached", timeout=timeout_s * 1000)
+    except sync_api.Error:
+        seen = page.evaluate("""(label) => ({
+            script: document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state'),
+            expanders_open: [...document.querySelectorAll('details')].map(d => d.open),
+            tab: [...document.querySelectorAll('[role=tab][aria-selected=true]')].map(t => t.textContent),
+            popover: [...document.querySelectorAll('button')].filter(b => b.textContent.includes(label))
+                        .map(b => b.getAttribute('aria-expanded'))})""", label)
+        raise AssertionError(f"{inside} never showed after clicking {label!r}: {seen}") from None
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])
 def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, size, tmp_path):
     """Issue 30: at both projector sizes, with a live run, a snapshot to branch from and the Workshop area open
@@ -462,12 +486,14 @@ def test_no_label_on_the_train_page_is_cut_at_projector_sizes(server, browser, s
             sync_api.expect(drawn(page)).to_be_visible()
             assert cut_text_settled(page) == [], name
         page.get_by_role("link", name="Train", exact=True).click()
+        sync_api.expect(page.get_by_text("Workshop: presets")).to_be_visible()
+        script_idle(page)  # the Train page's run has sent all its elements
         page.get_by_text("Workshop: presets").click()
         page.get_by_role("tab", name="Snapshots and branches").click()
 
         bad = tmp_path / "notes.pt"
         bad.write_bytes(b"just some text")
-        page.get_by_text("Load a checkpoint file").click()
+        open_popover(page, "Load a checkpoint file", ".st-key-ckpt_upload input[type=file]")
         page.locator(".st-key-ckpt_upload input[type=file]").set_input_files(str(bad))
         sync_api.expect(button(page, "load_upload")).to_be_enabled()
         button(page, "load_upload").click()
