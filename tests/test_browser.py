@@ -26,6 +26,8 @@ STEP = re.compile(r"Step ([\d,]+)")
 TOKEN = "browser-test-token"
 
 sync_api = pytest.importorskip("playwright.sync_api")
+from browsing import open_popover, script_idle  # noqa: E402 (after the skip: it imports playwright)
+
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's /usr/bin/chromium")
 
 
@@ -426,30 +428,6 @@ def cut_text_settled(page, timeout_s: float = 15.0) -> list:
         if clean == 2 or time.monotonic() > deadline:
             return cut
         page.wait_for_timeout(250)  # the poll interval of this bounded loop
-
-
-def script_idle(page, timeout_s: float = 30.0) -> None:
-    """Wait until the page's script run has ended (Streamlit's stApp says so): a click on an element of a run
-    still sending its elements may land on one the run then replaces (a popover opened so closes again)."""
-    page.wait_for_function("() => document.querySelector('[data-testid=stApp]')"
-                           "?.getAttribute('data-test-script-state') === 'notRunning'", timeout=timeout_s * 1000)
-
-
-def open_popover(page, label: str, inside: str, timeout_s: float = 20.0) -> None:
-    """Click the popover ``label`` and wait for the element ``inside`` it; if it never shows, fail saying what the
-    page showed (the expander, the selected tab, the popover's button, the script's state): CI 23 timed out here
-    once with no trace of why."""
-    page.get_by_text(label).click()
-    try:
-        page.locator(inside).wait_for(state="attached", timeout=timeout_s * 1000)
-    except sync_api.Error:
-        seen = page.evaluate("""(label) => ({
-            script: document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state'),
-            expanders_open: [...document.querySelectorAll('details')].map(d => d.open),
-            tab: [...document.querySelectorAll('[role=tab][aria-selected=true]')].map(t => t.textContent),
-            popover: [...document.querySelectorAll('button')].filter(b => b.textContent.includes(label))
-                        .map(b => b.getAttribute('aria-expanded'))})""", label)
-        raise AssertionError(f"{inside} never showed after clicking {label!r}: {seen}") from None
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=["1280x720", "1920x1080"])

@@ -146,6 +146,7 @@ def test_each_checked_preset_run_in_a_real_browser(folder, tmp_path):
 
 def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
     """Start the app, load each checkpoint as the presenter, pause it and take a screenshot; returns sizes."""
+    from browsing import open_popover, script_idle
     from playwright import sync_api
 
     from gan.tools.bench import free_port, start_app_server, stop_app_server, wait_http
@@ -165,9 +166,11 @@ def photograph(runs: dict, shots: Path, tmp_path: Path) -> dict:
             sync_api.expect.set_options(timeout=60_000)
             for name, path in runs.items():
                 page.goto(f"http://127.0.0.1:{port}/?token={token}")
+                sync_api.expect(page.get_by_text("Workshop: presets")).to_be_visible()
+                script_idle(page)  # the page's first run has sent all its elements
                 page.get_by_text("Workshop: presets").click()
                 page.get_by_role("tab", name="Snapshots and branches").click()
-                page.get_by_text("Load a checkpoint file").click()
+                open_popover(page, "Load a checkpoint file", ".st-key-ckpt_upload input[type=file]")
                 page.locator(".st-key-ckpt_upload input[type=file]").set_input_files(str(path))
                 load = page.locator(".st-key-load_upload button")
                 sync_api.expect(load).to_be_enabled()  # the server holds the whole upload
