@@ -392,3 +392,25 @@ def test_a_bad_setting_in_the_environment_is_a_clear_error(monkeypatch, var, val
     with pytest.raises(ValueError) as err:
         RunRegistry(metrics_every=0)
     assert str(err.value) == message
+
+
+def test_the_worker_starts_whatever_the_server_s_main_is(monkeypatch, tmp_path):
+    """Streamlit installs the page it runs as __main__ (and leaves it), and spawn re-runs __main__ in a child: a page
+    there would build a registry and spawn again, or raise. The worker starts without it and answers."""
+    import types
+
+    from gan.worker import messages
+    from gan.worker.client import WorkerClient
+
+    page = tmp_path / "page.py"
+    page.write_text("raise ValueError('a page run bare in the worker')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    client = WorkerClient(preload=None, pin=False)
+    try:
+        client.ensure_started()
+        assert client.call(messages.Ping(), timeout=60) is not None
+        assert client.alive()
+    finally:
+        client.shutdown()

@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 import time
-import types
 from typing import Protocol, runtime_checkable
 
 from gan.core.config import ConfigError
@@ -22,8 +20,6 @@ log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 10.0  # a command the worker has not answered by then: it is stuck, say so (never hang)
 SPAWN_TIMEOUT_S = 60.0  # first answer from a fresh worker (imports torch: seconds on a laptop)
-
-_spawn_lock = threading.Lock()  # __main__ is swapped while a worker is spawned (see WorkerClient)
 
 
 @runtime_checkable
@@ -182,20 +178,9 @@ class WorkerClient(RunTable):
         tick_read, tick_write = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=worker.main, name="gan-live-worker", daemon=True,
                            args=(cmd_child, tick_write, os.getpid(), self.torch_threads, self.preload, self.nice))
-        # spawn re-imports the parent's __main__ in the child. Here that may be a Streamlit page (AppTest
-        # runs a page as __main__), a user's unguarded script or the CLI: none belongs in the worker, and a
-        # page would build a registry and spawn again. For the moment of start(), __main__ is a bare module.
-        # Swapping sys.modules["__main__"] for the moment of start() is not enough on its own: Streamlit sets it
-        # for every script run, and a second tab's run in between gave the child app.py (it spawned again and
-        # exited with status 1). The child is also told no main at all (gan.worker.spawning).
-        with _spawn_lock:
-            main = sys.modules.get("__main__")
-            sys.modules["__main__"] = types.ModuleType("__main__")
-            try:
-                proc.start()
-            finally:
-                if main is not None:
-                    sys.modules["__main__"] = main
+        # The child starts without our __main__ (gan.worker.spawning): here that may be a Streamlit page, which a
+        # child would run again, building a registry and spawning anew.
+        proc.start()
         self._pin(proc.pid)
         cmd_child.close()  # our copies of the child's ends: closed, so the child's death reads as EOF
         tick_write.close()
